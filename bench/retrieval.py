@@ -1,0 +1,100 @@
+"""Retrieval quality on the BEIR collections in ../shared/data (all but coco-mini):
+nDCG@10 and Recall@100 for keyword-only, vector-only and hybrid search, with the default
+settings (one setting for every collection), through the real ingestion pipeline.
+
+    .venv/bin/python -m bench.retrieval [--collections scifact,adi] [--out bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import bench_stack, load_beir, ndcg_at, print_table, recall_at
+from mmstack.config.settings import SearchSettings
+from mmstack.stack import Stack
+
+COLLECTIONS = ["adi", "cisi", "cranfield", "med", "scifact"]
+MODES = ("keyword", "vector", "hybrid")
+
+
+def ingest_corpus(stack: Stack, corpus: dict[str, tuple[str, str]]) -> float:
+    collection_id = stack.collections.create("bench").id
+    started = time.perf_counter()
+    for doc_id, (title, body) in corpus.items():
+        text = f"{title}\n\n{body}" if title else body
+        stack.ingestion.add_file(collection_id, f"{doc_id}.txt", text.encode())
+    stack.worker.run_until_idle()
+    failed = [m for m in stack.collections.files(collection_id) if m.status != "completed"]
+    if failed:
+        print(f"  {len(failed)} documents not ingested, e.g. {failed[0].last_error}")
+    return time.perf_counter() - started
+
+
+def ranked_docs(stack: Stack, query: str, mode: str) -> list[str]:
+    hits = stack.search.search(query, mode=mode, top_k=100)  # type: ignore[arg-type]
+    seen: dict[str, None] = {}
+    for hit in hits:
+        seen.setdefault(hit.filename.removesuffix(".txt"), None)
+    return list(seen)
+
+
+def evaluate(name: str, workdir: Path) -> dict[str, dict[str, float]]:
+    beir = load_beir(name)
+    scores: dict[str, dict[str, float]] = {}
+    with bench_stack(workdir / name) as stack:
+        seconds = ingest_corpus(stack, beir.corpus)
+        print(f"{name}: {len(beir.corpus)} docs ingested in {seconds:.0f} s")
+        stack.vectors.optimize()
+        for mode in MODES:
+            ndcg = recall = 0.0
+            for qid, query in beir.queries.items():
+                ranked = ranked_docs(stack, query, mode)
+                ndcg += ndcg_at(ranked, beir.qrels[qid])
+                recall += recall_at(ranked, beir.qrels[qid])
+            n = len(beir.queries)
+            scores[mode] = {"ndcg@10": ndcg / n, "recall@100": recall / n}
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--collections", default=",".join(COLLECTIONS))
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="mmstack-bench-") as tmp:
+        for name in args.collections.split(","):
+            results[name] = evaluate(name, Path(tmp))
+    defaults = SearchSettings()
+    print(
+        f"\nsettings (defaults, same for every collection): fusion={defaults.fusion} "
+        f"rrf_k={defaults.rrf_k} weights keyword={defaults.keyword_weight} "
+        f"vector={defaults.vector_weight} candidates={defaults.candidates}; "
+        "keyword = SQLite FTS5 BM25 (porter), vector = all-MiniLM-L6-v2 int8\n"
+    )
+    rows = []
+    for name, by_mode in results.items():
+        best_single = max(by_mode["keyword"]["ndcg@10"], by_mode["vector"]["ndcg@10"])
+        rows.append(
+            [name]
+            + [f"{by_mode[m]['ndcg@10']:.4f}" for m in MODES]
+            + [f"{by_mode[m]['recall@100']:.4f}" for m in MODES]
+            + ["yes" if by_mode["hybrid"]["ndcg@10"] > best_single else "NO"]
+        )
+    print_table(
+        ["collection"]
+        + [f"nDCG@10 {m}" for m in MODES]
+        + [f"R@100 {m}" for m in MODES]
+        + ["hybrid beats both"],
+        rows,
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "retrieval.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

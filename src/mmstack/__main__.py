@@ -1,0 +1,3 @@
+from mmstack.cli.main import app
+
+app(prog_name="mmstack")

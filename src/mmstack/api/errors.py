@@ -1,0 +1,79 @@
+"""Errors in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mmstack.errors import (
+    ConflictError,
+    InvalidRequestError,
+    MMStackError,
+    NotFoundError,
+)
+from mmstack.models.registry import ModelUnavailableError
+
+log = logging.getLogger(__name__)
+
+_STATUS: dict[type[MMStackError], tuple[int, str]] = {
+    NotFoundError: (404, "invalid_request_error"),
+    InvalidRequestError: (400, "invalid_request_error"),
+    ConflictError: (409, "invalid_request_error"),
+    ModelUnavailableError: (503, "server_error"),
+}
+
+
+def error_body(
+    message: str, type_: str, *, param: str | None = None, code: str | None = None
+) -> dict[str, object]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def _status_for(exc: MMStackError) -> tuple[int, str]:
+    for cls in type(exc).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 500, "server_error"
+
+
+async def _mmstack_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, MMStackError)
+    status, type_ = _status_for(exc)
+    return JSONResponse(error_body(exc.message, type_, param=exc.param, code=exc.code), status)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    location = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    param = ".".join(location) or None
+    message = first.get("msg", "invalid request")
+    if param:
+        message = f"{param}: {message}"
+    return JSONResponse(
+        error_body(message, "invalid_request_error", param=param, code="invalid_request"), 400
+    )
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    type_ = "invalid_request_error" if exc.status_code < 500 else "server_error"
+    return JSONResponse(
+        error_body(str(exc.detail), type_), exc.status_code, headers=getattr(exc, "headers", None)
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", extra={"path": request.url.path})
+    return JSONResponse(error_body("internal server error", "server_error"), 500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(MMStackError, _mmstack_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+
+from mmstack.api.deps import CollectionsDep, IngestionDep, StackDep
+from mmstack.api.schemas import CollectionCreate, CollectionOut, FileOut, ListOut
+from mmstack.errors import InvalidRequestError
+from mmstack.store.models import FileStatus
+
+router = APIRouter(prefix="/api/collections", tags=["collections"])
+
+
+@router.post("", status_code=201)
+def create_collection(body: CollectionCreate, collections: CollectionsDep) -> CollectionOut:
+    created = collections.create(body.name, description=body.description)
+    return CollectionOut.of(collections.get(created.id))
+
+
+@router.get("")
+def list_collections(collections: CollectionsDep) -> ListOut[CollectionOut]:
+    return ListOut(data=[CollectionOut.of(info) for info in collections.list_all()])
+
+
+@router.get("/{collection}")
+def get_collection(collection: str, collections: CollectionsDep) -> CollectionOut:
+    """A collection by id or by name."""
+    return CollectionOut.of(collections.get(collection))
+
+
+@router.delete("/{collection}")
+def delete_collection(collection: str, collections: CollectionsDep) -> dict[str, object]:
+    """Deletes the collection's chunks and vectors, and the files only it used."""
+    deleted = collections.delete(collection)
+    return {"id": deleted, "object": "collection.deleted", "deleted": True}
+
+
+@router.post("/{collection}/files", status_code=201)
+async def upload_files(
+    collection: str,
+    stack: StackDep,
+    files: Annotated[list[UploadFile], File(description="One or more files")],
+    tags: Annotated[list[str] | None, Form(description="Tags for every uploaded file")] = None,
+) -> ListOut[FileOut]:
+    """Stores each file and queues its ingestion. A file over the size limit or of an
+    unsupported type is recorded as failed with its reason; the others go on."""
+    collection_id = stack.collections.resolve_id(collection)
+    limit = stack.settings.ingest.max_file_bytes
+    results = []
+    for upload in files:
+        # Read one byte past the limit: enough to know the file is too large.
+        data = await upload.read(limit + 1)
+        if not upload.filename:
+            raise InvalidRequestError("every uploaded file needs a filename", param="files")
+        added = stack.ingestion.add_file(collection_id, upload.filename, data, tags=tags or ())
+        results.append(FileOut.of(added.collection_file, duplicate=not added.created))
+    return ListOut(data=results)
+
+
+@router.get("/{collection}/files")
+def list_files(
+    collection: str,
+    collections: CollectionsDep,
+    status: Annotated[FileStatus | None, Query()] = None,
+) -> ListOut[FileOut]:
+    collection_id = collections.resolve_id(collection)
+    return ListOut(data=[FileOut.of(m) for m in collections.files(collection_id, status=status)])
+
+
+@router.get("/{collection}/files/{file_id}")
+def get_file(collection: str, file_id: str, collections: CollectionsDep) -> FileOut:
+    """A file's ingestion status and progress."""
+    return FileOut.of(collections.file(collections.resolve_id(collection), file_id))
+
+
+@router.delete("/{collection}/files/{file_id}")
+def delete_file(collection: str, file_id: str, collections: CollectionsDep) -> dict[str, object]:
+    collections.delete_file(collections.resolve_id(collection), file_id)
+    return {"id": file_id, "object": "collection.file.deleted", "deleted": True}
+
+
+@router.post("/{collection}/files/{file_id}/retry")
+def retry_file(
+    collection: str, file_id: str, collections: CollectionsDep, ingestion: IngestionDep
+) -> FileOut:
+    """Queue a failed file again."""
+    collection_id = collections.resolve_id(collection)
+    ingestion.retry_file(collection_id, file_id)
+    return FileOut.of(collections.file(collection_id, file_id))

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from mmstack.api.deps import CollectionsDep, SearchDep, StackDep
+from mmstack.api.schemas import SearchRequest, SearchResponse, SearchResultOut
+from mmstack.index.filters import SearchFilter
+
+router = APIRouter(prefix="/api", tags=["search"])
+
+
+@router.post("/search")
+def search(
+    body: SearchRequest, service: SearchDep, collections: CollectionsDep, stack: StackDep
+) -> SearchResponse:
+    """Hybrid (BM25 + dense, fused), keyword or vector search over completed files."""
+    f = body.filters
+    flt = SearchFilter(
+        collection_ids=[collections.resolve_id(c) for c in body.collections]
+        if body.collections
+        else None,
+        file_ids=f.file_ids if f else None,
+        media_types=f.media_types if f else None,
+        tags=f.tags if f else None,
+        created_after=f.created_after if f else None,
+        created_before=f.created_before if f else None,
+    )
+    hits = service.search(body.query, mode=body.mode, top_k=body.top_k, flt=flt)
+    return SearchResponse(
+        query=body.query,
+        mode=body.mode or stack.settings.search.mode,
+        data=[SearchResultOut.of(h) for h in hits],
+    )

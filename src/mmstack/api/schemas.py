@@ -1,0 +1,188 @@
+"""Request and response bodies of the native API (`/api/...`)."""
+
+from __future__ import annotations
+
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, Field
+
+from mmstack.index.search import SearchHit
+from mmstack.ingest.collections import CollectionInfo
+from mmstack.store.models import CollectionFile, Job
+
+T = TypeVar("T")
+
+
+class CollectionCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=256)
+    description: str | None = Field(None, max_length=4096)
+
+
+class FileCountsOut(BaseModel):
+    queued: int
+    in_progress: int
+    completed: int
+    failed: int
+    total: int
+
+
+class CollectionOut(BaseModel):
+    id: str
+    object: Literal["collection"] = "collection"
+    name: str
+    description: str | None
+    created_at: int
+    file_counts: FileCountsOut
+    chunk_count: int
+
+    @classmethod
+    def of(cls, info: CollectionInfo) -> CollectionOut:
+        c, counts = info.collection, info.file_counts
+        return cls(
+            id=c.id,
+            name=c.name,
+            description=c.description,
+            created_at=c.created_at,
+            file_counts=FileCountsOut(
+                queued=counts.queued,
+                in_progress=counts.in_progress,
+                completed=counts.completed,
+                failed=counts.failed,
+                total=counts.total,
+            ),
+            chunk_count=info.chunk_count,
+        )
+
+
+class FileOut(BaseModel):
+    id: str
+    object: Literal["collection.file"] = "collection.file"
+    collection_id: str
+    filename: str
+    media_type: str
+    bytes: int
+    sha256: str
+    status: str
+    progress: float
+    last_error: str | None
+    chunk_count: int
+    tags: list[str]
+    created_at: int
+    updated_at: int
+    duplicate: bool = False
+
+    @classmethod
+    def of(cls, member: CollectionFile, *, duplicate: bool = False) -> FileOut:
+        stored = member.file
+        return cls(
+            id=member.file_id,
+            collection_id=member.collection_id,
+            filename=stored.filename,
+            media_type=stored.media_type,
+            bytes=stored.size_bytes,
+            sha256=member.sha256,
+            status=member.status,
+            progress=member.progress,
+            last_error=member.last_error,
+            chunk_count=member.chunk_count,
+            tags=list(member.tags),
+            created_at=member.created_at,
+            updated_at=member.updated_at,
+            duplicate=duplicate,
+        )
+
+
+class JobOut(BaseModel):
+    id: int
+    object: Literal["job"] = "job"
+    kind: str
+    status: str
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    collection_file_id: int | None
+    created_at: int
+    updated_at: int
+
+    @classmethod
+    def of(cls, job: Job) -> JobOut:
+        return cls(
+            id=job.id,
+            kind=job.kind,
+            status=job.status,
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            last_error=job.last_error,
+            collection_file_id=job.collection_file_id,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+        )
+
+
+class ListOut(BaseModel, Generic[T]):
+    object: Literal["list"] = "list"
+    data: list[T]
+
+
+class SearchFilters(BaseModel):
+    file_ids: list[str] | None = None
+    media_types: list[str] | None = None
+    tags: list[str] | None = Field(None, description="Files having any of these tags")
+    created_after: int | None = Field(None, description="Unix seconds, inclusive")
+    created_before: int | None = Field(None, description="Unix seconds, exclusive")
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=8192)
+    collections: list[str] | None = Field(None, description="Collection ids or names")
+    mode: Literal["hybrid", "keyword", "vector"] | None = None
+    top_k: int | None = Field(None, ge=1, le=100)
+    filters: SearchFilters | None = None
+
+
+class AnchorOut(BaseModel):
+    page_start: int | None
+    page_end: int | None
+    heading_path: list[str]
+    char_start: int
+    char_end: int
+
+
+class SearchResultOut(BaseModel):
+    chunk_id: int
+    score: float
+    text: str
+    collection_id: str
+    file_id: str
+    filename: str
+    media_type: str
+    anchor: AnchorOut
+    ranks: dict[str, int]
+
+    @classmethod
+    def of(cls, hit: SearchHit) -> SearchResultOut:
+        a = hit.anchor
+        return cls(
+            chunk_id=hit.chunk_id,
+            score=hit.score,
+            text=hit.text,
+            collection_id=hit.collection_id,
+            file_id=hit.file_id,
+            filename=hit.filename,
+            media_type=hit.media_type,
+            anchor=AnchorOut(
+                page_start=a.page_start,
+                page_end=a.page_end,
+                heading_path=a.heading_path,
+                char_start=a.char_start,
+                char_end=a.char_end,
+            ),
+            ranks=hit.ranks,
+        )
+
+
+class SearchResponse(BaseModel):
+    object: Literal["search.results"] = "search.results"
+    query: str
+    mode: str
+    data: list[SearchResultOut]

@@ -1,0 +1,406 @@
+"""The `mmstack` command. Each command is thin over the services the API uses."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mmstack import __version__
+from mmstack.cli.output import console, fail, print_json, print_table
+from mmstack.config.logging import configure_logging
+from mmstack.config.settings import Settings, load_settings
+from mmstack.errors import MMStackError
+from mmstack.index.filters import SearchFilter
+from mmstack.stack import Stack, model_registry, open_stack
+from mmstack.store.models import FileStatus
+
+app = typer.Typer(
+    help="mmstack: a self-hosted multimodal LLM stack.", no_args_is_help=True, add_completion=False
+)
+collections_app = typer.Typer(
+    help="Create, list, show and delete collections.", no_args_is_help=True
+)
+models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
+app.add_typer(collections_app, name="collections")
+app.add_typer(models_app, name="models")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@dataclasses.dataclass
+class _Options:
+    data_dir: Path | None = None
+    config: Path | None = None
+
+
+_options = _Options()
+
+
+@app.callback()
+def main(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Data directory (default: MMSTACK_DATA_DIR or ~/.local/share/mmstack)"),
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        console.print(__version__)
+        raise typer.Exit()
+    _options.data_dir, _options.config = data_dir, config
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(_options.config, data_dir=_options.data_dir, **overrides)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    except ValueError as exc:  # pydantic ValidationError
+        fail(f"invalid settings: {exc}")
+
+
+@contextmanager
+def _stack(settings: Settings | None = None) -> Iterator[Stack]:
+    settings = settings or _settings()
+    configure_logging("WARNING", "console")
+    try:
+        with open_stack(settings) as stack:
+            yield stack
+    except MMStackError as exc:
+        fail(exc.message)
+
+
+@app.command()
+def up(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [8000]")] = None,
+) -> None:
+    """Run the server (API and ingestion workers) with embedded defaults."""
+    import uvicorn
+
+    from mmstack.api.app import create_app
+
+    settings = _settings(host=host, port=port)
+    configure_logging(settings.log_level, settings.log_format)
+    url = f"http://{settings.host}:{settings.port}"
+    console.print(
+        f"[bold]mmstack {__version__}[/bold] serving on {url}  (data: {settings.data_dir})\n"
+        f"  API docs:   {url}/docs\n"
+        f"  health:     {url}/healthz\n"
+        f"  next:       mmstack collections create notes  &&  "
+        f"mmstack ingest ~/Documents --collection notes  (stop the server first, or upload "
+        f"with POST {url}/api/collections/notes/files)\n"
+        f'              then  mmstack search "your question"  or POST {url}/api/search',
+        highlight=False,
+    )
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+        )
+    except MMStackError as exc:
+        fail(exc.message)
+
+
+@collections_app.command("create")
+def collections_create(
+    name: str,
+    description: Annotated[str | None, typer.Option(help="What the collection holds")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a collection."""
+    with _stack() as stack:
+        try:
+            created = stack.collections.create(name, description=description)
+        except MMStackError as exc:
+            fail(exc.message)
+        info = stack.collections.get(created.id)
+    if json_out:
+        print_json(_collection_dict(info))
+    else:
+        console.print(f"created collection [bold]{name}[/bold] ({created.id})")
+
+
+@collections_app.command("list")
+def collections_list(json_out: JsonOpt = False) -> None:
+    """List collections with their file and chunk counts."""
+    with _stack() as stack:
+        infos = stack.collections.list_all()
+    if json_out:
+        print_json([_collection_dict(i) for i in infos])
+        return
+    print_table(
+        "collections",
+        ["id", "name", "files", "completed", "failed", "chunks"],
+        [
+            (
+                i.collection.id,
+                i.collection.name,
+                i.file_counts.total,
+                i.file_counts.completed,
+                i.file_counts.failed,
+                i.chunk_count,
+            )
+            for i in infos
+        ],
+    )
+
+
+@collections_app.command("show")
+def collections_show(collection: str, json_out: JsonOpt = False) -> None:
+    """Show a collection (by id or name) and its files."""
+    with _stack() as stack:
+        try:
+            info = stack.collections.get(collection)
+        except MMStackError as exc:
+            fail(exc.message)
+        files = stack.collections.files(info.collection.id)
+    if json_out:
+        print_json({**_collection_dict(info), "files": [_file_dict(f) for f in files]})
+        return
+    print_table(
+        f"{info.collection.name} ({info.collection.id})",
+        ["file id", "filename", "status", "chunks", "error"],
+        [(f.file_id, f.file.filename, f.status, f.chunk_count, f.last_error) for f in files],
+    )
+
+
+@collections_app.command("delete")
+def collections_delete(
+    collection: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Delete a collection with its chunks, vectors and the files only it used."""
+    if not yes:
+        typer.confirm(f"delete collection {collection!r} and everything in it?", abort=True)
+    with _stack() as stack:
+        try:
+            deleted = stack.collections.delete(collection)
+        except MMStackError as exc:
+            fail(exc.message)
+    console.print(f"deleted collection {deleted}")
+
+
+def _collect_paths(paths: list[Path]) -> tuple[list[Path], list[str]]:
+    files: list[Path] = []
+    missing: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            )
+        elif path.is_file():
+            files.append(path)
+        else:
+            missing.append(str(path))
+    return files, missing
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders (recursive)")],
+    collection: Annotated[str, typer.Option("--collection", "-c", help="Collection id or name")],
+    create: Annotated[
+        bool, typer.Option(help="Create the collection when it does not exist")
+    ] = True,
+    tag: Annotated[list[str] | None, typer.Option(help="Tag every file (repeatable)")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Ingest files into a collection, showing progress, then a summary.
+
+    Exits non-zero when any file failed; the others are ingested all the same.
+    """
+    files, missing = _collect_paths(paths)
+    for name in missing:
+        console.print(f"[red]not found:[/red] {name}")
+    with _stack() as stack:
+        try:
+            collection_id = stack.collections.resolve_id(collection)
+        except MMStackError:
+            if not create:
+                fail(f"collection '{collection}' not found (use --create to create it)")
+            collection_id = stack.collections.create(collection).id
+        members: dict[int, Path] = {}
+        duplicates: set[int] = set()
+        for path in files:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                missing.append(f"{path}: {exc.strerror}")
+                continue
+            try:
+                added = stack.ingestion.add_file(collection_id, path.name, data, tags=tag or ())
+            except MMStackError as exc:
+                missing.append(f"{path}: {exc.message}")
+                continue
+            members[added.collection_file.id] = path
+            if not added.created:
+                duplicates.add(added.collection_file.id)
+        _run_jobs(stack, len(members) - len(duplicates))
+        results = {m.id: m for m in stack.collections.files(collection_id) if m.id in members}
+    rows = []
+    for member_id, path in members.items():
+        m = results[member_id]
+        note = "duplicate of an existing file" if member_id in duplicates else (m.last_error or "")
+        rows.append((str(path), m.file_id, m.status, m.chunk_count, note))
+    failed = [r for r in rows if r[2] != FileStatus.COMPLETED] + [
+        (name, "", "failed", 0, "could not read") for name in missing
+    ]
+    if json_out:
+        keys = ("path", "file_id", "status", "chunks", "note")
+        print_json(
+            {
+                "collection_id": collection_id,
+                "files": [
+                    dict(zip(keys, r, strict=True))
+                    for r in rows + [f for f in failed if f[1] == ""]
+                ],
+            }
+        )
+    else:
+        print_table("ingestion summary", ["path", "file id", "status", "chunks", "note"], rows)
+        done = sum(1 for r in rows if r[2] == FileStatus.COMPLETED)
+        console.print(f"{done} completed, {len(failed)} failed, {len(duplicates)} duplicates")
+    if failed:
+        for row in failed:
+            console.print(f"[red]failed:[/red] {row[0]}: {row[4]}", highlight=False)
+        raise typer.Exit(1)
+
+
+def _run_jobs(stack: Stack, total: int) -> None:
+    with Progress(
+        TextColumn("ingesting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=total == 0,
+    ) as progress:
+        task = progress.add_task("files", total=total)
+        while stack.worker.run_one():
+            progress.advance(task)
+        progress.update(task, completed=total)
+
+
+@app.command()
+def search(
+    query: str,
+    collection: Annotated[
+        list[str] | None, typer.Option("--collection", "-c", help="Limit to collections")
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="hybrid, keyword or vector")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=100)] = 10,
+    tag: Annotated[list[str] | None, typer.Option(help="Only files with any of these tags")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Search the ingested files."""
+    if mode not in (None, "hybrid", "keyword", "vector"):
+        fail(f"unknown mode {mode!r}: use hybrid, keyword or vector")
+    with _stack() as stack:
+        try:
+            ids = [stack.collections.resolve_id(c) for c in collection] if collection else None
+            started = time.perf_counter()
+            hits = stack.search.search(
+                query,
+                mode=mode,  # type: ignore[arg-type]
+                top_k=top_k,
+                flt=SearchFilter(collection_ids=ids, tags=tag),
+            )
+            elapsed = (time.perf_counter() - started) * 1000
+        except MMStackError as exc:
+            fail(exc.message)
+    if json_out:
+        print_json([dataclasses.asdict(h) for h in hits])
+        return
+    for rank, hit in enumerate(hits, start=1):
+        anchor = hit.anchor
+        where = f"page {anchor.page_start}" if anchor.page_start else ""
+        if anchor.heading_path:
+            where = (where + " · " if where else "") + " > ".join(anchor.heading_path)
+        console.print(
+            f"[bold]{rank}. {hit.filename}[/bold] {where}  [dim]score {hit.score:.4f}[/dim]",
+            highlight=False,
+        )
+        snippet = " ".join(hit.text.split())
+        console.print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}", highlight=False)
+    console.print(f"[dim]{len(hits)} results in {elapsed:.1f} ms[/dim]")
+
+
+@models_app.command("list")
+def models_list(json_out: JsonOpt = False) -> None:
+    """Models the registry knows, where they come from and whether they are available."""
+    registry = model_registry(_settings())
+    statuses = [registry.status(spec.id) for spec in registry.specs()]
+    if json_out:
+        print_json([dataclasses.asdict(s) for s in statuses])
+        return
+    print_table(
+        "models",
+        ["id", "task", "available", "source", "description"],
+        [(s.id, s.task, "yes" if s.available else "no", s.source, s.description) for s in statuses],
+    )
+
+
+@models_app.command("verify")
+def models_verify(json_out: JsonOpt = False) -> None:
+    """Re-hash every model file against its pinned sha256; exits non-zero on any failure."""
+    registry = model_registry(_settings())
+    statuses = [registry.status(spec.id, full=True) for spec in registry.specs()]
+    if json_out:
+        print_json([dataclasses.asdict(s) for s in statuses])
+    else:
+        for s in statuses:
+            mark = "[green]ok[/green]" if s.available else f"[red]FAILED[/red] {s.detail}"
+            console.print(f"{s.id}: {mark}", highlight=False)
+    if not all(s.available for s in statuses):
+        raise typer.Exit(1)
+
+
+@app.command()
+def reconcile(json_out: JsonOpt = False) -> None:
+    """Repair differences between the database and the vector index."""
+    with _stack() as stack:
+        report = stack.reconciler.run()
+    if json_out:
+        print_json(report.as_dict())
+    else:
+        console.print(
+            f"vectors {report.vectors}, chunks {report.chunks}: removed "
+            f"{report.removed_orphans} orphan vectors, re-embedded {report.re_embedded} chunks"
+        )
+
+
+def _collection_dict(info: Any) -> dict[str, Any]:
+    c = info.collection
+    return {
+        "id": c.id,
+        "name": c.name,
+        "description": c.description,
+        "created_at": c.created_at,
+        "file_counts": {**dataclasses.asdict(info.file_counts), "total": info.file_counts.total},
+        "chunk_count": info.chunk_count,
+    }
+
+
+def _file_dict(m: Any) -> dict[str, Any]:
+    return {
+        "id": m.file_id,
+        "filename": m.file.filename,
+        "media_type": m.file.media_type,
+        "status": m.status,
+        "last_error": m.last_error,
+        "chunk_count": m.chunk_count,
+        "tags": m.tags,
+    }

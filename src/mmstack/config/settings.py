@@ -1,0 +1,123 @@
+"""Settings, from (highest first) explicit overrides, `MMSTACK_*` environment variables,
+an optional TOML file (`--config` or `MMSTACK_CONFIG_FILE`), then the defaults below.
+
+Nested groups are set from the environment with a double underscore, for example
+`MMSTACK_SEARCH__RRF_K=60`. Settings are never persisted in the database.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "mmstack"
+
+
+class EmbeddingSettings(BaseModel):
+    model: str = "all-minilm-l6-v2-int8"
+    max_tokens: int = Field(256, ge=16, le=512, description="Tokens per text the encoder sees")
+    batch_size: int = Field(32, ge=1, le=1024)
+    threads: int | None = Field(None, ge=1, description="onnxruntime threads (default: cores)")
+
+
+class ChunkingSettings(BaseModel):
+    max_tokens: int = Field(512, ge=32, le=8192)
+    overlap_tokens: int = Field(64, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkingSettings:
+        if self.overlap_tokens >= self.max_tokens // 2:
+            raise ValueError("chunking.overlap_tokens must be less than half of max_tokens")
+        return self
+
+
+class SearchSettings(BaseModel):
+    mode: Literal["hybrid", "keyword", "vector"] = "hybrid"
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    rrf_k: int = Field(60, ge=1)
+    keyword_weight: float = Field(1.0, ge=0)
+    vector_weight: float = Field(1.0, ge=0)
+    candidates: int = Field(100, ge=1, le=1000, description="Hits taken from each side")
+    top_k: int = Field(10, ge=1, le=1000)
+
+
+class IngestSettings(BaseModel):
+    max_file_bytes: int = Field(100 * 1024 * 1024, ge=1)
+    workers: int = Field(1, ge=0, description="In-process job workers (0: none)")
+    max_attempts: int = Field(5, ge=1)
+    retry_base_seconds: float = Field(2.0, gt=0)
+    lease_seconds: float = Field(60.0, gt=0)
+
+
+class VectorSettings(BaseModel):
+    backend: Literal["edge", "qdrant"] = "edge"
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    qdrant_collection: str = "mmstack_chunks"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MMSTACK_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite at DATA_DIR/mmstack.db"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    search: SearchSettings = SearchSettings()
+    ingest: IngestSettings = IngestSettings()
+    vector: VectorSettings = VectorSettings()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'mmstack.db'}"
+
+    @property
+    def models_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("MMSTACK_CONFIG_FILE")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings for this process. `overrides` (CLI flags) win over everything else."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise FileNotFoundError(f"config file not found: {config_file}")
+        os.environ["MMSTACK_CONFIG_FILE"] = str(config_file)
+    elif (env_file := os.environ.get("MMSTACK_CONFIG_FILE")) and not Path(env_file).is_file():
+        raise FileNotFoundError(f"config file not found: {env_file} (from MMSTACK_CONFIG_FILE)")
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

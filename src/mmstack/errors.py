@@ -1,0 +1,33 @@
+"""Errors shared by every layer.
+
+`MMStackError` carries a message meant for the person who caused it (an API client or a CLI
+user) and a machine-readable `code`; the API maps each subclass to an HTTP status and
+OpenAI's error shape, the CLI prints the message and exits non-zero.
+"""
+
+
+class MMStackError(Exception):
+    code = "internal_error"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class NotFoundError(MMStackError):
+    code = "not_found"
+
+
+class InvalidRequestError(MMStackError):
+    code = "invalid_request"
+
+
+class ConflictError(MMStackError):
+    code = "conflict"
+
+
+class IngestError(MMStackError):
+    """A file cannot be ingested: its reason is stored on the file and shown to the user."""
+
+    code = "ingest_failed"

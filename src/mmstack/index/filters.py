@@ -1,0 +1,44 @@
+"""Search filters applied in SQL to chunks, the same fields the vector payload carries."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, exists, select
+
+from mmstack.index.vector import VectorFilter
+from mmstack.store.models import Chunk, CollectionFile, FileStatus, FileTag, StoredFile
+
+SearchFilter = VectorFilter
+
+
+def searchable_chunks(stmt: Select[int, float], flt: SearchFilter | None) -> Select[int, float]:
+    """Restrict a select over `Chunk` to chunks of completed files matching `flt`."""
+    stmt = stmt.join(CollectionFile, CollectionFile.id == Chunk.collection_file_id).where(
+        CollectionFile.status == FileStatus.COMPLETED
+    )
+    if flt is None:
+        return stmt
+    if flt.collection_ids is not None:
+        stmt = stmt.where(Chunk.collection_id.in_(list(flt.collection_ids)))
+    if flt.file_ids is not None:
+        stmt = stmt.where(Chunk.file_id.in_(list(flt.file_ids)))
+    if (
+        flt.media_types is not None
+        or flt.created_after is not None
+        or flt.created_before is not None
+    ):
+        stmt = stmt.join(StoredFile, StoredFile.id == Chunk.file_id)
+        if flt.media_types is not None:
+            stmt = stmt.where(StoredFile.media_type.in_(list(flt.media_types)))
+        if flt.created_after is not None:
+            stmt = stmt.where(StoredFile.created_at >= flt.created_after)
+        if flt.created_before is not None:
+            stmt = stmt.where(StoredFile.created_at < flt.created_before)
+    if flt.tags is not None:
+        stmt = stmt.where(
+            exists(
+                select(FileTag.tag).where(
+                    FileTag.collection_file_id == CollectionFile.id, FileTag.tag.in_(list(flt.tags))
+                )
+            )
+        )
+    return stmt

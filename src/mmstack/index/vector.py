@@ -1,0 +1,89 @@
+"""The vector index interface. Adapters: `vector_edge` (in-process Qdrant engine, the
+embedded default) and `vector_qdrant` (a Qdrant server through qdrant-client).
+
+The SQL database is the source of truth; the vector index is derived from it and keyed by
+chunk id, so it can always be rebuilt or reconciled from the chunks table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class VectorPayload:
+    """What a vector carries so the index can filter without asking the database."""
+
+    collection_id: str
+    file_id: str
+    media_type: str
+    created_at: int  # unix seconds, the file's creation time
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VectorPoint:
+    id: int  # the chunk id
+    vector: FloatArray  # 1-D, length == index dimension, L2-normalized
+    payload: VectorPayload
+
+
+@dataclass(frozen=True, slots=True)
+class VectorFilter:
+    """Every set field must match (AND); within a list field any value matches (OR)."""
+
+    collection_ids: Sequence[str] | None = None
+    file_ids: Sequence[str] | None = None
+    media_types: Sequence[str] | None = None
+    tags: Sequence[str] | None = None
+    created_after: int | None = None  # inclusive, unix seconds
+    created_before: int | None = None  # exclusive, unix seconds
+
+
+@dataclass(frozen=True, slots=True)
+class VectorHit:
+    id: int
+    score: float  # cosine similarity, higher is closer
+
+
+@dataclass(slots=True)
+class VectorIndexStats:
+    points: int
+    indexed: int
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class VectorIndex(Protocol):
+    @property
+    def dimension(self) -> int: ...
+
+    def upsert(self, points: Sequence[VectorPoint]) -> None:
+        """Insert or replace points by id; durable when this returns."""
+
+    def delete(self, ids: Sequence[int]) -> None:
+        """Remove points by id; unknown ids are ignored."""
+
+    def delete_where(self, flt: VectorFilter) -> None:
+        """Remove every point matching the filter (used to drop a collection)."""
+
+    def search(
+        self, vector: FloatArray, *, limit: int, flt: VectorFilter | None = None
+    ) -> list[VectorHit]:
+        """The `limit` nearest points by cosine similarity, best first."""
+
+    def iter_ids(self) -> Iterator[int]:
+        """Every point id, for reconciliation with the database."""
+
+    def stats(self) -> VectorIndexStats: ...
+
+    def optimize(self) -> None:
+        """Build or refresh search structures (HNSW); may take a while on large indexes."""
+
+    def close(self) -> None: ...

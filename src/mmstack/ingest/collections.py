@@ -1,0 +1,179 @@
+"""Collections: create, list, get, delete, and the files in them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mmstack.errors import ConflictError, InvalidRequestError, NotFoundError
+from mmstack.index.vector import VectorFilter, VectorIndex
+from mmstack.store.blobs import BlobStore
+from mmstack.store.db import Database
+from mmstack.store.models import Chunk, Collection, CollectionFile, FileStatus, StoredFile
+
+
+@dataclass(frozen=True, slots=True)
+class FileCounts:
+    queued: int = 0
+    in_progress: int = 0
+    completed: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.queued + self.in_progress + self.completed + self.failed
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionInfo:
+    collection: Collection
+    file_counts: FileCounts
+    chunk_count: int
+
+
+class CollectionService:
+    def __init__(self, db: Database, vectors: VectorIndex, blobs: BlobStore) -> None:
+        self._db = db
+        self._vectors = vectors
+        self._blobs = blobs
+
+    def create(self, name: str, *, description: str | None = None) -> Collection:
+        name = name.strip()
+        if not name or len(name) > 256:
+            raise InvalidRequestError("collection name must be 1 to 256 characters", param="name")
+        try:
+            with self._db.session(write=True) as session:
+                collection = Collection(name=name, description=description, metadata_={})
+                session.add(collection)
+        except IntegrityError:
+            raise ConflictError(f"a collection named '{name}' already exists") from None
+        return collection
+
+    def list_all(self) -> list[CollectionInfo]:
+        with self._db.session() as session:
+            collections = session.scalars(select(Collection).order_by(Collection.created_at))
+            return [self._info(session, c) for c in collections]
+
+    def get(self, id_or_name: str) -> CollectionInfo:
+        with self._db.session() as session:
+            return self._info(session, self._find(session, id_or_name))
+
+    def resolve_id(self, id_or_name: str) -> str:
+        with self._db.session() as session:
+            return self._find(session, id_or_name).id
+
+    def files(self, collection_id: str, *, status: str | None = None) -> list[CollectionFile]:
+        with self._db.session() as session:
+            self._find(session, collection_id)
+            stmt = select(CollectionFile).where(CollectionFile.collection_id == collection_id)
+            if status:
+                stmt = stmt.where(CollectionFile.status == status)
+            return list(session.scalars(stmt.order_by(CollectionFile.id)))
+
+    def file(self, collection_id: str, file_id: str) -> CollectionFile:
+        with self._db.session() as session:
+            member = session.scalar(
+                select(CollectionFile).where(
+                    CollectionFile.collection_id == collection_id,
+                    CollectionFile.file_id == file_id,
+                )
+            )
+            if member is None:
+                raise NotFoundError(
+                    f"file '{file_id}' not found in collection '{collection_id}'", param="file_id"
+                )
+            return member
+
+    def delete(self, id_or_name: str) -> str:
+        """Delete the collection, its chunks and vectors, and the files and blobs no other
+        collection uses. Returns the collection id."""
+        with self._db.session(write=True) as session:
+            collection = self._find(session, id_or_name)
+            file_ids = list(
+                session.scalars(
+                    select(CollectionFile.file_id).where(
+                        CollectionFile.collection_id == collection.id
+                    )
+                )
+            )
+            session.execute(delete(Collection).where(Collection.id == collection.id))
+            orphans = self._orphan_files(session, file_ids)
+        self._vectors.delete_where(VectorFilter(collection_ids=[collection.id]))
+        self._drop_blobs(orphans)
+        return collection.id
+
+    def delete_file(self, collection_id: str, file_id: str) -> None:
+        """Remove a file from a collection: its chunks, vectors, and its blob when unused."""
+        with self._db.session(write=True) as session:
+            member = session.scalar(
+                select(CollectionFile).where(
+                    CollectionFile.collection_id == collection_id,
+                    CollectionFile.file_id == file_id,
+                )
+            )
+            if member is None:
+                raise NotFoundError(
+                    f"file '{file_id}' not found in collection '{collection_id}'", param="file_id"
+                )
+            chunk_ids = list(
+                session.scalars(select(Chunk.id).where(Chunk.collection_file_id == member.id))
+            )
+            session.delete(member)
+            session.flush()
+            orphans = self._orphan_files(session, [file_id])
+        self._vectors.delete(chunk_ids)
+        self._drop_blobs(orphans)
+
+    def _orphan_files(self, session: Session, file_ids: list[str]) -> list[str]:
+        """Delete the files no collection references any more; return their sha256s."""
+        if not file_ids:
+            return []
+        still_used = set(
+            session.scalars(
+                select(CollectionFile.file_id).where(CollectionFile.file_id.in_(file_ids))
+            )
+        )
+        unused = [f for f in file_ids if f not in still_used]
+        if not unused:
+            return []
+        digests = list(session.scalars(select(StoredFile.sha256).where(StoredFile.id.in_(unused))))
+        session.execute(delete(StoredFile).where(StoredFile.id.in_(unused)))
+        session.flush()
+        shared = set(
+            session.scalars(select(StoredFile.sha256).where(StoredFile.sha256.in_(digests)))
+        )
+        return [d for d in digests if d not in shared]
+
+    def _drop_blobs(self, digests: list[str]) -> None:
+        for digest in digests:
+            self._blobs.delete(digest)
+
+    @staticmethod
+    def _find(session: Session, id_or_name: str) -> Collection:
+        collection = session.get(Collection, id_or_name) or session.scalar(
+            select(Collection).where(Collection.name == id_or_name)
+        )
+        if collection is None:
+            raise NotFoundError(f"collection '{id_or_name}' not found", param="collection")
+        return collection
+
+    @staticmethod
+    def _info(session: Session, collection: Collection) -> CollectionInfo:
+        counts = dict(
+            session.execute(
+                select(CollectionFile.status, func.count())
+                .where(CollectionFile.collection_id == collection.id)
+                .group_by(CollectionFile.status)
+            ).tuples()
+        )
+        chunks = session.scalar(
+            select(func.count()).select_from(Chunk).where(Chunk.collection_id == collection.id)
+        )
+        return CollectionInfo(
+            collection,
+            FileCounts(**{s.value: counts.get(s.value, 0) for s in FileStatus}),
+            chunks or 0,
+        )

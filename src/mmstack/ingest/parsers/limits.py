@@ -1,0 +1,44 @@
+"""Resource limits every parser enforces, so one hostile file cannot exhaust the worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mmstack.errors import IngestError
+
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    max_bytes: int = 100 * _MIB
+    """Largest file accepted, as stored (compressed, for zip containers)."""
+    max_pages: int = 2000
+    max_elements: int = 500_000
+    """Most text blocks (paragraphs, rows, records...) one document may produce."""
+    max_uncompressed_bytes: int = 256 * _MIB
+    """Sum of the declared sizes of all members of a zip container (DOCX)."""
+    max_compression_ratio: float = 100.0
+    """Largest uncompressed/compressed ratio for a zip member bigger than `ratio_min_bytes`."""
+    ratio_min_bytes: int = 1 * _MIB
+    max_zip_entries: int = 10_000
+
+    def check_input(self, data: bytes) -> None:
+        """Reject empty and oversized input before any parser looks at it."""
+        if not data:
+            raise IngestError("file is empty")
+        if len(data) > self.max_bytes:
+            raise IngestError(
+                f"file is {format_bytes(len(data))}, over the {format_bytes(self.max_bytes)} limit"
+            )
+
+
+def format_bytes(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            break
+    return f"{value:.1f} {unit}"

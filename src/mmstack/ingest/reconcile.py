@@ -1,0 +1,83 @@
+"""Keeps the derived vector index equal to the database: vectors missing for searchable
+chunks are re-embedded, vectors without a chunk are removed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import select
+
+from mmstack.index.vector import VectorIndex, VectorPayload, VectorPoint
+from mmstack.models.embedder import Embedder
+from mmstack.store.db import Database
+from mmstack.store.models import Chunk, CollectionFile, FileStatus, StoredFile
+
+BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    vectors: int
+    chunks: int
+    removed_orphans: int
+    re_embedded: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.removed_orphans or self.re_embedded)
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class Reconciler:
+    def __init__(self, db: Database, embedder: Embedder, vectors: VectorIndex) -> None:
+        self._db = db
+        self._embedder = embedder
+        self._vectors = vectors
+
+    def run(self) -> ReconcileReport:
+        vector_ids = set(self._vectors.iter_ids())
+        with self._db.session() as session:
+            chunk_ids = set(session.scalars(select(Chunk.id)))
+            searchable = set(
+                session.scalars(
+                    select(Chunk.id)
+                    .join(CollectionFile, CollectionFile.id == Chunk.collection_file_id)
+                    .where(CollectionFile.status == FileStatus.COMPLETED)
+                )
+            )
+        orphans = sorted(vector_ids - chunk_ids)
+        if orphans:
+            self._vectors.delete(orphans)
+        missing = sorted(searchable - vector_ids)
+        for start in range(0, len(missing), BATCH):
+            self._re_embed(missing[start : start + BATCH])
+        return ReconcileReport(len(vector_ids), len(chunk_ids), len(orphans), len(missing))
+
+    def _re_embed(self, ids: list[int]) -> None:
+        stmt = (
+            select(Chunk, CollectionFile.tags, StoredFile.media_type, StoredFile.created_at)
+            .join(CollectionFile, CollectionFile.id == Chunk.collection_file_id)
+            .join(StoredFile, StoredFile.id == Chunk.file_id)
+            .where(Chunk.id.in_(ids))
+        )
+        with self._db.session() as session:
+            rows = session.execute(stmt).all()
+        vectors = self._embedder.embed([chunk.text for chunk, *_ in rows])
+        self._vectors.upsert(
+            [
+                VectorPoint(
+                    id=chunk.id,
+                    vector=vector,
+                    payload=VectorPayload(
+                        collection_id=chunk.collection_id,
+                        file_id=chunk.file_id,
+                        media_type=media_type,
+                        created_at=created_at,
+                        tags=tuple(tags),
+                    ),
+                )
+                for (chunk, tags, media_type, created_at), vector in zip(rows, vectors, strict=True)
+            ]
+        )

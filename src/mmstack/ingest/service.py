@@ -1,0 +1,295 @@
+"""Ingestion: accept files into a collection, and the job that makes them searchable.
+
+Flow: bytes -> blob store (sha256; the same bytes twice in a collection are one file) ->
+job queued -> parse -> chunk -> embed in batches -> chunks (and, through the database's own
+triggers, keyword rows) in one transaction -> vectors upserted -> status `completed`. Every
+step is safe to repeat, so a job that dies anywhere is simply run again.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mmstack.config.settings import ChunkingSettings, IngestSettings
+from mmstack.errors import IngestError, InvalidRequestError, NotFoundError
+from mmstack.index.vector import VectorIndex, VectorPayload, VectorPoint
+from mmstack.ingest.chunker import ChunkDraft, chunk_document
+from mmstack.ingest.jobs import ClaimedJob, JobQueue, PermanentJobError
+from mmstack.ingest.parsers import ParseLimits, parse_document
+from mmstack.ingest.parsers.detect import detect_media_type
+from mmstack.models.embedder import Embedder
+from mmstack.store.blobs import BlobStore, sha256_hex
+from mmstack.store.db import Database
+from mmstack.store.models import (
+    Chunk,
+    Collection,
+    CollectionFile,
+    FileStatus,
+    FileTag,
+    StoredFile,
+)
+
+log = logging.getLogger(__name__)
+
+INGEST_JOB = "ingest_file"
+EMBED_BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class AddedFile:
+    collection_file: CollectionFile
+    created: bool  # False when the same bytes were already in the collection
+
+
+def safe_filename(name: str) -> str:
+    """The last path component of an uploaded name, without directories or control chars."""
+    base = posixpath.basename(name.replace("\\", "/")).strip()
+    base = "".join(ch for ch in base if ch.isprintable())
+    if base in ("", ".", ".."):
+        raise InvalidRequestError(f"invalid file name {name!r}", param="filename")
+    return base[:255]
+
+
+class IngestionService:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        embedder: Embedder,
+        vectors: VectorIndex,
+        queue: JobQueue,
+        *,
+        ingest: IngestSettings,
+        chunking: ChunkingSettings,
+        on_enqueue: Callable[[], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._blobs = blobs
+        self._embedder = embedder
+        self._vectors = vectors
+        self._queue = queue
+        self._ingest = ingest
+        self._chunking = chunking
+        self._on_enqueue = on_enqueue
+        self._limits = ParseLimits(max_bytes=ingest.max_file_bytes)
+
+    def add_file(
+        self, collection_id: str, filename: str, data: bytes, *, tags: Sequence[str] = ()
+    ) -> AddedFile:
+        """Store the bytes and queue their ingestion; the same bytes twice are one file.
+
+        Files over the size limit or of an unsupported type are recorded as failed with the
+        reason (so a batch reports them), never parsed and never searchable.
+        """
+        name = safe_filename(filename)
+        digest = sha256_hex(data)
+        error: str | None = None
+        if len(data) > self._ingest.max_file_bytes:
+            error = (
+                f"file is {len(data):,} bytes, over the limit of "
+                f"{self._ingest.max_file_bytes:,} bytes (ingest.max_file_bytes)"
+            )
+        try:
+            media_type = detect_media_type(name, data[:4096])
+        except IngestError as exc:
+            media_type, error = "application/octet-stream", error or exc.message
+        with self._db.session(write=True) as session:
+            if session.get(Collection, collection_id) is None:
+                raise NotFoundError(f"collection '{collection_id}' not found", param="collection")
+            existing = session.scalar(
+                select(CollectionFile).where(
+                    CollectionFile.collection_id == collection_id, CollectionFile.sha256 == digest
+                )
+            )
+            if existing is not None:
+                return AddedFile(existing, created=False)
+            if error is None:
+                self._blobs.put(data)
+            stored = StoredFile(
+                filename=name, media_type=media_type, size_bytes=len(data), sha256=digest
+            )
+            session.add(stored)
+            session.flush()
+            unique_tags = sorted(set(tags))
+            member = CollectionFile(
+                collection_id=collection_id,
+                file_id=stored.id,
+                sha256=digest,
+                status=FileStatus.FAILED if error else FileStatus.QUEUED,
+                last_error=error,
+                tags=unique_tags,
+            )
+            session.add(member)
+            try:
+                session.flush()
+            except IntegrityError:
+                # A concurrent upload of the same bytes won the race.
+                session.rollback()
+                with self._db.session() as again:
+                    winner = again.scalars(
+                        select(CollectionFile).where(
+                            CollectionFile.collection_id == collection_id,
+                            CollectionFile.sha256 == digest,
+                        )
+                    ).one()
+                return AddedFile(winner, created=False)
+            session.add_all(FileTag(collection_file_id=member.id, tag=t) for t in unique_tags)
+            if error is None:
+                self._queue.enqueue(session, INGEST_JOB, member.id)
+        if error is None and self._on_enqueue:
+            self._on_enqueue()
+        return AddedFile(member, created=True)
+
+    def retry_file(self, collection_id: str, file_id: str) -> CollectionFile:
+        with self._db.session(write=True) as session:
+            member = self._member(session, collection_id, file_id)
+            if member.status != FileStatus.FAILED:
+                raise InvalidRequestError(f"file {file_id} is {member.status}, not failed")
+            if not self._blobs.exists(member.sha256):
+                raise InvalidRequestError(f"file {file_id} was rejected before storage")
+            member.status, member.last_error, member.progress = FileStatus.QUEUED, None, 0.0
+            self._queue.enqueue(session, INGEST_JOB, member.id)
+        if self._on_enqueue:
+            self._on_enqueue()
+        return member
+
+    def run_job(self, job: ClaimedJob, heartbeat: Callable[[], None]) -> None:
+        """The `ingest_file` job handler."""
+        assert job.collection_file_id is not None
+        try:
+            self._process(job.collection_file_id, heartbeat)
+        except IngestError as exc:
+            self._set_status(job.collection_file_id, FileStatus.FAILED, exc.message)
+            raise PermanentJobError(exc.message) from exc
+        except Exception as exc:
+            final = job.attempts >= job.max_attempts
+            reason = f"internal error ({type(exc).__name__}: {exc})"
+            if final:
+                reason += f" after {job.attempts} attempts"
+            self._set_status(
+                job.collection_file_id, FileStatus.FAILED if final else FileStatus.QUEUED, reason
+            )
+            raise
+
+    def _process(self, member_id: int, heartbeat: Callable[[], None]) -> None:
+        with self._db.session(write=True) as session:
+            member = session.get(CollectionFile, member_id)
+            if member is None or member.status == FileStatus.COMPLETED:
+                return  # deleted meanwhile, or a repeated job
+            member.status, member.progress, member.last_error = FileStatus.IN_PROGRESS, 0.0, None
+            stored = member.file
+            payload = VectorPayload(
+                collection_id=member.collection_id,
+                file_id=member.file_id,
+                media_type=stored.media_type,
+                created_at=stored.created_at,
+                tags=tuple(member.tags),
+            )
+        data = self._blobs.get(stored.sha256)
+        document = parse_document(data, filename=stored.filename, limits=self._limits)
+        _, drafts = chunk_document(
+            document,
+            self._embedder,
+            max_tokens=self._chunking.max_tokens,
+            overlap_tokens=self._chunking.overlap_tokens,
+        )
+        if not drafts:
+            raise IngestError("no text to index after parsing")
+        vectors = self._embed(member_id, drafts, heartbeat)
+        chunk_ids = self._replace_chunks(member_id, payload, drafts)
+        self._vectors.upsert(
+            [
+                VectorPoint(id=cid, vector=vec, payload=payload)
+                for cid, vec in zip(chunk_ids, vectors, strict=True)
+            ]
+        )
+        with self._db.session(write=True) as session:
+            done = session.execute(
+                update(CollectionFile)
+                .where(CollectionFile.id == member_id)
+                .values(status=FileStatus.COMPLETED, progress=1.0, chunk_count=len(chunk_ids))
+            )
+        if not getattr(done, "rowcount", 1):
+            self._vectors.delete(chunk_ids)  # the file was deleted while we worked
+
+    def _embed(
+        self, member_id: int, drafts: list[ChunkDraft], heartbeat: Callable[[], None]
+    ) -> np.ndarray:
+        parts = []
+        for start in range(0, len(drafts), EMBED_BATCH):
+            batch = drafts[start : start + EMBED_BATCH]
+            parts.append(self._embedder.embed([d.text for d in batch]))
+            heartbeat()
+            if len(drafts) > EMBED_BATCH:
+                self._set_progress(member_id, 0.05 + 0.9 * (start + len(batch)) / len(drafts))
+        return np.concatenate(parts)
+
+    def _replace_chunks(
+        self, member_id: int, payload: VectorPayload, drafts: list[ChunkDraft]
+    ) -> list[int]:
+        """Swap the file's chunks for new ones in one transaction (keyword rows follow)."""
+        with self._db.session() as session:
+            old_ids = list(
+                session.scalars(select(Chunk.id).where(Chunk.collection_file_id == member_id))
+            )
+        if old_ids:
+            self._vectors.delete(old_ids)
+        rows = [
+            {
+                "collection_file_id": member_id,
+                "collection_id": payload.collection_id,
+                "file_id": payload.file_id,
+                "seq": d.seq,
+                "text": d.text,
+                "token_count": d.token_count,
+                "page_start": d.page_start,
+                "page_end": d.page_end,
+                "heading_path": list(d.heading_path),
+                "char_start": d.char_start,
+                "char_end": d.char_end,
+            }
+            for d in drafts
+        ]
+        with self._db.session(write=True) as session:
+            session.execute(delete(Chunk).where(Chunk.collection_file_id == member_id))
+            ids = session.scalars(
+                insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows
+            ).all()
+        return list(ids)
+
+    def _set_progress(self, member_id: int, progress: float) -> None:
+        with self._db.session(write=True) as session:
+            session.execute(
+                update(CollectionFile)
+                .where(CollectionFile.id == member_id)
+                .values(progress=round(progress, 3))
+            )
+
+    def _set_status(self, member_id: int, status: FileStatus, error: str | None) -> None:
+        with self._db.session(write=True) as session:
+            session.execute(
+                update(CollectionFile)
+                .where(CollectionFile.id == member_id)
+                .values(status=status, last_error=error)
+            )
+
+    @staticmethod
+    def _member(session: Session, collection_id: str, file_id: str) -> CollectionFile:
+        member = session.scalar(
+            select(CollectionFile).where(
+                CollectionFile.collection_id == collection_id, CollectionFile.file_id == file_id
+            )
+        )
+        if member is None:
+            raise NotFoundError(
+                f"file '{file_id}' not found in collection '{collection_id}'", param="file_id"
+            )
+        return member

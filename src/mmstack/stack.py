@@ -1,0 +1,162 @@
+"""The composition root: builds every component from settings, in dependency order, and
+closes them in reverse. The API's lifespan and each CLI command open one `Stack`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from mmstack.config.settings import Settings
+from mmstack.errors import MMStackError
+from mmstack.index.keyword import KeywordIndex, keyword_index_for
+from mmstack.index.search import SearchService
+from mmstack.index.vector import VectorIndex
+from mmstack.ingest.collections import CollectionService
+from mmstack.ingest.jobs import JobHandler, JobQueue, JobWorker
+from mmstack.ingest.reconcile import Reconciler
+from mmstack.ingest.service import INGEST_JOB, IngestionService
+from mmstack.models.catalog import BUNDLED_MODELS, load_onnx_embedder
+from mmstack.models.embedder import OnnxSentenceEmbedder
+from mmstack.models.registry import ModelRegistry, ModelSpec
+from mmstack.store import migrate
+from mmstack.store.blobs import BlobStore, LocalBlobStore
+from mmstack.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class DataDirLockedError(MMStackError):
+    code = "data_dir_locked"
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    models: ModelRegistry
+    embedder: OnnxSentenceEmbedder
+    vectors: VectorIndex
+    keywords: KeywordIndex
+    queue: JobQueue
+    worker: JobWorker
+    collections: CollectionService
+    ingestion: IngestionService
+    search: SearchService
+    reconciler: Reconciler
+
+
+def model_registry(settings: Settings) -> ModelRegistry:
+    return ModelRegistry(BUNDLED_MODELS, settings.models_cache_dir)
+
+
+def _lock_data_dir(data_dir: Path) -> FileLock:
+    lock = FileLock(data_dir / ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise DataDirLockedError(
+            f"data directory {data_dir} is in use by another mmstack process "
+            "(a running server?); stop it first, or point MMSTACK_DATA_DIR elsewhere"
+        ) from None
+    return lock
+
+
+def _vector_index(settings: Settings, dimension: int) -> VectorIndex:
+    if settings.vector.backend == "qdrant":
+        from qdrant_client import QdrantClient
+
+        from mmstack.index.vector_qdrant import QdrantServerVectorIndex
+
+        client = QdrantClient(
+            url=settings.vector.qdrant_url, api_key=settings.vector.qdrant_api_key
+        )
+        return QdrantServerVectorIndex(client, settings.vector.qdrant_collection, dimension)
+    from mmstack.index.vector_edge import EdgeVectorIndex
+
+    return EdgeVectorIndex(settings.data_dir / "vectors", dimension)
+
+
+@contextmanager
+def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[Stack]:
+    """Open every component; with `start_workers`, job worker threads run in the background."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as resources:
+        exclusive = settings.vector.backend == "edge"
+        if exclusive:
+            resources.callback(_lock_data_dir(settings.data_dir).release)
+        db = Database(settings.sqlalchemy_url)
+        resources.callback(db.dispose)
+        migrate.upgrade(db.engine)
+        blobs = LocalBlobStore(settings.data_dir / "blobs")
+        models = model_registry(settings)
+        emb = settings.embedding
+
+        def loader(spec: ModelSpec, paths: dict[str, Path]) -> OnnxSentenceEmbedder:
+            return load_onnx_embedder(
+                spec,
+                paths,
+                max_tokens=emb.max_tokens,
+                batch_size=emb.batch_size,
+                threads=emb.threads,
+            )
+
+        embedder = models.load(
+            emb.model, loader, options=(emb.max_tokens, emb.batch_size, emb.threads)
+        )
+        vectors = _vector_index(settings, embedder.dimension)
+        resources.callback(vectors.close)
+        queue = JobQueue(
+            db,
+            lease_seconds=settings.ingest.lease_seconds,
+            retry_base_seconds=settings.ingest.retry_base_seconds,
+            max_attempts=settings.ingest.max_attempts,
+        )
+        collections = CollectionService(db, vectors, blobs)
+        handlers: dict[str, JobHandler] = {}
+        worker = JobWorker(queue, handlers, threads=settings.ingest.workers)
+        ingestion = IngestionService(
+            db,
+            blobs,
+            embedder,
+            vectors,
+            queue,
+            ingest=settings.ingest,
+            chunking=settings.chunking,
+            on_enqueue=worker.notify,
+        )
+        handlers[INGEST_JOB] = ingestion.run_job
+        keywords = keyword_index_for(db.dialect)
+        search = SearchService(db, embedder, vectors, keywords, settings.search)
+        reconciler = Reconciler(db, embedder, vectors)
+        stack = Stack(
+            settings,
+            db,
+            blobs,
+            models,
+            embedder,
+            vectors,
+            keywords,
+            queue,
+            worker,
+            collections,
+            ingestion,
+            search,
+            reconciler,
+        )
+        if exclusive:
+            recovered = queue.recover_abandoned()
+            if recovered:
+                log.info("requeued jobs of a previous run", extra={"jobs": recovered})
+        report = reconciler.run()
+        if report.changed:
+            log.info("reconciled vector index", extra=report.as_dict())
+        if start_workers and settings.ingest.workers > 0:
+            worker.start()
+            resources.callback(worker.stop)
+        yield stack

@@ -1,0 +1,119 @@
+"""The durable job queue on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from mmstack.ingest.jobs import ClaimedJob, JobQueue, JobWorker, PermanentJobError
+from mmstack.store import migrate
+from mmstack.store.db import Database
+from mmstack.store.models import Job, JobStatus
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    migrate.upgrade(database.engine)
+    yield database
+    database.dispose()
+
+
+def _enqueue(db: Database, queue: JobQueue, n: int = 1) -> list[int]:
+    with db.session(write=True) as session:
+        jobs = [queue.enqueue(session, "work", None) for _ in range(n)]
+        session.flush()
+        return [j.id for j in jobs]
+
+
+def _job(db: Database, job_id: int) -> Job:
+    with db.session() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        return job
+
+
+def test_claim_is_exclusive_under_concurrency(db: Database) -> None:
+    queue = JobQueue(db)
+    ids = _enqueue(db, queue, 30)
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def claimer(name: str) -> None:
+        while (job := queue.claim(name)) is not None:
+            with lock:
+                claimed.append(job.id)
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == ids  # every job exactly once
+
+
+def test_expired_lease_is_reclaimed(db: Database) -> None:
+    queue = JobQueue(db, lease_seconds=0.2)
+    (job_id,) = _enqueue(db, queue)
+    first = queue.claim("dead-worker")
+    assert first is not None and first.attempts == 1
+    assert queue.claim("other") is None  # leased
+    time.sleep(0.3)
+    again = queue.claim("other")
+    assert again is not None and again.id == job_id and again.attempts == 2
+
+
+def test_retry_backoff_then_permanent_failure(db: Database) -> None:
+    queue = JobQueue(db, retry_base_seconds=0.05, max_attempts=3)
+    (job_id,) = _enqueue(db, queue)
+    job = queue.claim()
+    assert job is not None
+    assert queue.fail(job, "boom 1", permanent=False)
+    assert queue.claim() is None  # not due yet: 0.05 s backoff
+    time.sleep(0.08)
+    job = queue.claim()
+    assert job is not None and job.attempts == 2
+    assert queue.fail(job, "boom 2", permanent=False)
+    assert _job(db, job_id).run_after - time.time() > 0.05  # backoff doubled to 0.1 s
+    time.sleep(0.12)
+    job = queue.claim()
+    assert job is not None and job.attempts == 3
+    assert not queue.fail(job, "boom 3", permanent=False)  # attempts exhausted
+    final = _job(db, job_id)
+    assert (final.status, final.last_error) == (JobStatus.FAILED, "boom 3")
+
+
+def test_worker_runs_handlers_and_records_outcomes(db: Database) -> None:
+    queue = JobQueue(db)
+    seen: list[int] = []
+
+    def handler(job: ClaimedJob, heartbeat: Callable[[], None]) -> None:
+        heartbeat()
+        seen.append(job.id)
+        if len(seen) == 2:
+            raise PermanentJobError("bad input")
+
+    ok, bad = _enqueue(db, queue, 2)
+    worker = JobWorker(queue, {"work": handler}, threads=2, poll_seconds=0.01)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while queue.pending() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        worker.stop()
+    assert sorted(seen) == [ok, bad]
+    statuses = {_job(db, ok).status, _job(db, bad).status}
+    assert statuses == {JobStatus.SUCCEEDED, JobStatus.FAILED}
+
+
+def test_recover_abandoned_requeues_running_jobs(db: Database) -> None:
+    queue = JobQueue(db, lease_seconds=3600)
+    (job_id,) = _enqueue(db, queue)
+    assert queue.claim("crashed") is not None
+    assert queue.recover_abandoned() == 1
+    job = queue.claim("restarted")
+    assert job is not None and job.id == job_id
