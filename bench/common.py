@@ -63,7 +63,7 @@ def recall_at(ranked: Sequence[str], gains: dict[str, int], k: int = 100) -> flo
 
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def median(values: Sequence[float]) -> float:

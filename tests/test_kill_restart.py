@@ -17,10 +17,28 @@ from sqlalchemy import create_engine, text
 
 pytestmark = pytest.mark.slow
 
-WORDS = (
-    "river mountain copper lantern orbit meadow harbor signal timber quartz falcon canyon "
-    "ember glacier violet thunder saddle beacon compass marble"
-).split()
+WORDS = [
+    "river",
+    "mountain",
+    "copper",
+    "lantern",
+    "orbit",
+    "meadow",
+    "harbor",
+    "signal",
+    "timber",
+    "quartz",
+    "falcon",
+    "canyon",
+    "ember",
+    "glacier",
+    "violet",
+    "thunder",
+    "saddle",
+    "beacon",
+    "compass",
+    "marble",
+]
 
 
 def _document(n: int) -> bytes:
@@ -102,7 +120,8 @@ def test_kill_during_ingestion_then_restart(tmp_path: Path) -> None:
                 json={"query": f"zx{n:04d}qv", "mode": "keyword", "top_k": 3},
                 timeout=10,
             ).json()["data"]
-            assert hits and hits[0]["filename"] == f"doc{n:03d}.txt"
+            assert hits
+            assert hits[0]["filename"] == f"doc{n:03d}.txt"
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
@@ -121,7 +140,8 @@ def test_kill_during_ingestion_then_restart(tmp_path: Path) -> None:
     engine.dispose()
     assert len(per_file) == files
     for _, expected, count, first, last, distinct in per_file:
-        assert count == expected == distinct == last + 1 and first == 0
+        assert count == expected == distinct == last + 1
+        assert first == 0
 
     from mmstack.index.vector_edge import EdgeVectorIndex
 

@@ -16,7 +16,9 @@ from tests.documents import PAGE_TEXTS, make_pdf
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    live = settings.model_copy(update={"ingest": IngestSettings(workers=1, retry_base_seconds=0.01)})
+    live = settings.model_copy(
+        update={"ingest": IngestSettings(workers=1, retry_base_seconds=0.01)}
+    )
     with TestClient(create_app(live)) as test_client:
         yield test_client
 
@@ -24,7 +26,9 @@ def client(settings: Settings) -> Iterator[TestClient]:
 def _wait_done(client: TestClient, collection: str, n: int) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        files: list[dict[str, Any]] = client.get(f"/api/collections/{collection}/files").json()["data"]
+        files: list[dict[str, Any]] = client.get(f"/api/collections/{collection}/files").json()[
+            "data"
+        ]
         if len(files) == n and all(f["status"] in ("completed", "failed") for f in files):
             return files
         time.sleep(0.05)
@@ -41,11 +45,19 @@ def _assert_openai_error(response: Any, status: int, fragment: str) -> None:
 def test_health_and_openapi(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "vector_index": "ok"}
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {
+        "database": "ok",
+        "vector_index": "ok",
+    }
     spec = client.get("/openapi.json").json()
-    assert "/api/search" in spec["paths"] and "/api/collections/{collection}/files" in spec["paths"]
+    assert "/api/search" in spec["paths"]
+    assert "/api/collections/{collection}/files" in spec["paths"]
     assert client.get("/docs").status_code == 200
-    assert client.get("/healthz", headers={"X-Request-ID": "abc123"}).headers["x-request-id"] == "abc123"
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "abc123"}).headers["x-request-id"]
+        == "abc123"
+    )
     assert len(client.get("/healthz").headers["x-request-id"]) == 16
 
 
@@ -67,19 +79,28 @@ def test_upload_status_search_delete(client: TestClient) -> None:
     assert [f["filename"] for f in uploaded] == ["q1.pdf", "broken.pdf", "evil.txt"]
     assert all(f["tags"] == ["finance"] for f in uploaded)
     files = {f["filename"]: f for f in _wait_done(client, "reports", 3)}
-    assert files["q1.pdf"]["status"] == "completed" and files["q1.pdf"]["chunk_count"] == 4
-    assert files["broken.pdf"]["status"] == "failed" and files["broken.pdf"]["last_error"]
+    assert files["q1.pdf"]["status"] == "completed"
+    assert files["q1.pdf"]["chunk_count"] == 4
+    assert files["broken.pdf"]["status"] == "failed"
+    assert files["broken.pdf"]["last_error"]
 
-    again = client.post("/api/collections/reports/files", files=[("files", ("copy.pdf", make_pdf(PAGE_TEXTS)))])
+    again = client.post(
+        "/api/collections/reports/files", files=[("files", ("copy.pdf", make_pdf(PAGE_TEXTS)))]
+    )
     assert again.json()["data"][0]["duplicate"] is True
 
     found = client.post(
         "/api/search",
-        json={"query": "titanium valve corrosion at the desalination plant", "collections": ["reports"]},
+        json={
+            "query": "titanium valve corrosion at the desalination plant",
+            "collections": ["reports"],
+        },
     ).json()
     top = found["data"][0]
-    assert top["filename"] == "q1.pdf" and top["anchor"]["page_start"] == 3
-    assert found["mode"] == "hybrid" and set(top["ranks"]) <= {"keyword", "vector"}
+    assert top["filename"] == "q1.pdf"
+    assert top["anchor"]["page_start"] == 3
+    assert found["mode"] == "hybrid"
+    assert set(top["ranks"]) <= {"keyword", "vector"}
     tagged = client.post("/api/search", json={"query": "owls", "filters": {"tags": ["other"]}})
     assert tagged.json()["data"] == []
 
@@ -89,7 +110,9 @@ def test_upload_status_search_delete(client: TestClient) -> None:
     assert {j["status"] for j in jobs} == {"succeeded", "failed"}
 
     assert client.delete(f"/api/collections/{cid}/files/{files['q1.pdf']['id']}").json()["deleted"]
-    after = client.post("/api/search", json={"query": "titanium valve corrosion", "mode": "keyword"})
+    after = client.post(
+        "/api/search", json={"query": "titanium valve corrosion", "mode": "keyword"}
+    )
     assert after.json()["data"] == []
     assert client.delete("/api/collections/reports").json()["deleted"]
     _assert_openai_error(client.get("/api/collections/reports"), 404, "not found")
@@ -98,17 +121,26 @@ def test_upload_status_search_delete(client: TestClient) -> None:
 def test_bad_requests_get_openai_shaped_errors(client: TestClient) -> None:
     _assert_openai_error(client.post("/api/collections", json={}), 400, "name")
     _assert_openai_error(
-        client.post("/api/collections", content=b"{not json", headers={"content-type": "application/json"}),
+        client.post(
+            "/api/collections", content=b"{not json", headers={"content-type": "application/json"}
+        ),
         400,
         "JSON",
     )
     client.post("/api/collections", json={"name": "dup"})
-    _assert_openai_error(client.post("/api/collections", json={"name": "dup"}), 409, "already exists")
-    _assert_openai_error(client.post("/api/search", json={"query": "x", "mode": "magic"}), 400, "mode")
-    _assert_openai_error(client.post("/api/search", json={"query": "x", "collections": ["nope"]}), 404, "nope")
+    _assert_openai_error(
+        client.post("/api/collections", json={"name": "dup"}), 409, "already exists"
+    )
+    _assert_openai_error(
+        client.post("/api/search", json={"query": "x", "mode": "magic"}), 400, "mode"
+    )
+    _assert_openai_error(
+        client.post("/api/search", json={"query": "x", "collections": ["nope"]}), 404, "nope"
+    )
     _assert_openai_error(client.get("/api/jobs/999999"), 404, "job 999999")
     _assert_openai_error(client.get("/api/nowhere"), 404, "Not Found")
     _assert_openai_error(client.get("/api/collections/dup/files/file-missing"), 404, "file-missing")
     client.post("/api/collections/dup/files", files=[("files", ("tool.exe", b"MZ..."))])
     failed = client.get("/api/collections/dup/files").json()["data"][0]
-    assert failed["status"] == "failed" and "unsupported" in failed["last_error"]
+    assert failed["status"] == "failed"
+    assert "unsupported" in failed["last_error"]

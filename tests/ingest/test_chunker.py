@@ -14,7 +14,9 @@ def counter(tmp_path_factory: pytest.TempPathFactory) -> OnnxSentenceEmbedder:
     registry = ModelRegistry(BUNDLED_MODELS, tmp_path_factory.mktemp("models"))
     return registry.load(
         MINILM_ID,
-        lambda spec, paths: load_onnx_embedder(spec, paths, max_tokens=256, batch_size=8, threads=1),
+        lambda spec, paths: load_onnx_embedder(
+            spec, paths, max_tokens=256, batch_size=8, threads=1
+        ),
     )
 
 
@@ -42,7 +44,11 @@ def test_pages_and_headings_start_new_chunks(counter: OnnxSentenceEmbedder) -> N
         ],
     )
     text, chunks = chunk_document(doc, counter, max_tokens=200, overlap_tokens=10)
-    assert [c.text for c in chunks] == ["Intro\n\nAlpha text.", "Beta text.", "Method\n\nGamma text."]
+    assert [c.text for c in chunks] == [
+        "Intro\n\nAlpha text.",
+        "Beta text.",
+        "Method\n\nGamma text.",
+    ]
     assert [(c.page_start, c.page_end) for c in chunks] == [(1, 1), (2, 2), (2, 2)]
     assert [c.heading_path for c in chunks] == [("Intro",), ("Intro",), ("Method",)]
     for c in chunks:

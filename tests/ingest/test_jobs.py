@@ -59,11 +59,14 @@ def test_expired_lease_is_reclaimed(db: Database) -> None:
     queue = JobQueue(db, lease_seconds=0.2)
     (job_id,) = _enqueue(db, queue)
     first = queue.claim("dead-worker")
-    assert first is not None and first.attempts == 1
+    assert first is not None
+    assert first.attempts == 1
     assert queue.claim("other") is None  # leased
     time.sleep(0.3)
     again = queue.claim("other")
-    assert again is not None and again.id == job_id and again.attempts == 2
+    assert again is not None
+    assert again.id == job_id
+    assert again.attempts == 2
 
 
 def test_retry_backoff_then_permanent_failure(db: Database) -> None:
@@ -75,12 +78,14 @@ def test_retry_backoff_then_permanent_failure(db: Database) -> None:
     assert queue.claim() is None  # not due yet: 0.05 s backoff
     time.sleep(0.08)
     job = queue.claim()
-    assert job is not None and job.attempts == 2
+    assert job is not None
+    assert job.attempts == 2
     assert queue.fail(job, "boom 2", permanent=False)
     assert _job(db, job_id).run_after - time.time() > 0.05  # backoff doubled to 0.1 s
     time.sleep(0.12)
     job = queue.claim()
-    assert job is not None and job.attempts == 3
+    assert job is not None
+    assert job.attempts == 3
     assert not queue.fail(job, "boom 3", permanent=False)  # attempts exhausted
     final = _job(db, job_id)
     assert (final.status, final.last_error) == (JobStatus.FAILED, "boom 3")
@@ -116,4 +121,5 @@ def test_recover_abandoned_requeues_running_jobs(db: Database) -> None:
     assert queue.claim("crashed") is not None
     assert queue.recover_abandoned() == 1
     job = queue.claim("restarted")
-    assert job is not None and job.id == job_id
+    assert job is not None
+    assert job.id == job_id

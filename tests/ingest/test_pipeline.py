@@ -42,11 +42,14 @@ def _chunk_count(stack: Stack) -> int:
 def test_pdf_page_anchor_and_hybrid_search(stack: Stack) -> None:
     stack.collections.create("reports")
     ids = _ingest(stack, "reports", {"q1.pdf": make_pdf(PAGE_TEXTS), "notes.md": NOTES})
-    members = {m.file_id: m for m in stack.collections.files(stack.collections.resolve_id("reports"))}
+    members = {
+        m.file_id: m for m in stack.collections.files(stack.collections.resolve_id("reports"))
+    }
     assert {m.status for m in members.values()} == {FileStatus.COMPLETED}
     for mode in ("hybrid", "keyword", "vector"):
         hits = stack.search.search(
-            "corrosion of titanium valves in the desalination plant", mode=mode  # type: ignore[arg-type]
+            "corrosion of titanium valves in the desalination plant",
+            mode=mode,  # type: ignore[arg-type]
         )
         assert hits[0].file_id == ids["q1.pdf"], mode
         assert hits[0].anchor.page_start == 3 == hits[0].anchor.page_end
@@ -60,7 +63,8 @@ def test_same_bytes_twice_are_one_file(stack: Stack) -> None:
     cid = stack.collections.create("c").id
     first = stack.ingestion.add_file(cid, "a.md", NOTES)
     again = stack.ingestion.add_file(cid, "copy-of-a.md", NOTES)
-    assert first.created and not again.created
+    assert first.created
+    assert not again.created
     assert again.collection_file.file_id == first.collection_file.file_id
     stack.worker.run_until_idle()
     assert len(stack.collections.files(cid)) == 1
@@ -104,7 +108,9 @@ def test_filters(stack: Stack) -> None:
     _ingest(stack, "b", {"y.md": b"# Lighthouse\n\nThe lighthouse lamp is cleaned daily."})
     query = "lighthouse"
     assert {h.collection_id for h in stack.search.search(query)} == {a, b}
-    assert {h.collection_id for h in stack.search.search(query, flt=SearchFilter(collection_ids=[b]))} == {b}
+    assert {
+        h.collection_id for h in stack.search.search(query, flt=SearchFilter(collection_ids=[b]))
+    } == {b}
     for mode in ("keyword", "vector"):
         tagged = stack.search.search(query, mode=mode, flt=SearchFilter(tags=["log"]))  # type: ignore[arg-type]
         assert {h.collection_id for h in tagged} == {a}
@@ -118,7 +124,9 @@ def test_delete_collection_removes_chunks_vectors_and_unshared_blobs(stack: Stac
     drop = stack.collections.create("drop").id
     shared = b"Shared text about glaciers retreating in the Alps."
     _ingest(stack, "keep", {"shared.txt": shared})
-    _ingest(stack, "drop", {"shared.txt": shared, "only.txt": b"Only here: basalt columns in Iceland."})
+    _ingest(
+        stack, "drop", {"shared.txt": shared, "only.txt": b"Only here: basalt columns in Iceland."}
+    )
     only_sha = stack.collections.files(drop)[-1].sha256
     assert stack.vectors.stats().points == 3
     stack.collections.delete("drop")
@@ -133,13 +141,17 @@ def test_delete_collection_removes_chunks_vectors_and_unshared_blobs(stack: Stac
 
 def test_delete_file(stack: Stack) -> None:
     cid = stack.collections.create("c").id
-    ids = _ingest(stack, "c", {"a.txt": b"Penguins huddle for warmth.", "b.txt": b"Owls hunt at night."})
+    ids = _ingest(
+        stack, "c", {"a.txt": b"Penguins huddle for warmth.", "b.txt": b"Owls hunt at night."}
+    )
     stack.collections.delete_file(cid, ids["a.txt"])
     assert stack.search.search("penguins huddle", mode="keyword") == []
     assert stack.vectors.stats().points == 1
 
 
-def test_transient_failure_retries_with_backoff_then_completes(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_transient_failure_retries_with_backoff_then_completes(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cid = stack.collections.create("c").id
     calls = {"n": 0}
     real_embed = stack.embedder.embed

@@ -73,7 +73,8 @@ def test_local_file_corruption_is_detected_by_verify(tmp_path: Path) -> None:
     assert registry.status("local").available
     weights.write_bytes(b"tampered")
     status = registry.status("local", full=True)
-    assert not status.available and "sha256 mismatch" in status.detail
+    assert not status.available
+    assert "sha256 mismatch" in status.detail
 
 
 def test_unknown_model_and_missing_package(tmp_path: Path) -> None:

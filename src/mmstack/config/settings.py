@@ -8,6 +8,7 @@ Nested groups are set from the environment with a double underscore, for example
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,18 +107,23 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get("MMSTACK_CONFIG_FILE")
+        config_file = _config_file.get() or os.environ.get("MMSTACK_CONFIG_FILE")
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
 
 
+_config_file: ContextVar[str | None] = ContextVar("mmstack_config_file", default=None)
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Settings for this process. `overrides` (CLI flags) win over everything else."""
-    if config_file is not None:
-        if not config_file.is_file():
-            raise FileNotFoundError(f"config file not found: {config_file}")
-        os.environ["MMSTACK_CONFIG_FILE"] = str(config_file)
-    elif (env_file := os.environ.get("MMSTACK_CONFIG_FILE")) and not Path(env_file).is_file():
+    if config_file is not None and not config_file.is_file():
+        raise FileNotFoundError(f"config file not found: {config_file}")
+    if (env_file := os.environ.get("MMSTACK_CONFIG_FILE")) and not Path(env_file).is_file():
         raise FileNotFoundError(f"config file not found: {env_file} (from MMSTACK_CONFIG_FILE)")
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    token = _config_file.set(str(config_file) if config_file else None)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    finally:
+        _config_file.reset(token)

@@ -162,12 +162,12 @@ class CollectionService:
 
     @staticmethod
     def _info(session: Session, collection: Collection) -> CollectionInfo:
-        counts = dict(
+        counts: dict[str, int] = dict(
             session.execute(
                 select(CollectionFile.status, func.count())
                 .where(CollectionFile.collection_id == collection.id)
                 .group_by(CollectionFile.status)
-            ).tuples()
+            )
         )
         chunks = session.scalar(
             select(func.count()).select_from(Chunk).where(Chunk.collection_id == collection.id)

@@ -122,6 +122,7 @@ class IngestionService:
             member = CollectionFile(
                 collection_id=collection_id,
                 file_id=stored.id,
+                file=stored,
                 sha256=digest,
                 status=FileStatus.FAILED if error else FileStatus.QUEUED,
                 last_error=error,

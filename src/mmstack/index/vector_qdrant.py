@@ -1,0 +1,212 @@
+"""The vector index in a collection of a Qdrant server, through qdrant-client.
+
+Writes use `wait=True`: when they return, the server has logged them in its write-ahead
+log and applied them. The server optimizes (builds HNSW) in the background by itself.
+A `QdrantClient` for a server (HTTP or gRPC) can be shared by threads, so there is no lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from qdrant_client import QdrantClient, models
+
+from mmstack.index.vector import (
+    FloatArray,
+    VectorFilter,
+    VectorHit,
+    VectorIndexStats,
+    VectorPayload,
+    VectorPoint,
+)
+
+_SCROLL_PAGE = 1024
+_OPTIMIZE_POLL_S = 0.5
+
+_PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType | models.IntegerIndexParams] = {
+    "collection_id": models.PayloadSchemaType.KEYWORD,
+    "file_id": models.PayloadSchemaType.KEYWORD,
+    "media_type": models.PayloadSchemaType.KEYWORD,
+    "tags": models.PayloadSchemaType.KEYWORD,
+    "created_at": models.IntegerIndexParams(
+        type=models.IntegerIndexType.INTEGER, lookup=False, range=True
+    ),
+}
+
+
+class QdrantServerVectorIndex:
+    """A `VectorIndex` in `collection`, created on first use; cosine similarity.
+
+    The index takes over `client`: `close()` closes it.
+    """
+
+    def __init__(self, client: QdrantClient, collection: str, dimension: int) -> None:
+        if dimension < 1:
+            raise ValueError(f"dimension must be positive, got {dimension}")
+        self._client = client
+        self._collection = collection
+        self._dimension = dimension
+        if client.collection_exists(collection):
+            self._check_vectors()
+        else:
+            client.create_collection(
+                collection,
+                vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
+            )
+        existing = client.get_collection(collection).payload_schema
+        for field, schema in _PAYLOAD_INDEXES.items():
+            if field not in existing:
+                client.create_payload_index(collection, field, field_schema=schema, wait=True)
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def upsert(self, points: Sequence[VectorPoint]) -> None:
+        if not points:
+            return
+        for p in points:
+            self._check_vector(p.vector)
+        structs = [
+            models.PointStruct(id=p.id, vector=p.vector.tolist(), payload=_payload(p.payload))
+            for p in points
+        ]
+        self._client.upsert(self._collection, points=structs, wait=True)
+
+    def delete(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        selector = models.PointIdsList(points=list(ids))
+        self._client.delete(self._collection, points_selector=selector, wait=True)
+
+    def delete_where(self, flt: VectorFilter) -> None:
+        """Refuses a filter with no field set rather than wiping the collection."""
+        if _matches_nothing(flt):
+            return
+        condition = _filter(flt)
+        if condition is None:
+            raise ValueError("delete_where needs a filter with at least one field set")
+        selector = models.FilterSelector(filter=condition)
+        self._client.delete(self._collection, points_selector=selector, wait=True)
+
+    def search(
+        self, vector: FloatArray, *, limit: int, flt: VectorFilter | None = None
+    ) -> list[VectorHit]:
+        self._check_vector(vector)
+        if limit < 1 or (flt is not None and _matches_nothing(flt)):
+            return []
+        response = self._client.query_points(
+            self._collection,
+            query=vector,
+            query_filter=_filter(flt) if flt is not None else None,
+            limit=limit,
+            with_payload=False,
+            with_vectors=False,
+        )
+        return [VectorHit(id=_int_id(p.id), score=p.score) for p in response.points]
+
+    def iter_ids(self) -> Iterator[int]:
+        offset: models.ExtendedPointId | None = None
+        while True:
+            records, next_offset = self._client.scroll(
+                self._collection,
+                limit=_SCROLL_PAGE,
+                offset=offset,
+                with_payload=False,
+                with_vectors=False,
+            )
+            for record in records:
+                yield _int_id(record.id)
+            if next_offset is None:
+                return
+            offset = _int_id(next_offset)
+
+    def stats(self) -> VectorIndexStats:
+        info = self._client.get_collection(self._collection)
+        # The collection's points_count is an estimate; count exactly.
+        points = self._client.count(self._collection, exact=True).count
+        return VectorIndexStats(
+            points=points,
+            indexed=info.indexed_vectors_count or 0,
+            extra={"segments": info.segments_count},
+        )
+
+    def optimize(self) -> None:
+        """Wait until the server's optimizers are done, starting them if they are pending."""
+        while True:
+            info = self._client.get_collection(self._collection)
+            if info.status == models.CollectionStatus.GREEN:
+                return
+            if info.status == models.CollectionStatus.RED:
+                raise RuntimeError(
+                    f"Qdrant collection {self._collection} failed to optimize: "
+                    f"{info.optimizer_status}"
+                )
+            if info.status == models.CollectionStatus.GREY:
+                # An empty diff is the documented way to start pending optimizations.
+                self._client.update_collection(
+                    self._collection, optimizers_config=models.OptimizersConfigDiff()
+                )
+            time.sleep(_OPTIMIZE_POLL_S)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _check_vectors(self) -> None:
+        params = self._client.get_collection(self._collection).config.params.vectors
+        if not isinstance(params, models.VectorParams):
+            raise ValueError(
+                f"Qdrant collection {self._collection} has named vectors; "
+                "it was not created by mmstack"
+            )
+        if params.size != self._dimension or params.distance != models.Distance.COSINE:
+            raise ValueError(
+                f"Qdrant collection {self._collection} holds {params.size}-dimensional "
+                f"{params.distance.value} vectors, not {self._dimension}-dimensional Cosine; "
+                "the embedding model changed: drop the collection to rebuild the index"
+            )
+
+    def _check_vector(self, vector: FloatArray) -> None:
+        if vector.shape != (self._dimension,):
+            raise ValueError(f"expected a vector of shape ({self._dimension},), got {vector.shape}")
+
+
+def _payload(payload: VectorPayload) -> dict[str, Any]:
+    return {
+        "collection_id": payload.collection_id,
+        "file_id": payload.file_id,
+        "media_type": payload.media_type,
+        "created_at": payload.created_at,
+        "tags": list(payload.tags),
+    }
+
+
+def _matches_nothing(flt: VectorFilter) -> bool:
+    """An empty any-of list matches no point (as an SQL `IN ()`)."""
+    lists = (flt.collection_ids, flt.file_ids, flt.media_types, flt.tags)
+    return any(values is not None and len(values) == 0 for values in lists)
+
+
+def _filter(flt: VectorFilter) -> models.Filter | None:
+    must: list[models.Condition] = [
+        models.FieldCondition(key=field, match=models.MatchAny(any=list(values)))
+        for field, values in (
+            ("collection_id", flt.collection_ids),
+            ("file_id", flt.file_ids),
+            ("media_type", flt.media_types),
+            ("tags", flt.tags),
+        )
+        if values is not None
+    ]
+    if flt.created_after is not None or flt.created_before is not None:
+        created = models.Range(gte=flt.created_after, lt=flt.created_before)
+        must.append(models.FieldCondition(key="created_at", range=created))
+    return models.Filter(must=must) if must else None
+
+
+def _int_id(point_id: object) -> int:
+    if not isinstance(point_id, int):
+        raise TypeError(f"vector index holds a non-integer point id {point_id!r}")
+    return point_id
