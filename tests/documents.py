@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fpdf import FPDF
 
 
 def make_pdf(pages: list[str]) -> bytes:
     """A PDF with a text layer, one string of body text per page."""
     pdf = FPDF()
+    pdf.set_creation_date(datetime(2026, 1, 1, tzinfo=UTC))  # same text, same bytes
     pdf.set_font("Helvetica", size=12)
     for text in pages:
         pdf.add_page()

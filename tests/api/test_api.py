@@ -65,10 +65,11 @@ def test_upload_status_search_delete(client: TestClient) -> None:
     created = client.post("/api/collections", json={"name": "reports", "description": "Q1"})
     assert created.status_code == 201
     cid = created.json()["id"]
+    report = make_pdf(PAGE_TEXTS)
     upload = client.post(
         "/api/collections/reports/files",
         files=[
-            ("files", ("q1.pdf", make_pdf(PAGE_TEXTS), "application/pdf")),
+            ("files", ("q1.pdf", report, "application/pdf")),
             ("files", ("broken.pdf", b"%PDF-1.4 truncated", "application/pdf")),
             ("files", ("../../etc/evil.txt", b"Harmless text about owls.", "text/plain")),
         ],
@@ -85,7 +86,7 @@ def test_upload_status_search_delete(client: TestClient) -> None:
     assert files["broken.pdf"]["last_error"]
 
     again = client.post(
-        "/api/collections/reports/files", files=[("files", ("copy.pdf", make_pdf(PAGE_TEXTS)))]
+        "/api/collections/reports/files", files=[("files", ("copy.pdf", report))]
     )
     assert again.json()["data"][0]["duplicate"] is True
 

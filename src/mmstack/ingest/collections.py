@@ -167,7 +167,7 @@ class CollectionService:
                 select(CollectionFile.status, func.count())
                 .where(CollectionFile.collection_id == collection.id)
                 .group_by(CollectionFile.status)
-            )
+            ).all()
         )
         chunks = session.scalar(
             select(func.count()).select_from(Chunk).where(Chunk.collection_id == collection.id)
