@@ -130,7 +130,7 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             chunking=settings.chunking,
             on_enqueue=worker.notify,
         )
-        handlers[INGEST_JOB] = ingestion.run_job
+        handlers[INGEST_JOB] = ingestion.run_jobs
         keywords = keyword_index_for(db.dialect)
         search = SearchService(db, embedder, vectors, keywords, settings.search)
         reconciler = Reconciler(db, embedder, vectors)

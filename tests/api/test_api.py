@@ -85,9 +85,7 @@ def test_upload_status_search_delete(client: TestClient) -> None:
     assert files["broken.pdf"]["status"] == "failed"
     assert files["broken.pdf"]["last_error"]
 
-    again = client.post(
-        "/api/collections/reports/files", files=[("files", ("copy.pdf", report))]
-    )
+    again = client.post("/api/collections/reports/files", files=[("files", ("copy.pdf", report))])
     assert again.json()["data"][0]["duplicate"] is True
 
     found = client.post(

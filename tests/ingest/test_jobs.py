@@ -43,9 +43,9 @@ def test_claim_is_exclusive_under_concurrency(db: Database) -> None:
     lock = threading.Lock()
 
     def claimer(name: str) -> None:
-        while (job := queue.claim(name)) is not None:
+        while jobs := queue.claim(3, name):
             with lock:
-                claimed.append(job.id)
+                claimed.extend(job.id for job in jobs)
 
     threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
     for t in threads:
@@ -58,13 +58,11 @@ def test_claim_is_exclusive_under_concurrency(db: Database) -> None:
 def test_expired_lease_is_reclaimed(db: Database) -> None:
     queue = JobQueue(db, lease_seconds=0.2)
     (job_id,) = _enqueue(db, queue)
-    first = queue.claim("dead-worker")
-    assert first is not None
+    (first,) = queue.claim(worker="dead-worker")
     assert first.attempts == 1
-    assert queue.claim("other") is None  # leased
+    assert queue.claim(worker="other") == []  # leased
     time.sleep(0.3)
-    again = queue.claim("other")
-    assert again is not None
+    (again,) = queue.claim(worker="other")
     assert again.id == job_id
     assert again.attempts == 2
 
@@ -72,19 +70,16 @@ def test_expired_lease_is_reclaimed(db: Database) -> None:
 def test_retry_backoff_then_permanent_failure(db: Database) -> None:
     queue = JobQueue(db, retry_base_seconds=0.05, max_attempts=3)
     (job_id,) = _enqueue(db, queue)
-    job = queue.claim()
-    assert job is not None
+    (job,) = queue.claim()
     assert queue.fail(job, "boom 1", permanent=False)
-    assert queue.claim() is None  # not due yet: 0.05 s backoff
+    assert queue.claim() == []  # not due yet: 0.05 s backoff
     time.sleep(0.08)
-    job = queue.claim()
-    assert job is not None
+    (job,) = queue.claim()
     assert job.attempts == 2
     assert queue.fail(job, "boom 2", permanent=False)
     assert _job(db, job_id).run_after - time.time() > 0.05  # backoff doubled to 0.1 s
     time.sleep(0.12)
-    job = queue.claim()
-    assert job is not None
+    (job,) = queue.claim()
     assert job.attempts == 3
     assert not queue.fail(job, "boom 3", permanent=False)  # attempts exhausted
     final = _job(db, job_id)
@@ -95,14 +90,19 @@ def test_worker_runs_handlers_and_records_outcomes(db: Database) -> None:
     queue = JobQueue(db)
     seen: list[int] = []
 
-    def handler(job: ClaimedJob, heartbeat: Callable[[], None]) -> None:
-        heartbeat()
-        seen.append(job.id)
-        if len(seen) == 2:
-            raise PermanentJobError("bad input")
+    ok, bad, flaky = _enqueue(db, queue, 3)
 
-    ok, bad = _enqueue(db, queue, 2)
-    worker = JobWorker(queue, {"work": handler}, threads=2, poll_seconds=0.01)
+    def handler(
+        jobs: list[ClaimedJob], heartbeat: Callable[[], None]
+    ) -> dict[int, Exception | None]:
+        heartbeat()
+        seen.extend(job.id for job in jobs)
+        outcome: dict[int, Exception | None] = {ok: None, bad: PermanentJobError("bad input")}
+        outcome[flaky] = RuntimeError("flaky") if seen.count(flaky) == 1 else None
+        return {job.id: outcome[job.id] for job in jobs}
+
+    queue.retry_base_seconds = 0.01
+    worker = JobWorker(queue, {"work": handler}, threads=2, batch_size=2, poll_seconds=0.01)
     worker.start()
     try:
         deadline = time.monotonic() + 10
@@ -110,16 +110,16 @@ def test_worker_runs_handlers_and_records_outcomes(db: Database) -> None:
             time.sleep(0.02)
     finally:
         worker.stop()
-    assert sorted(seen) == [ok, bad]
-    statuses = {_job(db, ok).status, _job(db, bad).status}
-    assert statuses == {JobStatus.SUCCEEDED, JobStatus.FAILED}
+    assert sorted(seen) == [ok, bad, flaky, flaky]
+    assert _job(db, ok).status == JobStatus.SUCCEEDED
+    assert (_job(db, bad).status, _job(db, bad).last_error) == (JobStatus.FAILED, "bad input")
+    assert (_job(db, flaky).status, _job(db, flaky).attempts) == (JobStatus.SUCCEEDED, 2)
 
 
 def test_recover_abandoned_requeues_running_jobs(db: Database) -> None:
     queue = JobQueue(db, lease_seconds=3600)
     (job_id,) = _enqueue(db, queue)
-    assert queue.claim("crashed") is not None
+    assert queue.claim(worker="crashed")
     assert queue.recover_abandoned() == 1
-    job = queue.claim("restarted")
-    assert job is not None
+    (job,) = queue.claim(worker="restarted")
     assert job.id == job_id

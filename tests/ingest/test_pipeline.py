@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mmstack.index.filters import SearchFilter
+from mmstack.ingest.jobs import ClaimedJob
 from mmstack.stack import Stack
 from mmstack.store.models import Chunk, CollectionFile, FileStatus, Job, JobStatus, StoredFile
 from tests.documents import PAGE_TEXTS, make_pdf
@@ -32,6 +33,12 @@ def _ingest(stack: Stack, collection: str, files: dict[str, bytes], **kw: object
         ids[name] = added.collection_file.file_id
     stack.worker.run_until_idle()
     return ids
+
+
+def _claimable_again(stack: Stack, member_id: int) -> list[ClaimedJob]:
+    with stack.db.session(write=True) as session:
+        stack.queue.enqueue(session, "ingest_file", member_id)
+    return stack.queue.claim()
 
 
 def _chunk_count(stack: Stack) -> int:
@@ -164,7 +171,7 @@ def test_transient_failure_retries_with_backoff_then_completes(
 
     monkeypatch.setattr(stack.embedder, "embed", flaky)
     added = stack.ingestion.add_file(cid, "a.txt", b"Volcanic soil is rich in minerals.")
-    assert stack.worker.run_one()
+    assert stack.worker.run_batch() == 1
     member = stack.collections.file(cid, added.collection_file.file_id)
     assert member.status == FileStatus.QUEUED
     assert "hiccup" in (member.last_error or "")
@@ -183,7 +190,8 @@ def test_reprocessing_is_idempotent(stack: Stack) -> None:
         row = session.get(CollectionFile, member.id)
         assert row is not None
         row.status = FileStatus.IN_PROGRESS
-    stack.ingestion._process(member.id, lambda: None)
+    (job,) = _claimable_again(stack, member.id)
+    assert stack.ingestion.run_jobs([job], lambda: None) == {job.id: None}
     assert _chunk_count(stack) == before
     assert stack.vectors.stats().points == before
     assert stack.reconciler.run().changed is False

@@ -289,8 +289,8 @@ def _run_jobs(stack: Stack, total: int) -> None:
         disable=total == 0,
     ) as progress:
         task = progress.add_task("files", total=total)
-        while stack.worker.run_one():
-            progress.advance(task)
+        while done := stack.worker.run_batch():
+            progress.advance(task, done)
         progress.update(task, completed=total)
 
 

@@ -14,8 +14,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -40,7 +41,10 @@ class PermanentJobError(IngestError):
     """A failure that retrying cannot fix (bad input); the job fails at once."""
 
 
-JobHandler = Callable[[ClaimedJob, Callable[[], None]], None]
+# A handler runs a batch of jobs of its kind and returns, per job id, None for success or
+# the exception that job failed with (PermanentJobError: no retry). `heartbeat` keeps the
+# leases alive; call it between steps of long work.
+JobHandler = Callable[[list[ClaimedJob], Callable[[], None]], Mapping[int, Exception | None]]
 
 
 class JobQueue:
@@ -69,8 +73,9 @@ class JobQueue:
         session.add(job)
         return job
 
-    def claim(self, worker: str | None = None) -> ClaimedJob | None:
-        """Take the next runnable job: queued and due, or running with an expired lease."""
+    def claim(self, limit: int = 1, worker: str | None = None) -> list[ClaimedJob]:
+        """Take up to `limit` runnable jobs (queued and due, or running with an expired
+        lease), oldest first, leased to this worker."""
         now = time.time()
         runnable = (
             select(Job.id)
@@ -81,13 +86,12 @@ class JobQueue:
                 )
             )
             .order_by(Job.run_after, Job.id)
-            .limit(1)
+            .limit(limit)
             .with_for_update(skip_locked=True)
-            .scalar_subquery()
         )
         stmt = (
             update(Job)
-            .where(Job.id == runnable)
+            .where(Job.id.in_(runnable))
             .values(
                 status=JobStatus.RUNNING,
                 attempts=Job.attempts + 1,
@@ -98,14 +102,15 @@ class JobQueue:
             .returning(Job.id, Job.kind, Job.collection_file_id, Job.attempts, Job.max_attempts)
         )
         with self._db.session(write=True) as session:
-            row = session.execute(stmt).first()
-        return ClaimedJob(*row) if row else None
+            rows = session.execute(stmt).all()
+        return sorted((ClaimedJob(*row) for row in rows), key=lambda job: job.id)
 
-    def heartbeat(self, job_id: int) -> None:
+    def heartbeat(self, job_ids: Sequence[int]) -> None:
+        """Extend the leases of running jobs."""
         with self._db.session(write=True) as session:
             session.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+                .where(Job.id.in_(list(job_ids)), Job.status == JobStatus.RUNNING)
                 .values(lease_expires_at=time.time() + self.lease_seconds)
             )
 
@@ -157,7 +162,9 @@ class JobQueue:
 
 
 class JobWorker:
-    """Threads that claim and run jobs until stopped."""
+    """Threads that claim and run jobs until stopped. Jobs are claimed in batches of
+    `batch_size` so a handler can share work across them (one embedding pass for many
+    small files)."""
 
     def __init__(
         self,
@@ -165,11 +172,13 @@ class JobWorker:
         handlers: dict[str, JobHandler],
         *,
         threads: int = 1,
+        batch_size: int = 16,
         poll_seconds: float = 0.2,
     ) -> None:
         self._queue = queue
         self._handlers = handlers
         self._threads_wanted = threads
+        self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -194,46 +203,53 @@ class JobWorker:
 
     def run_until_idle(self) -> None:
         """Run jobs in the calling thread until none is runnable (for the CLI and tests)."""
-        while self.run_one():
+        while self.run_batch():
             pass
 
-    def run_one(self) -> bool:
-        job = self._queue.claim()
-        if job is None:
-            return False
-        self._execute(job)
-        return True
+    def run_batch(self) -> int:
+        """Claim and run one batch; returns how many jobs it held."""
+        jobs = self._queue.claim(self._batch_size)
+        for kind, group in groupby(sorted(jobs, key=lambda j: j.kind), key=lambda j: j.kind):
+            self._execute(kind, list(group))
+        return len(jobs)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                ran = self.run_one()
+                ran = self.run_batch()
             except Exception:
                 log.exception("job worker loop error")
-                ran = False
+                ran = 0
             if not ran:
                 self._wake.wait(self._poll_seconds)
                 self._wake.clear()
 
-    def _execute(self, job: ClaimedJob) -> None:
-        handler = self._handlers.get(job.kind)
+    def _execute(self, kind: str, jobs: list[ClaimedJob]) -> None:
+        handler = self._handlers.get(kind)
         if handler is None:
-            self._queue.fail(job, f"no handler for job kind {job.kind!r}", permanent=True)
+            for job in jobs:
+                self._queue.fail(job, f"no handler for job kind {kind!r}", permanent=True)
             return
         last_beat = time.monotonic()
 
         def heartbeat() -> None:
             nonlocal last_beat
             if time.monotonic() - last_beat > self._queue.lease_seconds / 4:
-                self._queue.heartbeat(job.id)
+                self._queue.heartbeat([job.id for job in jobs])
                 last_beat = time.monotonic()
 
         try:
-            handler(job, heartbeat)
-        except PermanentJobError as exc:
-            self._queue.fail(job, exc.message, permanent=True)
-        except Exception as exc:
-            retried = self._queue.fail(job, f"{type(exc).__name__}: {exc}", permanent=False)
-            log.warning("job failed", extra={"job_id": job.id, "retry": retried, "error": str(exc)})
-        else:
-            self._queue.succeed(job.id)
+            outcomes: Mapping[int, Exception | None] = handler(jobs, heartbeat)
+        except Exception as exc:  # the handler failed as a whole: every job retries
+            outcomes = dict.fromkeys((job.id for job in jobs), exc)
+        for job in jobs:
+            error = outcomes.get(job.id)
+            if error is None:
+                self._queue.succeed(job.id)
+            elif isinstance(error, PermanentJobError):
+                self._queue.fail(job, error.message, permanent=True)
+            else:
+                retried = self._queue.fail(job, f"{type(error).__name__}: {error}", permanent=False)
+                log.warning(
+                    "job failed", extra={"job_id": job.id, "retry": retried, "error": str(error)}
+                )

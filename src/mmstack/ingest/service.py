@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from mmstack.config.settings import ChunkingSettings, IngestSettings
 from mmstack.errors import IngestError, InvalidRequestError, NotFoundError
-from mmstack.index.vector import VectorIndex, VectorPayload, VectorPoint
+from mmstack.index.vector import FloatArray, VectorIndex, VectorPayload, VectorPoint
 from mmstack.ingest.chunker import ChunkDraft, chunk_document
 from mmstack.ingest.jobs import ClaimedJob, JobQueue, PermanentJobError
 from mmstack.ingest.parsers import ParseLimits, parse_document
@@ -41,6 +41,14 @@ log = logging.getLogger(__name__)
 
 INGEST_JOB = "ingest_file"
 EMBED_BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    job: ClaimedJob
+    member_id: int
+    payload: VectorPayload
+    drafts: list[ChunkDraft]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,29 +170,62 @@ class IngestionService:
             self._on_enqueue()
         return member
 
-    def run_job(self, job: ClaimedJob, heartbeat: Callable[[], None]) -> None:
-        """The `ingest_file` job handler."""
-        assert job.collection_file_id is not None
+    def run_jobs(
+        self, jobs: list[ClaimedJob], heartbeat: Callable[[], None]
+    ) -> dict[int, Exception | None]:
+        """The `ingest_file` job handler: parse and chunk each file, embed the chunks of
+        the whole batch in one pass, then store each file. A file's failure is its own."""
+        outcomes: dict[int, Exception | None] = {}
+        prepared: list[_Prepared] = []
+        for job in jobs:
+            outcomes[job.id] = None
+            try:
+                ready = self._prepare(job)
+            except Exception as exc:
+                outcomes[job.id] = self._failed(job, exc)
+                continue
+            if ready is not None:
+                prepared.append(ready)
+        if not prepared:
+            return outcomes
         try:
-            self._process(job.collection_file_id, heartbeat)
-        except IngestError as exc:
-            self._set_status(job.collection_file_id, FileStatus.FAILED, exc.message)
-            raise PermanentJobError(exc.message) from exc
+            vectors = self._embed(prepared, heartbeat)
         except Exception as exc:
-            final = job.attempts >= job.max_attempts
-            reason = f"internal error ({type(exc).__name__}: {exc})"
-            if final:
-                reason += f" after {job.attempts} attempts"
-            self._set_status(
-                job.collection_file_id, FileStatus.FAILED if final else FileStatus.QUEUED, reason
-            )
-            raise
+            for item in prepared:
+                outcomes[item.job.id] = self._failed(item.job, exc)
+            return outcomes
+        offset = 0
+        for item in prepared:
+            count = len(item.drafts)
+            try:
+                self._store(item, vectors[offset : offset + count])
+            except Exception as exc:
+                outcomes[item.job.id] = self._failed(item.job, exc)
+            offset += count
+        return outcomes
 
-    def _process(self, member_id: int, heartbeat: Callable[[], None]) -> None:
+    def _failed(self, job: ClaimedJob, exc: Exception) -> Exception:
+        """Record a job's failure on its file; returns what the queue should see."""
+        assert job.collection_file_id is not None
+        if isinstance(exc, IngestError):
+            self._set_status(job.collection_file_id, FileStatus.FAILED, exc.message)
+            return PermanentJobError(exc.message)
+        final = job.attempts >= job.max_attempts
+        reason = f"internal error ({type(exc).__name__}: {exc})"
+        if final:
+            reason += f" after {job.attempts} attempts"
+        log.warning("ingestion error", exc_info=exc, extra={"job_id": job.id})
+        status = FileStatus.FAILED if final else FileStatus.QUEUED
+        self._set_status(job.collection_file_id, status, reason)
+        return exc
+
+    def _prepare(self, job: ClaimedJob) -> _Prepared | None:
+        member_id = job.collection_file_id
+        assert member_id is not None
         with self._db.session(write=True) as session:
             member = session.get(CollectionFile, member_id)
             if member is None or member.status == FileStatus.COMPLETED:
-                return  # deleted meanwhile, or a repeated job
+                return None  # deleted meanwhile, or a repeated job
             member.status, member.progress, member.last_error = FileStatus.IN_PROGRESS, 0.0, None
             stored = member.file
             payload = VectorPayload(
@@ -204,34 +245,36 @@ class IngestionService:
         )
         if not drafts:
             raise IngestError("no text to index after parsing")
-        vectors = self._embed(member_id, drafts, heartbeat)
-        chunk_ids = self._replace_chunks(member_id, payload, drafts)
+        return _Prepared(job, member_id, payload, drafts)
+
+    def _embed(self, prepared: list[_Prepared], heartbeat: Callable[[], None]) -> FloatArray:
+        texts = [d.text for item in prepared for d in item.drafts]
+        members = [item.member_id for item in prepared]
+        parts = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            parts.append(self._embedder.embed(texts[start : start + EMBED_BATCH]))
+            heartbeat()
+            if len(texts) > EMBED_BATCH:
+                done = min(len(texts), start + EMBED_BATCH) / len(texts)
+                self._set_progress(members, 0.05 + 0.9 * done)
+        return np.concatenate(parts)
+
+    def _store(self, item: _Prepared, vectors: FloatArray) -> None:
+        chunk_ids = self._replace_chunks(item.member_id, item.payload, item.drafts)
         self._vectors.upsert(
             [
-                VectorPoint(id=cid, vector=vec, payload=payload)
+                VectorPoint(id=cid, vector=vec, payload=item.payload)
                 for cid, vec in zip(chunk_ids, vectors, strict=True)
             ]
         )
         with self._db.session(write=True) as session:
             done = session.execute(
                 update(CollectionFile)
-                .where(CollectionFile.id == member_id)
+                .where(CollectionFile.id == item.member_id)
                 .values(status=FileStatus.COMPLETED, progress=1.0, chunk_count=len(chunk_ids))
             )
         if not getattr(done, "rowcount", 1):
             self._vectors.delete(chunk_ids)  # the file was deleted while we worked
-
-    def _embed(
-        self, member_id: int, drafts: list[ChunkDraft], heartbeat: Callable[[], None]
-    ) -> np.ndarray:
-        parts = []
-        for start in range(0, len(drafts), EMBED_BATCH):
-            batch = drafts[start : start + EMBED_BATCH]
-            parts.append(self._embedder.embed([d.text for d in batch]))
-            heartbeat()
-            if len(drafts) > EMBED_BATCH:
-                self._set_progress(member_id, 0.05 + 0.9 * (start + len(batch)) / len(drafts))
-        return np.concatenate(parts)
 
     def _replace_chunks(
         self, member_id: int, payload: VectorPayload, drafts: list[ChunkDraft]
@@ -266,11 +309,11 @@ class IngestionService:
             ).all()
         return list(ids)
 
-    def _set_progress(self, member_id: int, progress: float) -> None:
+    def _set_progress(self, member_ids: list[int], progress: float) -> None:
         with self._db.session(write=True) as session:
             session.execute(
                 update(CollectionFile)
-                .where(CollectionFile.id == member_id)
+                .where(CollectionFile.id.in_(member_ids))
                 .values(progress=round(progress, 3))
             )
 
