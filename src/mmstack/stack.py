@@ -79,7 +79,20 @@ def _vector_index(settings: Settings, dimension: int) -> VectorIndex:
         return QdrantServerVectorIndex(client, settings.vector.qdrant_collection, dimension)
     from mmstack.index.vector_edge import EdgeVectorIndex
 
-    return EdgeVectorIndex(settings.data_dir / "vectors", dimension)
+    return EdgeVectorIndex(
+        settings.data_dir / "vectors", dimension, hnsw_ef=settings.vector.hnsw_ef
+    )
+
+
+def optimize_when_due(vectors: VectorIndex, unindexed_threshold: int) -> None:
+    """Build the vector search graph once enough vectors are unindexed. Searches before
+    that scan exactly (correct, slower as the index grows)."""
+    if unindexed_threshold <= 0:
+        return
+    stats = vectors.stats()
+    if stats.points - stats.indexed >= unindexed_threshold:
+        log.info("optimizing vector index", extra={"unindexed": stats.points - stats.indexed})
+        vectors.optimize()
 
 
 @contextmanager
@@ -119,7 +132,12 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
         )
         collections = CollectionService(db, vectors, blobs)
         handlers: dict[str, JobHandler] = {}
-        worker = JobWorker(queue, handlers, threads=settings.ingest.workers)
+        worker = JobWorker(
+            queue,
+            handlers,
+            threads=settings.ingest.workers,
+            on_idle=lambda: optimize_when_due(vectors, settings.vector.optimize_after),
+        )
         ingestion = IngestionService(
             db,
             blobs,

@@ -67,6 +67,13 @@ class VectorSettings(BaseModel):
     qdrant_url: str | None = None
     qdrant_api_key: str | None = None
     qdrant_collection: str = "mmstack_chunks"
+    hnsw_ef: int = Field(128, ge=8, le=4096, description="HNSW search breadth (edge)")
+    optimize_after: int = Field(
+        20_000,
+        ge=0,
+        description="Build the HNSW graph when this many vectors are unindexed and ingestion "
+        "is idle (edge; 0: never)",
+    )
 
 
 class Settings(BaseSettings):

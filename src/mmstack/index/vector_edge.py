@@ -7,10 +7,12 @@ needs `flush()` (an fsync of the log and every segment, ~0.1-1 s), which this ad
 at most once a minute after writes, after `optimize()` and on `close()`. A lost tail after a
 power loss is repaired by reconciliation from the database, the source of truth.
 
-Threads: no lock is needed. The binding keeps the GIL for the whole of every engine call,
-so calls from several threads run one at a time, and underneath the engine's methods take
-`&self` and guard their own state (a mutex on the log, a read-write lock on the segments).
-The flip side: a long call, above all `optimize()`, stalls every other Python thread.
+Threads: no lock. The binding (pyo3 0.29) can only wrap a `Sync` shard, its methods take
+`&self`, and the engine guards its own state (a mutex on the log, a read-write lock on the
+segments); search, scroll and update release the GIL for part of their run, so calls from
+several threads do overlap (a test hammers searches during writes). After `close()` every
+call raises. `flush()` and `optimize()` keep the GIL throughout, so `optimize()` stalls
+every Python thread for its whole run (minutes at 100k points).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from qdrant_edge import (
     Query,
     RangeFloat,
     ScrollRequest,
+    SearchParams,
     SearchRequest,
     UpdateOperation,
 )
@@ -70,10 +73,18 @@ _PAYLOAD_INDEXES: dict[str, KeywordIndexParams | IntegerIndexParams] = {
 class EdgeVectorIndex:
     """A `VectorIndex` stored in `path`, created on first use; cosine similarity."""
 
-    def __init__(self, path: Path, dimension: int, *, search_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        dimension: int,
+        *,
+        search_threads: int | None = None,
+        hnsw_ef: int = 128,
+    ) -> None:
         if dimension < 1:
             raise ValueError(f"dimension must be positive, got {dimension}")
         self._dimension = dimension
+        self._hnsw_ef = hnsw_ef
         config = EdgeConfig(
             vectors=EdgeVectorParams(size=dimension, distance=Distance.Cosine),
             max_search_threads=search_threads,
@@ -132,6 +143,7 @@ class EdgeVectorIndex:
             query=Query.Nearest(vector.tolist()),
             limit=limit,
             filter=_filter(flt) if flt is not None else None,
+            params=SearchParams(hnsw_ef=self._hnsw_ef, exact=_needs_exact(flt)),
             with_payload=False,
             with_vector=False,
         )
@@ -236,3 +248,17 @@ def _int_id(point_id: PointId) -> int:
     if not isinstance(point_id, int):
         raise TypeError(f"vector index holds a non-integer point id {point_id!r}")
     return point_id
+
+
+def _needs_exact(flt: VectorFilter | None) -> bool:
+    """Filters on fields without filter-aware graph links (see _PAYLOAD_INDEXES) can leave
+    the HNSW graph disconnected and lose most of their recall; scan the matching points
+    exactly instead (cheap when the filter is selective, correct always)."""
+    if flt is None:
+        return False
+    return bool(
+        flt.media_types
+        or flt.tags
+        or flt.created_after is not None
+        or flt.created_before is not None
+    )

@@ -174,12 +174,14 @@ class JobWorker:
         threads: int = 1,
         batch_size: int = 16,
         poll_seconds: float = 0.2,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self._queue = queue
         self._handlers = handlers
         self._threads_wanted = threads
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
+        self._on_idle = on_idle
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -214,9 +216,13 @@ class JobWorker:
         return len(jobs)
 
     def _run(self) -> None:
+        busy = False
         while not self._stop.is_set():
             try:
                 ran = self.run_batch()
+                if not ran and busy and self._on_idle:
+                    self._on_idle()  # once after each stretch of work
+                busy = bool(ran)
             except Exception:
                 log.exception("job worker loop error")
                 ran = 0
