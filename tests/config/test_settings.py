@@ -39,7 +39,7 @@ def test_precedence_flags_over_env_over_file_over_defaults(
     assert settings.search.rrf_k == 42  # environment over file
     assert settings.search.top_k == 5  # file over default
     assert settings.log_level == "DEBUG"
-    assert settings.search.candidates == 100  # default
+    assert settings.search.candidates == 200  # default
 
 
 def test_bad_settings_are_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,7 +28,7 @@ def _default_data_dir() -> Path:
 
 class EmbeddingSettings(BaseModel):
     model: str = "all-minilm-l6-v2-int8"
-    max_tokens: int = Field(256, ge=16, le=512, description="Tokens per text the encoder sees")
+    max_tokens: int = Field(512, ge=16, le=512, description="Tokens per text the encoder sees")
     batch_size: int = Field(32, ge=1, le=1024)
     threads: int | None = Field(None, ge=1, description="onnxruntime threads (default: cores)")
 
@@ -46,11 +46,11 @@ class ChunkingSettings(BaseModel):
 
 class SearchSettings(BaseModel):
     mode: Literal["hybrid", "keyword", "vector"] = "hybrid"
-    fusion: Literal["rrf", "weighted"] = "rrf"
+    fusion: Literal["zscore", "minmax", "rrf"] = "zscore"
     rrf_k: int = Field(60, ge=1)
-    keyword_weight: float = Field(1.0, ge=0)
-    vector_weight: float = Field(1.0, ge=0)
-    candidates: int = Field(100, ge=1, le=1000, description="Hits taken from each side")
+    keyword_weight: float = Field(0.5, ge=0)
+    vector_weight: float = Field(0.5, ge=0)
+    candidates: int = Field(200, ge=1, le=1000, description="Hits taken from each side")
     top_k: int = Field(10, ge=1, le=1000)
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
 
 
 def rrf(
@@ -16,18 +19,34 @@ def rrf(
     return sorted(scores.items(), key=lambda item: item[1], reverse=True)
 
 
-def weighted(
-    scored: Sequence[Sequence[tuple[int, float]]], weights: Sequence[float]
+def normalized(
+    scored: Sequence[Sequence[tuple[int, float]]],
+    weights: Sequence[float],
+    *,
+    method: Literal["zscore", "minmax"] = "zscore",
 ) -> list[tuple[int, float]]:
-    """Convex combination of per-list min-max normalized scores; absent from a list = 0."""
-    scores: dict[int, float] = {}
+    """Weighted sum of per-list normalized scores.
+
+    Each list's scores are standardized (z-score: mean 0, unit deviation; or min-max to
+    [0, 1]) over that list's candidates, so BM25 and cosine scores become comparable per
+    query. A document missing from a list gets that list's lowest normalized score: it
+    ranked below everything the list returned.
+    """
+    normalized_lists: list[tuple[dict[int, float], float, float]] = []
     for hits, weight in zip(scored, weights, strict=True):
         if not hits:
             continue
-        values = [score for _, score in hits]
-        low, high = min(values), max(values)
-        span = high - low
-        for doc, score in hits:
-            normalized = (score - low) / span if span > 0 else 1.0
-            scores[doc] = scores.get(doc, 0.0) + weight * normalized
-    return sorted(scores.items(), key=lambda item: item[1], reverse=True)
+        values = np.fromiter((score for _, score in hits), dtype=np.float64, count=len(hits))
+        if method == "zscore":
+            center, scale = float(values.mean()), float(values.std())
+        else:
+            center, scale = float(values.min()), float(values.max() - values.min())
+        scale = scale or 1.0
+        by_doc = {doc: (score - center) / scale for doc, score in hits}
+        normalized_lists.append((by_doc, (float(values.min()) - center) / scale, weight))
+    candidates = dict.fromkeys(doc for hits in scored for doc, _ in hits)
+    fused = {
+        doc: sum(weight * by_doc.get(doc, floor) for by_doc, floor, weight in normalized_lists)
+        for doc in candidates
+    }
+    return sorted(fused.items(), key=lambda item: item[1], reverse=True)

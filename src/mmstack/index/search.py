@@ -100,8 +100,10 @@ class SearchService:
         if mode == "vector":
             return vector_hits
         weights = (self._settings.keyword_weight, self._settings.vector_weight)
-        if self._settings.fusion == "weighted":
-            return fusion.weighted((keyword_hits, vector_hits), weights)
+        if self._settings.fusion in ("zscore", "minmax"):
+            return fusion.normalized(
+                (keyword_hits, vector_hits), weights, method=self._settings.fusion
+            )
         return fusion.rrf(
             ([d for d, _ in keyword_hits], [d for d, _ in vector_hits]),
             weights,

@@ -109,6 +109,10 @@ class IngestionService:
             media_type = detect_media_type(name, data[:4096])
         except IngestError as exc:
             media_type, error = "application/octet-stream", error or exc.message
+        if error is None:
+            # Before the transaction: the write lock is not held during the fsync, and a
+            # blob is content-addressed, so storing it twice or in vain is harmless.
+            self._blobs.put(data)
         with self._db.session(write=True) as session:
             if session.get(Collection, collection_id) is None:
                 raise NotFoundError(f"collection '{collection_id}' not found", param="collection")
@@ -119,8 +123,6 @@ class IngestionService:
             )
             if existing is not None:
                 return AddedFile(existing, created=False)
-            if error is None:
-                self._blobs.put(data)
             stored = StoredFile(
                 filename=name, media_type=media_type, size_bytes=len(data), sha256=digest
             )
