@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,15 +92,21 @@ def up(
     settings = _settings(host=host, port=port)
     configure_logging(settings.log_level, settings.log_format)
     url = f"http://{settings.host}:{settings.port}"
+    cli = sys.argv[0] if Path(sys.argv[0]).name == "mmstack" else "mmstack"
     console.print(
         f"[bold]mmstack {__version__}[/bold] serving on {url}  (data: {settings.data_dir})\n"
         f"  API docs:   {url}/docs\n"
         f"  health:     {url}/healthz\n"
-        f"  next:       mmstack collections create notes  &&  "
-        f"mmstack ingest ~/Documents --collection notes  (stop the server first, or upload "
-        f"with POST {url}/api/collections/notes/files)\n"
-        f'              then  mmstack search "your question"  or POST {url}/api/search',
+        f"  next:       create a collection and upload files over HTTP:\n"
+        f"                curl -X POST {url}/api/collections "
+        f"-H 'content-type: application/json' -d '{{\"name\": \"notes\"}}'\n"
+        f"                curl -F files=@report.pdf {url}/api/collections/notes/files\n"
+        f"                curl -X POST {url}/api/search "
+        f"-H 'content-type: application/json' -d '{{\"query\": \"your question\"}}'\n"
+        f"              or, with the server stopped: {cli} ingest PATH --collection notes; "
+        f'{cli} search "your question"',
         highlight=False,
+        soft_wrap=True,
     )
     try:
         uvicorn.run(
