@@ -39,12 +39,10 @@ class KeywordHit:
 
 
 def query_terms(query: str) -> list[str]:
-    """Lower-cased word tokens of `query`, stop words and repeats removed, order kept."""
-    seen: dict[str, None] = {}
-    for word in _WORD.findall(query.lower()):
-        if word not in STOPWORDS:
-            seen.setdefault(word, None)
-    return list(seen)
+    """Lower-cased word tokens of `query` without repeats, order kept; stop words are
+    dropped unless the query is made of nothing else ("to be or not to be")."""
+    words = list(dict.fromkeys(_WORD.findall(query.lower())))
+    return [w for w in words if w not in STOPWORDS] or words
 
 
 class KeywordIndex(Protocol):
