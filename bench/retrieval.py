@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from bench.common import bench_stack, load_beir, ndcg_at, print_table, recall_at
-from mmstack.config.settings import SearchSettings
+from mmstack.config.settings import Settings
 from mmstack.stack import Stack
 
 COLLECTIONS = ["adi", "cisi", "cranfield", "med", "scifact"]
@@ -42,10 +42,10 @@ def ranked_docs(stack: Stack, query: str, mode: str) -> list[str]:
     return list(seen)
 
 
-def evaluate(name: str, workdir: Path) -> dict[str, dict[str, float]]:
+def evaluate(name: str, workdir: Path, database_url: str | None) -> dict[str, dict[str, float]]:
     beir = load_beir(name)
     scores: dict[str, dict[str, float]] = {}
-    with bench_stack(workdir / name) as stack:
+    with bench_stack(workdir / name, database_url=database_url) as stack:
         seconds = ingest_corpus(stack, beir.corpus)
         print(f"{name}: {len(beir.corpus)} docs ingested in {seconds:.0f} s")
         stack.vectors.optimize()
@@ -64,17 +64,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--collections", default=",".join(COLLECTIONS))
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument(
+        "--database-url",
+        help="run on this database instead of SQLite (an empty PostgreSQL schema, say)",
+    )
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="mmstack-bench-") as tmp:
         for name in args.collections.split(","):
-            results[name] = evaluate(name, Path(tmp))
-    defaults = SearchSettings()
+            results[name] = evaluate(name, Path(tmp), args.database_url)
+    settings = Settings(data_dir=Path("unused"))
+    search, chunking = settings.search, settings.chunking
+    keyword = "PostgreSQL ts_rank_cd" if args.database_url else "SQLite FTS5 BM25 (porter)"
     print(
-        f"\nsettings (defaults, same for every collection): fusion={defaults.fusion} "
-        f"rrf_k={defaults.rrf_k} weights keyword={defaults.keyword_weight} "
-        f"vector={defaults.vector_weight} candidates={defaults.candidates}; "
-        "keyword = SQLite FTS5 BM25 (porter), vector = all-MiniLM-L6-v2 int8\n"
+        "\nsettings (the defaults, the same for every collection): "
+        f"fusion={search.fusion} weights keyword={search.keyword_weight} "
+        f"vector={search.vector_weight} candidates={search.candidates} per side; "
+        f"chunks of {chunking.max_tokens} tokens (overlap {chunking.overlap_tokens}); "
+        f"keyword = {keyword}; vector = {settings.embedding.model} "
+        f"({settings.embedding.max_tokens} tokens); a document ranks as its best chunk\n"
     )
     rows = []
     for name, by_mode in results.items():
