@@ -151,6 +151,7 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
         handlers[INGEST_JOB] = ingestion.run_jobs
         keywords = keyword_index_for(db.dialect)
         search = SearchService(db, embedder, vectors, keywords, settings.search)
+        resources.callback(search.close)
         reconciler = Reconciler(db, embedder, vectors)
         stack = Stack(
             settings,

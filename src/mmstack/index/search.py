@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -57,6 +58,12 @@ class SearchService:
         self._vectors = vectors
         self._keywords = keywords
         self._settings = settings
+        # The keyword query runs in SQLite/PostgreSQL and the query embedding in
+        # onnxruntime, both outside the GIL: in hybrid mode they run side by side.
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mmstack-keyword")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
     def search(
         self,
@@ -71,16 +78,18 @@ class SearchService:
         mode = mode or self._settings.mode
         top_k = top_k or self._settings.top_k
         depth = max(self._settings.candidates, top_k)
-        keyword_hits: list[tuple[int, float]] = []
+        keyword_future = (
+            self._pool.submit(self._keyword_search, query, depth, flt)
+            if mode in ("hybrid", "keyword")
+            else None
+        )
         vector_hits: list[tuple[int, float]] = []
-        if mode in ("hybrid", "keyword"):
-            with self._db.session() as session:
-                found = self._keywords.search(session, query, limit=depth, flt=flt)
-            keyword_hits = [(h.id, h.score) for h in found]
         if mode in ("hybrid", "vector"):
             vector = self._embedder.embed([query])[0]
-            found_v = self._vectors.search(vector, limit=depth, flt=flt)
-            vector_hits = [(h.id, h.score) for h in found_v]
+            vector_hits = [
+                (h.id, h.score) for h in self._vectors.search(vector, limit=depth, flt=flt)
+            ]
+        keyword_hits = keyword_future.result() if keyword_future else []
         ranked = self._fuse(mode, keyword_hits, vector_hits)
         ranks = {
             "keyword": {doc: i for i, (doc, _) in enumerate(keyword_hits, start=1)},
@@ -88,6 +97,13 @@ class SearchService:
         }
         # Hydrate more than top_k: a candidate whose file is no longer completed is dropped.
         return self._hydrate(ranked[: top_k * 2], ranks)[:top_k]
+
+    def _keyword_search(
+        self, query: str, depth: int, flt: SearchFilter | None
+    ) -> list[tuple[int, float]]:
+        with self._db.session() as session:
+            found = self._keywords.search(session, query, limit=depth, flt=flt)
+        return [(h.id, h.score) for h in found]
 
     def _fuse(
         self,
