@@ -179,9 +179,10 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--workdir", type=Path, default=Path("bench/results/speed"))
     parser.add_argument("--skip-search", action="store_true")
+    parser.add_argument("--skip-ingest", action="store_true")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    rows = ingestion_ratio(args.workdir, args.docs)
+    rows: list[list[str]] = [] if args.skip_ingest else ingestion_ratio(args.workdir, args.docs)
     if not args.skip_search:
         rows += search_latency(args.workdir, args.chunks, args.queries)
     print()
