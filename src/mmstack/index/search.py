@@ -85,7 +85,7 @@ class SearchService:
         )
         vector_hits: list[tuple[int, float]] = []
         if mode in ("hybrid", "vector"):
-            vector = self._embedder.embed([query])[0]
+            vector = self._embedder.embed_query(query)
             vector_hits = [
                 (h.id, h.score) for h in self._vectors.search(vector, limit=depth, flt=flt)
             ]

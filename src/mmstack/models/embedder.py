@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +22,9 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
         """One L2-normalized row per text, in input order."""
+
+    def embed_query(self, text: str) -> FloatArray:
+        """One search query, L2-normalized, on a single thread (see OnnxSentenceEmbedder)."""
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text, without special tokens and without truncation."""
@@ -51,14 +53,11 @@ class OnnxSentenceEmbedder:
         self._model_id = model_id
         self._max_tokens = max_tokens
         self._batch_size = batch_size
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(
-            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self._session = _session(model_path, threads)
+        # Queries get a single-threaded session of their own: a query is too short to gain
+        # much from more threads, and the other cores are then free for the keyword search
+        # that runs beside it and for concurrent requests.
+        self._query_session = _session(model_path, 1)
         self._input_names = {i.name for i in self._session.get_inputs()}
         self._dimension = int(self._session.get_outputs()[0].shape[-1])
         self._counter = Tokenizer.from_file(str(tokenizer_path))
@@ -69,7 +68,6 @@ class OnnxSentenceEmbedder:
         self._encoder = Tokenizer.from_file(str(tokenizer_path))
         self._encoder.enable_truncation(max_length=max_tokens)
         self._encoder.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 (a token, not a password)
-        self._lock = threading.Lock()
 
     @property
     def model_id(self) -> str:
@@ -102,16 +100,33 @@ class OnnxSentenceEmbedder:
             out[batch] = self._embed_batch([texts[i] for i in batch])
         return out
 
-    def _embed_batch(self, texts: list[str]) -> FloatArray:
+    def embed_query(self, text: str) -> FloatArray:
+        vector: FloatArray = self._embed_batch([text], self._query_session)[0]
+        return vector
+
+    def _embed_batch(
+        self, texts: list[str], session: ort.InferenceSession | None = None
+    ) -> FloatArray:
         encodings = self._encoder.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        (hidden,) = self._session.run(["last_hidden_state"], feeds)[:1]
+        (hidden,) = (session or self._session).run(["last_hidden_state"], feeds)[:1]
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         result: FloatArray = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
         return result
+
+
+def _session(model_path: Path, threads: int | None) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(
+        str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+    )
