@@ -76,6 +76,8 @@ class SearchService:
         if not query.strip():
             raise InvalidRequestError("query must not be empty", param="query")
         mode = mode or self._settings.mode
+        if flt is not None and flt.is_empty():
+            flt = None  # lets each index take its unfiltered fast path
         top_k = top_k or self._settings.top_k
         depth = max(self._settings.candidates, top_k)
         keyword_future = (

@@ -46,6 +46,10 @@ class VectorFilter:
     created_after: int | None = None  # inclusive, unix seconds
     created_before: int | None = None  # exclusive, unix seconds
 
+    def is_empty(self) -> bool:
+        """True when no field is set: the filter matches everything."""
+        return all(getattr(self, name) is None for name in self.__slots__)
+
 
 @dataclass(frozen=True, slots=True)
 class VectorHit:
