@@ -136,6 +136,7 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             queue,
             handlers,
             threads=settings.ingest.workers,
+            batch_size=settings.ingest.batch_files,
             on_idle=lambda: optimize_when_due(vectors, settings.vector.optimize_after),
         )
         ingestion = IngestionService(

@@ -29,7 +29,7 @@ def _default_data_dir() -> Path:
 class EmbeddingSettings(BaseModel):
     model: str = "all-minilm-l6-v2-int8"
     max_tokens: int = Field(512, ge=16, le=512, description="Tokens per text the encoder sees")
-    batch_size: int = Field(32, ge=1, le=1024)
+    batch_size: int = Field(8, ge=1, le=1024)
     threads: int | None = Field(None, ge=1, description="onnxruntime threads (default: cores)")
 
 
@@ -57,6 +57,9 @@ class SearchSettings(BaseModel):
 class IngestSettings(BaseModel):
     max_file_bytes: int = Field(100 * 1024 * 1024, ge=1)
     workers: int = Field(1, ge=0, description="In-process job workers (0: none)")
+    batch_files: int = Field(
+        64, ge=1, le=1024, description="Files a worker takes at once and embeds in one pass"
+    )
     max_attempts: int = Field(5, ge=1)
     retry_base_seconds: float = Field(2.0, gt=0)
     lease_seconds: float = Field(60.0, gt=0)
