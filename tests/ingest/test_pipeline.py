@@ -7,6 +7,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from mmstack.errors import InvalidRequestError, NotFoundError
 from mmstack.index.filters import SearchFilter
 from mmstack.ingest.jobs import ClaimedJob
 from mmstack.stack import Stack
@@ -195,3 +196,24 @@ def test_reprocessing_is_idempotent(stack: Stack) -> None:
     assert _chunk_count(stack) == before
     assert stack.vectors.stats().points == before
     assert stack.reconciler.run().changed is False
+
+
+def test_retry_failed_file(stack: Stack) -> None:
+    cid = stack.collections.create("c").id
+    broken = stack.ingestion.add_file(cid, "broken.pdf", b"%PDF-1.7\n truncated")
+    rejected = stack.ingestion.add_file(cid, "tool.exe", b"MZ")
+    fine = stack.ingestion.add_file(cid, "fine.txt", b"Hedgehogs hibernate in winter.")
+    stack.worker.run_until_idle()
+    file_id = broken.collection_file.file_id
+    first_error = stack.collections.file(cid, file_id).last_error
+    retried = stack.ingestion.retry_file(cid, file_id)
+    assert (retried.status, retried.last_error) == (FileStatus.QUEUED, None)
+    stack.worker.run_until_idle()
+    again = stack.collections.file(cid, file_id)
+    assert (again.status, again.last_error) == (FileStatus.FAILED, first_error)
+    with pytest.raises(InvalidRequestError, match="rejected before storage"):
+        stack.ingestion.retry_file(cid, rejected.collection_file.file_id)
+    with pytest.raises(InvalidRequestError, match="not failed"):
+        stack.ingestion.retry_file(cid, fine.collection_file.file_id)
+    with pytest.raises(NotFoundError):
+        stack.ingestion.retry_file(cid, "file-nope")

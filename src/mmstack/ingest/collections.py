@@ -34,6 +34,20 @@ class CollectionInfo:
     chunk_count: int
 
 
+def find_member(session: Session, collection_id: str, file_id: str) -> CollectionFile:
+    """A file's membership in a collection, or NotFoundError."""
+    member = session.scalar(
+        select(CollectionFile).where(
+            CollectionFile.collection_id == collection_id, CollectionFile.file_id == file_id
+        )
+    )
+    if member is None:
+        raise NotFoundError(
+            f"file '{file_id}' not found in collection '{collection_id}'", param="file_id"
+        )
+    return member
+
+
 class CollectionService:
     def __init__(self, db: Database, vectors: VectorIndex, blobs: BlobStore) -> None:
         self._db = db
@@ -75,17 +89,7 @@ class CollectionService:
 
     def file(self, collection_id: str, file_id: str) -> CollectionFile:
         with self._db.session() as session:
-            member = session.scalar(
-                select(CollectionFile).where(
-                    CollectionFile.collection_id == collection_id,
-                    CollectionFile.file_id == file_id,
-                )
-            )
-            if member is None:
-                raise NotFoundError(
-                    f"file '{file_id}' not found in collection '{collection_id}'", param="file_id"
-                )
-            return member
+            return find_member(session, collection_id, file_id)
 
     def delete(self, id_or_name: str) -> str:
         """Delete the collection, its chunks and vectors, and the files and blobs no other
@@ -108,16 +112,7 @@ class CollectionService:
     def delete_file(self, collection_id: str, file_id: str) -> None:
         """Remove a file from a collection: its chunks, vectors, and its blob when unused."""
         with self._db.session(write=True) as session:
-            member = session.scalar(
-                select(CollectionFile).where(
-                    CollectionFile.collection_id == collection_id,
-                    CollectionFile.file_id == file_id,
-                )
-            )
-            if member is None:
-                raise NotFoundError(
-                    f"file '{file_id}' not found in collection '{collection_id}'", param="file_id"
-                )
+            member = find_member(session, collection_id, file_id)
             chunk_ids = list(
                 session.scalars(select(Chunk.id).where(Chunk.collection_file_id == member.id))
             )

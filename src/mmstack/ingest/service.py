@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from mmstack.config.settings import ChunkingSettings, IngestSettings
 from mmstack.errors import IngestError, InvalidRequestError, NotFoundError
 from mmstack.index.vector import FloatArray, VectorIndex, VectorPayload, VectorPoint
 from mmstack.ingest.chunker import ChunkDraft, chunk_document
+from mmstack.ingest.collections import find_member
 from mmstack.ingest.jobs import ClaimedJob, JobQueue, PermanentJobError
 from mmstack.ingest.parsers import ParseLimits, parse_document
 from mmstack.ingest.parsers.detect import detect_media_type
@@ -161,7 +161,7 @@ class IngestionService:
 
     def retry_file(self, collection_id: str, file_id: str) -> CollectionFile:
         with self._db.session(write=True) as session:
-            member = self._member(session, collection_id, file_id)
+            member = find_member(session, collection_id, file_id)
             if member.status != FileStatus.FAILED:
                 raise InvalidRequestError(f"file {file_id} is {member.status}, not failed")
             if not self._blobs.exists(member.sha256):
@@ -326,16 +326,3 @@ class IngestionService:
                 .where(CollectionFile.id == member_id)
                 .values(status=status, last_error=error)
             )
-
-    @staticmethod
-    def _member(session: Session, collection_id: str, file_id: str) -> CollectionFile:
-        member = session.scalar(
-            select(CollectionFile).where(
-                CollectionFile.collection_id == collection_id, CollectionFile.file_id == file_id
-            )
-        )
-        if member is None:
-            raise NotFoundError(
-                f"file '{file_id}' not found in collection '{collection_id}'", param="file_id"
-            )
-        return member
