@@ -57,7 +57,8 @@ def _free_port() -> int:
 
 
 def _start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "MMSTACK_DATA_DIR": str(data_dir), "MMSTACK_EMBEDDING__BATCH_SIZE": "8"}
+    # Small batches, so that files complete one batch at a time and the kill lands midway.
+    env = {**os.environ, "MMSTACK_DATA_DIR": str(data_dir), "MMSTACK_INGEST__BATCH_FILES": "4"}
     process = subprocess.Popen(
         [sys.executable, "-m", "mmstack", "up", "--port", str(port)],
         env=env,
