@@ -15,14 +15,15 @@ from pathlib import Path
 
 from bench.common import bench_stack, load_beir, ndcg_at, print_table, recall_at
 from mmstack.config.settings import Settings
+from mmstack.index.filters import SearchFilter
 from mmstack.stack import Stack
 
 COLLECTIONS = ["adi", "cisi", "cranfield", "med", "scifact"]
 MODES = ("keyword", "vector", "hybrid")
 
 
-def ingest_corpus(stack: Stack, corpus: dict[str, tuple[str, str]]) -> float:
-    collection_id = stack.collections.create("bench").id
+def ingest_corpus(stack: Stack, name: str, corpus: dict[str, tuple[str, str]]) -> str:
+    collection_id = stack.collections.create(name).id
     started = time.perf_counter()
     for doc_id, (title, body) in corpus.items():
         text = f"{title}\n\n{body}" if title else body
@@ -31,11 +32,17 @@ def ingest_corpus(stack: Stack, corpus: dict[str, tuple[str, str]]) -> float:
     failed = [m for m in stack.collections.files(collection_id) if m.status != "completed"]
     if failed:
         print(f"  {len(failed)} documents not ingested, e.g. {failed[0].last_error}")
-    return time.perf_counter() - started
+    print(f"{name}: {len(corpus)} docs ingested in {time.perf_counter() - started:.0f} s")
+    return collection_id
 
 
-def ranked_docs(stack: Stack, query: str, mode: str) -> list[str]:
-    hits = stack.search.search(query, mode=mode, top_k=100)  # type: ignore[arg-type]
+def ranked_docs(stack: Stack, collection_id: str, query: str, mode: str) -> list[str]:
+    hits = stack.search.search(
+        query,
+        mode=mode,  # type: ignore[arg-type]
+        top_k=100,
+        flt=SearchFilter(collection_ids=[collection_id]),
+    )
     seen: dict[str, None] = {}
     for hit in hits:
         seen.setdefault(hit.filename.removesuffix(".txt"), None)
@@ -46,13 +53,12 @@ def evaluate(name: str, workdir: Path, database_url: str | None) -> dict[str, di
     beir = load_beir(name)
     scores: dict[str, dict[str, float]] = {}
     with bench_stack(workdir / name, database_url=database_url) as stack:
-        seconds = ingest_corpus(stack, beir.corpus)
-        print(f"{name}: {len(beir.corpus)} docs ingested in {seconds:.0f} s")
+        collection_id = ingest_corpus(stack, name, beir.corpus)
         stack.vectors.optimize()
         for mode in MODES:
             ndcg = recall = 0.0
             for qid, query in beir.queries.items():
-                ranked = ranked_docs(stack, query, mode)
+                ranked = ranked_docs(stack, collection_id, query, mode)
                 ndcg += ndcg_at(ranked, beir.qrels[qid])
                 recall += recall_at(ranked, beir.qrels[qid])
             n = len(beir.queries)
