@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,16 @@ class VectorPayload:
     media_type: str
     created_at: int  # unix seconds, the file's creation time
     tags: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The payload as stored in the engine (field names match `VectorFilter`'s)."""
+        return {
+            "collection_id": self.collection_id,
+            "file_id": self.file_id,
+            "media_type": self.media_type,
+            "created_at": self.created_at,
+            "tags": list(self.tags),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +60,21 @@ class VectorFilter:
         """True when no field is set: the filter matches everything."""
         return all(getattr(self, name) is None for name in self.__slots__)
 
+    def any_of(self) -> list[tuple[str, Sequence[str]]]:
+        """The set any-of conditions, as (payload field, accepted values)."""
+        fields = (
+            ("collection_id", self.collection_ids),
+            ("file_id", self.file_ids),
+            ("media_type", self.media_types),
+            ("tags", self.tags),
+        )
+        return [(field, values) for field, values in fields if values is not None]
+
+    def matches_nothing(self) -> bool:
+        """An empty any-of list matches no point (as SQL's `IN ()`); decided here so every
+        engine agrees."""
+        return any(len(values) == 0 for _, values in self.any_of())
+
 
 @dataclass(frozen=True, slots=True)
 class VectorHit:
@@ -62,6 +87,13 @@ class VectorIndexStats:
     points: int
     indexed: int
     extra: dict[str, int] = field(default_factory=dict)
+
+
+def point_id(value: object) -> int:
+    """A point id read back from an engine: always the integer chunk id."""
+    if not isinstance(value, int):
+        raise TypeError(f"vector index holds a non-integer point id {value!r}")
+    return value
 
 
 class VectorIndex(Protocol):

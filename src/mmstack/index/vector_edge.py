@@ -21,7 +21,7 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from qdrant_edge import (
     CountRequest,
@@ -48,8 +48,8 @@ from mmstack.index.vector import (
     VectorFilter,
     VectorHit,
     VectorIndexStats,
-    VectorPayload,
     VectorPoint,
+    point_id,
 )
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class EdgeVectorIndex:
             return
         for p in points:
             self._check_vector(p.vector)
-        engine_points = [Point(p.id, p.vector.tolist(), _payload(p.payload)) for p in points]
+        engine_points = [Point(p.id, p.vector.tolist(), p.payload.as_dict()) for p in points]
         self._shard.update(UpdateOperation.upsert_points(engine_points))
         self._flush_if_due()
 
@@ -125,7 +125,7 @@ class EdgeVectorIndex:
 
     def delete_where(self, flt: VectorFilter) -> None:
         """Refuses a filter with no field set rather than wiping the index."""
-        if _matches_nothing(flt):
+        if flt.matches_nothing():
             return
         condition = _filter(flt)
         if condition is None:
@@ -137,7 +137,7 @@ class EdgeVectorIndex:
         self, vector: FloatArray, *, limit: int, flt: VectorFilter | None = None
     ) -> list[VectorHit]:
         self._check_vector(vector)
-        if limit < 1 or (flt is not None and _matches_nothing(flt)):
+        if limit < 1 or (flt is not None and flt.matches_nothing()):
             return []
         request = SearchRequest(
             query=Query.Nearest(vector.tolist()),
@@ -148,7 +148,7 @@ class EdgeVectorIndex:
             with_vector=False,
         )
         return [
-            VectorHit(id=_int_id(hit.id), score=hit.score) for hit in self._shard.search(request)
+            VectorHit(id=point_id(hit.id), score=hit.score) for hit in self._shard.search(request)
         ]
 
     def iter_ids(self) -> Iterator[int]:
@@ -159,7 +159,7 @@ class EdgeVectorIndex:
             )
             records, offset = self._shard.scroll(request)
             for record in records:
-                yield _int_id(record.id)
+                yield point_id(record.id)
             if offset is None:
                 return
 
@@ -212,42 +212,14 @@ def _stored_dimension(path: Path) -> int | None:
     return size if isinstance(size, int) else None
 
 
-def _payload(payload: VectorPayload) -> dict[str, Any]:
-    return {
-        "collection_id": payload.collection_id,
-        "file_id": payload.file_id,
-        "media_type": payload.media_type,
-        "created_at": payload.created_at,
-        "tags": list(payload.tags),
-    }
-
-
-def _matches_nothing(flt: VectorFilter) -> bool:
-    """An empty any-of list matches no point; decided here so every engine agrees."""
-    lists = (flt.collection_ids, flt.file_ids, flt.media_types, flt.tags)
-    return any(values is not None and len(values) == 0 for values in lists)
-
-
 def _filter(flt: VectorFilter) -> Filter | None:
-    must: list[ConditionType] = []
-    for field, values in (
-        ("collection_id", flt.collection_ids),
-        ("file_id", flt.file_ids),
-        ("media_type", flt.media_types),
-        ("tags", flt.tags),
-    ):
-        if values is not None:
-            must.append(FieldCondition(field, match=MatchAny(list(values))))
+    must: list[ConditionType] = [
+        FieldCondition(field, match=MatchAny(list(values))) for field, values in flt.any_of()
+    ]
     if flt.created_after is not None or flt.created_before is not None:
         created = RangeFloat(gte=flt.created_after, lt=flt.created_before)
         must.append(FieldCondition("created_at", range=created))
     return Filter(must=must) if must else None
-
-
-def _int_id(point_id: PointId) -> int:
-    if not isinstance(point_id, int):
-        raise TypeError(f"vector index holds a non-integer point id {point_id!r}")
-    return point_id
 
 
 def _needs_exact(flt: VectorFilter | None) -> bool:

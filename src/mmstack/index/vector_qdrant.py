@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from qdrant_client import QdrantClient, models
 
@@ -18,8 +17,8 @@ from mmstack.index.vector import (
     VectorFilter,
     VectorHit,
     VectorIndexStats,
-    VectorPayload,
     VectorPoint,
+    point_id,
 )
 
 _SCROLL_PAGE = 1024
@@ -70,7 +69,7 @@ class QdrantServerVectorIndex:
         for p in points:
             self._check_vector(p.vector)
         structs = [
-            models.PointStruct(id=p.id, vector=p.vector.tolist(), payload=_payload(p.payload))
+            models.PointStruct(id=p.id, vector=p.vector.tolist(), payload=p.payload.as_dict())
             for p in points
         ]
         self._client.upsert(self._collection, points=structs, wait=True)
@@ -83,7 +82,7 @@ class QdrantServerVectorIndex:
 
     def delete_where(self, flt: VectorFilter) -> None:
         """Refuses a filter with no field set rather than wiping the collection."""
-        if _matches_nothing(flt):
+        if flt.matches_nothing():
             return
         condition = _filter(flt)
         if condition is None:
@@ -95,7 +94,7 @@ class QdrantServerVectorIndex:
         self, vector: FloatArray, *, limit: int, flt: VectorFilter | None = None
     ) -> list[VectorHit]:
         self._check_vector(vector)
-        if limit < 1 or (flt is not None and _matches_nothing(flt)):
+        if limit < 1 or (flt is not None and flt.matches_nothing()):
             return []
         response = self._client.query_points(
             self._collection,
@@ -105,7 +104,7 @@ class QdrantServerVectorIndex:
             with_payload=False,
             with_vectors=False,
         )
-        return [VectorHit(id=_int_id(p.id), score=p.score) for p in response.points]
+        return [VectorHit(id=point_id(p.id), score=p.score) for p in response.points]
 
     def iter_ids(self) -> Iterator[int]:
         offset: models.ExtendedPointId | None = None
@@ -118,10 +117,10 @@ class QdrantServerVectorIndex:
                 with_vectors=False,
             )
             for record in records:
-                yield _int_id(record.id)
+                yield point_id(record.id)
             if next_offset is None:
                 return
-            offset = _int_id(next_offset)
+            offset = point_id(next_offset)
 
     def stats(self) -> VectorIndexStats:
         info = self._client.get_collection(self._collection)
@@ -173,40 +172,12 @@ class QdrantServerVectorIndex:
             raise ValueError(f"expected a vector of shape ({self._dimension},), got {vector.shape}")
 
 
-def _payload(payload: VectorPayload) -> dict[str, Any]:
-    return {
-        "collection_id": payload.collection_id,
-        "file_id": payload.file_id,
-        "media_type": payload.media_type,
-        "created_at": payload.created_at,
-        "tags": list(payload.tags),
-    }
-
-
-def _matches_nothing(flt: VectorFilter) -> bool:
-    """An empty any-of list matches no point (as an SQL `IN ()`)."""
-    lists = (flt.collection_ids, flt.file_ids, flt.media_types, flt.tags)
-    return any(values is not None and len(values) == 0 for values in lists)
-
-
 def _filter(flt: VectorFilter) -> models.Filter | None:
     must: list[models.Condition] = [
         models.FieldCondition(key=field, match=models.MatchAny(any=list(values)))
-        for field, values in (
-            ("collection_id", flt.collection_ids),
-            ("file_id", flt.file_ids),
-            ("media_type", flt.media_types),
-            ("tags", flt.tags),
-        )
-        if values is not None
+        for field, values in flt.any_of()
     ]
     if flt.created_after is not None or flt.created_before is not None:
         created = models.Range(gte=flt.created_after, lt=flt.created_before)
         must.append(models.FieldCondition(key="created_at", range=created))
     return models.Filter(must=must) if must else None
-
-
-def _int_id(point_id: object) -> int:
-    if not isinstance(point_id, int):
-        raise TypeError(f"vector index holds a non-integer point id {point_id!r}")
-    return point_id
