@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -79,6 +79,55 @@ class VectorSettings(BaseModel):
     )
 
 
+class EmbeddedLlmSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    models: list[str] = Field(
+        default_factory=lambda: ["qwen2.5-1.5b-instruct-q4km"],
+        description="Catalog ids of the GGUF chat models served in-process (loaded on first use)",
+    )
+    context_size: int = Field(8192, ge=256, description="Context window per request, in tokens")
+    parallel: int = Field(1, ge=1, le=64, description="Requests generated at once per model")
+    threads: int | None = Field(None, ge=1, description="llama.cpp threads (default: cores)")
+    batch_size: int = Field(512, ge=32, description="Prompt tokens evaluated per step")
+
+
+class UpstreamSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    base_url: str = Field(description="OpenAI-compatible base URL, e.g. http://host:8000/v1")
+    api_key: SecretStr | None = None
+    models: list[str] = Field(min_length=1, description="Model ids this upstream serves")
+    context_window: int | None = Field(None, ge=1, description="Tokens, when known")
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(120.0, gt=0, description="Longest wait for the next bytes")
+    max_retries: int = Field(2, ge=0, le=10)
+    retry_backoff_seconds: float = Field(0.5, ge=0, description="First delay; doubles per retry")
+
+
+class LlmSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default_model: str = "qwen2.5-1.5b-instruct-q4km"
+    embedded: EmbeddedLlmSettings = EmbeddedLlmSettings()
+    upstreams: list[UpstreamSettings] = Field(default_factory=list)
+    aliases: dict[str, list[str]] = Field(
+        default_factory=dict, description="Alias -> model ids, tried in this order"
+    )
+
+    @model_validator(mode="after")
+    def _names_are_unique(self) -> LlmSettings:
+        names = [upstream.name for upstream in self.upstreams]
+        if len(names) != len(set(names)):
+            raise ValueError("llm.upstreams: every upstream needs a unique name")
+        for alias, targets in self.aliases.items():
+            if not targets:
+                raise ValueError(f"llm.aliases.{alias}: list at least one model id")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MMSTACK_", env_nested_delimiter="__", extra="forbid"
@@ -98,6 +147,7 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     ingest: IngestSettings = IngestSettings()
     vector: VectorSettings = VectorSettings()
+    llm: LlmSettings = LlmSettings()
 
     @property
     def sqlalchemy_url(self) -> str:
