@@ -4,22 +4,30 @@ closes them in reverse. The API's lifespan and each CLI command open one `Stack`
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
+from tokenizers import Tokenizer
 
 from mmstack.config.settings import Settings
 from mmstack.errors import MMStackError
+from mmstack.index.embeddings import EmbeddingService, TokenizerDecoder
 from mmstack.index.keyword import KeywordIndex, keyword_index_for
+from mmstack.index.model_directory import ModelDirectory, ServedModel
 from mmstack.index.search import SearchService
 from mmstack.index.vector import VectorIndex
 from mmstack.ingest.collections import CollectionService
+from mmstack.ingest.file_batches import FileBatchService
+from mmstack.ingest.files import FileService
 from mmstack.ingest.jobs import JobHandler, JobQueue, JobWorker
 from mmstack.ingest.reconcile import Reconciler
 from mmstack.ingest.service import INGEST_JOB, IngestionService
+from mmstack.ingest.vector_store_search import VectorStoreSearch
+from mmstack.ingest.vector_stores import VectorStoreService
 from mmstack.models.catalog import BUNDLED_MODELS, load_onnx_embedder
 from mmstack.models.embedder import OnnxSentenceEmbedder
 from mmstack.models.registry import ModelRegistry, ModelSpec
@@ -49,6 +57,12 @@ class Stack:
     ingestion: IngestionService
     search: SearchService
     reconciler: Reconciler
+    served_models: ModelDirectory
+    embeddings: EmbeddingService
+    files: FileService
+    vector_stores: VectorStoreService
+    file_batches: FileBatchService
+    store_search: VectorStoreSearch
 
 
 def model_registry(settings: Settings) -> ModelRegistry:
@@ -154,6 +168,10 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
         search = SearchService(db, embedder, vectors, keywords, settings.search)
         resources.callback(search.close)
         reconciler = Reconciler(db, embedder, vectors)
+        served_models = ModelDirectory(
+            [ServedModel(embedder.model_id, "embedding", int(time.time()))]
+        )
+        tokenizer = Tokenizer.from_file(str(models.paths(emb.model)["tokenizer"]))
         stack = Stack(
             settings,
             db,
@@ -168,6 +186,18 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             ingestion,
             search,
             reconciler,
+            served_models=served_models,
+            embeddings=EmbeddingService(
+                embedder,
+                TokenizerDecoder(tokenizer),
+                served_models,
+                # The encoder's window holds two special tokens besides the text.
+                max_input_tokens=emb.max_tokens - 2,
+            ),
+            files=FileService(db, blobs, vectors, max_file_bytes=settings.ingest.max_file_bytes),
+            vector_stores=VectorStoreService(db, collections, ingestion),
+            file_batches=FileBatchService(db, ingestion),
+            store_search=VectorStoreSearch(db, search),
         )
         if exclusive:
             recovered = queue.recover_abandoned()

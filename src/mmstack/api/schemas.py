@@ -80,7 +80,7 @@ class FileOut(BaseModel):
             filename=stored.filename,
             media_type=stored.media_type,
             bytes=stored.size_bytes,
-            sha256=member.sha256,
+            sha256=stored.sha256,
             status=member.status,
             progress=member.progress,
             last_error=member.last_error,

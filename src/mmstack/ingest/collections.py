@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +35,39 @@ class CollectionInfo:
     chunk_count: int
 
 
+def find_collection(session: Session, id_or_name: str, *, param: str = "collection") -> Collection:
+    """A collection by id or by name, or NotFoundError."""
+    collection = session.get(Collection, id_or_name) or session.scalar(
+        select(Collection).where(Collection.name == id_or_name)
+    )
+    if collection is None:
+        raise NotFoundError(f"collection '{id_or_name}' not found", param=param)
+    return collection
+
+
+def check_name(session: Session, name: str, *, current_id: str | None = None) -> str:
+    """`name` stripped, if it can name a collection (1 to 256 characters, unused)."""
+    name = name.strip()
+    if not name or len(name) > 256:
+        raise InvalidRequestError("collection name must be 1 to 256 characters", param="name")
+    holder = session.scalar(select(Collection.id).where(Collection.name == name))
+    if holder is not None and holder != current_id:
+        raise _name_taken(name)
+    return name
+
+
+def _name_taken(name: str) -> ConflictError:
+    return ConflictError(f"a collection named '{name}' already exists", param="name")
+
+
+def unused_blobs(session: Session, digests: list[str]) -> list[str]:
+    """The digests no file refers to any more (their blobs can go once this commits)."""
+    if not digests:
+        return []
+    used = set(session.scalars(select(StoredFile.sha256).where(StoredFile.sha256.in_(digests))))
+    return sorted({d for d in digests if d not in used})
+
+
 def find_member(session: Session, collection_id: str, file_id: str) -> CollectionFile:
     """A file's membership in a collection, or NotFoundError."""
     member = session.scalar(
@@ -55,15 +89,28 @@ class CollectionService:
         self._blobs = blobs
 
     def create(self, name: str, *, description: str | None = None) -> Collection:
-        name = name.strip()
-        if not name or len(name) > 256:
-            raise InvalidRequestError("collection name must be 1 to 256 characters", param="name")
+        with self._db.session(write=True) as session:
+            return self.create_in(session, name, description=description)
+
+    @staticmethod
+    def create_in(
+        session: Session,
+        name: str,
+        *,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        collection_id: str | None = None,
+    ) -> Collection:
+        """Add a collection inside the caller's transaction; names are unique."""
+        name = check_name(session, name)
+        collection = Collection(name=name, description=description, metadata_=metadata or {})
+        if collection_id is not None:
+            collection.id = collection_id
+        session.add(collection)
         try:
-            with self._db.session(write=True) as session:
-                collection = Collection(name=name, description=description, metadata_={})
-                session.add(collection)
+            session.flush()
         except IntegrityError:
-            raise ConflictError(f"a collection named '{name}' already exists") from None
+            raise _name_taken(name) from None  # a concurrent create won
         return collection
 
     def list_all(self) -> list[CollectionInfo]:
@@ -93,7 +140,7 @@ class CollectionService:
 
     def delete(self, id_or_name: str) -> str:
         """Delete the collection, its chunks and vectors, and the files and blobs no other
-        collection uses. Returns the collection id."""
+        collection uses; standalone files stay. Returns the collection id."""
         with self._db.session(write=True) as session:
             collection = self._find(session, id_or_name)
             file_ids = list(
@@ -123,7 +170,8 @@ class CollectionService:
         self._drop_blobs(orphans)
 
     def _orphan_files(self, session: Session, file_ids: list[str]) -> list[str]:
-        """Delete the files no collection references any more; return their sha256s."""
+        """Delete the files no collection references any more, except standalone ones;
+        return the sha256s of the blobs no file uses any more."""
         if not file_ids:
             return []
         still_used = set(
@@ -131,16 +179,20 @@ class CollectionService:
                 select(CollectionFile.file_id).where(CollectionFile.file_id.in_(file_ids))
             )
         )
-        unused = [f for f in file_ids if f not in still_used]
+        unused = list(
+            session.scalars(
+                select(StoredFile.id).where(
+                    StoredFile.id.in_([f for f in file_ids if f not in still_used]),
+                    StoredFile.standalone.is_(False),
+                )
+            )
+        )
         if not unused:
             return []
         digests = list(session.scalars(select(StoredFile.sha256).where(StoredFile.id.in_(unused))))
         session.execute(delete(StoredFile).where(StoredFile.id.in_(unused)))
         session.flush()
-        shared = set(
-            session.scalars(select(StoredFile.sha256).where(StoredFile.sha256.in_(digests)))
-        )
-        return [d for d in digests if d not in shared]
+        return unused_blobs(session, digests)
 
     def _drop_blobs(self, digests: list[str]) -> None:
         for digest in digests:
@@ -148,12 +200,7 @@ class CollectionService:
 
     @staticmethod
     def _find(session: Session, id_or_name: str) -> Collection:
-        collection = session.get(Collection, id_or_name) or session.scalar(
-            select(Collection).where(Collection.name == id_or_name)
-        )
-        if collection is None:
-            raise NotFoundError(f"collection '{id_or_name}' not found", param="collection")
-        return collection
+        return find_collection(session, id_or_name)
 
     @staticmethod
     def _info(session: Session, collection: Collection) -> CollectionInfo:

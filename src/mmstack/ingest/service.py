@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from mmstack.config.settings import ChunkingSettings, IngestSettings
 from mmstack.errors import IngestError, InvalidRequestError, NotFoundError
@@ -32,6 +33,7 @@ from mmstack.store.models import (
     Chunk,
     Collection,
     CollectionFile,
+    FileErrorCode,
     FileStatus,
     FileTag,
     StoredFile,
@@ -55,6 +57,14 @@ class _Prepared:
 class AddedFile:
     collection_file: CollectionFile
     created: bool  # False when the same bytes were already in the collection
+
+
+class FileTooLargeError(InvalidRequestError):
+    code = "file_too_large"
+
+
+def size_limit_message(size: int, limit: int) -> str:
+    return f"file is {size:,} bytes, over the limit of {limit:,} bytes (ingest.max_file_bytes)"
 
 
 def safe_filename(name: str) -> str:
@@ -100,15 +110,16 @@ class IngestionService:
         name = safe_filename(filename)
         digest = sha256_hex(data)
         error: str | None = None
+        error_code: FileErrorCode | None = None
         if len(data) > self._ingest.max_file_bytes:
-            error = (
-                f"file is {len(data):,} bytes, over the limit of "
-                f"{self._ingest.max_file_bytes:,} bytes (ingest.max_file_bytes)"
-            )
+            error = size_limit_message(len(data), self._ingest.max_file_bytes)
+            error_code = FileErrorCode.INVALID_FILE
         try:
             media_type = detect_media_type(name, data[:4096])
         except IngestError as exc:
-            media_type, error = "application/octet-stream", error or exc.message
+            media_type = "application/octet-stream"
+            if error is None:
+                error, error_code = exc.message, FileErrorCode.UNSUPPORTED_FILE
         if error is None:
             # Before the transaction: the write lock is not held during the fsync, and a
             # blob is content-addressed, so storing it twice or in vain is harmless.
@@ -136,6 +147,7 @@ class IngestionService:
                 sha256=digest,
                 status=FileStatus.FAILED if error else FileStatus.QUEUED,
                 last_error=error,
+                error_code=error_code,
                 tags=unique_tags,
             )
             session.add(member)
@@ -155,8 +167,8 @@ class IngestionService:
             session.add_all(FileTag(collection_file_id=member.id, tag=t) for t in unique_tags)
             if error is None:
                 self._queue.enqueue(session, INGEST_JOB, member.id)
-        if error is None and self._on_enqueue:
-            self._on_enqueue()
+        if error is None:
+            self.notify()
         return AddedFile(member, created=True)
 
     def retry_file(self, collection_id: str, file_id: str) -> CollectionFile:
@@ -164,13 +176,65 @@ class IngestionService:
             member = find_member(session, collection_id, file_id)
             if member.status != FileStatus.FAILED:
                 raise InvalidRequestError(f"file {file_id} is {member.status}, not failed")
-            if not self._blobs.exists(member.sha256):
+            if not self._blobs.exists(member.file.sha256):
                 raise InvalidRequestError(f"file {file_id} was rejected before storage")
             member.status, member.last_error, member.progress = FileStatus.QUEUED, None, 0.0
+            member.error_code = None
             self._queue.enqueue(session, INGEST_JOB, member.id)
+        self.notify()
+        return member
+
+    def attach_in(
+        self,
+        session: Session,
+        collection_id: str,
+        stored: StoredFile,
+        *,
+        attributes: dict[str, str | float | bool] | None = None,
+    ) -> tuple[CollectionFile, bool]:
+        """Put an existing file into a collection and queue its ingestion, inside the
+        caller's transaction (call `notify` after it commits). A file already there is
+        returned as it is (its attributes replaced when given); returns (member, created).
+
+        The same bytes attached twice under two file ids are two files, as in OpenAI;
+        only uploads straight into a collection are deduplicated by content.
+        """
+        existing = session.scalar(
+            select(CollectionFile).where(
+                CollectionFile.collection_id == collection_id,
+                CollectionFile.file_id == stored.id,
+            )
+        )
+        if existing is not None:
+            if attributes is not None:
+                existing.attributes = dict(attributes)
+            return existing, False
+        error: str | None = None
+        try:
+            detect_media_type(stored.filename, b"")
+        except IngestError as exc:
+            error = exc.message
+        member = CollectionFile(
+            collection_id=collection_id,
+            file_id=stored.id,
+            file=stored,
+            sha256=None,
+            status=FileStatus.FAILED if error else FileStatus.QUEUED,
+            last_error=error,
+            error_code=FileErrorCode.UNSUPPORTED_FILE if error else None,
+            tags=[],
+            attributes=dict(attributes or {}),
+        )
+        session.add(member)
+        session.flush()
+        if error is None:
+            self._queue.enqueue(session, INGEST_JOB, member.id)
+        return member, True
+
+    def notify(self) -> None:
+        """Wake the workers: jobs were queued."""
         if self._on_enqueue:
             self._on_enqueue()
-        return member
 
     def run_jobs(
         self, jobs: list[ClaimedJob], heartbeat: Callable[[], None]
@@ -210,15 +274,21 @@ class IngestionService:
         """Record a job's failure on its file; returns what the queue should see."""
         assert job.collection_file_id is not None
         if isinstance(exc, IngestError):
-            self._set_status(job.collection_file_id, FileStatus.FAILED, exc.message)
+            self._set_status(
+                job.collection_file_id, FileStatus.FAILED, exc.message, FileErrorCode.INVALID_FILE
+            )
             return PermanentJobError(exc.message)
         final = job.attempts >= job.max_attempts
         reason = f"internal error ({type(exc).__name__}: {exc})"
         if final:
             reason += f" after {job.attempts} attempts"
         log.warning("ingestion error", exc_info=exc, extra={"job_id": job.id})
-        status = FileStatus.FAILED if final else FileStatus.QUEUED
-        self._set_status(job.collection_file_id, status, reason)
+        if final:
+            self._set_status(
+                job.collection_file_id, FileStatus.FAILED, reason, FileErrorCode.SERVER_ERROR
+            )
+        else:
+            self._set_status(job.collection_file_id, FileStatus.QUEUED, reason)
         return exc
 
     def _prepare(self, job: ClaimedJob) -> _Prepared | None:
@@ -226,8 +296,8 @@ class IngestionService:
         assert member_id is not None
         with self._db.session(write=True) as session:
             member = session.get(CollectionFile, member_id)
-            if member is None or member.status == FileStatus.COMPLETED:
-                return None  # deleted meanwhile, or a repeated job
+            if member is None or member.status in (FileStatus.COMPLETED, FileStatus.FAILED):
+                return None  # deleted or cancelled meanwhile, or a repeated job
             member.status, member.progress, member.last_error = FileStatus.IN_PROGRESS, 0.0, None
             stored = member.file
             payload = VectorPayload(
@@ -319,10 +389,16 @@ class IngestionService:
                 .values(progress=round(progress, 3))
             )
 
-    def _set_status(self, member_id: int, status: FileStatus, error: str | None) -> None:
+    def _set_status(
+        self,
+        member_id: int,
+        status: FileStatus,
+        error: str | None,
+        error_code: FileErrorCode | None = None,
+    ) -> None:
         with self._db.session(write=True) as session:
             session.execute(
                 update(CollectionFile)
                 .where(CollectionFile.id == member_id)
-                .values(status=status, last_error=error)
+                .values(status=status, last_error=error, error_code=error_code)
             )

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -40,6 +41,15 @@ class FileStatus(StrEnum):
     FAILED = "failed"
 
 
+class FileErrorCode(StrEnum):
+    """Why a collection file failed; OpenAI's `last_error.code`, plus `cancelled`."""
+
+    INVALID_FILE = "invalid_file"
+    UNSUPPORTED_FILE = "unsupported_file"
+    SERVER_ERROR = "server_error"
+    CANCELLED = "cancelled"  # its file batch was cancelled before it was processed
+
+
 class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -58,7 +68,12 @@ class Collection(Base):
 
 
 class StoredFile(Base):
-    """Uploaded bytes, content-addressed in the blob store by `sha256`."""
+    """Uploaded bytes, content-addressed in the blob store by `sha256`.
+
+    A file uploaded straight into a collection belongs to the collections that use it and
+    goes when the last of them lets it go. A `standalone` file (uploaded through the Files
+    API) exists on its own until deleted; deleting it removes it from every collection.
+    """
 
     __tablename__ = "files"
 
@@ -67,6 +82,8 @@ class StoredFile(Base):
     media_type: Mapped[str] = mapped_column(String(128))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
+    purpose: Mapped[str] = mapped_column(String(32), default="assistants")
+    standalone: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
 
 
@@ -83,16 +100,45 @@ class CollectionFile(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
     file_id: Mapped[str] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
-    sha256: Mapped[str] = mapped_column(String(64))
+    # The bytes' sha256 for a file uploaded straight into the collection, where the same
+    # bytes twice are one file (unique per collection). NULL for a standalone file attached
+    # by id: two Files API uploads of the same bytes stay two files, as in OpenAI.
+    sha256: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default=FileStatus.QUEUED)
     last_error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(32))
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now, onupdate=now)
 
     file: Mapped[StoredFile] = relationship(lazy="joined")
+
+
+class FileBatch(Base):
+    """Files attached to a collection together (OpenAI's vector store file batch)."""
+
+    __tablename__ = "file_batches"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("vsfb_"))
+    collection_id: Mapped[str] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), index=True
+    )
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class FileBatchMember(Base):
+    __tablename__ = "file_batch_files"
+
+    batch_id: Mapped[str] = mapped_column(
+        ForeignKey("file_batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    collection_file_id: Mapped[int] = mapped_column(
+        ForeignKey("collection_files.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class FileTag(Base):

@@ -1,0 +1,128 @@
+"""Files on their own (OpenAI's Files API): upload, list, get, content, delete.
+
+A file uploaded here is `standalone`: it exists until deleted, whatever happens to the
+collections it is attached to. Deleting any file (standalone or not) removes it from every
+collection: its chunks, vectors and, when no other file has the same bytes, its blob.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from mmstack.errors import IngestError, InvalidRequestError, NotFoundError
+from mmstack.index.vector import VectorIndex
+from mmstack.ingest.collections import unused_blobs
+from mmstack.ingest.pagination import Page, PageRequest, paginate, unknown_cursor
+from mmstack.ingest.parsers.detect import detect_media_type
+from mmstack.ingest.service import FileTooLargeError, safe_filename, size_limit_message
+from mmstack.store.blobs import BlobStore
+from mmstack.store.db import Database
+from mmstack.store.models import Chunk, StoredFile
+
+UPLOAD_PURPOSES: Final = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+
+
+def find_file(session: Session, file_id: str) -> StoredFile:
+    stored = session.get(StoredFile, file_id)
+    if stored is None:
+        raise NotFoundError(f"file '{file_id}' not found", param="file_id")
+    return stored
+
+
+class FileService:
+    def __init__(
+        self, db: Database, blobs: BlobStore, vectors: VectorIndex, *, max_file_bytes: int
+    ) -> None:
+        self._db = db
+        self._blobs = blobs
+        self._vectors = vectors
+        self._max_file_bytes = max_file_bytes
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self._max_file_bytes
+
+    def upload(self, filename: str, data: bytes, *, purpose: str) -> StoredFile:
+        """Store a standalone file. Any type is kept (a vector store reports a type it
+        cannot index when the file is attached); empty and oversized files are refused."""
+        if purpose not in UPLOAD_PURPOSES:
+            raise InvalidRequestError(
+                f"purpose must be one of {', '.join(UPLOAD_PURPOSES)}", param="purpose"
+            )
+        name = safe_filename(filename)
+        if not data:
+            raise InvalidRequestError("file is empty", param="file")
+        if len(data) > self._max_file_bytes:
+            raise FileTooLargeError(
+                size_limit_message(len(data), self._max_file_bytes), param="file"
+            )
+        try:
+            media_type = detect_media_type(name, data[:4096])
+        except IngestError:
+            media_type = "application/octet-stream"
+        digest = self._blobs.put(data)
+        with self._db.session(write=True) as session:
+            stored = StoredFile(
+                filename=name,
+                media_type=media_type,
+                size_bytes=len(data),
+                sha256=digest,
+                purpose=purpose,
+                standalone=True,
+            )
+            session.add(stored)
+        return stored
+
+    def list(self, page: PageRequest, *, purpose: str | None = None) -> Page[StoredFile]:
+        stmt = select(StoredFile)
+        if purpose is not None:
+            stmt = stmt.where(StoredFile.purpose == purpose)
+        key = (StoredFile.created_at, StoredFile.id)
+        with self._db.session() as session:
+            return paginate(
+                session,
+                stmt,
+                key,
+                page,
+                after_key=self._cursor(session, "after", page.after),
+                before_key=self._cursor(session, "before", page.before),
+            )
+
+    def get(self, file_id: str) -> StoredFile:
+        with self._db.session() as session:
+            return find_file(session, file_id)
+
+    def content(self, file_id: str) -> tuple[StoredFile, bytes]:
+        stored = self.get(file_id)
+        try:
+            return stored, self._blobs.get(stored.sha256)
+        except KeyError:
+            raise NotFoundError(
+                f"file '{file_id}' has no stored content: it was rejected when uploaded",
+                param="file_id",
+            ) from None
+
+    def delete(self, file_id: str) -> None:
+        """Delete the file and remove it from every collection."""
+        with self._db.session(write=True) as session:
+            stored = find_file(session, file_id)
+            chunk_ids = list(session.scalars(select(Chunk.id).where(Chunk.file_id == file_id)))
+            # Memberships, chunks (with their keyword rows), tags and jobs cascade.
+            session.execute(delete(StoredFile).where(StoredFile.id == file_id))
+            session.flush()
+            digests = unused_blobs(session, [stored.sha256])
+        self._vectors.delete(chunk_ids)
+        for digest in digests:
+            self._blobs.delete(digest)
+
+    @staticmethod
+    def _cursor(session: Session, name: str, file_id: str | None) -> tuple[int, str] | None:
+        if file_id is None:
+            return None
+        stored = session.get(StoredFile, file_id)
+        if stored is None:
+            raise unknown_cursor(name, file_id)
+        return stored.created_at, stored.id

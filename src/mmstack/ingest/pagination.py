@@ -1,0 +1,74 @@
+"""Cursor pagination over creation order, as OpenAI's list endpoints page.
+
+A list is ordered by (created_at, tiebreak) and a cursor is an object's id: `after` gives
+the objects that follow it in the list's order, `before` the ones that precede it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+from sqlalchemy import Select, tuple_
+from sqlalchemy.orm import QueryableAttribute, Session
+
+from mmstack.errors import InvalidRequestError
+
+T = TypeVar("T")
+
+Order = Literal["asc", "desc"]
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    limit: int = 20
+    order: Order = "desc"
+    after: str | None = None
+    before: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= 10_000:
+            raise InvalidRequestError("limit must be between 1 and 10000", param="limit")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    has_more: bool
+
+
+SortKey = tuple[Any, Any]
+
+
+def unknown_cursor(name: str, value: str) -> InvalidRequestError:
+    return InvalidRequestError(f"'{name}' cursor '{value}' is not in this list", param=name)
+
+
+def paginate(
+    session: Session,
+    stmt: Select[T],
+    key: tuple[QueryableAttribute[Any], QueryableAttribute[Any]],
+    page: PageRequest,
+    *,
+    after_key: SortKey | None = None,
+    before_key: SortKey | None = None,
+) -> Page[T]:
+    """One page of `stmt` (a select of one entity) ordered by `key`, given the sort keys
+    of the `after` and `before` objects (resolved by the caller)."""
+    ascending = page.order == "asc"
+    row = tuple_(*key)
+    if after_key is not None:
+        stmt = stmt.where(row > tuple_(*after_key) if ascending else row < tuple_(*after_key))
+    if before_key is not None:
+        stmt = stmt.where(row < tuple_(*before_key) if ascending else row > tuple_(*before_key))
+    # With only `before`, the page is the objects right before the cursor: read them
+    # backwards from it, then turn them round.
+    backwards = before_key is not None and after_key is None
+    forward = ascending != backwards
+    columns = [k.asc() if forward else k.desc() for k in key]
+    items = list(session.scalars(stmt.order_by(*columns).limit(page.limit + 1)))
+    has_more = len(items) > page.limit
+    items = items[: page.limit]
+    if backwards:
+        items.reverse()
+    return Page(items, has_more)

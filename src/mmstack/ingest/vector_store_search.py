@@ -1,0 +1,75 @@
+"""Search within one vector store: the hybrid `SearchService`, narrowed to the store and,
+with an attribute filter, to the files whose attributes match it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from mmstack.errors import InvalidRequestError
+from mmstack.index.attribute_filter import AttributeFilter, matches
+from mmstack.index.filters import SearchFilter
+from mmstack.index.search import SearchService
+from mmstack.ingest.vector_stores import find_store
+from mmstack.store.db import Database
+from mmstack.store.models import CollectionFile, FileStatus
+
+MAX_RESULTS = 50  # OpenAI's limit
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHit:
+    file_id: str
+    filename: str
+    score: float  # the fused hybrid score: comparable within one search only
+    attributes: dict[str, Any]
+    text: str
+
+
+class VectorStoreSearch:
+    def __init__(self, db: Database, search: SearchService) -> None:
+        self._db = db
+        self._search = search
+
+    def search(
+        self,
+        vector_store_id: str,
+        queries: Sequence[str],
+        *,
+        max_results: int = 10,
+        flt: AttributeFilter | None = None,
+        score_threshold: float | None = None,
+    ) -> list[StoreHit]:
+        """The best chunks for the queries (several are searched as one text)."""
+        query = " ".join(q.strip() for q in queries if q.strip())
+        if not query:
+            raise InvalidRequestError("query must not be empty", param="query")
+        if not 1 <= max_results <= MAX_RESULTS:
+            raise InvalidRequestError(
+                f"max_num_results must be between 1 and {MAX_RESULTS}", param="max_num_results"
+            )
+        with self._db.session() as session:
+            store_id = find_store(session, vector_store_id).id
+            rows = session.execute(
+                select(CollectionFile.file_id, CollectionFile.attributes).where(
+                    CollectionFile.collection_id == store_id,
+                    CollectionFile.status == FileStatus.COMPLETED,
+                )
+            )
+            attributes: dict[str, dict[str, Any]] = {f: dict(a) for f, a in rows}
+        file_ids = None
+        if flt is not None:
+            file_ids = [f for f, attrs in attributes.items() if matches(flt, attrs)]
+            if not file_ids:
+                return []
+        hits = self._search.search(
+            query, top_k=max_results, flt=SearchFilter(collection_ids=[store_id], file_ids=file_ids)
+        )
+        return [
+            StoreHit(h.file_id, h.filename, h.score, attributes.get(h.file_id, {}), h.text)
+            for h in hits
+            if score_threshold is None or h.score >= score_threshold
+        ]
