@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from mmstack import __version__
 from mmstack.api.errors import install_error_handlers
 from mmstack.api.middleware import RequestIdMiddleware
-from mmstack.api.routes import collections, health, jobs, search
+from mmstack.api.routes import collections, health, jobs, openai, search
 from mmstack.config.settings import Settings
 from mmstack.stack import open_stack
 
@@ -32,4 +32,6 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     install_error_handlers(app)
     for module in (health, collections, search, jobs):
         app.include_router(module.router)
+    for router in openai.ROUTERS:
+        app.include_router(router)
     return app

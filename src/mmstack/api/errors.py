@@ -15,11 +15,13 @@ from mmstack.errors import (
     MMStackError,
     NotFoundError,
 )
+from mmstack.ingest.service import FileTooLargeError
 from mmstack.models.registry import ModelUnavailableError
 
 log = logging.getLogger(__name__)
 
 _STATUS: dict[type[MMStackError], tuple[int, str]] = {
+    FileTooLargeError: (413, "invalid_request_error"),
     NotFoundError: (404, "invalid_request_error"),
     InvalidRequestError: (400, "invalid_request_error"),
     ConflictError: (409, "invalid_request_error"),
@@ -49,6 +51,10 @@ async def _mmstack_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {}
+    if first.get("type") == "json_invalid":
+        reason = first.get("ctx", {}).get("error", "")
+        message = f"the request body is not valid JSON ({reason})" if reason else "invalid JSON"
+        return JSONResponse(error_body(message, "invalid_request_error", code="invalid_json"), 400)
     location = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
     param = ".".join(location) or None
     message = first.get("msg", "invalid request")

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from mmstack.api.deps import FilesDep
+from mmstack.api.routes.openai.schemas.common import CursorPage, Deleted
+from mmstack.api.routes.openai.schemas.files import FileObjectOut
+from mmstack.errors import InvalidRequestError
+from mmstack.ingest.pagination import Order, PageRequest
+
+router = APIRouter(prefix="/v1/files", tags=["openai: files"])
+
+
+@router.post("")
+async def upload_file(
+    files: FilesDep,
+    file: Annotated[UploadFile, File()],
+    purpose: Annotated[str, Form()],
+) -> FileObjectOut:
+    """Store a file on its own; it stays until deleted (`expires_after` is ignored)."""
+    if not file.filename:
+        raise InvalidRequestError("the uploaded file needs a filename", param="file")
+    # One byte past the limit is enough to know the file is too large.
+    data = await file.read(files.max_file_bytes + 1)
+    stored = await run_in_threadpool(files.upload, file.filename, data, purpose=purpose)
+    return FileObjectOut.of(stored)
+
+
+@router.get("")
+def list_files(
+    files: FilesDep,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
+    order: Order = "desc",
+    purpose: str | None = None,
+) -> CursorPage[FileObjectOut]:
+    page = files.list(PageRequest(limit=limit, order=order, after=after), purpose=purpose)
+    return CursorPage.of([FileObjectOut.of(f) for f in page.items], page.has_more)
+
+
+@router.get("/{file_id}")
+def retrieve_file(file_id: str, files: FilesDep) -> FileObjectOut:
+    return FileObjectOut.of(files.get(file_id))
+
+
+@router.delete("/{file_id}")
+def delete_file(file_id: str, files: FilesDep) -> Deleted:
+    """Delete the file and remove it from every vector store."""
+    files.delete(file_id)
+    return Deleted(id=file_id, object="file")
+
+
+@router.get("/{file_id}/content")
+def file_content(file_id: str, files: FilesDep) -> Response:
+    stored, data = files.content(file_id)
+    return Response(
+        data,
+        media_type=stored.media_type,
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(stored.filename)}"},
+    )

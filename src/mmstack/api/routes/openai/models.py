@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from mmstack.api.deps import ServedModelsDep
+from mmstack.api.routes.openai.schemas.models import ModelList, ModelOut
+
+router = APIRouter(prefix="/v1", tags=["openai: models"])
+
+
+@router.get("/models")
+def list_models(models: ServedModelsDep) -> ModelList:
+    """The models this server serves."""
+    return ModelList(data=[ModelOut.of(m) for m in models.list()])
+
+
+@router.get("/models/{model_id:path}")
+def retrieve_model(model_id: str, models: ServedModelsDep) -> ModelOut:
+    return ModelOut.of(models.get(model_id))

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from mmstack.api.routes.openai.schemas.vector_store_files import TextPart
+from mmstack.index.attribute_filter import AttributeFilter, Comparison, ComparisonOp, Compound
+from mmstack.ingest.vector_store_search import MAX_RESULTS, StoreHit
+
+
+class ComparisonFilterIn(BaseModel):
+    type: ComparisonOp
+    key: str
+    value: str | bool | int | float | list[str | int | float]
+
+    def to_filter(self) -> Comparison:
+        return Comparison(self.key, self.type, self.value)
+
+
+class CompoundFilterIn(BaseModel):
+    type: Literal["and", "or"]
+    filters: list[FilterIn] = Field(min_length=1)
+
+    def to_filter(self) -> Compound:
+        return Compound(self.type, tuple(f.to_filter() for f in self.filters))
+
+
+FilterIn = Annotated[ComparisonFilterIn | CompoundFilterIn, Field(discriminator="type")]
+CompoundFilterIn.model_rebuild()
+
+
+class RankingOptionsIn(BaseModel):
+    """`ranker` is accepted (mmstack always ranks with its hybrid fusion); results scoring
+    below `score_threshold` are dropped."""
+
+    ranker: str | None = None
+    score_threshold: float | None = None
+
+
+class SearchRequest(BaseModel):
+    query: str | list[str]
+    max_num_results: int = Field(10, ge=1, le=MAX_RESULTS)
+    filters: FilterIn | None = None
+    ranking_options: RankingOptionsIn | None = None
+    rewrite_query: bool = False  # accepted; queries are searched as given
+
+    def queries(self) -> list[str]:
+        return [self.query] if isinstance(self.query, str) else list(self.query)
+
+    def attribute_filter(self) -> AttributeFilter | None:
+        return self.filters.to_filter() if self.filters is not None else None
+
+
+class SearchResultOut(BaseModel):
+    file_id: str
+    filename: str
+    score: float
+    attributes: dict[str, Any]
+    content: list[TextPart]
+
+    @classmethod
+    def of(cls, hit: StoreHit) -> SearchResultOut:
+        return cls(
+            file_id=hit.file_id,
+            filename=hit.filename,
+            score=hit.score,
+            attributes=hit.attributes,
+            content=[TextPart(text=hit.text)],
+        )
+
+
+class SearchPage(BaseModel):
+    object: Literal["vector_store.search_results.page"] = "vector_store.search_results.page"
+    search_query: list[str]
+    data: list[SearchResultOut]
+    has_more: bool = False
+    next_page: str | None = None

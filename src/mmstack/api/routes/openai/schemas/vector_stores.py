@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from mmstack.api.routes.openai.schemas.common import (
+    ChunkingStrategyIn,
+    ExpiresAfterIn,
+    Identified,
+    Metadata,
+)
+from mmstack.ingest.file_states import StateCounts
+from mmstack.ingest.vector_stores import VectorStoreInfo
+
+
+class VectorStoreCreate(BaseModel):
+    name: str | None = Field(None, max_length=256)
+    description: str | None = Field(None, max_length=4096)
+    metadata: Metadata | None = None
+    file_ids: list[str] = Field(default_factory=list, max_length=2000)
+    expires_after: ExpiresAfterIn | None = None
+    chunking_strategy: ChunkingStrategyIn | None = None
+
+
+class VectorStoreUpdate(BaseModel):
+    name: str | None = Field(None, max_length=256)
+    metadata: Metadata | None = None
+    expires_after: ExpiresAfterIn | None = None
+
+
+class FileCountsOut(BaseModel):
+    in_progress: int
+    completed: int
+    failed: int
+    cancelled: int
+    total: int
+
+    @classmethod
+    def of(cls, counts: StateCounts) -> FileCountsOut:
+        return cls(
+            in_progress=counts.in_progress,
+            completed=counts.completed,
+            failed=counts.failed,
+            cancelled=counts.cancelled,
+            total=counts.total,
+        )
+
+
+class VectorStoreOut(Identified):
+    object: Literal["vector_store"] = "vector_store"
+    created_at: int
+    name: str
+    description: str | None
+    metadata: dict[str, Any]
+    file_counts: FileCountsOut
+    usage_bytes: int
+    status: Literal["expired", "in_progress", "completed"]
+    last_active_at: int | None = None
+    expires_after: ExpiresAfterIn | None = None
+    expires_at: int | None = None
+
+    @classmethod
+    def of(cls, info: VectorStoreInfo) -> VectorStoreOut:
+        c = info.collection
+        return cls(
+            id=c.id,
+            created_at=c.created_at,
+            name=c.name,
+            description=c.description,
+            metadata=dict(c.metadata_),
+            file_counts=FileCountsOut.of(info.file_counts),
+            usage_bytes=info.usage_bytes,
+            status=info.status,
+        )

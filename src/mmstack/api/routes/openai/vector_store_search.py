@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from mmstack.api.deps import StoreSearchDep
+from mmstack.api.routes.openai.schemas.search import SearchPage, SearchRequest, SearchResultOut
+
+router = APIRouter(prefix="/v1/vector_stores", tags=["openai: vector stores"])
+
+
+@router.post("/{vector_store_id}/search")
+def search_vector_store(
+    vector_store_id: str, body: SearchRequest, search: StoreSearchDep
+) -> SearchPage:
+    """Hybrid search (BM25 and dense, fused) over the store's completed files. Several
+    queries are searched as one text; `rewrite_query` and `ranking_options.ranker` are
+    accepted and not applied. Scores are fusion scores, comparable within one search."""
+    ranking = body.ranking_options
+    hits = search.search(
+        vector_store_id,
+        body.queries(),
+        max_results=body.max_num_results,
+        flt=body.attribute_filter(),
+        score_threshold=ranking.score_threshold if ranking else None,
+    )
+    return SearchPage(search_query=body.queries(), data=[SearchResultOut.of(h) for h in hits])

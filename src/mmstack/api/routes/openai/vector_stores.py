@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from mmstack.api.deps import VectorStoresDep
+from mmstack.api.routes.openai.pages import PageDep
+from mmstack.api.routes.openai.schemas.common import CursorPage, Deleted
+from mmstack.api.routes.openai.schemas.vector_stores import (
+    VectorStoreCreate,
+    VectorStoreOut,
+    VectorStoreUpdate,
+)
+from mmstack.ingest.vector_stores import FileToAttach
+
+router = APIRouter(prefix="/v1/vector_stores", tags=["openai: vector stores"])
+
+
+@router.post("")
+def create_vector_store(body: VectorStoreCreate, stores: VectorStoresDep) -> VectorStoreOut:
+    """A vector store is an mmstack collection; its name must be unused. `expires_after`
+    and `chunking_strategy` are accepted and not applied."""
+    info = stores.create(
+        name=body.name,
+        description=body.description,
+        metadata=body.metadata,
+        files=[FileToAttach(file_id) for file_id in body.file_ids],
+    )
+    return VectorStoreOut.of(info)
+
+
+@router.get("")
+def list_vector_stores(stores: VectorStoresDep, page: PageDep) -> CursorPage[VectorStoreOut]:
+    found = stores.list(page)
+    return CursorPage.of([VectorStoreOut.of(i) for i in found.items], found.has_more)
+
+
+@router.get("/{vector_store_id}")
+def retrieve_vector_store(vector_store_id: str, stores: VectorStoresDep) -> VectorStoreOut:
+    return VectorStoreOut.of(stores.get(vector_store_id))
+
+
+@router.post("/{vector_store_id}")
+def modify_vector_store(
+    vector_store_id: str, body: VectorStoreUpdate, stores: VectorStoresDep
+) -> VectorStoreOut:
+    info = stores.update(vector_store_id, name=body.name, metadata=body.metadata)
+    return VectorStoreOut.of(info)
+
+
+@router.delete("/{vector_store_id}")
+def delete_vector_store(vector_store_id: str, stores: VectorStoresDep) -> Deleted:
+    """Deletes the store's chunks and vectors; files uploaded through /v1/files stay."""
+    return Deleted(id=stores.delete(vector_store_id), object="vector_store.deleted")
