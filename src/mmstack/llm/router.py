@@ -1,0 +1,127 @@
+"""Routes a requested model name to the backends that serve it, in fallback order.
+
+A name is an alias (configured: alias -> model ids in order) or a model id. Each model id is
+served by every backend that lists it, the embedded backend first, then the upstreams in
+configured order. A backend that is down, times out or answers garbage passes the request
+to the next; a request the backend rejects (the client's mistake) does not, and neither
+does a stream that has already started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
+
+from mmstack.errors import MMStackError
+from mmstack.llm.backend import ChatBackend, ChatStream
+from mmstack.llm.errors import FALLBACK_ERRORS, UnknownModelError
+from mmstack.llm.types import ChatCompletion, ChatCompletionRequest, ModelCard
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class LlmConfigError(MMStackError):
+    code = "invalid_llm_config"
+
+
+class LlmRouter:
+    def __init__(
+        self,
+        backends: Sequence[ChatBackend],
+        aliases: Mapping[str, Sequence[str]],
+        default_model: str,
+    ) -> None:
+        self._backends = list(backends)
+        self._served: dict[str, list[ChatBackend]] = {}
+        for backend in self._backends:
+            for model in backend.models():
+                self._served.setdefault(model, []).append(backend)
+        for alias, targets in aliases.items():
+            if alias in self._served:
+                raise LlmConfigError(f"llm.aliases: '{alias}' is already a model id")
+            unknown = [t for t in targets if t not in self._served]
+            if unknown:
+                raise LlmConfigError(f"llm.aliases.{alias}: no backend serves {', '.join(unknown)}")
+        self._aliases = {alias: list(targets) for alias, targets in aliases.items()}
+        self.default_model = default_model
+
+    def model_ids(self) -> list[str]:
+        """Every name a request may use: served model ids, then aliases."""
+        return [*self._served, *self._aliases]
+
+    def list_models(self) -> list[ModelCard]:
+        cards = [
+            ModelCard(id=model, owned_by=backends[0].name)
+            for model, backends in self._served.items()
+        ]
+        cards += [ModelCard(id=alias, owned_by="alias") for alias in self._aliases]
+        return cards
+
+    def routes(self, model: str) -> list[tuple[str, ChatBackend]]:
+        """(model id, backend) pairs for a requested name, in the order they are tried."""
+        targets = self._aliases.get(model, [model])
+        found = [(target, b) for target in targets for b in self._served.get(target, ())]
+        if not found:
+            raise UnknownModelError(model, self.model_ids())
+        return found
+
+    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
+        return await self._first_success(
+            request.model,
+            lambda model, backend: backend.complete(request.for_model(model, stream=False)),
+        )
+
+    async def stream(self, request: ChatCompletionRequest) -> ChatStream:
+        """A started stream (see `ChatBackend.stream`); fallback happens only until then."""
+        return await self._first_success(
+            request.model,
+            lambda model, backend: backend.stream(request.for_model(model, stream=True)),
+        )
+
+    async def context_window(self, model: str) -> int | None:
+        target, backend = self.routes(model)[0]
+        return await backend.context_window(target)
+
+    async def count_prompt_tokens(self, request: ChatCompletionRequest) -> int | None:
+        """The prompt's tokens for the first backend the request would go to."""
+        target, backend = self.routes(request.model)[0]
+        return await backend.count_prompt_tokens(request.for_model(target, stream=False))
+
+    async def _first_success(
+        self, model: str, call: Callable[[str, ChatBackend], Awaitable[T]]
+    ) -> T:
+        routes = self.routes(model)
+        failures: list[str] = []
+        for position, (target, backend) in enumerate(routes):
+            try:
+                return await call(target, backend)
+            except FALLBACK_ERRORS as exc:
+                failures.append(f"{backend.name} ({target}): {exc.message}")
+                if position == len(routes) - 1:
+                    if len(routes) == 1:
+                        raise
+                    # The last failure's kind (unavailable, timeout, bad answer) stands for all.
+                    raise type(exc)(
+                        f"every backend for '{model}' failed: " + "; ".join(failures)
+                    ) from exc
+                log.warning(
+                    "llm fallback",
+                    extra={"model": target, "backend": backend.name, "error": exc.code},
+                )
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        for backend in reversed(self._backends):
+            try:
+                await backend.aclose()
+            except Exception:
+                log.exception("closing llm backend failed", extra={"backend": backend.name})
+
+    def close(self) -> None:
+        """For owners without an event loop (the CLI): closes on a loop of its own. Inside a
+        running loop, await `aclose()` instead."""
+        asyncio.run(self.aclose())

@@ -1,0 +1,174 @@
+"""A small OpenAI-compatible server on 127.0.0.1 for the upstream tests: real HTTP, real SSE.
+
+What it does depends on the requested model:
+
+- `echo`: answers "echo: <last user message>", streamed word by word when asked;
+- `flaky`: 503 for the first two attempts of each `user`, then like `echo`;
+- `ratelimited`: always 429 with `Retry-After: 0`;
+- `slow`: like `echo` after a one-second pause;
+- `garbage`: 200 with an HTML page (an event stream of broken JSON when streamed);
+- `reject`: 400 with an OpenAI-shaped error about `tools`;
+- `too-long`: 400 with code `context_length_exceeded`;
+- `endless`: streams a chunk every 20 ms until the client hangs up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+API_KEY = "sk-fake-upstream-key"
+
+
+class FakeUpstream:
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.attempts: Counter[tuple[str, str]] = Counter()
+        self.hung_up = threading.Event()
+        self.app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.base_url = ""
+
+    def start(self) -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, args=([sock],), daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            assert time.monotonic() < deadline, "fake upstream did not start"
+            time.sleep(0.01)
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+
+    def stop(self) -> None:
+        assert self._server is not None
+        assert self._thread is not None
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def attempts_of(self, model: str, user: str) -> int:
+        return self.attempts[(model, user)]
+
+    async def _chat(self, request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {API_KEY}":
+            return _error(401, "invalid api key", "invalid_api_key")
+        body = await request.json()
+        self.bodies.append(body)
+        model, user = body["model"], body.get("user", "")
+        self.attempts[(model, user)] += 1
+        stream = bool(body.get("stream"))
+        if model == "flaky" and self.attempts[(model, user)] <= 2:
+            return _error(503, "warming up", None)
+        if model == "ratelimited":
+            return _error(429, "slow down", "rate_limit_exceeded", {"Retry-After": "0"})
+        if model == "slow":
+            await asyncio.sleep(1.0)
+        if model == "garbage":
+            if stream:
+                return Response(b"data: {not json\n\n", media_type="text/event-stream")
+            return PlainTextResponse("<html>oops</html>")
+        if model == "reject":
+            return _error(400, "tools[0] has no function", "invalid_tools", param="tools")
+        if model == "too-long":
+            return _error(400, "too many tokens: 9000 > 4096", "context_length_exceeded")
+        if model == "endless":
+            return StreamingResponse(self._endless(), media_type="text/event-stream")
+        text = "echo: " + _last_user_text(body)
+        if stream:
+            usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return StreamingResponse(
+                _echo_events(model, text, usage), media_type="text/event-stream"
+            )
+        return JSONResponse(_completion(model, text))
+
+    async def _endless(self) -> AsyncIterator[bytes]:
+        try:
+            n = 0
+            while True:
+                yield _event(_chunk("endless", {"content": f"{n} "}))
+                n += 1
+                await asyncio.sleep(0.02)
+        finally:
+            self.hung_up.set()
+
+
+def _error(
+    status: int,
+    message: str,
+    code: str | None,
+    headers: dict[str, str] | None = None,
+    *,
+    param: str | None = None,
+) -> JSONResponse:
+    error = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    content = [m for m in body["messages"] if m["role"] == "user"][-1]["content"]
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content)
+
+
+def _completion(model: str, text: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+        "x_served_by": "fake",
+    }
+
+
+def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        "x_served_by": "fake",
+    }
+
+
+def _event(data: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(data)}\n\n".encode()
+
+
+async def _echo_events(model: str, text: str, usage: bool) -> AsyncIterator[bytes]:
+    yield b": keep-alive comment\n\n"
+    yield _event(_chunk(model, {"role": "assistant", "content": ""}))
+    for n, word in enumerate(text.split(" ")):
+        yield _event(_chunk(model, {"content": word if n == 0 else " " + word}))
+    yield _event(_chunk(model, {}, "stop"))
+    if usage:
+        last = _chunk(model, {})
+        last["choices"] = []
+        last["usage"] = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+        yield _event(last)
+    yield b"data: [DONE]\n\n"

@@ -1,0 +1,272 @@
+"""The upstream backend and the router against a real OpenAI-compatible server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mmstack.config.settings import (
+    EmbeddedLlmSettings,
+    LlmSettings,
+    Settings,
+    UpstreamSettings,
+)
+from mmstack.llm.errors import (
+    BackendRejectedError,
+    BackendResponseError,
+    BackendTimeoutError,
+    BackendUnavailableError,
+    ContextLengthExceededError,
+    UnknownModelError,
+)
+from mmstack.llm.factory import open_llm
+from mmstack.llm.router import LlmConfigError, LlmRouter
+from mmstack.llm.types import ChatCompletionChunk, ChatCompletionRequest
+from mmstack.models.catalog import BUNDLED_MODELS
+from mmstack.models.registry import ModelRegistry
+from tests.llm.fake_upstream import API_KEY, FakeUpstream
+
+pytestmark = pytest.mark.anyio
+
+
+def _router(tmp_path: Path, *upstreams: dict[str, Any], **llm: Any) -> LlmRouter:
+    settings = Settings(
+        data_dir=tmp_path,
+        llm=LlmSettings(
+            embedded=EmbeddedLlmSettings(enabled=False),
+            upstreams=[
+                UpstreamSettings.model_validate(
+                    {"api_key": API_KEY, "retry_backoff_seconds": 0.01, **upstream}
+                )
+                for upstream in upstreams
+            ],
+            **llm,
+        ),
+    )
+    return open_llm(settings, ModelRegistry(BUNDLED_MODELS, tmp_path / "models"))
+
+
+def _request(model: str, text: str = "hello there", **fields: Any) -> ChatCompletionRequest:
+    return ChatCompletionRequest.model_validate(
+        {"model": model, "messages": [{"role": "user", "content": text}], **fields}
+    )
+
+
+def _join(chunks: list[ChatCompletionChunk]) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+async def test_completion_passes_unknown_fields_both_ways(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    router = _router(
+        tmp_path, {"name": "fake", "base_url": fake_upstream.base_url, "models": ["echo"]}
+    )
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    request = _request("echo", tools=tools, tool_choice="auto", x_vendor_option=7)
+    completion = await router.complete(request)
+    await router.aclose()
+
+    assert completion.choices[0].message.content == "echo: hello there"
+    assert completion.model == "echo"
+    assert completion.usage is not None
+    assert completion.usage.total_tokens == 8
+    assert completion.model_extra == {"x_served_by": "fake"}
+    sent = fake_upstream.bodies[-1]
+    assert sent["tools"] == tools
+    assert sent["tool_choice"] == "auto"
+    assert sent["x_vendor_option"] == 7
+    assert sent["stream"] is False
+    assert "temperature" not in sent  # nothing the client did not send
+
+
+async def test_stream_is_passed_through(tmp_path: Path, fake_upstream: FakeUpstream) -> None:
+    router = _router(
+        tmp_path, {"name": "fake", "base_url": fake_upstream.base_url, "models": ["echo"]}
+    )
+    request = _request("echo", "one two three", stream_options={"include_usage": True})
+    stream = await router.stream(request)
+    chunks = [chunk async for chunk in stream]
+    await router.aclose()
+
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert _join(chunks) == "echo: one two three"
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
+    assert all(c.model_extra == {"x_served_by": "fake"} for c in chunks)
+    assert fake_upstream.bodies[-1]["stream"] is True
+
+
+async def test_retries_on_5xx_and_429_but_not_on_4xx(
+    tmp_path: Path, fake_upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    models = ["flaky", "ratelimited", "reject", "too-long"]
+    router = _router(
+        tmp_path,
+        {"name": "fake", "base_url": fake_upstream.base_url, "models": models, "max_retries": 2},
+    )
+    completion = await router.complete(_request("flaky", user="retry-test"))
+    assert completion.choices[0].message.content == "echo: hello there"
+    assert fake_upstream.attempts_of("flaky", "retry-test") == 3  # two 503s, then the answer
+
+    with pytest.raises(BackendUnavailableError) as unavailable:
+        await router.complete(_request("ratelimited", user="retry-test"))
+    assert unavailable.value.status_code == 503
+    assert "429" in unavailable.value.message
+    assert fake_upstream.attempts_of("ratelimited", "retry-test") == 3
+
+    with pytest.raises(BackendRejectedError) as rejected:
+        await router.stream(_request("reject", user="retry-test"))
+    assert rejected.value.status_code == 400
+    assert (rejected.value.code, rejected.value.param) == ("invalid_tools", "tools")
+    assert "tools[0] has no function" in rejected.value.message
+    assert fake_upstream.attempts_of("reject", "retry-test") == 1
+
+    with pytest.raises(ContextLengthExceededError) as too_long:
+        await router.complete(_request("too-long", user="retry-test"))
+    assert too_long.value.code == "context_length_exceeded"
+    assert fake_upstream.attempts_of("too-long", "retry-test") == 1
+    await router.aclose()
+
+    assert "llm upstream retry" in caplog.text
+    assert API_KEY not in caplog.text
+
+
+async def test_slow_upstream_times_out_without_retry(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    router = _router(
+        tmp_path,
+        {
+            "name": "fake",
+            "base_url": fake_upstream.base_url,
+            "models": ["slow"],
+            "read_timeout": 0.2,
+        },
+    )
+    started = time.monotonic()
+    with pytest.raises(BackendTimeoutError) as timeout:
+        await router.complete(_request("slow", user="timeout-test"))
+    with pytest.raises(BackendTimeoutError):
+        await router.stream(_request("slow", user="timeout-test"))
+    await router.aclose()
+    assert timeout.value.status_code == 504
+    assert time.monotonic() - started < 0.9  # two requests, neither waited for the answer
+    assert fake_upstream.attempts_of("slow", "timeout-test") == 2
+
+
+async def test_garbage_and_refused_credentials_are_bad_gateway(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    router = _router(
+        tmp_path,
+        {"name": "fake", "base_url": fake_upstream.base_url, "models": ["garbage"]},
+        {"name": "badkey", "base_url": fake_upstream.base_url, "models": ["echo"], "api_key": "x"},
+    )
+    with pytest.raises(BackendResponseError, match="not a chat completion") as garbage:
+        await router.complete(_request("garbage"))
+    assert garbage.value.status_code == 502
+    with pytest.raises(BackendResponseError, match="not a chunk"):
+        await router.stream(_request("garbage"))
+    with pytest.raises(BackendResponseError, match="credentials"):
+        await router.complete(_request("echo"))
+    await router.aclose()
+
+
+async def test_unreachable_upstream_falls_back_to_the_next(
+    tmp_path: Path, fake_upstream: FakeUpstream, dead_url: str
+) -> None:
+    router = _router(
+        tmp_path,
+        {"name": "dead", "base_url": dead_url, "models": ["echo"], "max_retries": 1},
+        {"name": "fake", "base_url": fake_upstream.base_url, "models": ["echo"]},
+    )
+    assert [b.name for _, b in router.routes("echo")] == ["upstream:dead", "upstream:fake"]
+    completion = await router.complete(_request("echo"))
+    assert completion.choices[0].message.content == "echo: hello there"
+    stream = await router.stream(_request("echo", "still here"))
+    assert _join([chunk async for chunk in stream]) == "echo: still here"
+    await router.aclose()
+
+    everyone_down = _router(
+        tmp_path,
+        {"name": "dead", "base_url": dead_url, "models": ["echo"], "max_retries": 0},
+        {"name": "dead2", "base_url": dead_url, "models": ["echo"], "max_retries": 0},
+    )
+    with pytest.raises(BackendUnavailableError) as down:
+        await everyone_down.complete(_request("echo"))
+    assert "upstream:dead " in down.value.message
+    assert "upstream:dead2" in down.value.message
+    await everyone_down.aclose()
+
+
+async def test_aliases_fall_back_in_order_and_are_listed(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    router = _router(
+        tmp_path,
+        {
+            "name": "fake",
+            "base_url": fake_upstream.base_url,
+            "models": ["slow", "echo"],
+            "read_timeout": 0.2,
+        },
+        aliases={"chat": ["slow", "echo"]},
+        default_model="chat",
+    )
+    assert router.model_ids() == ["slow", "echo", "chat"]
+    assert [(m.id, m.owned_by) for m in router.list_models()][-1] == ("chat", "alias")
+    completion = await router.complete(_request("chat", user="alias-test"))
+    assert completion.choices[0].message.content == "echo: hello there"
+    assert fake_upstream.attempts_of("slow", "alias-test") == 1  # timed out, then echo
+
+    with pytest.raises(UnknownModelError) as unknown:
+        await router.complete(_request("gpt-17"))
+    assert unknown.value.status_code == 404
+    assert unknown.value.param == "model"
+    assert "chat" in unknown.value.message
+    await router.aclose()
+
+    with pytest.raises(LlmConfigError, match="no backend serves nope"):
+        _router(
+            tmp_path,
+            {"name": "fake", "base_url": fake_upstream.base_url, "models": ["echo"]},
+            aliases={"chat": ["echo", "nope"]},
+        )
+
+
+async def test_consumer_going_away_hangs_up_on_the_upstream(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    router = _router(
+        tmp_path, {"name": "fake", "base_url": fake_upstream.base_url, "models": ["endless"]}
+    )
+    received: list[ChatCompletionChunk] = []
+
+    async def consume() -> None:
+        stream = await router.stream(_request("endless"))
+        async for chunk in stream:
+            received.append(chunk)
+
+    fake_upstream.hung_up.clear()
+    task = asyncio.create_task(consume())
+    while len(received) < 3:
+        await asyncio.sleep(0.01)
+    task.cancel()  # what a server does to a request whose client disconnected
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.to_thread(fake_upstream.hung_up.wait, 5)
+
+    fake_upstream.hung_up.clear()
+    stream = await router.stream(_request("endless"))
+    await anext(stream)
+    await stream.aclose()
+    assert await asyncio.to_thread(fake_upstream.hung_up.wait, 5)
+    await router.aclose()
