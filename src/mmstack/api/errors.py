@@ -57,7 +57,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(error_body(message, "invalid_request_error", code="invalid_json"), 400)
     location = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
     param = ".".join(location) or None
-    message = first.get("msg", "invalid request")
+    message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
     if param:
         message = f"{param}: {message}"
     return JSONResponse(

@@ -4,7 +4,7 @@ import base64
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from mmstack.errors import InvalidRequestError
 from mmstack.index.embeddings import EmbeddingInput, Embeddings
@@ -20,6 +20,13 @@ class EmbeddingRequest(BaseModel):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(None, ge=1)
     user: str | None = None
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _string_or_array(cls, value: object) -> object:
+        if not isinstance(value, str | list):
+            raise ValueError(_INPUT_SHAPE)
+        return value
 
     def inputs(self) -> list[EmbeddingInput]:
         """The inputs as texts and token arrays, one per embedding to return."""
