@@ -9,6 +9,8 @@ llama.cpp's task and frees the slot.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import threading
 from concurrent.futures import Future
 from pathlib import Path
@@ -21,6 +23,8 @@ from mmstack.llm.errors import BackendFailedError, ImageInputNotSupportedError
 from mmstack.llm.llama import Json, LlamaModel, LlamaOptions
 from mmstack.llm.types import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 from mmstack.models.registry import ModelRegistry, ModelSpec, ModelUnavailableError
+
+log = logging.getLogger(__name__)
 
 
 class _End:
@@ -148,7 +152,15 @@ class EmbeddedBackend:
         return model
 
     def _build(self, spec: ModelSpec, paths: dict[str, Path]) -> LlamaModel:
-        return LlamaModel(spec.id, paths["model"], self._options)
+        options = self._options
+        trained = spec.options.get("context_length")
+        if isinstance(trained, int) and options.context_size > trained:
+            log.warning(
+                "llm context size above what the model was trained on; using the model's",
+                extra={"model": spec.id, "context_size": options.context_size, "trained": trained},
+            )
+            options = dataclasses.replace(options, context_size=trained)
+        return LlamaModel(spec.id, paths["model"], options)
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
         stream_options = {**(request.stream_options or {}), "include_usage": True}
