@@ -225,8 +225,12 @@ class IngestionService:
             tags=[],
             attributes=dict(attributes or {}),
         )
-        session.add(member)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(member)
+        except IntegrityError:
+            # A concurrent attach of the same file won (PostgreSQL; SQLite writes serialize).
+            return find_member(session, collection_id, stored.id), False
         if error is None:
             self._queue.enqueue(session, INGEST_JOB, member.id)
         return member, True

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mmstack.errors import InvalidRequestError
 from mmstack.index.attribute_filter import AttributeFilter, matches
@@ -53,13 +54,8 @@ class VectorStoreSearch:
             )
         with self._db.session() as session:
             store_id = find_store(session, vector_store_id).id
-            rows = session.execute(
-                select(CollectionFile.file_id, CollectionFile.attributes).where(
-                    CollectionFile.collection_id == store_id,
-                    CollectionFile.status == FileStatus.COMPLETED,
-                )
-            )
-            attributes: dict[str, dict[str, Any]] = {f: dict(a) for f, a in rows}
+            # Evaluating a filter needs every file's attributes; otherwise only the hits'.
+            attributes = _attributes(session, store_id) if flt is not None else {}
         file_ids = None
         if flt is not None:
             file_ids = [f for f, attrs in attributes.items() if matches(flt, attrs)]
@@ -68,8 +64,23 @@ class VectorStoreSearch:
         hits = self._search.search(
             query, top_k=max_results, flt=SearchFilter(collection_ids=[store_id], file_ids=file_ids)
         )
+        if flt is None and hits:
+            with self._db.session() as session:
+                attributes = _attributes(session, store_id, [h.file_id for h in hits])
         return [
             StoreHit(h.file_id, h.filename, h.score, attributes.get(h.file_id, {}), h.text)
             for h in hits
             if score_threshold is None or h.score >= score_threshold
         ]
+
+
+def _attributes(
+    session: Session, store_id: str, file_ids: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The attributes of the store's completed files (of `file_ids` only, when given)."""
+    stmt = select(CollectionFile.file_id, CollectionFile.attributes).where(
+        CollectionFile.collection_id == store_id, CollectionFile.status == FileStatus.COMPLETED
+    )
+    if file_ids is not None:
+        stmt = stmt.where(CollectionFile.file_id.in_(set(file_ids)))
+    return {file_id: dict(attrs) for file_id, attrs in session.execute(stmt)}
