@@ -9,7 +9,9 @@ What it does depends on the requested model:
 - `garbage`: 200 with an HTML page (an event stream of broken JSON when streamed);
 - `reject`: 400 with an OpenAI-shaped error about `tools`;
 - `too-long`: 400 with code `context_length_exceeded`;
-- `endless`: streams a chunk every 20 ms until the client hangs up.
+- `endless`: streams a chunk every 20 ms until the client hangs up;
+- `midway`: streams two chunks, then an error event;
+- anything else: like `echo`.
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ class FakeUpstream:
             return _error(400, "too many tokens: 9000 > 4096", "context_length_exceeded")
         if model == "endless":
             return StreamingResponse(self._endless(), media_type="text/event-stream")
+        if model == "midway" and stream:
+            return StreamingResponse(_midway_events(), media_type="text/event-stream")
         text = "echo: " + _last_user_text(body)
         if stream:
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -172,3 +176,9 @@ async def _echo_events(model: str, text: str, usage: bool) -> AsyncIterator[byte
         last["usage"] = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
         yield _event(last)
     yield b"data: [DONE]\n\n"
+
+
+async def _midway_events() -> AsyncIterator[bytes]:
+    yield _event(_chunk("midway", {"role": "assistant", "content": "Once"}))
+    yield _event(_chunk("midway", {"content": " upon"}))
+    yield b'event: error\ndata: {"error": {"message": "upstream crashed"}}\n\n'

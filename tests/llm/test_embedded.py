@@ -89,7 +89,8 @@ async def test_completion_and_prompt_tokens(router: LlmRouter) -> None:
 
 
 async def test_stream_chunks_join_to_the_answer(router: LlmRouter) -> None:
-    stream = await router.stream(_request(QUESTION, max_tokens=8))
+    as_developer = [{**QUESTION[0], "role": "developer"}, QUESTION[1]]  # OpenAI's new name
+    stream = await router.stream(_request(as_developer, max_tokens=8))
     chunks = [chunk async for chunk in stream]
 
     assert chunks[0].choices[0].delta.role == "assistant"

@@ -28,7 +28,7 @@ from mmstack.llm.factory import open_llm
 from mmstack.llm.router import LlmConfigError, LlmRouter
 from mmstack.llm.types import ChatCompletionChunk, ChatCompletionRequest
 from mmstack.models.catalog import BUNDLED_MODELS
-from mmstack.models.registry import ModelRegistry
+from mmstack.models.registry import LocalFile, ModelRegistry, ModelSpec
 from tests.llm.fake_upstream import API_KEY, FakeUpstream
 
 pytestmark = pytest.mark.anyio
@@ -269,4 +269,41 @@ async def test_consumer_going_away_hangs_up_on_the_upstream(
     await anext(stream)
     await stream.aclose()
     assert await asyncio.to_thread(fake_upstream.hung_up.wait, 5)
+    await router.aclose()
+
+
+async def test_no_fallback_once_a_stream_has_started(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    router = _router(
+        tmp_path,
+        {"name": "first", "base_url": fake_upstream.base_url, "models": ["midway"]},
+        {"name": "second", "base_url": fake_upstream.base_url, "models": ["midway"]},
+    )
+    stream = await router.stream(_request("midway", user="midway-test"))
+    received = [await anext(stream), await anext(stream)]
+    assert _join(received) == "Once upon"
+    with pytest.raises(BackendResponseError, match="upstream crashed"):
+        await anext(stream)
+    assert fake_upstream.attempts_of("midway", "midway-test") == 1
+    await router.aclose()
+
+
+async def test_missing_embedded_model_falls_back_to_an_upstream(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    registry = ModelRegistry(BUNDLED_MODELS, tmp_path / "models")
+    missing = LocalFile(tmp_path / "not-installed.gguf")
+    registry.add(ModelSpec(id="local-llm", task="llm", description="", files={"model": missing}))
+    upstream = UpstreamSettings(
+        name="fake", base_url=fake_upstream.base_url, api_key=API_KEY, models=["local-llm"]
+    )
+    settings = Settings(
+        data_dir=tmp_path,
+        llm=LlmSettings(embedded=EmbeddedLlmSettings(models=["local-llm"]), upstreams=[upstream]),
+    )
+    router = open_llm(settings, registry)
+    assert [b.name for _, b in router.routes("local-llm")] == ["embedded", "upstream:fake"]
+    completion = await router.complete(_request("local-llm"))
+    assert completion.choices[0].message.content == "echo: hello there"
     await router.aclose()

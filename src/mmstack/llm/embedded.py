@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from mmstack.llm.assemble import CompletionAssembler
 from mmstack.llm.errors import BackendFailedError, ImageInputNotSupportedError
@@ -105,7 +106,11 @@ class EmbeddedStream:
                 raise item.error
             raise StopAsyncIteration
         item["model"] = self._model_id
-        return ChatCompletionChunk.model_validate(item)
+        try:
+            return ChatCompletionChunk.model_validate(item)
+        except ValidationError:
+            self._close()
+            raise BackendFailedError("the embedded model sent a malformed chunk") from None
 
     async def aclose(self) -> None:
         self._close()
@@ -217,4 +222,8 @@ class EmbeddedBackend:
 def _body(request: ChatCompletionRequest) -> Json:
     body = request.body()
     body.pop("model", None)  # llama.cpp serves one model per server; the name is ours
+    # OpenAI's newer name for the system role; chat templates only know "system".
+    for message in body["messages"]:
+        if message.get("role") == "developer":
+            message["role"] = "system"
     return body
