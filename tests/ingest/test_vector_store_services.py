@@ -10,7 +10,7 @@ from mmstack.errors import ConflictError, InvalidRequestError, NotFoundError
 from mmstack.index.attribute_filter import Comparison, Compound
 from mmstack.ingest.file_states import state_of
 from mmstack.ingest.pagination import PageRequest
-from mmstack.ingest.service import FileTooLargeError
+from mmstack.ingest.uploads import FileTooLargeError
 from mmstack.ingest.vector_stores import FileToAttach
 from mmstack.stack import Stack
 from mmstack.store.models import Chunk, Job

@@ -15,7 +15,7 @@ from mmstack.errors import (
     MMStackError,
     NotFoundError,
 )
-from mmstack.ingest.service import FileTooLargeError
+from mmstack.ingest.uploads import FileTooLargeError
 from mmstack.models.registry import ModelUnavailableError
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from mmstack.index.vector import VectorIndex
 from mmstack.ingest.collections import unused_blobs
 from mmstack.ingest.pagination import Page, PageRequest, paginate, unknown_cursor
 from mmstack.ingest.parsers.detect import detect_media_type
-from mmstack.ingest.service import FileTooLargeError, safe_filename, size_limit_message
+from mmstack.ingest.uploads import FileTooLargeError, safe_filename, size_limit_message
 from mmstack.store.blobs import BlobStore
 from mmstack.store.db import Database
 from mmstack.store.models import Chunk, StoredFile

@@ -9,7 +9,6 @@ step is safe to repeat, so a job that dies anywhere is simply run again.
 from __future__ import annotations
 
 import logging
-import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from mmstack.ingest.collections import find_member
 from mmstack.ingest.jobs import ClaimedJob, JobQueue, PermanentJobError
 from mmstack.ingest.parsers import ParseLimits, parse_document
 from mmstack.ingest.parsers.detect import detect_media_type
+from mmstack.ingest.uploads import safe_filename, size_limit_message
 from mmstack.models.embedder import Embedder
 from mmstack.store.blobs import BlobStore, sha256_hex
 from mmstack.store.db import Database
@@ -57,23 +57,6 @@ class _Prepared:
 class AddedFile:
     collection_file: CollectionFile
     created: bool  # False when the same bytes were already in the collection
-
-
-class FileTooLargeError(InvalidRequestError):
-    code = "file_too_large"
-
-
-def size_limit_message(size: int, limit: int) -> str:
-    return f"file is {size:,} bytes, over the limit of {limit:,} bytes (ingest.max_file_bytes)"
-
-
-def safe_filename(name: str) -> str:
-    """The last path component of an uploaded name, without directories or control chars."""
-    base = posixpath.basename(name.replace("\\", "/")).strip()
-    base = "".join(ch for ch in base if ch.isprintable())
-    if base in ("", ".", ".."):
-        raise InvalidRequestError(f"invalid file name {name!r}", param="filename")
-    return base[:255]
 
 
 class IngestionService:
