@@ -132,12 +132,12 @@ class UpstreamBackend:
     async def _error_from(self, response: httpx.Response, model: str) -> MMStackError:
         try:
             await response.aread()
+            message, code, param = _error_details(response)
         except httpx.HTTPError:
-            pass
+            message, code, param = "(the error body could not be read)", None, None
         finally:
             await response.aclose()
         status = response.status_code
-        message, code, param = _error_details(response)
         where = f"{self.name} answered {status}"
         if code == "context_length_exceeded":
             return ContextLengthExceededError(None, None, model, detail=f"{where}: {message}")
