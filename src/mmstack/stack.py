@@ -28,6 +28,8 @@ from mmstack.ingest.reconcile import Reconciler
 from mmstack.ingest.service import INGEST_JOB, IngestionService
 from mmstack.ingest.vector_store_search import VectorStoreSearch
 from mmstack.ingest.vector_stores import VectorStoreService
+from mmstack.llm.factory import open_llm
+from mmstack.llm.router import LlmRouter
 from mmstack.models.catalog import BUNDLED_MODELS, load_onnx_embedder
 from mmstack.models.embedder import OnnxSentenceEmbedder
 from mmstack.models.registry import ModelRegistry, ModelSpec
@@ -63,6 +65,7 @@ class Stack:
     vector_stores: VectorStoreService
     file_batches: FileBatchService
     store_search: VectorStoreSearch
+    llm: LlmRouter
 
 
 def model_registry(settings: Settings) -> ModelRegistry:
@@ -168,8 +171,17 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
         search = SearchService(db, embedder, vectors, keywords, settings.search)
         resources.callback(search.close)
         reconciler = Reconciler(db, embedder, vectors)
+        llm = open_llm(settings, models)
+        resources.callback(llm.close)
+        started = int(time.time())
         served_models = ModelDirectory(
-            [ServedModel(embedder.model_id, "embedding", int(time.time()))]
+            [
+                ServedModel(embedder.model_id, "embedding", started),
+                *(
+                    ServedModel(card.id, "chat", started, card.owned_by)
+                    for card in llm.list_models()
+                ),
+            ]
         )
         tokenizer = Tokenizer.from_file(str(models.paths(emb.model)["tokenizer"]))
         stack = Stack(
@@ -198,6 +210,7 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             vector_stores=VectorStoreService(db, collections, ingestion),
             file_batches=FileBatchService(db, ingestion),
             store_search=VectorStoreSearch(db, search),
+            llm=llm,
         )
         if exclusive:
             recovered = queue.recover_abandoned()

@@ -20,7 +20,11 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with open_stack(settings, start_workers=start_workers) as stack:
             app.state.stack = stack
-            yield
+            try:
+                yield
+            finally:
+                # Upstream clients belong to this event loop: close them on it.
+                await stack.llm.aclose()
 
     app = FastAPI(
         title="mmstack",

@@ -48,6 +48,7 @@ class LlmRouter:
                 raise LlmConfigError(f"llm.aliases.{alias}: no backend serves {', '.join(unknown)}")
         self._aliases = {alias: list(targets) for alias, targets in aliases.items()}
         self.default_model = default_model
+        self._closed = False
 
     def model_ids(self) -> list[str]:
         """Every name a request may use: served model ids, then aliases."""
@@ -115,6 +116,9 @@ class LlmRouter:
         raise AssertionError("unreachable")
 
     async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         for backend in reversed(self._backends):
             try:
                 await backend.aclose()
@@ -123,5 +127,6 @@ class LlmRouter:
 
     def close(self) -> None:
         """For owners without an event loop (the CLI): closes on a loop of its own. Inside a
-        running loop, await `aclose()` instead."""
-        asyncio.run(self.aclose())
+        running loop, await `aclose()` instead; closing twice does nothing."""
+        if not self._closed:
+            asyncio.run(self.aclose())
