@@ -36,16 +36,32 @@ def error_body(
 
 
 def _status_for(exc: MMStackError) -> tuple[int, str]:
+    # An error that knows its HTTP status (the LLM layer's: 404, 400, 502, 503, 504) says so.
+    status = getattr(type(exc), "status_code", None)
+    if isinstance(status, int):
+        return status, "invalid_request_error" if status < 500 else "server_error"
     for cls in type(exc).__mro__:
         if cls in _STATUS:
             return _STATUS[cls]
     return 500, "server_error"
 
 
+def error_response(exc: Exception) -> tuple[int, dict[str, object]]:
+    """The HTTP status and OpenAI-shaped body for any exception; an unexpected one is
+    logged with its stack trace and described to the client only as an internal error."""
+    if isinstance(exc, MMStackError):
+        status, type_ = _status_for(exc)
+        if status >= 500:
+            log.warning("request failed", extra={"status": status, "error": exc.code})
+        return status, error_body(exc.message, type_, param=exc.param, code=exc.code)
+    log.error("unhandled error", exc_info=exc)
+    return 500, error_body("internal server error", "server_error")
+
+
 async def _mmstack_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MMStackError)
-    status, type_ = _status_for(exc)
-    return JSONResponse(error_body(exc.message, type_, param=exc.param, code=exc.code), status)
+    status, body = error_response(exc)
+    return JSONResponse(body, status)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

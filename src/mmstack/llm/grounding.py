@@ -1,0 +1,53 @@
+"""The seam between the OpenAI-compatible endpoints and grounded answering (retrieval over
+vector stores, answers with citations).
+
+`/v1/chat/completions` with `vector_store_ids` and `/v1/responses` with the `file_search`
+tool call `Stack.answers` when the stack has one; otherwise they refuse with
+`RetrievalNotConfiguredError`.
+
+Citations travel as `annotations` on the assistant message (whole answers) or on a chunk's
+delta (streamed answers), each in the Responses API's `file_citation` shape:
+`{"type": "file_citation", "file_id": ..., "filename": ..., "index": <offset in the text>}`.
+`/v1/responses` puts them on its output text; `/v1/chat/completions` passes them on as sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from mmstack.errors import InvalidRequestError
+from mmstack.llm.backend import ChatStream
+from mmstack.llm.types import ChatCompletion, ChatCompletionRequest
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalScope:
+    """Where to look: the vector stores, and file_search's options when the request came
+    through the Responses API (None: the service's defaults)."""
+
+    vector_store_ids: Sequence[str]
+    max_num_results: int | None = None
+    filters: dict[str, Any] | None = None
+
+
+class Grounding(Protocol):
+    async def answer(
+        self, request: ChatCompletionRequest, scope: RetrievalScope
+    ) -> ChatCompletion | ChatStream:
+        """Answers `request` from what `scope` holds: a started `ChatStream` (same contract
+        as `ChatBackend.stream`: errors before the first chunk raise here) when
+        `request.stream` is true, the whole `ChatCompletion` otherwise."""
+
+
+class RetrievalNotConfiguredError(InvalidRequestError):
+    code = "retrieval_not_configured"
+    status_code: ClassVar[int] = 400
+
+    def __init__(self, param: str) -> None:
+        super().__init__(
+            "retrieval not configured: this server has no grounded-answering service, so "
+            f"'{param}' cannot be used yet",
+            param=param,
+        )
