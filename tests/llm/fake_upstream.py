@@ -1,4 +1,5 @@
-"""A small OpenAI-compatible server on 127.0.0.1 for the upstream tests: real HTTP, real SSE.
+"""A small OpenAI-compatible server on 127.0.0.1 for the upstream and API tests: real HTTP,
+real SSE. The `fake_upstream` and `dead_url` fixtures are shared through conftest imports.
 
 What it does depends on the requested model:
 
@@ -11,6 +12,7 @@ What it does depends on the requested model:
 - `too-long`: 400 with code `context_length_exceeded`;
 - `endless`: streams a chunk every 20 ms until the client hangs up;
 - `midway`: streams two chunks, then an error event;
+- `tools`: calls the first tool of the request with `{"city": "Paris"}` (streamed in parts);
 - anything else: like `echo`.
 """
 
@@ -22,9 +24,10 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -93,6 +96,11 @@ class FakeUpstream:
             return StreamingResponse(self._endless(), media_type="text/event-stream")
         if model == "midway" and stream:
             return StreamingResponse(_midway_events(), media_type="text/event-stream")
+        if model == "tools":
+            name = body["tools"][0]["function"]["name"]
+            if stream:
+                return StreamingResponse(_tool_call_events(name), media_type="text/event-stream")
+            return JSONResponse(_tool_call_completion(name))
         text = "echo: " + _last_user_text(body)
         if stream:
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -182,3 +190,49 @@ async def _midway_events() -> AsyncIterator[bytes]:
     yield _event(_chunk("midway", {"role": "assistant", "content": "Once"}))
     yield _event(_chunk("midway", {"content": " upon"}))
     yield b'event: error\ndata: {"error": {"message": "upstream crashed"}}\n\n'
+
+
+TOOL_ARGUMENTS = '{"city": "Paris"}'
+
+
+def _tool_call_completion(name: str) -> dict[str, Any]:
+    completion = _completion("tools", "")
+    function = {"name": name, "arguments": TOOL_ARGUMENTS}
+    call = {"id": "call_1", "type": "function", "function": function}
+    choice = completion["choices"][0]
+    choice["message"] = {"role": "assistant", "content": None, "tool_calls": [call]}
+    choice["finish_reason"] = "tool_calls"
+    return completion
+
+
+async def _tool_call_events(name: str) -> AsyncIterator[bytes]:
+    function = {"name": name, "arguments": ""}
+    opening = {"index": 0, "id": "call_1", "type": "function", "function": function}
+    yield _event(_chunk("tools", {"role": "assistant", "content": None, "tool_calls": [opening]}))
+    half = len(TOOL_ARGUMENTS) // 2
+    for part in (TOOL_ARGUMENTS[:half], TOOL_ARGUMENTS[half:]):
+        call = {"index": 0, "function": {"arguments": part}}
+        yield _event(_chunk("tools", {"tool_calls": [call]}))
+    yield _event(_chunk("tools", {}, "tool_calls"))
+    yield b"data: [DONE]\n\n"
+
+
+@pytest.fixture(scope="session")
+def fake_upstream() -> Iterator[FakeUpstream]:
+    server = FakeUpstream()
+    server.start()
+    yield server
+    server.stop()
+
+
+def unused_url() -> str:
+    """The URL of a port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.fixture
+def dead_url() -> str:
+    return unused_url()

@@ -2,8 +2,8 @@
 vector stores, answers with citations).
 
 `/v1/chat/completions` with `vector_store_ids` and `/v1/responses` with the `file_search`
-tool call `Stack.answers` when the stack has one; otherwise they refuse with
-`RetrievalNotConfiguredError`.
+tool call `Stack.answers.answer_chat` when the stack's answer service implements this
+protocol; otherwise they refuse with `RetrievalNotConfiguredError`.
 
 Citations travel as `annotations` on the assistant message (whole answers) or on a chunk's
 delta (streamed answers), each in the Responses API's `file_citation` shape:
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from mmstack.errors import InvalidRequestError
 from mmstack.llm.backend import ChatStream
@@ -32,8 +32,9 @@ class RetrievalScope:
     filters: dict[str, Any] | None = None
 
 
+@runtime_checkable
 class Grounding(Protocol):
-    async def answer(
+    async def answer_chat(
         self, request: ChatCompletionRequest, scope: RetrievalScope
     ) -> ChatCompletion | ChatStream:
         """Answers `request` from what `scope` holds: a started `ChatStream` (same contract

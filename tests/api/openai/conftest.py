@@ -1,20 +1,25 @@
-"""A live mmstack server (uvicorn on 127.0.0.1, in a thread) and the official `openai`
-client pointed at it. One server per test module: the embedding model loads once."""
+"""Live mmstack servers and the official `openai` client pointed at them: one server per
+test module for the storage endpoints and for chat on the fake upstream, one per session on
+the embedded 0.5B chat model."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
-import uvicorn
 
-from mmstack.api.app import create_app
-from mmstack.config.settings import IngestSettings, Settings
+from mmstack.config.settings import (
+    EmbeddedLlmSettings,
+    IngestSettings,
+    LlmSettings,
+    Settings,
+    UpstreamSettings,
+)
+from mmstack.models.catalog import QWEN_0_5B_ID
+from tests.api.live_server import LiveServer, serve
+from tests.llm.fake_upstream import API_KEY, FakeUpstream, unused_url
 
 MAX_FILE_BYTES = 256 * 1024
 
@@ -26,25 +31,70 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         data_dir=data_dir,
         ingest=IngestSettings(workers=1, retry_base_seconds=0.01, max_file_bytes=MAX_FILE_BYTES),
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(timeout=60)
-    sock.close()
+    with serve(settings) as server:
+        yield server.base_url
 
 
 @pytest.fixture(scope="module")
 def client(base_url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=base_url, api_key="test", max_retries=0, timeout=60)
+
+
+def upstream_settings(data_dir: Path, upstream_url: str) -> Settings:
+    """Chat models on the fake upstream only (see tests/llm/fake_upstream.py): `slow` behind
+    a short read timeout, `down` on a port nothing listens on."""
+
+    def upstream(name: str, url: str, models: list[str], **options: object) -> UpstreamSettings:
+        fields = {"name": name, "base_url": url, "api_key": API_KEY, "models": models}
+        return UpstreamSettings.model_validate({**fields, "max_retries": 0, **options})
+
+    models = ["echo", "garbage", "endless", "midway", "tools", "too-long", "reject"]
+    return Settings(
+        data_dir=data_dir,
+        ingest=IngestSettings(workers=0),
+        llm=LlmSettings(
+            default_model="echo",
+            embedded=EmbeddedLlmSettings(enabled=False),
+            upstreams=[
+                upstream("fake", upstream_url, models),
+                upstream("fake-slow", upstream_url, ["slow"], read_timeout=0.3),
+                upstream("down", unused_url(), ["down"], connect_timeout=1),
+            ],
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def upstream_server(
+    tmp_path_factory: pytest.TempPathFactory, fake_upstream: FakeUpstream
+) -> Iterator[LiveServer]:
+    settings = upstream_settings(tmp_path_factory.mktemp("data"), fake_upstream.base_url)
+    with serve(settings) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def llm_client(upstream_server: LiveServer) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=upstream_server.base_url, api_key="test", max_retries=0, timeout=30
+    )
+
+
+@pytest.fixture(scope="session")
+def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The bundled 0.5B chat model in-process: one thread, a small window, loaded once."""
+    embedded = EmbeddedLlmSettings(models=[QWEN_0_5B_ID], context_size=1024, threads=1)
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("embedded"),
+        ingest=IngestSettings(workers=0),
+        llm=LlmSettings(default_model=QWEN_0_5B_ID, embedded=embedded),
+    )
+    with serve(settings) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def embedded_client(embedded_server: LiveServer) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=embedded_server.base_url, api_key="test", max_retries=0, timeout=120
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from mmstack.api.routes.openai import (
+    chat,
     embeddings,
     file_batches,
     files,
@@ -17,6 +18,7 @@ from mmstack.api.routes.openai import (
 
 ROUTERS: tuple[APIRouter, ...] = (
     models.router,
+    chat.router,
     embeddings.router,
     files.router,
     vector_stores.router,

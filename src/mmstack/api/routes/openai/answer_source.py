@@ -1,0 +1,69 @@
+"""Where an answer comes from: the LLM router, or grounded answering when the request names
+vector stores to answer from."""
+
+from __future__ import annotations
+
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+
+from mmstack.api.deps import get_stack
+from mmstack.llm.backend import ChatStream
+from mmstack.llm.grounding import Grounding, RetrievalNotConfiguredError, RetrievalScope
+from mmstack.llm.router import LlmRouter
+from mmstack.llm.types import ChatCompletion, ChatCompletionRequest
+
+
+class AnswerSource(Protocol):
+    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion: ...
+
+    async def stream(self, request: ChatCompletionRequest) -> ChatStream:
+        """A started stream: errors before the first chunk raise here."""
+
+
+class GroundedSource:
+    def __init__(self, grounding: Grounding, scope: RetrievalScope) -> None:
+        self._grounding = grounding
+        self._scope = scope
+
+    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
+        whole = request.for_model(request.model, stream=False)
+        answer = await self._grounding.answer_chat(whole, self._scope)
+        if not isinstance(answer, ChatCompletion):
+            await answer.aclose()
+            raise TypeError("grounded answering streamed an answer asked for whole")
+        return answer
+
+    async def stream(self, request: ChatCompletionRequest) -> ChatStream:
+        streamed = request.for_model(request.model, stream=True)
+        answer = await self._grounding.answer_chat(streamed, self._scope)
+        if isinstance(answer, ChatCompletion):
+            raise TypeError("grounded answering answered whole when asked to stream")
+        return answer
+
+
+class Answers:
+    """The sources a request may use: the router, and `Stack.answers` when it implements
+    the `Grounding` seam."""
+
+    def __init__(self, llm: LlmRouter, grounding: Grounding | None) -> None:
+        self.llm = llm
+        self._grounding = grounding
+
+    def source(self, scope: RetrievalScope | None, *, param: str) -> AnswerSource:
+        """The router, or grounded answering over `scope` (refused as `param` when this
+        server has none)."""
+        if scope is None:
+            return self.llm
+        if self._grounding is None:
+            raise RetrievalNotConfiguredError(param)
+        return GroundedSource(self._grounding, scope)
+
+
+def get_answers(request: Request) -> Answers:
+    stack = get_stack(request)
+    answers = getattr(stack, "answers", None)
+    return Answers(stack.llm, answers if isinstance(answers, Grounding) else None)
+
+
+AnswersDep = Annotated[Answers, Depends(get_answers)]
