@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, column, func, literal_column, select, table
+from sqlalchemy import ColumnElement, Select, bindparam, column, func, literal_column, select, table
 from sqlalchemy.orm import Session
 
 from mmstack.index.filters import SearchFilter, searchable_chunks
@@ -55,6 +55,25 @@ class KeywordIndex(Protocol):
 _fts = table("chunks_fts", column("rowid"))
 
 
+def _unfiltered_top() -> Select[int, float]:
+    """The best `limit` matches of `match`, ranked inside FTS5 alone, then the few chunks of
+    files that are not completed dropped. Joining every match to its chunk and file before
+    ranking costs about a third more on large indexes. Built once: it runs on every search."""
+    rank = func.bm25(literal_column("chunks_fts"))
+    top = (
+        select(_fts.c.rowid.label("id"), rank.label("score"))
+        .where(literal_column("chunks_fts").op("MATCH")(bindparam("match")))
+        .order_by(rank)
+        .limit(bindparam("limit"))
+        .subquery()
+    )
+    stmt = select(top.c.id, top.c.score).join(Chunk, Chunk.id == top.c.id)
+    return searchable_chunks(stmt, None).order_by(top.c.score)
+
+
+_UNFILTERED_TOP = _unfiltered_top()
+
+
 class SqliteFtsKeywordIndex:
     """FTS5 with BM25 ranking; a query matches chunks containing any of its terms."""
 
@@ -65,25 +84,13 @@ class SqliteFtsKeywordIndex:
         if not terms:
             return []
         match = " OR ".join(f'"{term}"' for term in terms)
+        if flt is None:
+            rows = session.execute(_UNFILTERED_TOP, {"match": match, "limit": limit})
+            return [KeywordHit(int(row[0]), -float(row[1])) for row in rows]
         rank = func.bm25(literal_column("chunks_fts"))
         matching = literal_column("chunks_fts").op("MATCH")(match)
-        if flt is None:
-            # No filter to honour: rank inside FTS5 alone, then drop the few chunks of files
-            # that are not completed. Joining every match to its chunk and file first costs
-            # about a third more on large indexes.
-            top = (
-                select(_fts.c.rowid.label("id"), rank.label("score"))
-                .where(matching)
-                .order_by(rank)
-                .limit(limit)
-                .subquery()
-            )
-            stmt = searchable_chunks(
-                select(top.c.id, top.c.score).join(Chunk, Chunk.id == top.c.id), None
-            ).order_by(top.c.score)
-        else:
-            stmt = select(Chunk.id, rank).select_from(_fts).join(Chunk, Chunk.id == _fts.c.rowid)
-            stmt = searchable_chunks(stmt.where(matching), flt).order_by(rank).limit(limit)
+        stmt = select(Chunk.id, rank).select_from(_fts).join(Chunk, Chunk.id == _fts.c.rowid)
+        stmt = searchable_chunks(stmt.where(matching), flt).order_by(rank).limit(limit)
         return [KeywordHit(int(row[0]), -float(row[1])) for row in session.execute(stmt)]
 
 

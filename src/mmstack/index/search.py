@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from mmstack.config.settings import SearchSettings
 from mmstack.errors import InvalidRequestError
@@ -19,6 +19,31 @@ from mmstack.store.db import Database
 from mmstack.store.models import Chunk, CollectionFile, FileStatus, StoredFile
 
 SearchMode = Literal["hybrid", "keyword", "vector"]
+
+# Built once, with an expanding parameter for the ids: it runs on every search, and plain
+# column rows cost less than ORM objects.
+_HYDRATE = (
+    select(
+        Chunk.id,
+        Chunk.text,
+        Chunk.collection_id,
+        Chunk.file_id,
+        StoredFile.filename,
+        StoredFile.media_type,
+        Chunk.seq,
+        Chunk.page_start,
+        Chunk.page_end,
+        Chunk.heading_path,
+        Chunk.char_start,
+        Chunk.char_end,
+    )
+    .join(CollectionFile, CollectionFile.id == Chunk.collection_file_id)
+    .join(StoredFile, StoredFile.id == Chunk.file_id)
+    .where(
+        Chunk.id.in_(bindparam("ids", expanding=True)),
+        CollectionFile.status == FileStatus.COMPLETED,
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,35 +159,29 @@ class SearchService:
         if not ranked:
             return []
         ids = [doc for doc, _ in ranked]
-        stmt = (
-            select(Chunk, StoredFile.filename, StoredFile.media_type)
-            .join(CollectionFile, CollectionFile.id == Chunk.collection_file_id)
-            .join(StoredFile, StoredFile.id == Chunk.file_id)
-            .where(Chunk.id.in_(ids), CollectionFile.status == FileStatus.COMPLETED)
-        )
         with self._db.session() as session:
-            rows = {chunk.id: (chunk, name, media) for chunk, name, media in session.execute(stmt)}
+            rows = {row[0]: row for row in session.execute(_HYDRATE, {"ids": ids})}
         hits = []
         for doc, score in ranked:
-            if doc not in rows:
+            row = rows.get(doc)
+            if row is None:
                 continue
-            chunk, filename, media_type = rows[doc]
             hits.append(
                 SearchHit(
-                    chunk_id=chunk.id,
+                    chunk_id=doc,
                     score=score,
-                    text=chunk.text,
-                    collection_id=chunk.collection_id,
-                    file_id=chunk.file_id,
-                    filename=filename,
-                    media_type=media_type,
-                    seq=chunk.seq,
+                    text=row.text,
+                    collection_id=row.collection_id,
+                    file_id=row.file_id,
+                    filename=row.filename,
+                    media_type=row.media_type,
+                    seq=row.seq,
                     anchor=Anchor(
-                        chunk.page_start,
-                        chunk.page_end,
-                        list(chunk.heading_path),
-                        chunk.char_start,
-                        chunk.char_end,
+                        row.page_start,
+                        row.page_end,
+                        list(row.heading_path),
+                        row.char_start,
+                        row.char_end,
                     ),
                     ranks={name: r[doc] for name, r in ranks.items() if doc in r},
                 )
