@@ -11,6 +11,7 @@ from mmstack.api.routes.openai import (
     file_batches,
     files,
     models,
+    responses,
     vector_store_files,
     vector_store_search,
     vector_stores,
@@ -19,6 +20,7 @@ from mmstack.api.routes.openai import (
 ROUTERS: tuple[APIRouter, ...] = (
     models.router,
     chat.router,
+    responses.router,
     embeddings.router,
     files.router,
     vector_stores.router,

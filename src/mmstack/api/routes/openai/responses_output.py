@@ -1,0 +1,118 @@
+"""Builds the Responses API's response object for one request, from a chat completion or
+from what a stream has delivered so far."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from mmstack.api.routes.openai.schemas.responses import (
+    FileSearchCall,
+    OutputMessage,
+    OutputText,
+    ResponseObject,
+    ResponsesRequest,
+    ResponseUsage,
+    Status,
+)
+from mmstack.llm.types import ChatCompletion, Usage
+
+# Chat finish reasons that leave a response incomplete, with the Responses API's reason.
+_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+def annotations_of(extra: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Citations a grounded answer put on a message or delta (see `llm.grounding`)."""
+    found = (extra or {}).get("annotations")
+    if not isinstance(found, list):
+        return []
+    return [a for a in found if isinstance(a, dict) and isinstance(a.get("type"), str)]
+
+
+class ResponseBuilder:
+    def __init__(self, body: ResponsesRequest, *, search_query: str | None) -> None:
+        """`search_query`: what the file_search tool looked for; None when it was not used."""
+        self._body = body
+        self.id = f"resp_{uuid.uuid4().hex}"
+        self.message_id = f"msg_{uuid.uuid4().hex}"
+        self.search_id = f"fs_{uuid.uuid4().hex}"
+        self._search_query = search_query
+        self._created = int(time.time())
+
+    @property
+    def searched(self) -> bool:
+        return self._search_query is not None
+
+    def response(
+        self,
+        status: Status = "in_progress",
+        output: list[OutputMessage | FileSearchCall] | None = None,
+        *,
+        usage: Usage | None = None,
+        finish_reason: str | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> ResponseObject:
+        body = self._body
+        incomplete = _INCOMPLETE.get(finish_reason or "")
+        if status == "completed" and incomplete:
+            status = "incomplete"
+        return ResponseObject(
+            id=self.id,
+            created_at=self._created,
+            completed_at=int(time.time()) if status == "completed" else None,
+            status=status,
+            error=error,
+            incomplete_details={"reason": incomplete} if status == "incomplete" else None,
+            model=body.model,
+            instructions=body.instructions,
+            max_output_tokens=body.max_output_tokens,
+            temperature=body.temperature,
+            top_p=body.top_p,
+            output=output or [],
+            tool_choice=body.tool_choice,
+            tools=body.tools,
+            text=body.text or {"format": {"type": "text"}},
+            metadata=body.metadata or {},
+            user=body.user,
+            usage=_usage(usage),
+        )
+
+    def search_call(self) -> FileSearchCall:
+        return FileSearchCall(
+            id=self.search_id, status="completed", queries=[self._search_query or ""]
+        )
+
+    def message(
+        self,
+        text: str,
+        annotations: list[dict[str, Any]],
+        finish_reason: str | None,
+    ) -> OutputMessage:
+        status = "incomplete" if finish_reason in _INCOMPLETE else "completed"
+        content = [OutputText(text=text, annotations=annotations)]
+        return OutputMessage(id=self.message_id, status=status, content=content)
+
+    def output(self, message: OutputMessage) -> list[OutputMessage | FileSearchCall]:
+        return [self.search_call(), message] if self.searched else [message]
+
+    def completed(self, completion: ChatCompletion) -> ResponseObject:
+        """The response to a whole (non-streamed) answer."""
+        choice = completion.choices[0] if completion.choices else None
+        text = (choice.message.content or "") if choice else ""
+        annotations = annotations_of(choice.message.model_extra) if choice else []
+        finish = choice.finish_reason if choice else None
+        message = self.message(text, annotations, finish)
+        return self.response(
+            "completed", self.output(message), usage=completion.usage, finish_reason=finish
+        )
+
+
+def _usage(usage: Usage | None) -> ResponseUsage | None:
+    if usage is None:
+        return None
+    return ResponseUsage(
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+    )

@@ -1,0 +1,122 @@
+"""The Responses API's request and the response object, as far as mmstack serves them
+(text in, text out, the `file_search` tool). Unknown request fields are accepted and
+ignored, as clients send many."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mmstack.api.routes.openai.schemas.common import Metadata
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class InputPart(_Open):
+    type: str
+    text: str | None = None
+    image_url: str | None = None
+    file_id: str | None = None
+    detail: str | None = None
+
+
+class InputItem(_Open):
+    type: str = "message"
+    role: Literal["user", "assistant", "system", "developer"] | None = None
+    content: str | list[InputPart] | None = Field(default=None, union_mode="left_to_right")
+
+
+class FileSearchTool(_Open):
+    type: Literal["file_search"]
+    vector_store_ids: list[str] = Field(min_length=1)
+    max_num_results: int | None = Field(None, ge=1, le=50)
+    filters: dict[str, Any] | None = None
+    ranking_options: dict[str, Any] | None = None
+
+
+class ResponsesRequest(_Open):
+    model: str
+    input: str | list[InputItem] = Field(union_mode="left_to_right")
+    instructions: str | None = None
+    max_output_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    stream: bool = False
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+    tool_choice: str | dict[str, Any] = "auto"
+    text: dict[str, Any] | None = None
+    metadata: Metadata | None = None
+    previous_response_id: str | None = None
+    user: str | None = None
+
+
+class OutputText(BaseModel):
+    type: Literal["output_text"] = "output_text"
+    text: str = ""
+    annotations: list[dict[str, Any]] = Field(default_factory=list)
+    logprobs: list[Any] = Field(default_factory=list)
+
+
+Status = Literal["in_progress", "completed", "incomplete", "failed"]
+
+
+class OutputMessage(BaseModel):
+    type: Literal["message"] = "message"
+    id: str
+    status: Literal["in_progress", "completed", "incomplete"] = "in_progress"
+    role: Literal["assistant"] = "assistant"
+    content: list[OutputText] = Field(default_factory=list)
+
+
+class FileSearchCall(BaseModel):
+    type: Literal["file_search_call"] = "file_search_call"
+    id: str
+    status: Literal["in_progress", "searching", "completed", "failed"] = "in_progress"
+    queries: list[str] = Field(default_factory=list)
+    results: list[dict[str, Any]] | None = None
+
+
+class InputTokensDetails(BaseModel):
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+class OutputTokensDetails(BaseModel):
+    reasoning_tokens: int = 0
+
+
+class ResponseUsage(BaseModel):
+    input_tokens: int
+    input_tokens_details: InputTokensDetails = InputTokensDetails()
+    output_tokens: int
+    output_tokens_details: OutputTokensDetails = OutputTokensDetails()
+    total_tokens: int
+
+
+class ResponseObject(BaseModel):
+    id: str
+    object: Literal["response"] = "response"
+    created_at: int
+    completed_at: int | None = None
+    status: Status = "in_progress"
+    error: dict[str, Any] | None = None
+    incomplete_details: dict[str, Any] | None = None
+    model: str
+    instructions: str | None = None
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    output: list[OutputMessage | FileSearchCall] = Field(default_factory=list)
+    parallel_tool_calls: bool = True
+    tool_choice: str | dict[str, Any] = "auto"
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+    text: dict[str, Any] = Field(default_factory=lambda: {"format": {"type": "text"}})
+    truncation: Literal["disabled"] = "disabled"
+    store: bool = False  # mmstack keeps no responses: GET /v1/responses/{id} is a 404
+    previous_response_id: None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    user: str | None = None
+    usage: ResponseUsage | None = None

@@ -1,0 +1,236 @@
+"""`/v1/responses` through the official `openai` client, translated onto the chat models of
+the fake upstream (a real OpenAI-compatible server on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.api.live_server import LiveServer
+from tests.api.openai.fake_grounding import ANSWER, CITATION, FakeGrounding
+from tests.llm.fake_upstream import FakeUpstream
+
+FILE_SEARCH: Any = {"type": "file_search", "vector_store_ids": ["vs_reports"]}
+MESSAGE_EVENTS = [
+    "response.output_item.added",
+    "response.content_part.added",
+    "response.output_text.delta",
+    "response.output_text.done",
+    "response.content_part.done",
+    "response.output_item.done",
+]
+
+
+def _wire_events(server: LiveServer, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events of a streamed response as sent: `event:` names match the data's type."""
+    with httpx.stream("POST", f"{server.base_url}/responses", json=body, timeout=30) as response:
+        assert response.status_code == 200
+        raw = response.read().decode()
+    events: list[dict[str, Any]] = []
+    for block in raw.split("\n\n")[:-1]:
+        name, data = block.split("\n")
+        events.append(json.loads(data.removeprefix("data: ")))
+        assert name == f"event: {events[-1]['type']}"
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    return events
+
+
+def _collapse(types: list[str]) -> list[str]:
+    """Event types with runs of the same type counted once."""
+    return [t for n, t in enumerate(types) if n == 0 or types[n - 1] != t]
+
+
+def test_text_input_and_instructions_become_chat_messages(
+    llm_client: openai.OpenAI, fake_upstream: FakeUpstream
+) -> None:
+    response = llm_client.responses.create(
+        model="echo",
+        input="what is new?",
+        instructions="Be brief.",
+        max_output_tokens=20,
+        temperature=0.3,
+        metadata={"case": "one"},
+    )
+    sent = fake_upstream.bodies[-1]
+    assert sent["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "what is new?"},
+    ]
+    assert (sent["max_tokens"], sent["temperature"], sent["stream"]) == (20, 0.3, False)
+
+    assert response.id.startswith("resp_")
+    assert (response.object, response.status, response.model) == ("response", "completed", "echo")
+    assert response.output_text == "echo: what is new?"
+    message = response.output[0]
+    assert message.type == "message"
+    assert message.id.startswith("msg_")
+    assert (message.role, message.status) == ("assistant", "completed")
+    assert message.content[0].type == "output_text"
+    assert message.content[0].annotations == []
+    assert response.usage is not None
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (5, 3)
+    assert response.usage.total_tokens == 8
+    assert (response.instructions, response.max_output_tokens) == ("Be brief.", 20)
+    assert response.metadata == {"case": "one"}
+
+
+def test_message_list_input(llm_client: openai.OpenAI, fake_upstream: FakeUpstream) -> None:
+    response = llm_client.responses.create(
+        model="echo",
+        input=[
+            {"role": "developer", "content": "Answer in French."},
+            {"role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+            {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "salut", "annotations": []}],
+            },
+            {"role": "user", "content": "and then?"},
+        ],
+        text={"format": {"type": "json_schema", "name": "reply", "schema": {"type": "object"}}},
+    )
+    assert response.output_text == "echo: and then?"
+    sent = fake_upstream.bodies[-1]
+    assert sent["messages"] == [
+        {"role": "developer", "content": "Answer in French."},
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "salut"}]},
+        {"role": "user", "content": "and then?"},
+    ]
+    schema = {"name": "reply", "schema": {"type": "object"}}
+    assert sent["response_format"] == {"type": "json_schema", "json_schema": schema}
+
+
+def test_stream_sends_the_semantic_events_in_order(
+    llm_client: openai.OpenAI, upstream_server: LiveServer
+) -> None:
+    body = {"model": "echo", "input": "one two three", "stream": True}
+    events = _wire_events(upstream_server, body)
+    types = [e["type"] for e in events]
+    assert _collapse(types) == [
+        "response.created",
+        "response.in_progress",
+        *MESSAGE_EVENTS,
+        "response.completed",
+    ]
+    deltas = [e["delta"] for e in events if e["type"] == "response.output_text.delta"]
+    assert "".join(deltas) == "echo: one two three"
+    assert len(deltas) == 4
+    assert {e["response"]["id"] for e in events if "response" in e} == {events[0]["response"]["id"]}
+    assert events[0]["response"]["status"] == "in_progress"
+    final = events[-1]["response"]
+    assert final["status"] == "completed"
+    assert final["output"][0]["content"][0]["text"] == "echo: one two three"
+    assert final["usage"]["total_tokens"] == 8  # mmstack asks the backend for usage
+
+    # The SDK's stream helper checks the events fit together and builds the response.
+    with llm_client.responses.stream(model="echo", input="one two three") as stream:
+        texts = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final_response = stream.get_final_response()
+    assert "".join(texts) == final_response.output_text == "echo: one two three"
+
+
+def test_refusals_and_errors(llm_client: openai.OpenAI) -> None:
+    def refused(**fields: Any) -> openai.APIStatusError:
+        with pytest.raises(openai.APIStatusError) as caught:
+            llm_client.responses.create(**{"model": "echo", "input": "hi", **fields})
+        return caught.value
+
+    unknown = refused(model="gpt-17")
+    assert (unknown.status_code, unknown.code) == (404, "model_not_found")
+    down = refused(model="down", stream=True)
+    assert (down.status_code, down.code) == (503, "backend_unavailable")
+    slow = refused(model="slow")
+    assert slow.status_code == 504
+
+    no_search = refused(tools=[FILE_SEARCH])
+    assert (no_search.status_code, no_search.code) == (400, "retrieval_not_configured")
+    assert no_search.param == "tools"
+    function = {"type": "function", "name": "f", "parameters": {"type": "object"}}
+    assert "file_search tool only" in refused(tools=[function]).message
+    assert refused(tools=[{"type": "file_search"}]).param == "tools[0].vector_store_ids"
+    assert "does not store responses" in refused(previous_response_id="resp_1").message
+    item = {"type": "function_call_output", "call_id": "c", "output": "x"}
+    assert refused(input=[item]).param == "input[0]"
+    pdf = {"type": "input_file", "file_id": "file-1"}
+    assert "file_search" in refused(input=[{"role": "user", "content": [pdf]}]).message
+
+    with pytest.raises(openai.NotFoundError, match="does not store responses"):
+        llm_client.responses.retrieve("resp_123")
+
+
+def test_failure_midway_sends_error_and_failed_events(upstream_server: LiveServer) -> None:
+    events = _wire_events(upstream_server, {"model": "midway", "input": "hi", "stream": True})
+    assert [e["type"] for e in events[-2:]] == ["error", "response.failed"]
+    error = events[-2]
+    assert error["code"] == "bad_backend_response"
+    assert "upstream crashed" in error["message"]
+    failed = events[-1]["response"]
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "server_error"
+    assert failed["output"][0]["content"][0]["text"] == "Once upon"
+
+
+def test_client_going_away_stops_the_generation(
+    upstream_server: LiveServer, fake_upstream: FakeUpstream
+) -> None:
+    client = openai.OpenAI(base_url=upstream_server.base_url, api_key="t", max_retries=0)
+    fake_upstream.hung_up.clear()
+    stream = client.responses.create(model="endless", input="go on", stream=True)
+    deltas = 0
+    for event in stream:
+        deltas += event.type == "response.output_text.delta"
+        if deltas == 3:
+            break
+    stream.close()
+    assert fake_upstream.hung_up.wait(5)
+
+
+def test_file_search_goes_through_the_grounding_seam(
+    llm_client: openai.OpenAI, upstream_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grounding = FakeGrounding()
+    monkeypatch.setattr(upstream_server.stack, "answers", grounding, raising=False)
+    search = {**FILE_SEARCH, "max_num_results": 5}
+    response = llm_client.responses.create(model="echo", input="what failed?", tools=[search])
+    request, scope = grounding.calls[-1]
+    assert (list(scope.vector_store_ids), scope.max_num_results) == (["vs_reports"], 5)
+    assert request.messages[-1].text() == "what failed?"
+    assert [item.type for item in response.output] == ["file_search_call", "message"]
+    call = response.output[0]
+    assert call.type == "file_search_call"
+    assert (call.status, call.queries) == ("completed", ["what failed?"])
+    assert response.output_text == ANSWER
+    message = response.output[1]
+    assert message.type == "message"
+    assert [a.to_dict() for a in message.content[0].annotations] == [CITATION]  # type: ignore[union-attr]
+
+    with llm_client.responses.stream(model="echo", input="what failed?", tools=[search]) as stream:
+        types = [event.type for event in stream]
+        streamed = stream.get_final_response()
+    assert _collapse(types) == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.file_search_call.in_progress",
+        "response.file_search_call.searching",
+        "response.file_search_call.completed",
+        "response.output_item.done",
+        *MESSAGE_EVENTS[:3],
+        "response.output_text.annotation.added",
+        *MESSAGE_EVENTS[3:],
+        "response.completed",
+    ]
+    assert streamed.output_text == ANSWER
+    annotations = streamed.output[1].content[0].annotations  # type: ignore[union-attr]
+    assert [a.to_dict() for a in annotations] == [CITATION]
+
+    # tool_choice "none": the model answers without searching.
+    plain = llm_client.responses.create(
+        model="echo", input="hi", tools=[FILE_SEARCH], tool_choice="none"
+    )
+    assert plain.output_text == "echo: hi"
