@@ -10,7 +10,11 @@ from mmstack.api.routes.openai.disconnect import unless_disconnected
 from mmstack.api.routes.openai.event_stream import EventStreamResponse
 from mmstack.api.routes.openai.responses_events import response_events
 from mmstack.api.routes.openai.responses_output import ResponseBuilder
-from mmstack.api.routes.openai.responses_request import chat_request, retrieval_scope
+from mmstack.api.routes.openai.responses_request import (
+    chat_request,
+    retrieval_scope,
+    search_query,
+)
 from mmstack.api.routes.openai.schemas.responses import ResponseObject, ResponsesRequest
 from mmstack.errors import NotFoundError
 
@@ -30,8 +34,7 @@ async def create_response(
     chat = chat_request(body)
     scope = retrieval_scope(body)
     source = answers.source(scope, param="tools")
-    query = chat.messages[-1].text() if scope is not None else None
-    builder = ResponseBuilder(body, search_query=query)
+    builder = ResponseBuilder(body, search_query=search_query(chat) if scope else None)
     if body.stream:
         stream = await unless_disconnected(request, source.stream(chat))
         return EventStreamResponse(response_events(builder, stream), stream)

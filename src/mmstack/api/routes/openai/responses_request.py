@@ -76,6 +76,12 @@ def retrieval_scope(body: ResponsesRequest) -> RetrievalScope | None:
     return RetrievalScope(search.vector_store_ids, search.max_num_results, search.filters)
 
 
+def search_query(request: ChatCompletionRequest) -> str:
+    """What file_search looks for, as the response reports it: the last user message."""
+    asked = [message.text() for message in request.messages if message.role == "user"]
+    return asked[-1] if asked else ""
+
+
 def _message(item: InputItem, n: int) -> dict[str, Any]:
     if item.type != "message" or item.role is None:
         raise InvalidRequestError(
