@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,10 +21,9 @@ def sqlite_driver() -> ModuleType:
     system library, often years old; on FTS5 queries ranked with bm25() SQLite 3.51 takes
     about two thirds of the time 3.40 does (bench/README.md)."""
     try:
-        from pysqlite3 import dbapi2
+        return importlib.import_module("pysqlite3.dbapi2")
     except ImportError:
         return sqlite3
-    return dbapi2
 
 
 def create_db_engine(url: str, *, echo: bool = False, immediate: bool = False) -> Engine:
