@@ -1,4 +1,5 @@
-"""Keyword search over chunk text: SQLite FTS5 (BM25) or PostgreSQL full text.
+"""Keyword search over chunk text: SQLite FTS5 (BM25) here, PostgreSQL full text (BM25) in
+`keyword_postgres`.
 
 Both indexes are maintained by the database itself (see the initial migration), so this
 module only queries them.
@@ -8,9 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import ColumnElement, Select, bindparam, column, func, literal_column, select, table
+from sqlalchemy import Select, bindparam, column, func, literal_column, select, table
 from sqlalchemy.orm import Session
 
 from mmstack.index.filters import SearchFilter, searchable_chunks
@@ -94,26 +95,11 @@ class SqliteFtsKeywordIndex:
         return [KeywordHit(int(row[0]), -float(row[1])) for row in session.execute(stmt)]
 
 
-class PostgresKeywordIndex:
-    """`tsvector` with the english configuration, ranked by `ts_rank_cd`."""
-
-    def search(
-        self, session: Session, query: str, *, limit: int, flt: SearchFilter | None = None
-    ) -> list[KeywordHit]:
-        terms = query_terms(query)
-        if not terms:
-            return []
-        tsquery = func.to_tsquery("english", " | ".join(terms))
-        tsv: ColumnElement[Any] = literal_column("chunks.tsv")
-        rank = func.ts_rank_cd(tsv, tsquery)
-        stmt = select(Chunk.id, rank).where(tsv.op("@@")(tsquery))
-        stmt = searchable_chunks(stmt, flt).order_by(rank.desc()).limit(limit)
-        return [KeywordHit(int(row[0]), float(row[1])) for row in session.execute(stmt)]
-
-
 def keyword_index_for(dialect: str) -> KeywordIndex:
     if dialect == "sqlite":
         return SqliteFtsKeywordIndex()
     if dialect == "postgresql":
+        from mmstack.index.keyword_postgres import PostgresKeywordIndex
+
         return PostgresKeywordIndex()
     raise ValueError(f"no keyword index for database dialect {dialect!r}")
