@@ -18,50 +18,57 @@ from mmstack.ingest.vector_store_search import VectorStoreSearch
 from mmstack.ingest.vector_stores import VectorStoreService
 from mmstack.stack import Stack
 
+# The providers are coroutines although they only read attributes: FastAPI runs a plain
+# `def` dependency in its thread pool, a thread hop per dependency on every request.
 
-def get_stack(request: Request) -> Stack:
+
+def stack_of(request: Request) -> Stack:
     stack: Stack = request.app.state.stack
     return stack
 
 
-def get_collections(request: Request) -> CollectionService:
-    return get_stack(request).collections
+async def get_stack(request: Request) -> Stack:
+    return stack_of(request)
 
 
-def get_ingestion(request: Request) -> IngestionService:
-    return get_stack(request).ingestion
+async def get_collections(request: Request) -> CollectionService:
+    return stack_of(request).collections
 
 
-def get_search(request: Request) -> SearchService:
-    return get_stack(request).search
+async def get_ingestion(request: Request) -> IngestionService:
+    return stack_of(request).ingestion
 
 
-def get_served_models(request: Request) -> ModelDirectory:
-    return get_stack(request).served_models
+async def get_search(request: Request) -> SearchService:
+    return stack_of(request).search
 
 
-def get_embeddings(request: Request) -> EmbeddingService:
-    return get_stack(request).embeddings
+async def get_served_models(request: Request) -> ModelDirectory:
+    return stack_of(request).served_models
 
 
-def get_files(request: Request) -> FileService:
-    return get_stack(request).files
+async def get_embeddings(request: Request) -> EmbeddingService:
+    return stack_of(request).embeddings
 
 
-def get_vector_stores(request: Request) -> VectorStoreService:
-    return get_stack(request).vector_stores
+async def get_files(request: Request) -> FileService:
+    return stack_of(request).files
 
 
-def get_file_batches(request: Request) -> FileBatchService:
-    return get_stack(request).file_batches
+async def get_vector_stores(request: Request) -> VectorStoreService:
+    return stack_of(request).vector_stores
 
 
-def get_store_search(request: Request) -> VectorStoreSearch:
-    return get_stack(request).store_search
+async def get_file_batches(request: Request) -> FileBatchService:
+    return stack_of(request).file_batches
 
 
-def get_chunking(request: Request) -> ChunkingSettings:
-    return get_stack(request).settings.chunking
+async def get_store_search(request: Request) -> VectorStoreSearch:
+    return stack_of(request).store_search
+
+
+async def get_chunking(request: Request) -> ChunkingSettings:
+    return stack_of(request).settings.chunking
 
 
 StackDep = Annotated[Stack, Depends(get_stack)]

@@ -7,7 +7,7 @@ from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
-from mmstack.api.deps import get_stack
+from mmstack.api.deps import stack_of
 from mmstack.llm.backend import ChatStream
 from mmstack.llm.grounding import Grounding, RetrievalNotConfiguredError, RetrievalScope
 from mmstack.llm.router import LlmRouter
@@ -60,8 +60,8 @@ class Answers:
         return GroundedSource(self._grounding, scope)
 
 
-def get_answers(request: Request) -> Answers:
-    stack = get_stack(request)
+async def get_answers(request: Request) -> Answers:
+    stack = stack_of(request)
     answers = getattr(stack, "answers", None)
     return Answers(stack.llm, answers if isinstance(answers, Grounding) else None)
 

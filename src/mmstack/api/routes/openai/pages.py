@@ -13,7 +13,7 @@ POLL_HEADER = "openai-poll-after-ms"
 POLL_AFTER_MS = "250"
 
 
-def page_request(
+async def page_request(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     order: Order = "desc",
     after: str | None = None,
