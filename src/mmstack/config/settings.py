@@ -128,6 +128,33 @@ class LlmSettings(BaseModel):
         return self
 
 
+class AnswerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(
+        None, description="Chat model or alias for grounded answers (default: llm.default_model)"
+    )
+    top_k: int = Field(6, ge=1, le=50, description="Passages retrieved for a question")
+    max_prompt_tokens: int = Field(
+        3072, ge=256, description="Largest prompt, passages included, in the model's tokens"
+    )
+    max_answer_tokens: int = Field(256, ge=16, description="Tokens the answer may use")
+    temperature: float = Field(0.0, ge=0, le=2)
+    answerability_check: bool = Field(
+        True, description="Ask the model whether the passages hold the answer before answering"
+    )
+    answerability_threshold: float = Field(
+        0.5, ge=0, le=1, description="Lowest probability of 'yes' that lets the model answer"
+    )
+    verify: bool = Field(True, description="Check every answer sentence against its passage")
+    min_lexical_support: float = Field(
+        0.6, ge=0, le=1, description="Share of a sentence's content words its passage must hold"
+    )
+    min_semantic_support: float = Field(
+        0.7, ge=-1, le=1, description="Cosine similarity to a passage sentence that supports"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MMSTACK_", env_nested_delimiter="__", extra="forbid"
@@ -148,6 +175,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     vector: VectorSettings = VectorSettings()
     llm: LlmSettings = LlmSettings()
+    answer: AnswerSettings = AnswerSettings()
 
     @property
     def sqlalchemy_url(self) -> str:

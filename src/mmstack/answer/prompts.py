@@ -1,0 +1,53 @@
+"""The prompts. The answerability check and the answer share everything but their last
+line, so a model server that caches prompt prefixes (llama.cpp does) reads the passages once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mmstack.answer.types import REFUSAL
+from mmstack.index.search import SearchHit
+from mmstack.llm.types import ChatCompletionRequest
+
+SYSTEM = (
+    "You answer questions about the user's documents using only the numbered passages "
+    "given with the question, never outside knowledge."
+)
+ANSWER = (
+    "Answer the question in one or two short sentences, using only facts the passages "
+    "state. End each sentence with the number of the passage that states it, like [2]. "
+    f"If the passages do not state the answer, reply only: {REFUSAL}"
+)
+ANSWERABLE = "Do the passages above state the answer to this question? Reply with only YES or NO."
+
+
+def heading(number: int, hit: SearchHit) -> str:
+    parts = [hit.filename]
+    anchor = hit.anchor
+    if anchor.page_start is not None:
+        parts.append(f"p. {anchor.page_start}")
+    if anchor.heading_path:
+        parts.append(" > ".join(anchor.heading_path))
+    return f"[{number}] " + ", ".join(parts)
+
+
+def user_message(question: str, passages: Sequence[SearchHit], instruction: str) -> str:
+    blocks = [f"{heading(i, hit)}\n{hit.text.strip()}" for i, hit in enumerate(passages, 1)]
+    listed = "\n\n".join(blocks) if blocks else "(no passages)"
+    return f"Passages:\n\n{listed}\n\nQuestion: {question.strip()}\n\n{instruction}"
+
+
+def request(
+    model: str,
+    question: str,
+    passages: Sequence[SearchHit],
+    instruction: str,
+    **fields: Any,
+) -> ChatCompletionRequest:
+    messages = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": user_message(question, passages, instruction)},
+    ]
+    return ChatCompletionRequest.model_validate({"model": model, "messages": messages, **fields})

@@ -1,0 +1,203 @@
+"""The answer as a stream of events: verified sentences as the model writes them, then the
+whole answer with its citations.
+
+A sentence goes out once it is complete and judged (see `verify.py`), so the text streamed
+is exactly the final answer's text: nothing sent is ever taken back. The price is latency of
+one sentence. A sentence without content (a bare "Yes.") waits for a supported sentence to
+go out with; an answer that ends with none becomes the refusal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mmstack.answer.citations import Segment, SentenceSplitter
+from mmstack.answer.types import (
+    REFUSAL,
+    Answer,
+    AnswerDone,
+    AnswerEvent,
+    Citation,
+    RefusalReason,
+    TextDelta,
+    Usage,
+)
+from mmstack.answer.verify import Verdict, Verifier, refusal_reason
+from mmstack.index.search import SearchHit
+from mmstack.llm.backend import ChatStream
+
+
+class AnswerStream(Protocol):
+    """Events of one answer: `TextDelta`s, then one `AnswerDone`. Closing it (or the
+    consumer being cancelled) stops the generation."""
+
+    def __aiter__(self) -> AsyncIterator[AnswerEvent]: ...
+
+    async def __anext__(self) -> AnswerEvent: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerContext:
+    """What the answer is about, for the final `Answer`."""
+
+    question: str
+    model: str
+    passages: list[SearchHit]
+    answerability: float | None
+    prompt_tokens: int
+    verify: bool
+
+
+@dataclass
+class _Assembly:
+    text: list[str] = field(default_factory=list)
+    length: int = 0
+    separator: str = ""
+    citations: list[Citation] = field(default_factory=list)
+    pending: list[tuple[Segment, Verdict]] = field(default_factory=list)
+    sentences: int = 0
+    supported: int = 0
+    declined_first: bool = False
+    stopped: bool = False
+
+
+class EventStream:
+    """An `AnswerStream` over a generator of events, closing the model's stream with it."""
+
+    def __init__(self, events: AsyncIterator[AnswerEvent], chat: ChatStream | None) -> None:
+        self._events = events
+        self._chat = chat
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> AnswerEvent:
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        closer = getattr(self._events, "aclose", None)
+        if closer is not None:
+            await closer()
+        if self._chat is not None:
+            await self._chat.aclose()
+
+
+def refusal(context: AnswerContext, reason: RefusalReason, draft: str = "") -> EventStream:
+    async def events() -> AsyncIterator[AnswerEvent]:
+        yield TextDelta(REFUSAL)
+        yield AnswerDone(_refused(context, reason, draft, Usage(context.prompt_tokens, 0)))
+
+    return EventStream(events(), None)
+
+
+def verified(context: AnswerContext, chat: ChatStream, verifier: Verifier) -> EventStream:
+    return EventStream(_verified_events(context, chat, verifier), chat)
+
+
+async def _verified_events(
+    context: AnswerContext, chat: ChatStream, verifier: Verifier
+) -> AsyncIterator[AnswerEvent]:
+    splitter = SentenceSplitter()
+    state = _Assembly()
+    draft: list[str] = []
+    completion_tokens = 0
+    try:
+        async for chunk in chat:
+            if chunk.usage is not None:
+                completion_tokens = chunk.usage.completion_tokens
+            delta = "".join(choice.delta.content or "" for choice in chunk.choices)
+            if not delta:
+                continue
+            draft.append(delta)
+            for segment in splitter.feed(delta):
+                for event in await _take(state, verifier, segment):
+                    yield event
+                if state.stopped:
+                    break
+            if state.stopped:
+                break
+        if not state.stopped:
+            for segment in splitter.flush():
+                for event in await _take(state, verifier, segment):
+                    yield event
+    finally:
+        await chat.aclose()
+    usage = Usage(context.prompt_tokens, completion_tokens)
+    reason = refusal_reason(
+        verify=context.verify,
+        declined_first=state.declined_first,
+        supported=state.supported,
+        sentences=state.sentences,
+    )
+    if reason is not None:
+        yield TextDelta(REFUSAL)
+        yield AnswerDone(_refused(context, reason, "".join(draft), usage))
+        return
+    for segment, verdict in state.pending:  # trailing sentences without content
+        if verdict.text is not None:
+            yield _emit(state, verifier, segment, verdict)
+    answer = Answer(
+        question=context.question,
+        model=context.model,
+        text="".join(state.text),
+        citations=state.citations,
+        refused=False,
+        draft="".join(draft),
+        passages=context.passages,
+        answerability=context.answerability,
+        usage=usage,
+    )
+    yield AnswerDone(answer)
+
+
+async def _take(state: _Assembly, verifier: Verifier, segment: Segment) -> Sequence[AnswerEvent]:
+    verdict = await asyncio.to_thread(verifier.judge, segment.text)
+    if verdict.stop:
+        state.stopped = True
+        state.declined_first = state.sentences == 0
+        return []
+    if verdict.text is None:
+        return []
+    if not verdict.states_fact:
+        state.pending.append((segment, verdict))
+        return []
+    events: list[AnswerEvent] = []
+    for waiting, waiting_verdict in state.pending:
+        events.append(_emit(state, verifier, waiting, waiting_verdict))
+    state.pending.clear()
+    events.append(_emit(state, verifier, segment, verdict))
+    state.supported += 1
+    return events
+
+
+def _emit(state: _Assembly, verifier: Verifier, segment: Segment, verdict: Verdict) -> TextDelta:
+    sentence = verdict.text or ""
+    lead = state.separator if state.sentences else ""
+    offset = state.length + len(lead)
+    state.citations += verifier.citations(sentence, verdict.supports, offset)
+    piece = lead + sentence
+    state.text.append(piece)
+    state.length += len(piece)
+    state.separator = segment.separator or " "
+    state.sentences += 1
+    return TextDelta(piece)
+
+
+def _refused(context: AnswerContext, reason: RefusalReason, draft: str, usage: Usage) -> Answer:
+    return Answer(
+        question=context.question,
+        model=context.model,
+        text=REFUSAL,
+        citations=[],
+        refused=True,
+        refusal_reason=reason,
+        draft=draft,
+        passages=context.passages,
+        answerability=context.answerability,
+        usage=usage,
+    )

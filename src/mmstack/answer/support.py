@@ -1,0 +1,98 @@
+"""Does a passage support an answer sentence, and which span of it does?
+
+A sentence is supported by a passage when every number it states appears in the passage
+and either most of its content words do (lexical support) or one of the passage's sentences
+(or two in a row) means nearly the same (the embedder's cosine similarity). The quote is
+the passage span, one or two sentences, that matches the sentence best.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmstack.answer import text as tx
+from mmstack.answer.citations import strip_markers
+from mmstack.index.vector import FloatArray
+from mmstack.models.embedder import Embedder
+
+
+@dataclass(frozen=True, slots=True)
+class Support:
+    passage: int  # index into the passages, from 0
+    supported: bool
+    lexical: float  # share of the sentence's content words found in the passage
+    semantic: float  # best cosine similarity to a span of the passage
+    numbers_ok: bool
+    quote_start: int  # the best span, as offsets into the passage text
+    quote_end: int
+
+    @property
+    def strength(self) -> float:
+        return (self.lexical + self.semantic) / 2 if self.numbers_ok else -1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Passage:
+    words: set[str]
+    numbers: set[str]
+    spans: list[tuple[int, int]]  # candidate quotes: each sentence, and each pair in a row
+    span_words: list[set[str]]
+    span_vectors: FloatArray  # one L2-normalized row per span
+
+
+class SupportChecker:
+    def __init__(self, embedder: Embedder, *, min_lexical: float, min_semantic: float) -> None:
+        self._embedder = embedder
+        self._min_lexical = min_lexical
+        self._min_semantic = min_semantic
+        self._passages: list[_Passage] = []
+
+    def index(self, passages: Sequence[str]) -> None:
+        """Reads the passages (embedding their sentences: blocking, run it off the loop)."""
+        prepared: list[tuple[set[str], set[str], list[tuple[int, int]], list[set[str]]]] = []
+        texts: list[str] = []
+        for passage in passages:
+            sentences = tx.sentence_spans(passage)
+            pairs = [(a[0], b[1]) for a, b in itertools.pairwise(sentences)]
+            spans = sentences + pairs or [(0, len(passage))]
+            texts += [passage[s:e] for s, e in spans]
+            per_span = [tx.content_words(passage[s:e]) for s, e in spans]
+            prepared.append((tx.content_words(passage), tx.numbers(passage), spans, per_span))
+        vectors = self._embedder.embed(texts) if texts else np.zeros((0, 1), dtype=np.float32)
+        self._passages = []
+        row = 0
+        for all_words, all_numbers, spans, per_span in prepared:
+            block = vectors[row : row + len(spans)]
+            row += len(spans)
+            self._passages.append(_Passage(all_words, all_numbers, spans, per_span, block))
+
+    def check(self, sentence: str, candidates: Sequence[int] | None = None) -> list[Support]:
+        """Support of `sentence` (its markers aside) by each candidate passage (all of them
+        by default), in the order given. Blocking (embeds the sentence)."""
+        indexes = range(len(self._passages)) if candidates is None else candidates
+        sentence = strip_markers(sentence)
+        words = tx.content_words(sentence)
+        stated = tx.numbers(sentence)
+        vector = self._embedder.embed_query(sentence)
+        return [self._support(i, words, stated, vector) for i in indexes]
+
+    def _support(
+        self, index: int, words: set[str], stated: set[str], vector: FloatArray
+    ) -> Support:
+        passage = self._passages[index]
+        lexical = len(words & passage.words) / len(words) if words else 0.0
+        numbers_ok = stated <= passage.numbers
+        similarities = passage.span_vectors @ vector
+        # The quote: the span most alike in meaning and in words.
+        overlaps = [len(words & w) / len(words) if words else 0.0 for w in passage.span_words]
+        best = max(range(len(passage.spans)), key=lambda i: similarities[i] + overlaps[i])
+        semantic = float(similarities.max()) if len(similarities) else 0.0
+        supported = numbers_ok and (
+            (bool(words) and lexical >= self._min_lexical) or semantic >= self._min_semantic
+        )
+        start, end = passage.spans[best]
+        return Support(index, supported, lexical, semantic, numbers_ok, start, end)

@@ -1,0 +1,104 @@
+"""Sentence by sentence, what of the model's answer goes out, and citing what.
+
+With verification on, a sentence that states something must be supported by a passage:
+its own citations are kept when their passage supports it, otherwise it is re-cited to the
+passage that supports it best, otherwise it is dropped. A sentence saying the passages do
+not hold the answer ends the answer there (what follows it is the model reaching for a
+nearby fact). An answer left with no supported sentence becomes a refusal.
+
+With verification off (the plain pipeline, for comparison), every sentence goes out with
+the citations the model wrote, and only an answer that starts by declining is a refusal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from mmstack.answer import text as tx
+from mmstack.answer.citations import markers, strip_markers, with_markers
+from mmstack.answer.declines import is_decline
+from mmstack.answer.support import Support, SupportChecker
+from mmstack.answer.types import Citation, RefusalReason
+from mmstack.index.search import SearchHit
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    text: str | None  # the sentence as it goes out; None: dropped
+    supports: list[Support] = field(default_factory=list)  # one per citation, in order
+    states_fact: bool = False  # it has content words (a bare "Yes." does not)
+    stop: bool = False  # the answer ends before this sentence
+
+
+class Verifier:
+    def __init__(
+        self, passages: Sequence[SearchHit], checker: SupportChecker, *, verify: bool
+    ) -> None:
+        self._passages = list(passages)
+        self._checker = checker
+        self._verify = verify
+        self._first = True
+
+    def judge(self, sentence: str) -> Verdict:
+        """Blocking: embeds the sentence."""
+        first, self._first = self._first, False
+        if is_decline(sentence) and (self._verify or first):
+            return Verdict(None, stop=True)
+        cited = [n - 1 for n in markers(sentence) if 1 <= n <= len(self._passages)]
+        if not tx.content_words(strip_markers(sentence)):
+            return Verdict(with_markers(sentence, []) if self._verify else sentence)
+        supports = self._checker.check(sentence)
+        if not self._verify:
+            return Verdict(sentence, [supports[i] for i in cited], states_fact=True)
+        kept = [supports[i] for i in cited if supports[i].supported]
+        if not kept:
+            backing = [s for s in supports if s.supported]
+            if not backing:
+                return Verdict(None, states_fact=True)
+            kept = [max(backing, key=lambda s: s.strength)]
+        numbers = [s.passage + 1 for s in kept]
+        return Verdict(with_markers(sentence, numbers), kept, states_fact=True)
+
+    def citations(self, sentence: str, supports: Sequence[Support], offset: int) -> list[Citation]:
+        """The citations of a sentence placed at `offset` in the answer text."""
+        found = []
+        for support in supports:
+            number = support.passage + 1
+            marker = f"[{number}]"
+            at = sentence.rfind(marker)
+            marker_start = offset + (at if at >= 0 else len(sentence))
+            marker_end = marker_start + (len(marker) if at >= 0 else 0)
+            hit = self._passages[support.passage]
+            start, end = support.quote_start, support.quote_end
+            found.append(
+                Citation(
+                    number=number,
+                    chunk_id=hit.chunk_id,
+                    collection_id=hit.collection_id,
+                    file_id=hit.file_id,
+                    filename=hit.filename,
+                    page_start=hit.anchor.page_start,
+                    page_end=hit.anchor.page_end,
+                    heading_path=list(hit.anchor.heading_path),
+                    quote=hit.text[start:end],
+                    quote_start=hit.anchor.char_start + start,
+                    quote_end=hit.anchor.char_start + end,
+                    marker_start=marker_start,
+                    marker_end=marker_end,
+                )
+            )
+        return found
+
+
+def refusal_reason(
+    *, verify: bool, declined_first: bool, supported: int, sentences: int
+) -> RefusalReason | None:
+    """Why the answer is a refusal, or None when it is not one."""
+    if declined_first:
+        return "model_declined"
+    if verify and supported == 0:
+        return "unsupported"
+    if not verify and sentences == 0:
+        return "model_declined"
+    return None
