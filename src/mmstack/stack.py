@@ -13,6 +13,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from tokenizers import Tokenizer
 
+from mmstack.answer import AnswerService
 from mmstack.config.settings import Settings
 from mmstack.errors import MMStackError
 from mmstack.index.embeddings import EmbeddingService, TokenizerDecoder
@@ -66,6 +67,7 @@ class Stack:
     file_batches: FileBatchService
     store_search: VectorStoreSearch
     llm: LlmRouter
+    answers: AnswerService
 
 
 def model_registry(settings: Settings) -> ModelRegistry:
@@ -211,6 +213,7 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             file_batches=FileBatchService(db, ingestion),
             store_search=VectorStoreSearch(db, search),
             llm=llm,
+            answers=AnswerService(search, llm, embedder, settings.answer),
         )
         if exclusive:
             recovered = queue.recover_abandoned()

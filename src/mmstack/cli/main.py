@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import sys
 import time
@@ -14,6 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mmstack import __version__
+from mmstack.cli import ask as asking
 from mmstack.cli.output import console, fail, print_json, print_table
 from mmstack.config.logging import configure_logging
 from mmstack.config.settings import Settings, load_settings
@@ -343,6 +345,31 @@ def search(
         snippet = " ".join(hit.text.split())
         console.print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}", highlight=False)
     console.print(f"[dim]{len(hits)} results in {elapsed:.1f} ms[/dim]")
+
+
+@app.command()
+def ask(
+    question: str,
+    collection: Annotated[
+        list[str] | None, typer.Option("--collection", "-c", help="Answer from these only")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Chat model or alias (default: answer.model, llm.default_model)"),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Answer a question from the ingested files: the answer streams, then its sources."""
+    with _stack() as stack:
+        try:
+            ids = [stack.collections.resolve_id(c) for c in collection] if collection else None
+            answer = asyncio.run(asking.ask(stack, question, ids, model, echo=not json_out))
+        except MMStackError as exc:
+            fail(exc.message)
+    if json_out:
+        print_json(asking.answer_dict(answer))
+    else:
+        asking.print_sources(answer)
 
 
 @models_app.command("list")
