@@ -14,6 +14,7 @@ from filelock import FileLock, Timeout
 from tokenizers import Tokenizer
 
 from mmstack.answer import AnswerService
+from mmstack.answer.chat import GroundedChat
 from mmstack.config.settings import Settings
 from mmstack.errors import MMStackError
 from mmstack.index.embeddings import EmbeddingService, TokenizerDecoder
@@ -68,6 +69,7 @@ class Stack:
     store_search: VectorStoreSearch
     llm: LlmRouter
     answers: AnswerService
+    grounded_chat: GroundedChat
 
 
 def model_registry(settings: Settings) -> ModelRegistry:
@@ -186,6 +188,8 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             ]
         )
         tokenizer = Tokenizer.from_file(str(models.paths(emb.model)["tokenizer"]))
+        vector_stores = VectorStoreService(db, collections, ingestion)
+        answers = AnswerService(search, llm, embedder, settings.answer)
         stack = Stack(
             settings,
             db,
@@ -209,11 +213,12 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
                 max_input_tokens=emb.max_tokens - 2,
             ),
             files=FileService(db, blobs, vectors, max_file_bytes=settings.ingest.max_file_bytes),
-            vector_stores=VectorStoreService(db, collections, ingestion),
+            vector_stores=vector_stores,
             file_batches=FileBatchService(db, ingestion),
             store_search=VectorStoreSearch(db, search),
             llm=llm,
-            answers=AnswerService(search, llm, embedder, settings.answer),
+            answers=answers,
+            grounded_chat=GroundedChat(answers, vector_stores),
         )
         if exclusive:
             recovered = queue.recover_abandoned()

@@ -2,8 +2,7 @@
 vector stores, answers with citations).
 
 `/v1/chat/completions` with `vector_store_ids` and `/v1/responses` with the `file_search`
-tool call `Stack.answers.answer_chat` when the stack's answer service implements this
-protocol; otherwise they refuse with `RetrievalNotConfiguredError`.
+tool call `Stack.grounded_chat.answer_chat` (`mmstack.answer.chat.GroundedChat`).
 
 Citations travel as `annotations` on the assistant message (whole answers) or on a chunk's
 delta (streamed answers), each in the Responses API's `file_citation` shape:
@@ -15,9 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from mmstack.errors import InvalidRequestError
 from mmstack.llm.backend import ChatStream
 from mmstack.llm.types import ChatCompletion, ChatCompletionRequest
 
@@ -40,15 +38,3 @@ class Grounding(Protocol):
         """Answers `request` from what `scope` holds: a started `ChatStream` (same contract
         as `ChatBackend.stream`: errors before the first chunk raise here) when
         `request.stream` is true, the whole `ChatCompletion` otherwise."""
-
-
-class RetrievalNotConfiguredError(InvalidRequestError):
-    code = "retrieval_not_configured"
-    status_code: ClassVar[int] = 400
-
-    def __init__(self, param: str) -> None:
-        super().__init__(
-            "retrieval not configured: this server has no grounded-answering service, so "
-            f"'{param}' cannot be used yet",
-            param=param,
-        )

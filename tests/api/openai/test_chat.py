@@ -242,12 +242,11 @@ def test_vector_store_ids_go_through_the_grounding_seam(
     refused = _status_error(
         lambda: llm_client.chat.completions.create(model="echo", messages=HELLO, extra_body=stores)
     )
-    assert (refused.status_code, refused.code) == (400, "retrieval_not_configured")
-    assert refused.param == "vector_store_ids"
-    assert "retrieval not configured" in refused.message
+    assert (refused.status_code, refused.code) == (404, "not_found")  # no such store
+    assert "vs_reports" in refused.message
 
     grounding = FakeGrounding()
-    monkeypatch.setattr(upstream_server.stack, "answers", grounding, raising=False)
+    monkeypatch.setattr(upstream_server.stack, "grounded_chat", grounding)
     completion = llm_client.chat.completions.create(model="echo", messages=HELLO, extra_body=stores)
     assert completion.choices[0].message.content == ANSWER
     assert completion.choices[0].message.to_dict()["annotations"] == [CITATION]

@@ -147,9 +147,9 @@ def test_refusals_and_errors(llm_client: openai.OpenAI) -> None:
     slow = refused(model="slow")
     assert slow.status_code == 504
 
-    no_search = refused(tools=[FILE_SEARCH])
-    assert (no_search.status_code, no_search.code) == (400, "retrieval_not_configured")
-    assert no_search.param == "tools"
+    no_store = refused(tools=[FILE_SEARCH])
+    assert (no_store.status_code, no_store.code) == (404, "not_found")
+    assert "vs_reports" in no_store.message
     function = {"type": "function", "name": "f", "parameters": {"type": "object"}}
     assert "file_search tool only" in refused(tools=[function]).message
     assert refused(tools=[{"type": "file_search"}]).param == "tools[0].vector_store_ids"
@@ -194,7 +194,7 @@ def test_file_search_goes_through_the_grounding_seam(
     llm_client: openai.OpenAI, upstream_server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     grounding = FakeGrounding()
-    monkeypatch.setattr(upstream_server.stack, "answers", grounding, raising=False)
+    monkeypatch.setattr(upstream_server.stack, "grounded_chat", grounding)
     search = {**FILE_SEARCH, "max_num_results": 5}
     response = llm_client.responses.create(model="echo", input="what failed?", tools=[search])
     request, scope = grounding.calls[-1]

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from mmstack.api.deps import stack_of
 from mmstack.llm.backend import ChatStream
-from mmstack.llm.grounding import Grounding, RetrievalNotConfiguredError, RetrievalScope
+from mmstack.llm.grounding import Grounding, RetrievalScope
 from mmstack.llm.router import LlmRouter
 from mmstack.llm.types import ChatCompletion, ChatCompletionRequest
 
@@ -43,27 +43,22 @@ class GroundedSource:
 
 
 class Answers:
-    """The sources a request may use: the router, and `Stack.answers` when it implements
-    the `Grounding` seam."""
+    """The sources a request may use: the router, and grounded answering (`Grounding`)."""
 
-    def __init__(self, llm: LlmRouter, grounding: Grounding | None) -> None:
+    def __init__(self, llm: LlmRouter, grounding: Grounding) -> None:
         self.llm = llm
         self._grounding = grounding
 
-    def source(self, scope: RetrievalScope | None, *, param: str) -> AnswerSource:
-        """The router, or grounded answering over `scope` (refused as `param` when this
-        server has none)."""
+    def source(self, scope: RetrievalScope | None) -> AnswerSource:
+        """The router, or grounded answering over `scope`."""
         if scope is None:
             return self.llm
-        if self._grounding is None:
-            raise RetrievalNotConfiguredError(param)
         return GroundedSource(self._grounding, scope)
 
 
 async def get_answers(request: Request) -> Answers:
     stack = stack_of(request)
-    answers = getattr(stack, "answers", None)
-    return Answers(stack.llm, answers if isinstance(answers, Grounding) else None)
+    return Answers(stack.llm, stack.grounded_chat)
 
 
 AnswersDep = Annotated[Answers, Depends(get_answers)]

@@ -23,7 +23,7 @@ async def create_chat_completion(
 ) -> Response:
     """OpenAI's chat completions, streamed or not; with `vector_store_ids` (an mmstack
     extension), answered from those vector stores."""
-    source = answers.source(body.retrieval(), param="vector_store_ids")
+    source = answers.source(body.retrieval())
     chat = body.chat_request()
     if chat.stream:
         stream = await unless_disconnected(request, source.stream(chat))

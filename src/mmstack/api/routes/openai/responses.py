@@ -33,7 +33,7 @@ async def create_response(
     from vector stores. Streamed as the Responses API's semantic events."""
     chat = chat_request(body)
     scope = retrieval_scope(body)
-    source = answers.source(scope, param="tools")
+    source = answers.source(scope)
     builder = ResponseBuilder(body, search_query=search_query(chat) if scope else None)
     if body.stream:
         stream = await unless_disconnected(request, source.stream(chat))

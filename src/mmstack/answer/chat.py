@@ -1,0 +1,168 @@
+"""Grounded answers in the chat-completions shape: the `Grounding` seam that
+`/v1/chat/completions` (with `vector_store_ids`) and `/v1/responses` (with `file_search`)
+call.
+
+The question is the last user message; earlier turns are not searched. Citations travel as
+`file_citation` annotations whose `index` is the offset of the `[n]` marker in the text,
+with mmstack's additions: the passage number, the quoted span and where it is (pages,
+headings, character offsets in the file's text).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from mmstack.answer.service import AnswerService
+from mmstack.answer.stream import AnswerStream
+from mmstack.answer.types import Answer, AnswerDone, Citation, TextDelta
+from mmstack.errors import InvalidRequestError
+from mmstack.ingest.vector_stores import VectorStoreService
+from mmstack.llm.grounding import RetrievalScope
+from mmstack.llm.types import (
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    Choice,
+    ChunkChoice,
+    Delta,
+    Usage,
+    new_completion_id,
+)
+
+
+class GroundedChat:
+    def __init__(self, answers: AnswerService, vector_stores: VectorStoreService) -> None:
+        self._answers = answers
+        self._vector_stores = vector_stores
+
+    async def answer_chat(
+        self, request: ChatCompletionRequest, scope: RetrievalScope
+    ) -> ChatCompletion | GroundedStream:
+        question = _question(request)
+        if scope.filters:
+            raise InvalidRequestError(
+                "attribute filters are not supported with grounded answers yet",
+                param="filters",
+            )
+        for store_id in scope.vector_store_ids:
+            self._vector_stores.get(store_id)  # an unknown id is a 404 before any work
+        arguments: dict[str, Any] = {
+            "collection_ids": list(scope.vector_store_ids),
+            "model": request.model,
+            "max_tokens": request.max_completion_tokens or request.max_tokens,
+            "temperature": request.temperature,
+        }
+        if request.stream:
+            stream = await self._answers.stream(question, **arguments)
+            return GroundedStream(stream, request)
+        answer = await self._answers.answer(question, **arguments)
+        message = AssistantMessage(content=answer.text, annotations=citation_annotations(answer))
+        return ChatCompletion(
+            model=request.model,
+            choices=[Choice(message=message, finish_reason="stop")],
+            usage=_usage(answer),
+        )
+
+
+class GroundedStream:
+    """Answer events as chat chunks: the role, the verified text as it comes, then the
+    citations in one delta, then the end (with usage when the client asked for it)."""
+
+    def __init__(self, events: AnswerStream, request: ChatCompletionRequest) -> None:
+        self._events = events
+        self._model = request.model
+        self._include_usage = bool((request.stream_options or {}).get("include_usage"))
+        self._id = new_completion_id()
+        self._pending: list[ChatCompletionChunk] = [self._chunk(Delta(role="assistant"))]
+        self._finished = False
+
+    def __aiter__(self) -> GroundedStream:
+        return self
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        while not self._pending:
+            if self._finished:
+                raise StopAsyncIteration
+            event = await anext(self._events, None)
+            if event is None:
+                self._finished = True
+            elif isinstance(event, TextDelta):
+                if event.text:
+                    self._pending.append(self._chunk(Delta(content=event.text)))
+            elif isinstance(event, AnswerDone):
+                self._pending += self._ending(event.answer)
+                self._finished = True
+        return self._pending.pop(0)
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
+
+    def _ending(self, answer: Answer) -> list[ChatCompletionChunk]:
+        chunks = []
+        if answer.citations:
+            chunks.append(self._chunk(Delta(annotations=citation_annotations(answer))))
+        chunks.append(self._chunk(Delta(), finish_reason="stop"))
+        if self._include_usage:
+            last = ChatCompletionChunk(
+                id=self._id,
+                created=chunks[0].created,
+                model=self._model,
+                choices=[],
+                usage=_usage(answer),
+            )
+            chunks.append(last)
+        return chunks
+
+    def _chunk(self, delta: Delta, finish_reason: str | None = None) -> ChatCompletionChunk:
+        return ChatCompletionChunk(
+            id=self._id,
+            created=_now(),
+            model=self._model,
+            choices=[ChunkChoice(delta=delta, finish_reason=finish_reason)],
+        )
+
+
+def citation_annotations(answer: Answer) -> list[dict[str, Any]]:
+    return [_annotation(citation) for citation in answer.citations]
+
+
+def _annotation(citation: Citation) -> dict[str, Any]:
+    return {
+        "type": "file_citation",
+        "file_id": citation.file_id,
+        "filename": citation.filename,
+        "index": citation.marker_start,
+        "passage": citation.number,
+        "quote": citation.quote,
+        "location": citation.location,
+        "page_start": citation.page_start,
+        "page_end": citation.page_end,
+        "heading_path": citation.heading_path,
+        "quote_start": citation.quote_start,
+        "quote_end": citation.quote_end,
+    }
+
+
+def _question(request: ChatCompletionRequest) -> str:
+    for message in reversed(request.messages):
+        if message.role == "user":
+            text = message.text().strip()
+            if text:
+                return text
+            break
+    raise InvalidRequestError(
+        "grounded answers need a last user message with text: the question", param="messages"
+    )
+
+
+def _usage(answer: Answer) -> Usage:
+    prompt, completion = answer.usage.prompt_tokens, answer.usage.completion_tokens
+    return Usage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
+
+
+def _now() -> int:
+    return int(time.time())
