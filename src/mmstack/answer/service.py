@@ -146,4 +146,6 @@ class AnswerService:
             stream_options={"include_usage": True},
         )
         chat = await self._llm.stream(request)
-        return verified(context, chat, Verifier(passages, checker, verify=settings.verify))
+        return verified(
+            context, chat, Verifier(question, passages, checker, verify=settings.verify)
+        )

@@ -1,9 +1,9 @@
 """Does a passage support an answer sentence, and which span of it does?
 
 A sentence is supported by a passage when every number it states appears in the passage
-and either most of its content words do (lexical support) or one of the passage's sentences
-(or two in a row) means nearly the same (the embedder's cosine similarity). The quote is
-the passage span, one or two sentences, that matches the sentence best.
+and one span of it (a sentence, or two in a row) holds most of its content words or means
+nearly the same (the embedder's cosine similarity). A short answer ("1987.") is checked
+together with its question. The quote is the span that matches the sentence best.
 """
 
 from __future__ import annotations
@@ -19,12 +19,15 @@ from mmstack.answer.citations import strip_markers
 from mmstack.index.vector import FloatArray
 from mmstack.models.embedder import Embedder
 
+# Below this many words besides numbers, a sentence is checked together with its question.
+SHORT_ANSWER_WORDS = 3
+
 
 @dataclass(frozen=True, slots=True)
 class Support:
     passage: int  # index into the passages, from 0
     supported: bool
-    lexical: float  # share of the sentence's content words found in the passage
+    lexical: float  # largest share of the sentence's content words found in one span
     semantic: float  # best cosine similarity to a span of the passage
     numbers_ok: bool
     quote_start: int  # the best span, as offsets into the passage text
@@ -70,29 +73,40 @@ class SupportChecker:
             row += len(spans)
             self._passages.append(_Passage(all_words, all_numbers, spans, per_span, block))
 
-    def check(self, sentence: str, candidates: Sequence[int] | None = None) -> list[Support]:
+    def check(
+        self, sentence: str, candidates: Sequence[int] | None = None, *, question: str = ""
+    ) -> list[Support]:
         """Support of `sentence` (its markers aside) by each candidate passage (all of them
         by default), in the order given. Blocking (embeds the sentence)."""
         indexes = range(len(self._passages)) if candidates is None else candidates
         sentence = strip_markers(sentence)
         words = tx.content_words(sentence)
         stated = tx.numbers(sentence)
-        vector = self._embedder.embed_query(sentence)
+        claim = sentence
+        if question and len(words - stated) < SHORT_ANSWER_WORDS:
+            # A short answer ("1987.", "Two blasts.") says something only with its question:
+            # the passage must support both together.
+            claim = f"{question} {sentence}"
+            words |= tx.content_words(question)
+        vector = self._embedder.embed_query(claim)
         return [self._support(i, words, stated, vector) for i in indexes]
 
     def _support(
         self, index: int, words: set[str], stated: set[str], vector: FloatArray
     ) -> Support:
         passage = self._passages[index]
-        lexical = len(words & passage.words) / len(words) if words else 0.0
         numbers_ok = stated <= passage.numbers
         similarities = passage.span_vectors @ vector
-        # The quote: the span most alike in meaning and in words.
+        # Words must meet in one place (a sentence, or two in a row), not anywhere in the
+        # passage: a nearby fact dressed in the question's words does not pass.
         overlaps = [len(words & w) / len(words) if words else 0.0 for w in passage.span_words]
         best = max(range(len(passage.spans)), key=lambda i: similarities[i] + overlaps[i])
+        lexical = max(overlaps, default=0.0)
         semantic = float(similarities.max()) if len(similarities) else 0.0
-        supported = numbers_ok and (
-            (bool(words) and lexical >= self._min_lexical) or semantic >= self._min_semantic
+        supported = (
+            bool(words)
+            and numbers_ok
+            and (lexical >= self._min_lexical or semantic >= self._min_semantic)
         )
         start, end = passage.spans[best]
         return Support(index, supported, lexical, semantic, numbers_ok, start, end)

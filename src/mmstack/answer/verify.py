@@ -1,6 +1,7 @@
 """Sentence by sentence, what of the model's answer goes out, and citing what.
 
-With verification on, a sentence that states something must be supported by a passage:
+With verification on, a sentence that states something must be supported by a passage
+(and say something new: a repeated sentence is dropped):
 its own citations are kept when their passage supports it, otherwise it is re-cited to the
 passage that supports it best, otherwise it is dropped. A sentence saying the passages do
 not hold the answer ends the answer there (what follows it is the model reaching for a
@@ -33,12 +34,19 @@ class Verdict:
 
 class Verifier:
     def __init__(
-        self, passages: Sequence[SearchHit], checker: SupportChecker, *, verify: bool
+        self,
+        question: str,
+        passages: Sequence[SearchHit],
+        checker: SupportChecker,
+        *,
+        verify: bool,
     ) -> None:
+        self._question = question
         self._passages = list(passages)
         self._checker = checker
         self._verify = verify
         self._first = True
+        self._seen: set[str] = set()
 
     def judge(self, sentence: str) -> Verdict:
         """Blocking: embeds the sentence."""
@@ -46,9 +54,13 @@ class Verifier:
         if is_decline(sentence) and (self._verify or first):
             return Verdict(None, stop=True)
         cited = [n - 1 for n in markers(sentence) if 1 <= n <= len(self._passages)]
-        if not tx.content_words(strip_markers(sentence)):
+        said = " ".join(strip_markers(sentence).lower().split())
+        if self._verify and said in self._seen:
+            return Verdict(None)  # a small model repeating itself
+        self._seen.add(said)
+        if not tx.content_words(said):
             return Verdict(with_markers(sentence, []) if self._verify else sentence)
-        supports = self._checker.check(sentence)
+        supports = self._checker.check(sentence, question=self._question)
         if not self._verify:
             return Verdict(sentence, [supports[i] for i in cited], states_fact=True)
         kept = [supports[i] for i in cited if supports[i].supported]
