@@ -5,6 +5,7 @@ import pytest
 from mmstack.answer.citations import (
     Segment,
     SentenceSplitter,
+    cite_filenames,
     markers,
     strip_markers,
     with_markers,
@@ -33,6 +34,16 @@ def test_markers_are_rewritten_before_the_final_punctuation() -> None:
     assert with_markers('He said "yes."', [4]) == 'He said "yes [4]."'
     assert with_markers("A list item", [2]) == "A list item [2]"
     assert with_markers("Uncited [5].", []) == "Uncited."
+
+
+def test_a_file_name_in_the_text_becomes_its_passage_marker() -> None:
+    files = ["med-1.txt", "audit.pdf"]
+    assert (
+        cite_filenames("Collected at delivery in med-1.txt.", files) == "Collected at delivery [1]."
+    )
+    assert cite_filenames("According to audit.pdf, two issues [2].", files) == "Two issues [2]."
+    assert cite_filenames("It was 5 mg (audit.pdf).", files) == "It was 5 mg [2]."
+    assert cite_filenames("No file named here [1].", files) == "No file named here [1]."
 
 
 def _split(chunks: list[str]) -> list[Segment]:

@@ -36,6 +36,25 @@ def strip_markers(sentence: str) -> str:
     return _MARKER.sub("", sentence).strip()
 
 
+def cite_filenames(sentence: str, filenames: list[str]) -> str:
+    """The sentence with each mention of a passage's file name ("... in report.pdf") turned
+    into that passage's marker: small models cite the heading they were shown."""
+    for number, filename in enumerate(filenames, 1):
+        if not filename or filename.lower() not in sentence.lower():
+            continue
+        mention = re.compile(
+            r"[\s,]*\(?(?:\b(?:in|from|see|per|according\s+to|as\s+(?:stated|shown|reported)"
+            rf"\s+in)\s+)?(?:the\s+)?(?:file\s+)?{re.escape(filename)}\)?",
+            re.IGNORECASE,
+        )
+        marker = "" if number in markers(sentence) else f" [{number}]"
+        sentence = mention.sub(marker, sentence, count=1)
+    cleaned = sentence.lstrip(" ,;:")
+    if cleaned != sentence and cleaned:
+        cleaned = cleaned[0].upper() + cleaned[1:]
+    return cleaned
+
+
 def with_markers(sentence: str, numbers: list[int]) -> str:
     """The sentence citing exactly `numbers`, as `[n]` markers before its final punctuation."""
     text = strip_markers(sentence)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mmstack.answer import text as tx
-from mmstack.answer.citations import markers, strip_markers, with_markers
+from mmstack.answer.citations import cite_filenames, markers, strip_markers, with_markers
 from mmstack.answer.declines import is_decline
 from mmstack.answer.support import Support, SupportChecker
 from mmstack.answer.types import Citation, RefusalReason
@@ -51,6 +51,8 @@ class Verifier:
     def judge(self, sentence: str) -> Verdict:
         """Blocking: embeds the sentence."""
         first, self._first = self._first, False
+        if self._verify:
+            sentence = cite_filenames(sentence, [hit.filename for hit in self._passages])
         if is_decline(sentence) and (self._verify or first):
             return Verdict(None, stop=True)
         cited = [n - 1 for n in markers(sentence) if 1 <= n <= len(self._passages)]

@@ -134,9 +134,9 @@ class AnswerSettings(BaseModel):
     model: str | None = Field(
         None, description="Chat model or alias for grounded answers (default: llm.default_model)"
     )
-    top_k: int = Field(6, ge=1, le=50, description="Passages retrieved for a question")
+    top_k: int = Field(4, ge=1, le=50, description="Passages retrieved for a question")
     max_prompt_tokens: int = Field(
-        3072, ge=256, description="Largest prompt, passages included, in the model's tokens"
+        2048, ge=256, description="Largest prompt, passages included, in the model's tokens"
     )
     max_answer_tokens: int = Field(256, ge=16, description="Tokens the answer may use")
     temperature: float = Field(0.0, ge=0, le=2)
