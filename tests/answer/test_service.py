@@ -181,3 +181,16 @@ async def test_bad_requests_fail_before_anything_is_streamed(handbook_stack: Sta
     with pytest.raises(Exception, match="must not be empty"):
         await service.stream("   ")
     assert MODEL in ScriptedModels("x").model_ids()
+
+
+async def test_an_echoed_passage_heading_is_not_part_of_the_answer(handbook_stack: Stack) -> None:
+    model = ScriptedModels(
+        "[1] handbook.md, Karsholm lighthouse handbook > Lamp\n"
+        "The main lamp is replaced every 14 months in handbook.md."
+    )
+    service = _service(handbook_stack, model)
+    answer = await service.answer(QUESTION, collection_ids=_lighthouse(handbook_stack))
+    lamp = next(i for i, h in enumerate(answer.passages, 1) if "14 months" in h.text)
+    assert answer.text == f"The main lamp is replaced every 14 months [{lamp}]."
+    (citation,) = answer.citations
+    assert citation.quote.startswith("The main lamp of the Karsholm lighthouse")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from mmstack.answer import text as tx
 from mmstack.answer.support import SupportChecker
 from mmstack.stack import Stack
 
@@ -73,3 +74,33 @@ def test_the_quote_is_the_span_that_states_the_fact(checker: SupportChecker) -> 
     quote = NICKEL[support.quote_start : support.quote_end]
     assert "1.8 ug" in quote
     assert "b-globulins" not in quote
+
+
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        (
+            "Handbook\n\nLamp\n\nThe lamp is replaced every 14 months. It is a 1000 W bulb.",
+            ["Handbook\n\nLamp\n\nThe lamp is replaced every 14 months. It is a 1000 W bulb."],
+        ),
+        (
+            "the mean was 1.8 ug. per 100 ml. (s.d. = 0.8) . the highest values were in "
+            "serum b-globulins .",
+            [
+                "the mean was 1.8 ug. per 100 ml. (s.d. = 0.8) .",
+                "the highest values were in serum b-globulins .",
+            ],
+        ),
+        (
+            "A line wrapped\nin the middle of a sentence. And a second sentence of some length.",
+            [
+                "A line wrapped\nin the middle of a sentence.",
+                "And a second sentence of some length.",
+            ],
+        ),
+    ],
+)
+def test_passages_are_cut_into_sentences_with_their_headings(
+    text: str, sentences: list[str]
+) -> None:
+    assert [text[a:b] for a, b in tx.sentence_spans(text)] == sentences

@@ -53,6 +53,7 @@ class SupportChecker:
         self._min_lexical = min_lexical
         self._min_semantic = min_semantic
         self._passages: list[_Passage] = []
+        self._texts: list[str] = []
 
     def index(self, passages: Sequence[str]) -> None:
         """Reads the passages (embedding their sentences: blocking, run it off the loop)."""
@@ -72,6 +73,11 @@ class SupportChecker:
             block = vectors[row : row + len(spans)]
             row += len(spans)
             self._passages.append(_Passage(all_words, all_numbers, spans, per_span, block))
+        self._texts = list(passages)
+
+    def _quote_start(self, index: int, start: int, end: int) -> int:
+        # Headings help matching but are not what the passage says: the quote skips them.
+        return tx.skip_headings(self._texts[index], start, end)
 
     def check(
         self, sentence: str, candidates: Sequence[int] | None = None, *, question: str = ""
@@ -109,4 +115,5 @@ class SupportChecker:
             and (lexical >= self._min_lexical or semantic >= self._min_semantic)
         )
         start, end = passage.spans[best]
+        start = self._quote_start(index, start, end)
         return Support(index, supported, lexical, semantic, numbers_ok, start, end)

@@ -100,8 +100,10 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
 
 def sentence_spans(text: str, *, min_chars: int = 25) -> list[tuple[int, int]]:
     """Character spans of the sentences of a passage. Lenient (passages are often lower-case,
-    with spaced periods): any `.`, `!`, `?` or `;` before space ends one, and fragments
-    shorter than `min_chars` join the sentence before them."""
+    with spaced periods): any `.`, `!`, `?` or `;` before space, or a line break, ends one.
+    A fragment without end punctuation (a heading, a wrapped line) joins the next one; a
+    fragment shorter than `min_chars` ("1.8 ug." then "per 100 ml.") joins the one before,
+    or the next one when none is before."""
     spans: list[tuple[int, int]] = []
     start = 0
     for match in _SENTENCE_END.finditer(text):
@@ -112,9 +114,30 @@ def sentence_spans(text: str, *, min_chars: int = 25) -> list[tuple[int, int]]:
     if text[start:].strip():
         spans.append((start, len(text.rstrip())))
     merged: list[tuple[int, int]] = []
-    for begin, end in spans:
-        if merged and end - begin < min_chars:
+    pending: int | None = None  # start of fragments waiting to join the next one
+    for position, (begin, end) in enumerate(spans):
+        last = position == len(spans) - 1
+        first = begin if pending is None else pending
+        if not last and text[begin:end].rstrip()[-1] not in ".!?;:":
+            pending = first  # a heading or a wrapped line: it belongs to what follows
+        elif end - begin < min_chars and merged and pending is None:
             merged[-1] = (merged[-1][0], end)
+        elif end - first < min_chars and not last:
+            pending = first
         else:
-            merged.append((begin, end))
+            merged.append((first, end))
+            pending = None
     return merged
+
+
+def skip_headings(text: str, start: int, end: int) -> int:
+    """Where the span `start:end` of `text` begins once the paragraphs opening it without
+    end punctuation (headings) are left out; `start` when nothing else would be left."""
+    position = start
+    while (blank := text.find("\n\n", position, end)) != -1:
+        line = text[position:blank].strip()
+        if line and line[-1] in ".!?;:":
+            break
+        position = blank + 2
+    rest = text[position:end]
+    return position + (len(rest) - len(rest.lstrip())) if rest.strip() else start

@@ -1,7 +1,7 @@
 """Sentence by sentence, what of the model's answer goes out, and citing what.
 
 With verification on, a sentence that states something must be supported by a passage
-(and say something new: a repeated sentence is dropped):
+(and say something new: a repeated sentence, or one echoing a passage heading, is dropped):
 its own citations are kept when their passage supports it, otherwise it is re-cited to the
 passage that supports it best, otherwise it is dropped. A sentence saying the passages do
 not hold the answer ends the answer there (what follows it is the model reaching for a
@@ -47,6 +47,12 @@ class Verifier:
         self._verify = verify
         self._first = True
         self._seen: set[str] = set()
+        # Words of the passage headings the prompt shows: a line made of them only is the
+        # model echoing a heading, not stating anything.
+        self._heading_words: set[str] = set()
+        for hit in self._passages:
+            label = " ".join([hit.filename, *hit.anchor.heading_path])
+            self._heading_words |= tx.content_words(label)
 
     def judge(self, sentence: str) -> Verdict:
         """Blocking: embeds the sentence."""
@@ -57,10 +63,11 @@ class Verifier:
             return Verdict(None, stop=True)
         cited = [n - 1 for n in markers(sentence) if 1 <= n <= len(self._passages)]
         said = " ".join(strip_markers(sentence).lower().split())
-        if self._verify and said in self._seen:
-            return Verdict(None)  # a small model repeating itself
+        words = tx.content_words(said)
+        if self._verify and (said in self._seen or (words and words <= self._heading_words)):
+            return Verdict(None)  # a small model repeating itself or the prompt
         self._seen.add(said)
-        if not tx.content_words(said):
+        if not words:
             return Verdict(with_markers(sentence, []) if self._verify else sentence)
         supports = self._checker.check(sentence, question=self._question)
         if not self._verify:
