@@ -81,7 +81,7 @@ def main() -> None:
             results[name] = evaluate(name, Path(tmp), args.database_url)
     settings = Settings(data_dir=Path("unused"))
     search, chunking = settings.search, settings.chunking
-    keyword = "PostgreSQL ts_rank_cd" if args.database_url else "SQLite FTS5 BM25 (porter)"
+    keyword = "PostgreSQL BM25 (english)" if args.database_url else "SQLite FTS5 BM25 (porter)"
     print(
         "\nsettings (the defaults, the same for every collection): "
         f"fusion={search.fusion} weights keyword={search.keyword_weight} "
