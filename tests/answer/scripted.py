@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from mmstack.answer import prompts
 from mmstack.llm.types import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -40,8 +41,16 @@ class ListStream:
 class ScriptedModels:
     default_model = MODEL
 
-    def __init__(self, answer: str, *, p_yes: float = 0.9, window: int | None = 4096) -> None:
+    def __init__(
+        self,
+        answer: str,
+        *,
+        p_yes: float = 0.9,
+        window: int | None = 4096,
+        insisted: str = "",
+    ) -> None:
         self.answer = answer
+        self.insisted = insisted  # the answer when asked again, without the way out
         self.p_yes = p_yes
         self.window = window
         self.requests: list[ChatCompletionRequest] = []
@@ -58,7 +67,9 @@ class ScriptedModels:
         if request.max_tokens == 1:
             stream = ListStream([self._yes_no()])
         else:
-            pieces = [self.answer[i : i + 4] for i in range(0, len(self.answer), 4)]
+            insisting = request.messages[-1].text().endswith(prompts.INSIST)
+            text = self.insisted if insisting else self.answer
+            pieces = [text[i : i + 4] for i in range(0, len(text), 4)]
             stream = ListStream([_chunk(Delta(content=piece)) for piece in pieces])
         self.streams.append(stream)
         return stream

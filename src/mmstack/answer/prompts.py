@@ -20,6 +20,11 @@ ANSWER = (
     "state. End each sentence with the number of the passage that states it, like [2]. "
     f"If the passages do not state the answer, reply only: {REFUSAL}"
 )
+# Asked when the model declined although it had judged the passages to hold the answer.
+INSIST = (
+    "Answer the question in one short sentence with the fact from the passages that "
+    "answers it, ending with the number of the passage, like [2]."
+)
 ANSWERABLE = "Do the passages above state the answer to this question? Reply with only YES or NO."
 
 

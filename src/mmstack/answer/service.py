@@ -4,6 +4,7 @@ answerability check, an answer with `[n]` citations, and sentence-level verifica
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -11,7 +12,7 @@ from mmstack.answer import prompts
 from mmstack.answer.answerability import probability_yes
 from mmstack.answer.packing import pack
 from mmstack.answer.ports import ChatModels, Retriever
-from mmstack.answer.stream import AnswerContext, AnswerStream, refusal, verified
+from mmstack.answer.stream import AnswerContext, AnswerStream, Retry, refusal, verified
 from mmstack.answer.support import SupportChecker
 from mmstack.answer.types import Answer, AnswerDone
 from mmstack.answer.verify import Verifier
@@ -136,16 +137,22 @@ class AnswerService:
                 return refusal(context, "not_answerable")
         else:
             await indexing
-        request = prompts.request(
-            model,
-            question,
-            passages,
-            prompts.ANSWER,
-            max_tokens=answer_tokens,
-            temperature=settings.temperature if temperature is None else temperature,
-            stream_options={"include_usage": True},
-        )
+        fields = {
+            "max_tokens": answer_tokens,
+            "temperature": settings.temperature if temperature is None else temperature,
+            "stream_options": {"include_usage": True},
+        }
+        request = prompts.request(model, question, passages, prompts.ANSWER, **fields)
         chat = await self._llm.stream(request)
-        return verified(
-            context, chat, Verifier(question, passages, checker, verify=settings.verify)
+        retry: Retry | None = None
+        sure = context.answerability is not None and (
+            context.answerability >= settings.retry_threshold
         )
+        if settings.verify and sure:
+            # It judged the passages to hold the answer: a decline is asked again, without
+            # the way out, and what it then says is verified like any answer.
+            insist = prompts.request(model, question, passages, prompts.INSIST, **fields)
+            retry = functools.partial(self._llm.stream, insist)
+
+        verifier = Verifier(question, passages, checker, verify=settings.verify)
+        return verified(context, chat, verifier, retry)

@@ -10,7 +10,7 @@ go out with; an answer that ends with none becomes the refusal.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -66,12 +66,25 @@ class _Assembly:
     stopped: bool = False
 
 
+class _Generation:
+    """The model's stream being read (a retry replaces it), closed with the answer's."""
+
+    def __init__(self, chat: ChatStream | None) -> None:
+        self.chat = chat
+        self.draft: list[str] = []
+        self.completion_tokens = 0
+
+    async def aclose(self) -> None:
+        if self.chat is not None:
+            await self.chat.aclose()
+
+
 class EventStream:
     """An `AnswerStream` over a generator of events, closing the model's stream with it."""
 
-    def __init__(self, events: AsyncIterator[AnswerEvent], chat: ChatStream | None) -> None:
+    def __init__(self, events: AsyncIterator[AnswerEvent], generation: _Generation) -> None:
         self._events = events
-        self._chat = chat
+        self._generation = generation
 
     def __aiter__(self) -> EventStream:
         return self
@@ -83,8 +96,7 @@ class EventStream:
         closer = getattr(self._events, "aclose", None)
         if closer is not None:
             await closer()
-        if self._chat is not None:
-            await self._chat.aclose()
+        await self._generation.aclose()
 
 
 def refusal(context: AnswerContext, reason: RefusalReason, draft: str = "") -> EventStream:
@@ -92,42 +104,36 @@ def refusal(context: AnswerContext, reason: RefusalReason, draft: str = "") -> E
         yield TextDelta(REFUSAL)
         yield AnswerDone(_refused(context, reason, draft, Usage(context.prompt_tokens, 0)))
 
-    return EventStream(events(), None)
+    return EventStream(events(), _Generation(None))
 
 
-def verified(context: AnswerContext, chat: ChatStream, verifier: Verifier) -> EventStream:
-    return EventStream(_verified_events(context, chat, verifier), chat)
+Retry = Callable[[], Awaitable[ChatStream]]
+
+
+def verified(
+    context: AnswerContext, chat: ChatStream, verifier: Verifier, retry: Retry | None = None
+) -> EventStream:
+    """The answer read from `chat`. When the model declines before saying anything and
+    `retry` is given, the answer is read from the stream `retry` starts instead."""
+    generation = _Generation(chat)
+    return EventStream(_verified_events(context, generation, verifier, retry), generation)
 
 
 async def _verified_events(
-    context: AnswerContext, chat: ChatStream, verifier: Verifier
+    context: AnswerContext, generation: _Generation, verifier: Verifier, retry: Retry | None
 ) -> AsyncIterator[AnswerEvent]:
-    splitter = SentenceSplitter()
     state = _Assembly()
-    draft: list[str] = []
-    completion_tokens = 0
-    try:
-        async for chunk in chat:
-            if chunk.usage is not None:
-                completion_tokens = chunk.usage.completion_tokens
-            delta = "".join(choice.delta.content or "" for choice in chunk.choices)
-            if not delta:
-                continue
-            draft.append(delta)
-            for segment in splitter.feed(delta):
-                for event in await _take(state, verifier, segment):
-                    yield event
-                if state.stopped:
-                    break
-            if state.stopped:
-                break
-        if not state.stopped:
-            for segment in splitter.flush():
-                for event in await _take(state, verifier, segment):
-                    yield event
-    finally:
-        await chat.aclose()
-    usage = Usage(context.prompt_tokens, completion_tokens)
+    async for event in _read(generation, verifier, state):
+        yield event
+    if state.declined_first and retry is not None:
+        generation.chat = await retry()
+        generation.draft.append("\n")
+        verifier.restart()
+        state = _Assembly()
+        async for event in _read(generation, verifier, state):
+            yield event
+    usage = Usage(context.prompt_tokens, generation.completion_tokens)
+    draft = "".join(generation.draft)
     reason = refusal_reason(
         verify=context.verify,
         declined_first=state.declined_first,
@@ -136,7 +142,7 @@ async def _verified_events(
     )
     if reason is not None:
         yield TextDelta(REFUSAL)
-        yield AnswerDone(_refused(context, reason, "".join(draft), usage))
+        yield AnswerDone(_refused(context, reason, draft, usage))
         return
     for segment, verdict in state.pending:  # trailing sentences without content
         if verdict.text is not None:
@@ -147,12 +153,41 @@ async def _verified_events(
         text="".join(state.text),
         citations=state.citations,
         refused=False,
-        draft="".join(draft),
+        draft=draft,
         passages=context.passages,
         answerability=context.answerability,
         usage=usage,
     )
     yield AnswerDone(answer)
+
+
+async def _read(
+    generation: _Generation, verifier: Verifier, state: _Assembly
+) -> AsyncIterator[AnswerEvent]:
+    """Verified sentences of the model's current stream, until it ends or declines."""
+    chat = generation.chat
+    assert chat is not None
+    splitter = SentenceSplitter()
+    try:
+        async for chunk in chat:
+            if chunk.usage is not None:
+                generation.completion_tokens += chunk.usage.completion_tokens
+            delta = "".join(choice.delta.content or "" for choice in chunk.choices)
+            if not delta:
+                continue
+            generation.draft.append(delta)
+            for segment in splitter.feed(delta):
+                for event in await _take(state, verifier, segment):
+                    yield event
+                if state.stopped:
+                    return
+        for segment in splitter.flush():
+            for event in await _take(state, verifier, segment):
+                yield event
+            if state.stopped:
+                return
+    finally:
+        await chat.aclose()
 
 
 async def _take(state: _Assembly, verifier: Verifier, segment: Segment) -> Sequence[AnswerEvent]:

@@ -54,6 +54,11 @@ class Verifier:
             label = " ".join([hit.filename, *hit.anchor.heading_path])
             self._heading_words |= tx.content_words(label)
 
+    def restart(self) -> None:
+        """For a new attempt at the answer: nothing said yet."""
+        self._first = True
+        self._seen.clear()
+
     def judge(self, sentence: str) -> Verdict:
         """Blocking: embeds the sentence."""
         first, self._first = self._first, False

@@ -144,7 +144,13 @@ class AnswerSettings(BaseModel):
         True, description="Ask the model whether the passages hold the answer before answering"
     )
     answerability_threshold: float = Field(
-        0.5, ge=0, le=1, description="Lowest probability of 'yes' that lets the model answer"
+        0.6, ge=0, le=1, description="Lowest probability of 'yes' that lets the model answer"
+    )
+    retry_threshold: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="A model that declines after a 'yes' this sure is asked once more",
     )
     verify: bool = Field(True, description="Check every answer sentence against its passage")
     min_lexical_support: float = Field(
