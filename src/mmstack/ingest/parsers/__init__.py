@@ -1,16 +1,22 @@
-"""Document parsers: bytes of a supported file in, a `ParsedDocument` out.
+"""Parsers: a supported file in (its bytes, or its path for media and PDF), a
+`ParsedDocument` out.
 
 Every failure is an `IngestError` whose message says what is wrong with the file.
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Protocol
 
 from mmstack.errors import IngestError
 from mmstack.ingest.document import ParsedDocument
 
-from . import csv_table, html_page, json_records, markdown, pdf, plaintext, word
+from . import csv_table, html_page, json_records, markdown, plaintext, word
+from .context import ParseContext
 from .detect import (
     APPLICATION_DOCX,
     APPLICATION_JSON,
@@ -21,21 +27,33 @@ from .detect import (
     TEXT_HTML,
     TEXT_MARKDOWN,
     TEXT_PLAIN,
+    Modality,
     base_name,
     detect_media_type,
+    modality_of,
 )
 from .limits import ParseLimits
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
+    "ParseContext",
     "ParseLimits",
     "detect_media_type",
     "parse_document",
+    "parse_file",
 ]
 
 
 class Parser(Protocol):
+    """A document format read from memory (text formats, DOCX)."""
+
     def __call__(self, data: bytes, *, filename: str, limits: ParseLimits) -> ParsedDocument: ...
+
+
+class FileParser(Protocol):
+    """A format read from a file: media, whose decoders stream from disk, and PDF."""
+
+    def __call__(self, path: Path, *, filename: str, context: ParseContext) -> ParsedDocument: ...
 
 
 _PARSERS: dict[str, Parser] = {
@@ -43,25 +61,82 @@ _PARSERS: dict[str, Parser] = {
     TEXT_MARKDOWN: markdown.parse,
     TEXT_HTML: html_page.parse,
     TEXT_CSV: csv_table.parse,
-    APPLICATION_PDF: pdf.parse,
     APPLICATION_DOCX: word.parse,
     APPLICATION_JSON: json_records.parse,
     APPLICATION_NDJSON: json_records.parse_lines,
 }
 
 
-def parse_document(
-    data: bytes, *, filename: str, limits: ParseLimits | None = None
-) -> ParsedDocument:
-    """Parse a file by the type its name and first bytes say it has.
+def _file_parser(media_type: str) -> FileParser:
+    # Imported on first use: the media decoders (PyAV, Pillow plugins) are heavy imports.
+    if media_type == APPLICATION_PDF:
+        from . import pdf
 
-    `filename` only serves type detection; any directory part of it is ignored.
+        return pdf.parse
+    match modality_of(media_type):
+        case Modality.IMAGE:
+            from . import image
+
+            return image.parse
+        case Modality.AUDIO:
+            from . import audio
+
+            return audio.parse
+        case Modality.VIDEO:
+            from . import video
+
+            return video.parse
+    raise AssertionError(f"no parser for {media_type}")
+
+
+def parse_file(path: Path, *, filename: str, context: ParseContext | None = None) -> ParsedDocument:
+    """Parse the file at `path` by the type its name and first bytes say it has.
+
+    `filename` (the name the user gave it) only serves type detection; any directory part
+    of it is ignored.
     """
-    limits = limits or ParseLimits()
+    context = context or ParseContext()
     name = base_name(filename)
-    parser = _PARSERS[detect_media_type(name, data[:16])]
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    media_type = detect_media_type(name, head)
+    parser = _PARSERS.get(media_type)
+    with _reasons():
+        if parser is not None:
+            data = path.read_bytes()
+            return parser(data, filename=name, limits=context.limits)
+        context.limits.check_size(path.stat().st_size)
+        return _file_parser(media_type)(path, filename=name, context=context)
+
+
+def parse_document(
+    data: bytes,
+    *,
+    filename: str,
+    limits: ParseLimits | None = None,
+    context: ParseContext | None = None,
+) -> ParsedDocument:
+    """Parse bytes held in memory (written to a temporary file for the formats read from
+    disk)."""
+    context = context or ParseContext(limits=limits or ParseLimits())
+    name = base_name(filename)
+    media_type = detect_media_type(name, data[:16])
+    parser = _PARSERS.get(media_type)
+    if parser is not None:
+        with _reasons():
+            return parser(data, filename=name, limits=context.limits)
+    context.limits.check_input(data)
+    with tempfile.TemporaryDirectory(prefix="mmstack-parse-") as tmp:
+        path = Path(tmp) / "input"
+        path.write_bytes(data)
+        return parse_file(path, filename=name, context=context)
+
+
+@contextmanager
+def _reasons() -> Iterator[None]:
+    """Turn any parser failure into an `IngestError` whose message is the file's reason."""
     try:
-        return parser(data, filename=name, limits=limits)
+        yield
     except IngestError:
         raise
     except RecursionError:

@@ -25,11 +25,14 @@ class ParseLimits:
 
     def check_input(self, data: bytes) -> None:
         """Reject empty and oversized input before any parser looks at it."""
-        if not data:
+        self.check_size(len(data))
+
+    def check_size(self, size: int) -> None:
+        if not size:
             raise IngestError("file is empty")
-        if len(data) > self.max_bytes:
+        if size > self.max_bytes:
             raise IngestError(
-                f"file is {format_bytes(len(data))}, over the {format_bytes(self.max_bytes)} limit"
+                f"file is {format_bytes(size)}, over the {format_bytes(self.max_bytes)} limit"
             )
 
 

@@ -1,0 +1,63 @@
+"""What a parser may use besides the file: limits, the media models, a progress callback.
+
+The media models are protocols so parsers do not import model runtimes; the stack injects
+the real ones (`models/ocr.py`, `models/transcriber.py`) and loads each on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from .limits import ParseLimits
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+
+@dataclass(frozen=True, slots=True)
+class TextLine:
+    """One line of text read from an image, with its box in that image's pixels."""
+
+    text: str
+    box: tuple[int, int, int, int]  # left, top, right, bottom
+    score: float
+
+
+class TextReader(Protocol):
+    """OCR: the lines of text in an image, in reading order."""
+
+    def read(self, image: Image) -> list[TextLine]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechSegment:
+    start: float  # seconds from the start of the file
+    end: float
+    text: str
+
+
+class Transcriber(Protocol):
+    """Speech to text over an audio or video file, streamed segment by segment.
+
+    `progress` receives the share of the file's duration processed so far (0..1).
+    """
+
+    def transcribe(
+        self, path: Path, *, progress: Callable[[float], None] | None = None
+    ) -> Iterator[SpeechSegment]: ...
+
+
+def _ignore_progress(_: float) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ParseContext:
+    limits: ParseLimits = field(default_factory=ParseLimits)
+    ocr: TextReader | None = None
+    transcriber: Transcriber | None = None
+    progress: Callable[[float], None] = _ignore_progress
+    """Share of the file parsed so far (0..1); long media report it as they go."""
