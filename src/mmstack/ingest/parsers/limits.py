@@ -22,6 +22,8 @@ class ParseLimits:
     """Largest uncompressed/compressed ratio for a zip member bigger than `ratio_min_bytes`."""
     ratio_min_bytes: int = 1 * _MIB
     max_zip_entries: int = 10_000
+    max_image_pixels: int = 100_000_000
+    """Largest image (width times height, in pixels) decoded: a picture, a frame, a page render."""
 
     def check_input(self, data: bytes) -> None:
         """Reject empty and oversized input before any parser looks at it."""

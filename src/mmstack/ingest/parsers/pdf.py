@@ -6,6 +6,7 @@ import ctypes
 import threading
 from dataclasses import dataclass
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pypdfium2 as pdfium
@@ -15,6 +16,7 @@ from mmstack.errors import IngestError
 from mmstack.ingest.document import ElementKind, ParsedDocument
 
 from .builder import ElementBuilder
+from .context import ParseContext
 from .detect import APPLICATION_PDF, PDF_MAGIC, describe_signature
 from .limits import ParseLimits
 
@@ -44,8 +46,10 @@ class _Line:
     size: float  # font size of the first character
 
 
-def parse(data: bytes, *, filename: str, limits: ParseLimits) -> ParsedDocument:
-    limits.check_input(data)
+def parse(path: Path, *, filename: str, context: ParseContext) -> ParsedDocument:
+    limits = context.limits
+    limits.check_size(path.stat().st_size)
+    data = path.read_bytes()
     # PDFium tolerates up to 1 KiB of junk before the header, as the spec allows.
     if data.find(PDF_MAGIC, 0, 1024) < 0:
         what = describe_signature(data[:16])
