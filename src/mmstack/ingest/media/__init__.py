@@ -1,0 +1,2 @@
+"""Media decoding shared by the audio and video parsers: probing tracks, decoding sound
+and frames with PyAV."""
