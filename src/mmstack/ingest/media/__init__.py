@@ -1,2 +1,3 @@
-"""Media decoding shared by the audio and video parsers: probing tracks, decoding sound
-and frames with PyAV."""
+"""Media decoding shared by the parsers: probing tracks, decoding sound and frames with
+PyAV (audio, video), loading pictures safely and grouping OCR lines into paragraphs
+(images, scanned PDF pages)."""

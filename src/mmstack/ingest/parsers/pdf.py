@@ -1,26 +1,37 @@
-"""PDF via PDFium: the text layer, page by page, split into paragraphs by line spacing."""
+"""PDF via PDFium: the text layer, page by page, split into paragraphs by line spacing.
+
+With OCR in the parse context, a page with no (or negligible) text layer is rendered and
+read, and on the other pages every embedded picture big enough to hold text is read too;
+its text follows the page's own. OCR elements carry their page, a thumbnail of that page
+and a `region` in PDF points (1/72 inch) from the top-left corner of the page as displayed:
+pixels of the page rendered at 72 dpi.
+"""
 
 from __future__ import annotations
 
 import ctypes
+import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
+from PIL import Image
 
 from mmstack.errors import IngestError
-from mmstack.ingest.document import ElementKind, ParsedDocument
+from mmstack.ingest.document import Element, ElementKind, ParsedDocument, Region
+from mmstack.ingest.media.images import asset_key, thumbnail_bytes
+from mmstack.ingest.media.ocr_layout import ocr_elements
 
 from .builder import ElementBuilder
-from .context import ParseContext
+from .context import ParseContext, TextReader
 from .detect import APPLICATION_PDF, PDF_MAGIC, describe_signature
 from .limits import ParseLimits
 
-# PDFium is not thread-safe, not even across different documents.
+# PDFium is not thread-safe, not even across different documents. OCR runs outside it.
 _PDFIUM_LOCK = threading.Lock()
 
 # FPDF_GetLastError codes.
@@ -33,7 +44,18 @@ _ERR_SECURITY = 5
 _NEW_PARAGRAPH_PITCH = 1.4  # baseline gap, relative to the page's usual one, that opens one
 _NEW_PARAGRAPH_SIZE = 1.2  # change of font size between lines that opens one
 
+_MIN_TEXT_CHARS = 16  # a text layer shorter than this (a page number, a stamp) is no text
+_OCR_DPI = 200
+_OCR_MAX_SIDE = 2000  # RapidOCR shrinks anything larger to this before detection
+_THUMBNAIL_SIDE = 320
+# An embedded picture is read when it shows at least this big on the page (points) and has
+# at least this many pixels: smaller ones are icons, logos and rules.
+_MIN_PICTURE_POINTS = (72.0, 14.0)
+_MIN_PICTURE_PIXELS = (64, 16)
+_MAX_PICTURES_PER_PAGE = 8
+
 NO_TEXT_REASON = "no extractable text (scanned PDF? OCR is not enabled)"
+NO_TEXT_AFTER_OCR_REASON = "no extractable text: no text layer, and OCR read nothing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +66,25 @@ class _Line:
     first_y: float | None  # baseline of the first character, None if unknown
     last_y: float | None  # baseline of the last character
     size: float  # font size of the first character
+
+
+@dataclass(frozen=True, slots=True)
+class _Picture:
+    """An embedded picture to read, and where it shows on the page (points, top-left)."""
+
+    image: Image.Image
+    bounds: tuple[float, float, float, float] | None
+
+
+@dataclass(slots=True)
+class _PageScan:
+    """What one page needs from PDFium, taken under the lock; OCR then runs without it."""
+
+    lines: list[_Line]
+    render: Image.Image | None = None  # the whole page, when it has no text layer to speak of
+    render_scale: float = 1.0  # render pixels per point
+    pictures: list[_Picture] = field(default_factory=list)
+    thumbnail: bytes | None = None
 
 
 def parse(path: Path, *, filename: str, context: ParseContext) -> ParsedDocument:
@@ -57,9 +98,10 @@ def parse(path: Path, *, filename: str, context: ParseContext) -> ParsedDocument
         raise IngestError(f"not a PDF file{detail}")
     with _PDFIUM_LOCK:
         document = _open(data)
-        try:
-            return _extract(document, data, limits)
-        finally:
+    try:
+        return _extract(document, data, context)
+    finally:
+        with _PDFIUM_LOCK:
             document.close()
 
 
@@ -83,51 +125,186 @@ def _open(data: bytes) -> pdfium.PdfDocument:
         raise IngestError(f"PDF cannot be opened: {exc}") from None
 
 
-def _extract(document: pdfium.PdfDocument, data: bytes, limits: ParseLimits) -> ParsedDocument:
-    page_count = len(document)
+def _extract(document: pdfium.PdfDocument, data: bytes, context: ParseContext) -> ParsedDocument:
+    limits = context.limits
+    with _PDFIUM_LOCK:
+        page_count = len(document)
+        info = document.get_metadata_dict(skip_empty=True)
     if page_count > limits.max_pages:
         raise IngestError(f"PDF has {page_count} pages, over the limit of {limits.max_pages}")
     builder = ElementBuilder(limits)
-    empty_pages = 0
+    assets: dict[str, bytes] = {}
+    preview: str | None = None
+    empty_pages = ocr_pages = ocr_pictures = 0
     for index in range(page_count):
-        try:
-            lines = _page_lines(document, index)
-        except pdfium.PdfiumError as exc:
-            raise IngestError(f"PDF page {index + 1} cannot be read: {exc}") from None
-        if not lines:
-            empty_pages += 1
-        for paragraph in _paragraphs(lines):
-            builder.add(ElementKind.PARAGRAPH, paragraph, page=index + 1)
+        with _PDFIUM_LOCK:
+            try:
+                scan = _scan_page(document, index, context, preview=index == 0)
+            except pdfium.PdfiumError as exc:
+                raise IngestError(f"PDF page {index + 1} cannot be read: {exc}") from None
+        thumbnail = asset_key(scan.thumbnail) if scan.thumbnail else None
+        read: list[Element] = []
+        if scan.render is not None and context.ocr is not None:
+            read = _read_page(context.ocr, scan, index + 1, thumbnail)
+            ocr_pages += 1
+        if not read:
+            if not scan.lines:
+                empty_pages += 1
+            for paragraph in _paragraphs(scan.lines):
+                builder.add(ElementKind.PARAGRAPH, paragraph, page=index + 1)
+        if context.ocr is not None:
+            for picture in scan.pictures:
+                read += _read_picture(context.ocr, picture, index + 1, thumbnail)
+                ocr_pictures += 1
+        _extend(builder, read, limits)
+        if thumbnail and scan.thumbnail and (read or index == 0):
+            assets[thumbnail] = scan.thumbnail
+        if index == 0:
+            preview = thumbnail
+        context.progress((index + 1) / page_count)
     metadata: dict[str, Any] = {}
     if empty_pages:
         metadata["pages_without_text"] = empty_pages
+    if ocr_pages:
+        metadata["ocr_pages"] = ocr_pages
+    if ocr_pictures:
+        metadata["ocr_pictures"] = ocr_pictures
     if not _has_eof_marker(data):
         metadata["warning"] = "the file does not end with %%EOF; it may be truncated"
-    info = document.get_metadata_dict(skip_empty=True)
-    return builder.finish(
+    document_out = builder.finish(
         APPLICATION_PDF,
-        empty_reason=NO_TEXT_REASON,
+        empty_reason=NO_TEXT_AFTER_OCR_REASON if context.ocr else NO_TEXT_REASON,
         title=info.get("Title"),
         metadata=metadata,
         page_count=page_count,
+    )
+    document_out.assets = assets
+    document_out.thumbnail = preview
+    return document_out
+
+
+def _extend(builder: ElementBuilder, elements: list[Element], limits: ParseLimits) -> None:
+    if len(builder.elements) + len(elements) > limits.max_elements:
+        raise IngestError(
+            f"document has more than {limits.max_elements} text blocks "
+            "(paragraphs, rows or records), over the limit"
+        )
+    builder.elements.extend(elements)
+
+
+def _scan_page(
+    document: pdfium.PdfDocument, index: int, context: ParseContext, *, preview: bool
+) -> _PageScan:
+    """The page's text lines and, with OCR, the images to read; callers hold the lock."""
+    page = document[index]
+    try:
+        textpage = page.get_textpage()
+        try:
+            scan = _PageScan(_lines(textpage))
+        finally:
+            textpage.close()
+        if context.ocr is not None:
+            if sum(len(line.text) for line in scan.lines) < _MIN_TEXT_CHARS:
+                scan.render_scale = _render_scale(page, context.limits.max_image_pixels)
+                scan.render = _render(page, scan.render_scale)
+            else:
+                scan.pictures = _pictures(page, context.limits.max_image_pixels)
+        if scan.render is not None:
+            scan.thumbnail = thumbnail_bytes(scan.render, _THUMBNAIL_SIDE)
+        elif preview or scan.pictures:
+            width, height = page.get_size()
+            scale = _THUMBNAIL_SIDE / max(width, height, 1.0)
+            scan.thumbnail = thumbnail_bytes(_render(page, scale), _THUMBNAIL_SIDE)
+        return scan
+    finally:
+        page.close()
+
+
+def _render_scale(page: pdfium.PdfPage, max_pixels: int) -> float:
+    """Render pixels per point for OCR: about 200 dpi, within RapidOCR's working size and
+    the image pixel limit."""
+    width, height = page.get_size()
+    width, height = max(width, 1.0), max(height, 1.0)
+    fit = math.sqrt(max_pixels / (width * height))
+    return float(min(_OCR_DPI / 72, _OCR_MAX_SIDE / max(width, height), fit))
+
+
+def _render(page: pdfium.PdfPage, scale: float) -> Image.Image:
+    bitmap = page.render(scale=scale)
+    try:
+        image: Image.Image = bitmap.to_pil().convert("RGB")  # a copy: the buffer is freed below
+        return image
+    finally:
+        bitmap.close()
+
+
+def _pictures(page: pdfium.PdfPage, max_pixels: int) -> list[_Picture]:
+    """The page's largest embedded pictures that may hold text, decoded."""
+    left, _, _, top = page.get_bbox()  # the crop box as displayed (inherited boxes too)
+    rotated = page.get_rotation() != 0
+    candidates = []
+    for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=4):
+        if not isinstance(obj, pdfium.PdfImage):
+            continue
+        x0, y0, x1, y1 = obj.get_bounds()
+        px_width, px_height = obj.get_px_size()
+        shown = (x1 - x0, y1 - y0)
+        if (
+            shown[0] < _MIN_PICTURE_POINTS[0]
+            or shown[1] < _MIN_PICTURE_POINTS[1]
+            or px_width < _MIN_PICTURE_PIXELS[0]
+            or px_height < _MIN_PICTURE_PIXELS[1]
+            or px_width * px_height > max_pixels
+        ):
+            continue
+        bounds = None if rotated else (x0 - left, top - y1, x1 - left, top - y0)
+        candidates.append((shown[0] * shown[1], obj, bounds))
+    candidates.sort(key=lambda item: item[0], reverse=True)
+    pictures = []
+    for _, obj, bounds in candidates[:_MAX_PICTURES_PER_PAGE]:
+        try:
+            # PDFium owns this bitmap's buffer; it is freed when the object is collected.
+            bitmap = obj.get_bitmap(render=True)
+        except pdfium.PdfiumError:
+            continue  # an image PDFium cannot decode is skipped, not the whole file
+        pictures.append(_Picture(bitmap.to_pil().convert("RGB"), bounds))
+    return pictures
+
+
+def _read_page(ocr: TextReader, scan: _PageScan, page: int, thumbnail: str | None) -> list[Element]:
+    assert scan.render is not None
+    scale = scan.render_scale
+
+    def to_points(box: Region) -> Region:
+        return _scaled(box, 1 / scale, 1 / scale, 0.0, 0.0)
+
+    return ocr_elements(ocr.read(scan.render), page=page, thumbnail=thumbnail, transform=to_points)
+
+
+def _read_picture(
+    ocr: TextReader, picture: _Picture, page: int, thumbnail: str | None
+) -> list[Element]:
+    image, bounds = picture.image, picture.bounds
+    x_scale = (bounds[2] - bounds[0]) / image.width if bounds else 0.0
+    y_scale = (bounds[3] - bounds[1]) / image.height if bounds else 0.0
+
+    def to_points(box: Region) -> Region | None:
+        return _scaled(box, x_scale, y_scale, bounds[0], bounds[1]) if bounds else None
+
+    return ocr_elements(ocr.read(image), page=page, thumbnail=thumbnail, transform=to_points)
+
+
+def _scaled(box: Region, x_scale: float, y_scale: float, dx: float, dy: float) -> Region:
+    return (
+        math.floor(box[0] * x_scale + dx),
+        math.floor(box[1] * y_scale + dy),
+        math.ceil(box[2] * x_scale + dx),
+        math.ceil(box[3] * y_scale + dy),
     )
 
 
 def _has_eof_marker(data: bytes) -> bool:
     return data.rfind(b"%%EOF", max(len(data) - 2048, 0)) >= 0
-
-
-def _page_lines(document: pdfium.PdfDocument, index: int) -> list[_Line]:
-    """The page's lines in PDFium's reading order, with the baselines around each one."""
-    page = document[index]
-    try:
-        textpage = page.get_textpage()
-        try:
-            return _lines(textpage)
-        finally:
-            textpage.close()
-    finally:
-        page.close()
 
 
 def _lines(textpage: pdfium.PdfTextPage) -> list[_Line]:

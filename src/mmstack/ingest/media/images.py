@@ -1,0 +1,172 @@
+"""Pictures read safely with Pillow: size checked before decoding, upright, RGB, described.
+
+Only the formats mmstack ingests are tried (PNG, JPEG, WebP, TIFF, GIF), never the rest of
+Pillow's plugins (EPS alone would start Ghostscript). The declared size is checked against
+`max_pixels` before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+import imagehash
+import numpy as np
+from PIL import ExifTags, Image, ImageFile, ImageOps
+
+from mmstack.errors import IngestError
+from mmstack.ingest.parsers.detect import (
+    IMAGE_GIF,
+    IMAGE_JPEG,
+    IMAGE_PNG,
+    IMAGE_TIFF,
+    IMAGE_WEBP,
+)
+
+# Pillow format name -> media type. MPO is the multi-picture JPEG many cameras write.
+FORMAT_MEDIA_TYPES: Final[dict[str, str]] = {
+    "PNG": IMAGE_PNG,
+    "JPEG": IMAGE_JPEG,
+    "MPO": IMAGE_JPEG,
+    "WEBP": IMAGE_WEBP,
+    "TIFF": IMAGE_TIFF,
+    "GIF": IMAGE_GIF,
+}
+_OPENERS: Final = ("PNG", "JPEG", "WEBP", "TIFF", "GIF")  # MPO comes from JPEG's opener
+
+_EXIF_DATE_FORMAT = "%Y:%m:%d %H:%M:%S"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedImage:
+    """A decoded picture: upright, first frame only, RGB."""
+
+    image: Image.Image
+    media_type: str
+    metadata: dict[str, Any]
+    """width and height (upright), format, and when known: animated, taken_at (ISO 8601,
+    the camera's local time), camera_make, camera_model."""
+
+
+def load_image(path: Path, *, max_pixels: int) -> LoadedImage:
+    """Open, check and decode the image at `path`; every failure is an `IngestError`."""
+    Image.init()
+    try:
+        with path.open("rb") as handle:
+            source = _identify(handle, path.name)
+            width, height = source.size
+            if width * height > max_pixels:
+                raise IngestError(
+                    f"image is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), "
+                    f"over the limit of {max_pixels / 1e6:.0f} megapixels"
+                )
+            metadata = _describe(source)
+            source.seek(0)  # the first frame of an animation or a multi-page TIFF
+            source.load()
+            image = _to_rgb(ImageOps.exif_transpose(source))
+    except Image.DecompressionBombError as exc:
+        raise IngestError(f"image is too large to decode safely ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
+        raise IngestError(f"image is truncated or corrupt ({exc})") from None
+    metadata["width"], metadata["height"] = image.size
+    return LoadedImage(image, FORMAT_MEDIA_TYPES[str(source.format)], metadata)
+
+
+def _identify(handle: io.BufferedReader, name: str) -> ImageFile.ImageFile:
+    """The image whose header `handle` starts with; nothing is decoded yet.
+
+    Pillow's own `Image.open` does the same but checks the size against its process-wide
+    `MAX_IMAGE_PIXELS` first, so the error could not name the dimensions.
+    """
+    prefix = handle.read(16)
+    if not prefix:
+        raise IngestError("file is empty")
+    for name_of_format in _OPENERS:
+        factory, accept = Image.OPEN[name_of_format]
+        if accept is not None and not accept(prefix):
+            continue
+        handle.seek(0)
+        try:
+            return factory(handle, name)
+        except (SyntaxError, IndexError, TypeError, struct.error) as exc:
+            raise IngestError(f"image header is corrupt ({exc})") from None
+    raise IngestError("not a supported image (PNG, JPEG, WebP, TIFF or GIF)")
+
+
+def _describe(image: ImageFile.ImageFile) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"format": image.format}
+    if getattr(image, "is_animated", False):
+        metadata["animated"] = True
+    try:
+        exif = image.getexif()
+    except (OSError, SyntaxError, ValueError, struct.error):
+        return metadata  # a broken EXIF block does not make the picture unreadable
+    details = exif.get_ifd(ExifTags.IFD.Exif)
+    taken = details.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime)
+    if taken_at := _exif_date(taken):
+        metadata["taken_at"] = taken_at
+    for key, tag in (("camera_make", ExifTags.Base.Make), ("camera_model", ExifTags.Base.Model)):
+        value = exif.get(tag)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, str) and (text := " ".join(value.replace("\x00", " ").split())):
+            metadata[key] = text
+    return metadata
+
+
+def _exif_date(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.strptime(value.strip("\x00 "), _EXIF_DATE_FORMAT).isoformat()
+    except ValueError:
+        return None
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB pixels; transparency becomes white (dark text on a transparent background stays
+    readable) and 16-bit or float greys are scaled to 8 bits."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        scaled = (values - low) * (255.0 / (high - low)) if high > low else values * 0
+        return Image.fromarray(scaled.astype(np.uint8), "L").convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def thumbnail_bytes(image: Image.Image, max_side: int = 320) -> bytes:
+    """A JPEG preview whose longer side is at most `max_side` pixels."""
+    preview = image.convert("RGB") if image.mode != "RGB" else image.copy()
+    preview.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    preview.save(out, "JPEG", quality=80, optimize=True)
+    return out.getvalue()
+
+
+def asset_key(data: bytes) -> str:
+    """The key of a derived image in `ParsedDocument.assets`: the sha256 of its bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def perceptual_hash(image: Image.Image) -> str:
+    """A 64-bit DCT hash (hex) that stays close for resized or re-encoded copies."""
+    return str(imagehash.phash(image))
+
+
+def hash_distance(first: str, second: str) -> int:
+    """How many of the 64 bits two perceptual hashes differ in (0: the same picture)."""
+    return int(imagehash.hex_to_hash(first) - imagehash.hex_to_hash(second))

@@ -1,0 +1,123 @@
+"""OCR with RapidOCR (PP-OCRv6 detection and recognition on onnxruntime).
+
+The model files come from the registry (`OCR_ID`) and are passed to RapidOCR explicitly,
+so it never looks for, or downloads, models of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from rapidocr import RapidOCR
+
+from mmstack.ingest.parsers.context import TextLine
+from mmstack.models.registry import ModelSpec
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+DEFAULT_MIN_SCORE = 0.6
+"""Recognition confidence under which a line is dropped: such lines are mostly noise read
+from textures, edges and pictures."""
+
+
+class RapidTextReader:
+    """`TextReader` over RapidOCR. One reader serves one image at a time (a lock): OCR
+    already keeps the cores busy, and RapidOCR changes its own settings during a call."""
+
+    def __init__(
+        self,
+        detection: Path,
+        recognition: Path,
+        classification: Path,
+        *,
+        threads: int | None = None,
+        min_score: float = DEFAULT_MIN_SCORE,
+    ) -> None:
+        self._min_score = min_score
+        self._lock = threading.Lock()
+        onnx = "EngineConfig.onnxruntime"
+        params: dict[str, Any] = {
+            "Global.log_level": "error",
+            "Global.text_score": min_score,
+            "Det.model_path": str(detection),
+            "Rec.model_path": str(recognition),
+            "Cls.model_path": str(classification),
+            f"{onnx}.intra_op_num_threads": threads or -1,
+            f"{onnx}.inter_op_num_threads": 1,
+        }
+        self._engine = RapidOCR(params=params)
+        # RapidOCR logs each model path at INFO while it loads the models lazily.
+        logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+
+    def read(self, image: Image) -> list[TextLine]:
+        """The lines of text in `image` (any mode), in reading order, boxes in its pixels."""
+        pixels = np.asarray(image.convert("RGB") if image.mode != "RGB" else image)
+        # RapidOCR expects OpenCV's BGR channel order for arrays.
+        pixels = np.ascontiguousarray(pixels[:, :, ::-1])
+        with self._lock:
+            result = self._engine(pixels)
+        boxes = getattr(result, "boxes", None)
+        texts = getattr(result, "txts", None)
+        scores = getattr(result, "scores", None)
+        if boxes is None or texts is None or scores is None:
+            return []
+        width, height = image.size
+        lines = []
+        for quad, text, score in zip(boxes, texts, scores, strict=True):
+            text = " ".join(str(text).split())
+            if not text or float(score) < self._min_score:
+                continue
+            lines.append(TextLine(text, _box(quad, width, height), round(float(score), 4)))
+        return reading_order(lines)
+
+
+def _box(quad: Any, width: int, height: int) -> tuple[int, int, int, int]:
+    """The axis-aligned box around a detected quadrilateral, clipped to the image."""
+    points = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
+    left = max(0, int(np.floor(points[:, 0].min())))
+    top = max(0, int(np.floor(points[:, 1].min())))
+    right = min(width, int(np.ceil(points[:, 0].max())))
+    bottom = min(height, int(np.ceil(points[:, 1].max())))
+    return left, top, max(left, right), max(top, bottom)
+
+
+def reading_order(lines: list[TextLine]) -> list[TextLine]:
+    """Top to bottom; lines whose vertical centres fall within each other's height are one
+    row, read left to right."""
+    rows: list[list[TextLine]] = []
+    for line in sorted(lines, key=_centre_y):
+        centre = _centre_y(line)
+        if rows:
+            last = rows[-1][-1]
+            if last.box[1] <= centre <= last.box[3] and line.box[1] <= _centre_y(last):
+                rows[-1].append(line)
+                continue
+        rows.append([line])
+    return [line for row in rows for line in sorted(row, key=lambda ln: ln.box[0])]
+
+
+def _centre_y(line: TextLine) -> float:
+    return (line.box[1] + line.box[3]) / 2
+
+
+def load_text_reader(
+    spec: ModelSpec,
+    paths: dict[str, Path],
+    *,
+    threads: int | None = None,
+    min_score: float = DEFAULT_MIN_SCORE,
+) -> RapidTextReader:
+    """A loader for `ModelRegistry.load(OCR_ID, ...)`."""
+    del spec
+    return RapidTextReader(
+        paths["detection"],
+        paths["recognition"],
+        paths["classification"],
+        threads=threads,
+        min_score=min_score,
+    )
