@@ -1,0 +1,278 @@
+"""Keyframes of a video: the first frame, each scene change, and at least one every
+`max_interval` seconds, found in one streaming pass with PyAV.
+
+Memory stays at a couple of frames whatever the length: the decoder's current frame, the
+last sampled one (kept for the end of the stream) and small grayscale copies to compare.
+ffmpeg is spared what it can skip: frames between samples are decoded but never converted,
+non-reference frames are not decoded at all on high frame rates, and comparisons run on
+thumbnails a few dozen pixels wide made by swscale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Final
+
+import av
+import av.container
+import av.stream
+import av.video
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from mmstack.errors import IngestError
+from mmstack.ingest.parsers.detect import describe_signature
+from mmstack.ingest.parsers.limits import ParseLimits
+
+# Demuxers (ffmpeg format names) of real video containers. Anything else ffmpeg can open
+# (a PNG, a GIF, a WAV or ANSI text renamed .mp4) is refused rather than read as a "video".
+_VIDEO_CONTAINERS: Final = frozenset(
+    {"mov", "mp4", "matroska", "webm", "avi", "mpegts", "mpeg", "flv", "asf", "ogg"}
+)
+
+_COMPARE_WIDTH: Final = 64  # width of the grayscale copies that are compared
+_PIXEL_DELTA: Final = 24  # of 255: a smaller change of a pixel is noise or compression
+_MIN_NONREF_RATE: Final = 4.0  # frame rate / sample rate above which B-frames are skipped
+
+Gray = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True, slots=True)
+class VideoInfo:
+    duration: float | None  # seconds; None when the container does not say
+    width: int
+    height: int
+    codec: str
+    fps: float | None
+    has_audio: bool
+    container: str  # ffmpeg's format name: "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"...
+
+
+@dataclass(frozen=True, slots=True)
+class Keyframe:
+    time: float  # seconds from the start of the video
+    image: Image.Image  # RGB, upright, at most `max_side` pixels on its longer side
+
+
+def probe(path: Path, *, limits: ParseLimits) -> VideoInfo:
+    """What the container says about its video: raises `IngestError` if it is not a
+    readable video within the limits."""
+    with _open(path) as container:
+        return _info(container, _video_stream(container), limits)
+
+
+def keyframes(
+    path: Path,
+    *,
+    limits: ParseLimits,
+    sample_fps: float = 2.0,
+    threshold: float = 0.02,
+    min_gap: float = 2.0,
+    max_interval: float = 30.0,
+    settle: float = 1.0,
+    max_side: int = 1920,
+    progress: Callable[[float], None] | None = None,
+) -> Iterator[Keyframe]:
+    """The frames worth reading, in time order.
+
+    - `sample_fps`: frames compared per second (a slide change is seen within 1/sample_fps).
+    - `threshold`: share of the picture that must differ (pixels of a 64-pixel-wide gray
+      copy changed by more than ~10% of full scale) from the last keyframe to count as a
+      scene change. 0.02 catches a new line of text on a slide; camera noise and
+      compression artefacts stay far below it.
+    - `min_gap`: seconds between two scene-change keyframes at least, so continuous motion
+      yields one keyframe per `min_gap`, not one per sample.
+    - `max_interval`: seconds after which a keyframe is taken even without a change, so
+      slowly changing video (a scroll, a pan) is still sampled.
+    - `settle`: after a change, the picture is taken once it stops changing between two
+      samples (a fade or a slide build finishes), waiting at most this long. The keyframe's
+      `time` is that of the change.
+    - `max_side`: the yielded image is scaled down to this longer side (OCR needs no more).
+    - `progress` receives the seconds of video decoded so far.
+
+    The first frame is always a keyframe. Raises `IngestError` for a file that cannot be
+    decoded from the start; a stream that breaks off later ends the keyframes there (the
+    last `progress` value tells how far it got).
+    """
+    pixel_limit = limits.max_image_pixels
+    with _open(path) as container:
+        stream = _video_stream(container)
+        info = _info(container, stream, limits)
+        stream.thread_type = "AUTO"
+        if info.fps is not None and info.fps >= _MIN_NONREF_RATE * sample_fps:
+            stream.codec_context.skip_frame = "NONREF"
+        start = _seconds(stream.start_time, stream.time_base) or 0.0
+        step = 1.0 / sample_fps
+        next_sample = 0.0
+        key_time = -max_interval  # of the last keyframe
+        key_gray: Gray | None = None
+        pending: float | None = None  # time of a change waiting to settle
+        pending_gray: Gray | None = None
+        last: tuple[float, av.VideoFrame] | None = None
+        for frame in _decode(container, stream):
+            if frame.pts is None:
+                continue
+            time = max(float(frame.time) - start, 0.0)
+            if time < next_sample:
+                continue
+            while next_sample <= time:
+                next_sample += step
+            if frame.width * frame.height > pixel_limit:
+                raise IngestError(_too_large(frame.width, frame.height, pixel_limit))
+            if progress is not None:
+                progress(time)
+            gray = _gray(frame)
+            last = (time, frame)
+            if pending is not None and pending_gray is not None:
+                if _changed(gray, pending_gray) < threshold or time - pending >= settle:
+                    yield Keyframe(pending, _image(frame, max_side))
+                    key_time, key_gray, pending = pending, gray, None
+                else:
+                    pending_gray = gray
+                continue
+            if key_gray is None or time - key_time >= max_interval:
+                yield Keyframe(time, _image(frame, max_side))
+                key_time, key_gray = time, gray
+            elif time - key_time >= min_gap and _changed(gray, key_gray) >= threshold:
+                pending, pending_gray = time, gray
+        if pending is not None and last is not None:
+            yield Keyframe(pending, _image(last[1], max_side))
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        container = av.open(str(path), mode="r")
+    except av.error.FFmpegError as exc:
+        raise IngestError(_unreadable(path, exc)) from None
+    format_names = set(container.format.name.split(","))
+    if not format_names & _VIDEO_CONTAINERS:
+        what = _signature(path) or container.format.long_name or container.format.name
+        container.close()
+        raise IngestError(f"not a video file: the content is {what}")
+    return container
+
+
+def _signature(path: Path) -> str | None:
+    with path.open("rb") as handle:
+        return describe_signature(handle.read(16))
+
+
+def _unreadable(path: Path, exc: av.error.FFmpegError) -> str:
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if head[4:8] == b"ftyp":
+        return (
+            "video cannot be read: the MP4/QuickTime file is truncated or corrupt "
+            "(its index, the moov box, is missing or damaged)"
+        )
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video cannot be read: the Matroska/WebM file is corrupt"
+    if what := describe_signature(head):
+        return f"not a video file: the content is {what}"
+    if not head:
+        return "file is empty"
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return f"not a video file ffmpeg can read ({reason})"
+
+
+def _video_stream(container: av.container.InputContainer) -> av.video.VideoStream:
+    streams = [
+        s
+        for s in container.streams.video
+        if not s.disposition & av.stream.Disposition.attached_pic  # cover art
+    ]
+    if not streams:
+        kinds = sorted({s.type for s in container.streams})
+        has = f" (it has only {', '.join(kinds)})" if kinds else ""
+        raise IngestError(f"file has no video stream{has}")
+    stream = streams[0]
+    if stream.codec_context is None:
+        raise IngestError("unsupported video codec: ffmpeg has no decoder for this stream")
+    return stream
+
+
+def _info(
+    container: av.container.InputContainer, stream: av.video.VideoStream, limits: ParseLimits
+) -> VideoInfo:
+    ctx = stream.codec_context
+    width, height = ctx.width, ctx.height
+    limit = limits.max_image_pixels
+    if width * height > limit:
+        raise IngestError(_too_large(width, height, limit))
+    duration = _seconds(stream.duration, stream.time_base)
+    if duration is None and container.duration is not None and container.duration > 0:
+        duration = container.duration / av.time_base
+    rate = stream.average_rate or stream.guessed_rate
+    return VideoInfo(
+        duration=duration,
+        width=width,
+        height=height,
+        codec=ctx.name,
+        fps=float(rate) if rate else None,
+        has_audio=bool(container.streams.audio),
+        container=container.format.name,
+    )
+
+
+def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
+    if not value or time_base is None or value < 0:
+        return None
+    return float(value * time_base)
+
+
+def _too_large(width: int, height: int, limit: int) -> str:
+    return f"video frames are {width}x{height} pixels, over the limit of {limit:,} pixels"
+
+
+def _decode(
+    container: av.container.InputContainer, stream: av.video.VideoStream
+) -> Iterator[av.VideoFrame]:
+    decoded = False
+    try:
+        for frame in container.decode(stream):
+            decoded = True
+            yield frame
+    except av.error.FFmpegError as exc:
+        if not decoded:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise IngestError(f"video cannot be decoded: {reason}") from None
+        # Damage or truncation later on: the keyframes found so far stand.
+    if not decoded:
+        raise IngestError("video has no frames that can be decoded")
+
+
+def _gray(frame: av.VideoFrame) -> Gray:
+    height = max(8, round(_COMPARE_WIDTH * frame.height / max(frame.width, 1)))
+    small = frame.reformat(width=_COMPARE_WIDTH, height=height, format="gray", interpolation="AREA")
+    return np.asarray(small.to_ndarray(), dtype=np.uint8)
+
+
+def _changed(a: Gray, b: Gray) -> float:
+    """Share of pixels that differ by more than noise between two gray copies."""
+    diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
+    return float(np.count_nonzero(diff > _PIXEL_DELTA)) / diff.size
+
+
+def _image(frame: av.VideoFrame, max_side: int) -> Image.Image:
+    scale = min(1.0, max_side / max(frame.width, frame.height))
+    width, height = round(frame.width * scale), round(frame.height * scale)
+    rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA")
+    image = Image.fromarray(np.asarray(rgb.to_ndarray(), dtype=np.uint8))
+    return _upright(image, frame.rotation)
+
+
+def _upright(image: Image.Image, rotation: float) -> Image.Image:
+    """The picture as it is meant to be shown (phones store portrait video sideways and
+    rotate it on playback); `rotation` is counterclockwise, in degrees."""
+    match round(rotation) % 360:
+        case 90:
+            return image.transpose(Image.Transpose.ROTATE_90)
+        case 180:
+            return image.transpose(Image.Transpose.ROTATE_180)
+        case 270:
+            return image.transpose(Image.Transpose.ROTATE_270)
+    return image
