@@ -1,5 +1,5 @@
-"""Speech to text with Whisper on CTranslate2 (faster-whisper): CPU, int8, voice activity
-filtered by the Silero VAD that ships inside faster-whisper (no download).
+"""Speech to text with Whisper on CTranslate2 (faster-whisper): CPU, int8, only where the
+Silero VAD that ships inside faster-whisper hears speech (no download).
 
 A recording is decoded a window of a few minutes at a time (`ingest/media/audio.py`) and
 each window transcribed on its own, so memory does not grow with the length of the file.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmstack.ingest.media.audio import AudioWindow, audio_windows, probe_audio
+from mmstack.ingest.media.audio import SAMPLE_RATE, AudioWindow, audio_windows, probe_audio
 from mmstack.ingest.parsers.context import SpeechSegment, Transcriber
 from mmstack.models.catalog import WHISPER_BASE_ID
 from mmstack.models.registry import ModelRegistry, ModelSpec, ModelUnavailableError
@@ -146,6 +146,17 @@ class WhisperTranscriber:
     def _window(
         self, window: AudioWindow, options: TranscriptionOptions, language: str | None
     ) -> tuple[str, Iterator[TimedSegment]]:
+        from faster_whisper.vad import get_speech_timestamps  # type: ignore[import-untyped]
+
+        # faster-whisper's own VAD filter joins the speech into one stream, so a segment can
+        # run across a long silence and be timed from before it. Transcribing each stretch of
+        # speech as a clip of its own keeps every segment inside the speech it transcribes.
+        speech = get_speech_timestamps(window.samples, sampling_rate=SAMPLE_RATE)
+        if not speech:
+            return "", iter(())
+        clips = [
+            bound / SAMPLE_RATE for chunk in speech for bound in (chunk["start"], chunk["end"])
+        ]
         temperature: float | tuple[float, ...] = options.temperature
         if options.temperature == 0:
             temperature = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -155,12 +166,10 @@ class WhisperTranscriber:
             initial_prompt=options.prompt or None,
             temperature=temperature,
             beam_size=self._beam_size,
-            vad_filter=True,
+            clip_timestamps=clips,
             word_timestamps=options.word_timestamps,
         )
-        # The language faster-whisper names for a window without speech is a guess on silence.
-        found = str(info.language) if info.duration_after_vad > 0 else ""
-        return found, _timed(raw, window.start)
+        return str(info.language), _timed(raw, window.start)
 
 
 def _timed(raw: Iterator[Any], offset: float) -> Iterator[TimedSegment]:

@@ -77,7 +77,7 @@ def probe_audio(path: Path) -> AudioInfo:
             raise IngestError("the audio track is empty (zero length)")
         return AudioInfo(
             duration=duration,
-            codec=codec.name,
+            codec=codec.codec.canonical_name,
             sample_rate=codec.sample_rate,
             channels=codec.layout.nb_channels,
             container=container.format.name,
