@@ -1,0 +1,185 @@
+"""Keyframe selection and probing with PyAV on videos rendered in the test."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from mmstack.errors import IngestError
+from mmstack.ingest.media.keyframes import Keyframe, keyframes, probe
+from mmstack.ingest.parsers.limits import ParseLimits
+from tests.ingest.media.video_samples import SIZE, Scene, fade, slide, talk, write_video
+
+LIMITS = ParseLimits()
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("keyframes")
+
+
+@pytest.fixture(scope="module")
+def talk_mp4(videos: Path) -> Path:
+    return talk(videos / "talk.mp4")
+
+
+def _times(frames: list[Keyframe]) -> list[float]:
+    return [frame.time for frame in frames]
+
+
+def _difference(first: Image.Image, second: Image.Image) -> float:
+    """Mean absolute difference of two pictures, 0 to 255."""
+    a = np.asarray(first.convert("L"), dtype=np.float64)
+    b = np.asarray(second.convert("L"), dtype=np.float64)
+    return float(np.abs(a - b).mean())
+
+
+def test_keyframes_at_each_slide_change(talk_mp4: Path) -> None:
+    frames = list(keyframes(talk_mp4, limits=LIMITS))
+    assert _times(frames) == pytest.approx([0.0, 20.0, 30.0], abs=1.0)
+    assert _difference(frames[1].image, slide("PELICAN")) < 3
+    assert _difference(frames[2].image, slide("Thanks", background="navy", color="white")) < 3
+    assert all(frame.image.mode == "RGB" and frame.image.size == SIZE for frame in frames)
+
+
+def test_a_keyframe_every_max_interval_without_change(talk_mp4: Path) -> None:
+    frames = list(keyframes(talk_mp4, limits=LIMITS, max_interval=8.0))
+    assert _times(frames) == pytest.approx([0.0, 8.0, 16.0, 20.0, 28.0, 30.0], abs=1.0)
+
+
+def test_progress_reports_seconds_decoded(talk_mp4: Path) -> None:
+    seen: list[float] = []
+    list(keyframes(talk_mp4, limits=LIMITS, progress=seen.append))
+    assert seen == sorted(seen)
+    assert seen[-1] == pytest.approx(35.0, abs=1.0)
+    assert len(seen) == pytest.approx(70, abs=3)  # two samples a second
+
+
+def test_fade_is_taken_once_settled(videos: Path) -> None:
+    first, second = slide("Introduction"), slide("Results", background="lightyellow")
+    scenes = [Scene(first, 6), *fade(first, second, 1.5, fps=4), Scene(second, 6)]
+    frames = list(keyframes(write_video(videos / "fade.mp4", scenes), limits=LIMITS))
+    assert len(frames) == 2
+    assert frames[1].time == pytest.approx(6.0, abs=1.0)  # when the change began
+    assert _difference(frames[1].image, second) < 3  # the picture after the fade
+
+
+def test_motion_gives_one_keyframe_per_min_gap(videos: Path) -> None:
+    scenes = []
+    for step in range(40):  # a box crossing the frame for 10 s
+        image = slide("")
+        ImageDraw.Draw(image).rectangle((step * 7, 80, step * 7 + 60, 160), fill="red")
+        scenes.append(Scene(image, 0.25))
+    frames = list(keyframes(write_video(videos / "motion.mp4", scenes), limits=LIMITS))
+    gaps = np.diff(_times(frames))
+    assert len(frames) >= 4
+    assert gaps.min() >= 2.0
+
+
+def test_rotated_video_comes_upright(videos: Path) -> None:
+    picture = slide("")
+    ImageDraw.Draw(picture).rectangle((0, 0, 40, 30), fill="red")  # top left
+    path = write_video(videos / "phone.mp4", [Scene(picture, 1)], rotation=90)
+    image = next(keyframes(path, limits=LIMITS)).image
+    assert image.size == (SIZE[1], SIZE[0])
+    # 90 degrees counterclockwise takes the top left corner to the bottom left.
+    red, _, blue = image.getpixel((5, image.height - 5))  # type: ignore[misc]
+    assert red > 200
+    assert blue < 60
+    assert probe(path, limits=LIMITS).width == SIZE[0]
+
+
+def test_large_frames_are_scaled_to_max_side(videos: Path) -> None:
+    path = write_video(videos / "wide.mp4", [Scene(slide("Wide", size=(640, 360)), 1)])
+    image = next(keyframes(path, limits=LIMITS, max_side=320)).image
+    assert image.size == (320, 180)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec", "has_audio"),
+    [(".mp4", "h264", True), (".webm", "vp9", True), (".mkv", "h264", False),
+     (".mov", "h264", True)],
+)  # fmt: skip
+def test_probe(videos: Path, suffix: str, codec: str, has_audio: bool) -> None:
+    path = talk(videos / f"probe{suffix}", speech=has_audio)
+    info = probe(path, limits=LIMITS)
+    assert (info.width, info.height, info.codec, info.has_audio) == (*SIZE, codec, has_audio)
+    assert info.duration == pytest.approx(35.0, abs=0.1)
+    assert info.fps == pytest.approx(4.0)
+    assert _times(list(keyframes(path, limits=LIMITS))) == pytest.approx([0, 20, 30], abs=1)
+
+
+def test_frames_over_the_pixel_limit(talk_mp4: Path) -> None:
+    small = ParseLimits(max_image_pixels=SIZE[0] * SIZE[1] - 1)
+    with pytest.raises(IngestError, match=r"320x240 pixels, over the limit of 76,799 pixels"):
+        probe(talk_mp4, limits=small)
+    with pytest.raises(IngestError, match="over the limit"):
+        next(keyframes(talk_mp4, limits=small))
+
+
+def test_truncated_mp4(talk_mp4: Path, tmp_path: Path) -> None:
+    data = talk_mp4.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])  # the index (moov) is written last
+    with pytest.raises(IngestError, match="truncated or corrupt"):
+        probe(cut, limits=LIMITS)
+
+
+def test_truncated_matroska_keeps_the_frames_before_the_cut(videos: Path, tmp_path: Path) -> None:
+    data = talk(videos / "whole.mkv", speech=False).read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    seen: list[float] = []
+    frames = list(keyframes(cut, limits=LIMITS, progress=seen.append))
+    assert frames[0].time == 0.0
+    assert 5.0 < seen[-1] < 30.0
+
+
+def test_files_that_are_not_videos(tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_bytes(b"meeting notes, not a video\n" * 100)
+    with pytest.raises(IngestError, match="not a video file"):
+        probe(text, limits=LIMITS)
+    png = tmp_path / "picture.mp4"
+    slide("Hello").save(png, "PNG")
+    with pytest.raises(IngestError, match="not a video file: the content is a PNG image"):
+        probe(png, limits=LIMITS)
+    empty = tmp_path / "empty.webm"
+    empty.write_bytes(b"")
+    with pytest.raises(IngestError, match="empty"):
+        probe(empty, limits=LIMITS)
+
+
+def test_no_video_stream(tmp_path: Path) -> None:
+    wav = tmp_path / "sound.wav"
+    with wave.open(str(wav), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(np.zeros(16_000, dtype=np.int16).tobytes())
+    with pytest.raises(IngestError, match="not a video file: the content is WAV"):
+        probe(wav, limits=LIMITS)
+    m4a = tmp_path / "sound.mp4"
+    with av.open(str(wav)) as source, av.open(str(m4a), "w") as out:
+        stream = out.add_stream("aac", rate=16_000, layout="mono")
+        resampler = av.AudioResampler(format="fltp", layout="mono", rate=16_000)
+        for frame in source.decode(audio=0):
+            for converted in resampler.resample(frame):
+                converted.pts = None
+                out.mux(stream.encode(converted))
+        out.mux(stream.encode(None))
+    with pytest.raises(IngestError, match=r"no video stream \(it has only audio\)"):
+        probe(m4a, limits=LIMITS)
+
+
+def test_unsupported_codec(videos: Path, tmp_path: Path) -> None:
+    data = talk(videos / "codec.mkv", speech=False).read_bytes()
+    unknown = tmp_path / "unknown.mkv"
+    unknown.write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_ZZZZZ/ISO/AVC"))
+    with pytest.raises(IngestError, match="unsupported video codec"):
+        probe(unknown, limits=LIMITS)
