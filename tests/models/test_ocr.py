@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+from PIL import ImageDraw, ImageFont
+
+from mmstack.ingest.parsers.context import TextLine
+from mmstack.models.ocr import DEFAULT_MIN_SCORE, RapidTextReader, reading_order
+from tests.pictures import session_text_reader, text_image
+
+
+@pytest.fixture(scope="session")
+def reader(tmp_path_factory: pytest.TempPathFactory) -> RapidTextReader:
+    return session_text_reader(tmp_path_factory)
+
+
+def test_reads_rendered_lines_with_their_spaces_boxes_and_order(reader: RapidTextReader) -> None:
+    image = text_image(
+        ["The quick brown fox jumps", "over the lazy dog near Lisbon."], size=(900, 240)
+    )
+    font = ImageFont.load_default(size=36)
+    ImageDraw.Draw(image).text((560, 170), "Invoice 4711", font=font, fill="black")
+    started = time.perf_counter()
+    lines = reader.read(image)
+    elapsed = time.perf_counter() - started
+    print(f"OCR of a 900x240 image: {elapsed:.2f} s")
+    assert [line.text for line in lines] == [
+        "The quick brown fox jumps",
+        "over the lazy dog near Lisbon.",
+        "Invoice 4711",
+    ]
+    for line in lines:
+        left, top, right, bottom = line.box
+        assert all(isinstance(v, int) for v in line.box)
+        assert 0 <= left < right <= 900
+        assert 0 <= top < bottom <= 240
+        assert DEFAULT_MIN_SCORE <= line.score <= 1
+    first, second, third = (line.box for line in lines)
+    assert first[1] < 50 < first[3]  # drawn from y=30, 36 px high
+    assert first[3] <= second[3] <= third[1] + 20
+    assert third[0] >= 540  # drawn from x=560
+
+
+def test_blank_and_non_rgb_images(reader: RapidTextReader) -> None:
+    assert reader.read(text_image([], size=(400, 200))) == []
+    # A short line on its own: enlarged (at most twice) before detection, read whole.
+    grey = text_image(["Grey pixels read fine"], mode="L", size=(600, 100), background=255)
+    assert [line.text for line in reader.read(grey)] == ["Grey pixels read fine"]
+
+
+def test_reading_order_rows_then_left_to_right() -> None:
+    right = TextLine("right", (300, 12, 400, 40), 0.9)
+    left = TextLine("left", (10, 10, 100, 38), 0.9)
+    below = TextLine("below", (10, 60, 100, 88), 0.9)
+    assert [line.text for line in reading_order([below, right, left])] == [
+        "left",
+        "right",
+        "below",
+    ]
