@@ -15,7 +15,7 @@ from tokenizers import Tokenizer
 
 from mmstack.answer import AnswerService
 from mmstack.answer.chat import GroundedChat
-from mmstack.config.settings import Settings
+from mmstack.config.settings import MediaSettings, Settings
 from mmstack.errors import MMStackError
 from mmstack.index.embeddings import EmbeddingService, TokenizerDecoder
 from mmstack.index.keyword import KeywordIndex, keyword_index_for
@@ -26,6 +26,8 @@ from mmstack.ingest.collections import CollectionService
 from mmstack.ingest.file_batches import FileBatchService
 from mmstack.ingest.files import FileService
 from mmstack.ingest.jobs import JobHandler, JobQueue, JobWorker
+from mmstack.ingest.parsers import ParseLimits
+from mmstack.ingest.parsers.context import TextReader, Transcriber
 from mmstack.ingest.reconcile import Reconciler
 from mmstack.ingest.service import INGEST_JOB, IngestionService
 from mmstack.ingest.vector_store_search import VectorStoreSearch
@@ -34,7 +36,10 @@ from mmstack.llm.factory import open_llm
 from mmstack.llm.router import LlmRouter
 from mmstack.models.catalog import BUNDLED_MODELS, load_onnx_embedder
 from mmstack.models.embedder import OnnxSentenceEmbedder
+from mmstack.models.ocr import RapidTextReader, load_text_reader
+from mmstack.models.on_demand import OnDemandTextReader, OnDemandTranscriber
 from mmstack.models.registry import ModelRegistry, ModelSpec
+from mmstack.models.transcriber import load_whisper
 from mmstack.store import migrate
 from mmstack.store.blobs import BlobStore, LocalBlobStore
 from mmstack.store.db import Database
@@ -70,10 +75,43 @@ class Stack:
     llm: LlmRouter
     answers: AnswerService
     grounded_chat: GroundedChat
+    text_reader: TextReader | None = None  # OCR; None when `media.ocr` is off
+    transcriber: Transcriber | None = None  # speech to text; None when off
 
 
 def model_registry(settings: Settings) -> ModelRegistry:
     return ModelRegistry(BUNDLED_MODELS, settings.models_cache_dir)
+
+
+def media_models(
+    settings: MediaSettings, models: ModelRegistry, cache_dir: Path
+) -> tuple[TextReader | None, Transcriber | None]:
+    """OCR and speech to text as configured, each loaded on the first file that needs it."""
+    text_reader = transcriber = None
+    if settings.ocr:
+        models.spec(settings.ocr_model)  # an unknown model fails at start-up, not later
+
+        def load_ocr() -> TextReader:
+            def loader(spec: ModelSpec, paths: dict[str, Path]) -> RapidTextReader:
+                return load_text_reader(spec, paths, threads=settings.ocr_threads)
+
+            return models.load(settings.ocr_model, loader, options=(settings.ocr_threads,))
+
+        text_reader = OnDemandTextReader(load_ocr)
+    if settings.speech_to_text:
+        models.spec(settings.speech_model)
+
+        def load_speech() -> Transcriber:
+            return load_whisper(
+                models,
+                cache_dir=cache_dir,
+                model_id=settings.speech_model,
+                threads=settings.speech_threads,
+                beam_size=settings.speech_beam_size,
+            )
+
+        transcriber = OnDemandTranscriber(load_speech)
+    return text_reader, transcriber
 
 
 def _lock_data_dir(data_dir: Path) -> FileLock:
@@ -160,6 +198,7 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             batch_size=settings.ingest.batch_files,
             on_idle=lambda: optimize_when_due(vectors, settings.vector.optimize_after),
         )
+        text_reader, transcriber = media_models(settings.media, models, settings.models_cache_dir)
         ingestion = IngestionService(
             db,
             blobs,
@@ -169,6 +208,13 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             ingest=settings.ingest,
             chunking=settings.chunking,
             on_enqueue=worker.notify,
+            text_reader=text_reader,
+            transcriber=transcriber,
+            limits=ParseLimits(
+                max_bytes=settings.ingest.max_file_bytes,
+                max_image_pixels=settings.media.max_image_pixels,
+            ),
+            duplicate_image_distance=settings.media.duplicate_image_distance,
         )
         handlers[INGEST_JOB] = ingestion.run_jobs
         keywords = keyword_index_for(db.dialect)
@@ -219,6 +265,8 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             llm=llm,
             answers=answers,
             grounded_chat=GroundedChat(answers, vector_stores),
+            text_reader=text_reader,
+            transcriber=transcriber,
         )
         if exclusive:
             recovered = queue.recover_abandoned()

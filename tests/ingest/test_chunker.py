@@ -71,3 +71,54 @@ def test_size_limit_overlap_and_long_sentences(counter: OnnxSentenceEmbedder) ->
     assert any(chunks[i].char_end > chunks[i + 1].char_start for i in range(len(chunks) - 1))
     covered = sum(c.text.count("word") for c in chunks)
     assert covered >= 300
+
+
+def test_timed_text_keeps_its_timeline_and_pictures_split_chunks(
+    counter: OnnxSentenceEmbedder,
+) -> None:
+    from mmstack.ingest.document import TextSource
+
+    def said(text: str, start: float, end: float, frame: str) -> Element:
+        return Element(
+            ElementKind.PARAGRAPH,
+            text,
+            source=TextSource.SPEECH,
+            time_start=start,
+            time_end=end,
+            thumbnail=frame,
+        )
+
+    def shown(text: str, start: float, region: tuple[int, int, int, int]) -> Element:
+        return Element(
+            ElementKind.PARAGRAPH,
+            text,
+            source=TextSource.OCR,
+            time_start=start,
+            time_end=start + 10,
+            thumbnail="frame-b",
+            region=region,
+        )
+
+    doc = ParsedDocument(
+        "video/mp4",
+        [
+            said("Welcome to the quarterly review.", 0.5, 3.0, "frame-a"),
+            said("Revenue grew in every region.", 3.2, 6.1, "frame-a"),
+            shown("Quarterly", 10.0, (10, 10, 200, 40)),
+            shown("Results 2026", 10.0, (10, 50, 220, 90)),
+            said("Thank you.", 12.0, 13.0, "frame-b"),
+        ],
+    )
+    _, chunks = chunk_document(doc, counter, max_tokens=256, overlap_tokens=0)
+    assert [c.text for c in chunks] == [
+        "Welcome to the quarterly review.\n\nRevenue grew in every region.",
+        "Quarterly\n\nResults 2026",
+        "Thank you.",
+    ]
+    speech, slide, closing = chunks
+    assert (speech.source, speech.time_start, speech.time_end) == ("speech", 0.5, 6.1)
+    assert speech.timeline == ((0, 0.5, 3.0), (34, 3.2, 6.1))
+    assert speech.text[34:].startswith("Revenue")
+    assert speech.thumbnail == "frame-a" and speech.region is None
+    assert (slide.source, slide.region, slide.thumbnail) == ("ocr", (10, 10, 220, 90), "frame-b")
+    assert (closing.time_start, closing.thumbnail) == (12.0, "frame-b")

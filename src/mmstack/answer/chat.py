@@ -30,6 +30,7 @@ from mmstack.llm.types import (
     Usage,
     new_completion_id,
 )
+from mmstack.urls import thumbnail_url
 
 
 class GroundedChat:
@@ -142,6 +143,10 @@ def _annotation(citation: Citation) -> dict[str, Any]:
         "heading_path": citation.heading_path,
         "quote_start": citation.quote_start,
         "quote_end": citation.quote_end,
+        "modality": citation.modality,
+        "start_seconds": citation.time_start,
+        "end_seconds": citation.time_end,
+        "thumbnail_url": thumbnail_url(citation.file_id, citation.thumbnail),
     }
 
 

@@ -32,11 +32,19 @@ class Citation:
     # Where this citation's `[n]` marker is in the answer's text.
     marker_start: int
     marker_end: int
+    # Media: the kind of file, the seconds where the quote is spoken or shown, the image
+    # showing it (a key of the file's derived images).
+    modality: str = "text"
+    time_start: float | None = None
+    time_end: float | None = None
+    thumbnail: str | None = None
 
     @property
     def location(self) -> str:
         """Where the quote is, for people: `p. 3 · Results > Dose`, or the character range."""
         parts = []
+        if self.time_start is not None:
+            parts.append(f"at {clock(self.time_start)}")
         if self.page_start is not None:
             pages = self.page_start
             if self.page_end is not None and self.page_end != self.page_start:
@@ -96,3 +104,11 @@ class AnswerDone:
 
 
 AnswerEvent = TextDelta | AnswerDone
+
+
+def clock(seconds: float) -> str:
+    """`75.4` -> `1:15`; `3725` -> `1:02:05`."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -97,6 +97,7 @@ class Verifier:
             marker_end = marker_start + (len(marker) if at >= 0 else 0)
             hit = self._passages[support.passage]
             start, end = support.quote_start, support.quote_end
+            moment = hit.anchor.moment(start)
             found.append(
                 Citation(
                     number=number,
@@ -112,6 +113,10 @@ class Verifier:
                     quote_end=hit.anchor.char_start + end,
                     marker_start=marker_start,
                     marker_end=marker_end,
+                    modality=hit.modality,
+                    time_start=moment[0] if moment else None,
+                    time_end=moment[1] if moment else None,
+                    thumbnail=hit.anchor.thumbnail,
                 )
             )
         return found

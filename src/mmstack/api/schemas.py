@@ -8,7 +8,9 @@ from pydantic import BaseModel, Field
 
 from mmstack.index.search import SearchHit
 from mmstack.ingest.collections import CollectionInfo
+from mmstack.media_types import Modality
 from mmstack.store.models import CollectionFile, Job
+from mmstack.urls import thumbnail_url
 
 T = TypeVar("T")
 
@@ -127,6 +129,9 @@ class ListOut(BaseModel, Generic[T]):
 class SearchFilters(BaseModel):
     file_ids: list[str] | None = None
     media_types: list[str] | None = None
+    modalities: list[Modality] | None = Field(
+        None, description="Files of these kinds: text (documents), image, audio, video"
+    )
     tags: list[str] | None = Field(None, description="Files having any of these tags")
     created_after: int | None = Field(None, description="Unix seconds, inclusive")
     created_before: int | None = Field(None, description="Unix seconds, exclusive")
@@ -146,6 +151,12 @@ class AnchorOut(BaseModel):
     heading_path: list[str]
     char_start: int
     char_end: int
+    source: str = Field(description="How the text was got: text, ocr, speech or caption")
+    region: list[int] | None = Field(
+        None, description="Box the text was read from: left, top, right, bottom pixels"
+    )
+    time_start: float | None = Field(None, description="Seconds from the start (audio, video)")
+    time_end: float | None = None
 
 
 class SearchResultOut(BaseModel):
@@ -156,7 +167,15 @@ class SearchResultOut(BaseModel):
     file_id: str
     filename: str
     media_type: str
+    modality: Modality
     anchor: AnchorOut
+    start_seconds: float | None = Field(
+        None, description="Where a player should seek: the part of the chunk that best matches"
+    )
+    end_seconds: float | None = None
+    thumbnail_url: str | None = Field(
+        None, description="An image showing where the text is (frame, page, picture)"
+    )
     ranks: dict[str, int]
 
     @classmethod
@@ -176,7 +195,15 @@ class SearchResultOut(BaseModel):
                 heading_path=a.heading_path,
                 char_start=a.char_start,
                 char_end=a.char_end,
+                source=a.source,
+                region=list(a.region) if a.region else None,
+                time_start=a.time_start,
+                time_end=a.time_end,
             ),
+            modality=hit.modality,
+            start_seconds=hit.moment[0] if hit.moment else None,
+            end_seconds=hit.moment[1] if hit.moment else None,
+            thumbnail_url=thumbnail_url(hit.file_id, a.thumbnail),
             ranks=hit.ranks,
         )
 

@@ -88,4 +88,7 @@ def _citation_dict(citation: Citation) -> dict[str, Any]:
         "quote_end": citation.quote_end,
         "marker_start": citation.marker_start,
         "marker_end": citation.marker_end,
+        "modality": citation.modality,
+        "start_seconds": citation.time_start,
+        "end_seconds": citation.time_end,
     }

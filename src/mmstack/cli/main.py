@@ -15,12 +15,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mmstack import __version__
+from mmstack.answer.types import clock
 from mmstack.cli import ask as asking
 from mmstack.cli.output import console, fail, print_json, print_table
 from mmstack.config.logging import configure_logging
 from mmstack.config.settings import Settings, load_settings
 from mmstack.errors import MMStackError
-from mmstack.index.filters import SearchFilter
+from mmstack.index.filters import SearchFilter, media_type_filter
+from mmstack.media_types import Modality
 from mmstack.stack import Stack, model_registry, open_stack
 from mmstack.store.models import FileStatus
 
@@ -312,11 +314,18 @@ def search(
     mode: Annotated[str | None, typer.Option(help="hybrid, keyword or vector")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=100)] = 10,
     tag: Annotated[list[str] | None, typer.Option(help="Only files with any of these tags")] = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option("--kind", help="Only files of these kinds: text, image, audio, video"),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Search the ingested files."""
     if mode not in (None, "hybrid", "keyword", "vector"):
         fail(f"unknown mode {mode!r}: use hybrid, keyword or vector")
+    kinds = [m.value for m in Modality]
+    if unknown := [k for k in kind or () if k not in kinds]:
+        fail(f"unknown kind {unknown[0]!r}: use {', '.join(kinds)}")
     with _stack() as stack:
         try:
             ids = [stack.collections.resolve_id(c) for c in collection] if collection else None
@@ -325,17 +334,25 @@ def search(
                 query,
                 mode=mode,  # type: ignore[arg-type]
                 top_k=top_k,
-                flt=SearchFilter(collection_ids=ids, tags=tag),
+                flt=SearchFilter(
+                    collection_ids=ids,
+                    tags=tag,
+                    media_types=media_type_filter(None, [Modality(k) for k in kind])
+                    if kind
+                    else None,
+                ),
             )
             elapsed = (time.perf_counter() - started) * 1000
         except MMStackError as exc:
             fail(exc.message)
     if json_out:
-        print_json([dataclasses.asdict(h) for h in hits])
+        print_json([{**dataclasses.asdict(h), "modality": h.modality} for h in hits])
         return
     for rank, hit in enumerate(hits, start=1):
         anchor = hit.anchor
         where = f"page {anchor.page_start}" if anchor.page_start else ""
+        if hit.moment:
+            where = f"at {clock(hit.moment[0])}"
         if anchor.heading_path:
             where = (where + " · " if where else "") + " > ".join(anchor.heading_path)
         console.print(

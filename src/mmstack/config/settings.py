@@ -65,6 +65,31 @@ class IngestSettings(BaseModel):
     lease_seconds: float = Field(60.0, gt=0)
 
 
+class MediaSettings(BaseModel):
+    """Images, scanned pages, audio and video: the models that read them (each loaded on
+    the first file that needs it) and the limits on what is decoded."""
+
+    ocr: bool = Field(True, description="Read text in images, scanned pages and video frames")
+    ocr_model: str = "pp-ocrv6-small"
+    ocr_threads: int | None = Field(None, ge=1, description="OCR threads (default: all cores)")
+    speech_to_text: bool = Field(True, description="Transcribe audio and the sound of videos")
+    speech_model: str = "whisper-base"
+    speech_threads: int | None = Field(None, ge=1, description="Whisper threads (default: all)")
+    speech_beam_size: int = Field(
+        5, ge=1, le=10, description="Whisper beam width (1: greedy, about a third faster)"
+    )
+    max_image_pixels: int = Field(
+        100_000_000, ge=1, description="Largest image decoded (width x height): image bombs fail"
+    )
+    duplicate_image_distance: int = Field(
+        4,
+        ge=-1,
+        le=64,
+        description="Pictures whose perceptual hashes differ in at most this many of 64 bits "
+        "are one file in a collection (-1: only identical bytes)",
+    )
+
+
 class VectorSettings(BaseModel):
     backend: Literal["edge", "qdrant"] = "edge"
     qdrant_url: str | None = None
@@ -179,6 +204,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = ChunkingSettings()
     search: SearchSettings = SearchSettings()
     ingest: IngestSettings = IngestSettings()
+    media: MediaSettings = MediaSettings()
     vector: VectorSettings = VectorSettings()
     llm: LlmSettings = LlmSettings()
     answer: AnswerSettings = AnswerSettings()

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Select, exists, select
 
 from mmstack.index.vector import VectorFilter
+from mmstack.media_types import Modality, media_types_of
 from mmstack.store.models import Chunk, CollectionFile, FileStatus, FileTag, StoredFile
 
 SearchFilter = VectorFilter
+
+
+def media_type_filter(
+    media_types: Sequence[str] | None, modalities: Sequence[Modality] | None
+) -> list[str] | None:
+    """The media types a filter allows, given types and kinds of file (both must hold)."""
+    if modalities is None:
+        return list(media_types) if media_types is not None else None
+    allowed = [t for m in dict.fromkeys(modalities) for t in media_types_of(m)]
+    if media_types is None:
+        return allowed
+    return [t for t in media_types if t in allowed]
 
 
 def searchable_chunks(stmt: Select[int, float], flt: SearchFilter | None) -> Select[int, float]:

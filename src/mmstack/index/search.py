@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
@@ -14,6 +15,7 @@ from mmstack.index import fusion
 from mmstack.index.filters import SearchFilter
 from mmstack.index.keyword import KeywordIndex
 from mmstack.index.vector import VectorIndex
+from mmstack.media_types import Modality, modality_of
 from mmstack.models.embedder import Embedder
 from mmstack.store.db import Database
 from mmstack.store.models import Chunk, CollectionFile, FileStatus, StoredFile
@@ -36,6 +38,12 @@ _HYDRATE = (
         Chunk.heading_path,
         Chunk.char_start,
         Chunk.char_end,
+        Chunk.source,
+        Chunk.region,
+        Chunk.time_start,
+        Chunk.time_end,
+        Chunk.thumbnail,
+        Chunk.timeline,
     )
     .join(CollectionFile, CollectionFile.id == Chunk.collection_file_id)
     .join(StoredFile, StoredFile.id == Chunk.file_id)
@@ -48,11 +56,35 @@ _HYDRATE = (
 
 @dataclass(frozen=True, slots=True)
 class Anchor:
+    """Where a chunk is in its file: pages and section; for media, how its text was got
+    (`source`), the box it was read from, its time range, the image showing it (a key of
+    the file's derived images) and the time range of each of its parts (`timeline`:
+    offset in the chunk's text, start, end)."""
+
     page_start: int | None
     page_end: int | None
     heading_path: list[str]
     char_start: int
     char_end: int
+    source: str = "text"
+    region: tuple[int, int, int, int] | None = None
+    time_start: float | None = None
+    time_end: float | None = None
+    thumbnail: str | None = None
+    timeline: tuple[tuple[int, float, float], ...] = ()
+
+    def moment(self, offset: int) -> tuple[float, float] | None:
+        """The time range of the part of the chunk's text holding `offset`."""
+        if not self.timeline:
+            if self.time_start is None:
+                return None
+            return self.time_start, self.time_end or self.time_start
+        found = self.timeline[0]
+        for part in self.timeline:
+            if part[0] > offset:
+                break
+            found = part
+        return found[1], found[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +99,13 @@ class SearchHit:
     seq: int
     anchor: Anchor
     ranks: dict[str, int] = field(default_factory=dict)  # rank in each candidate list, from 1
+    # For timed text: the time range of the chunk's part that best matches the query, the
+    # second a player should seek to.
+    moment: tuple[float, float] | None = None
+
+    @property
+    def modality(self) -> Modality:
+        return modality_of(self.media_type)
 
 
 class SearchService:
@@ -123,7 +162,7 @@ class SearchService:
             "vector": {doc: i for i, (doc, _) in enumerate(vector_hits, start=1)},
         }
         # Hydrate more than top_k: a candidate whose file is no longer completed is dropped.
-        return self._hydrate(ranked[: top_k * 2], ranks)[:top_k]
+        return self._hydrate(ranked[: top_k * 2], ranks, query)[:top_k]
 
     def _keyword_search(
         self, query: str, depth: int, flt: SearchFilter | None
@@ -154,7 +193,7 @@ class SearchService:
         )
 
     def _hydrate(
-        self, ranked: list[tuple[int, float]], ranks: dict[str, dict[int, int]]
+        self, ranked: list[tuple[int, float]], ranks: dict[str, dict[int, int]], query: str
     ) -> list[SearchHit]:
         if not ranked:
             return []
@@ -166,6 +205,19 @@ class SearchService:
             row = rows.get(doc)
             if row is None:
                 continue
+            anchor = Anchor(
+                row.page_start,
+                row.page_end,
+                list(row.heading_path),
+                row.char_start,
+                row.char_end,
+                row.source,
+                tuple(row.region) if row.region else None,
+                row.time_start,
+                row.time_end,
+                row.thumbnail,
+                tuple((int(o), s, e) for o, s, e in row.timeline or ()),
+            )
             hits.append(
                 SearchHit(
                     chunk_id=doc,
@@ -176,14 +228,29 @@ class SearchService:
                     filename=row.filename,
                     media_type=row.media_type,
                     seq=row.seq,
-                    anchor=Anchor(
-                        row.page_start,
-                        row.page_end,
-                        list(row.heading_path),
-                        row.char_start,
-                        row.char_end,
-                    ),
+                    anchor=anchor,
                     ranks={name: r[doc] for name, r in ranks.items() if doc in r},
+                    moment=best_moment(row.text, anchor, query),
                 )
             )
         return hits
+
+
+_WORD = re.compile(r"\w{3,}")
+
+
+def best_moment(text: str, anchor: Anchor, query: str) -> tuple[float, float] | None:
+    """The time range of the part of a timed chunk with the most of the query's words
+    (the earliest on a tie; the chunk's start when none matches)."""
+    if anchor.time_start is None:
+        return None
+    if len(anchor.timeline) < 2:
+        return anchor.moment(0)
+    wanted = {w.lower() for w in _WORD.findall(query)}
+    ends = [part[0] for part in anchor.timeline[1:]] + [len(text)]
+    best, best_count = anchor.timeline[0], 0
+    for part, end in zip(anchor.timeline, ends, strict=True):
+        count = sum(w.lower() in wanted for w in _WORD.findall(text[part[0] : end]))
+        if count > best_count:
+            best, best_count = part, count
+    return best[1], best[2]

@@ -1,10 +1,13 @@
 """Token-aware chunking that keeps sections, paragraphs and pages together.
 
 Elements are packed into chunks of at most `max_tokens` (counted with the embedding
-model's tokenizer). A heading starts a new chunk, so does a new page, so a chunk's anchor
-is one page and one section. A chunk that closes because it is full hands its last
-elements (up to `overlap_tokens`) to the next one. An element longer than a chunk is split
-at sentence ends, and a sentence longer than a chunk at token boundaries with overlap.
+model's tokenizer). A heading starts a new chunk, so does a new page, a change of text
+source (text layer, OCR, speech) and a new image (a video frame, a scanned page), so a
+chunk's anchor is one page, one section and one picture. Timed text (speech, video frames)
+keeps each element's time range in the chunk's timeline. A chunk that closes because it
+is full hands its last elements (up to `overlap_tokens`) to the next one. An element
+longer than a chunk is split at sentence ends, and a sentence longer than a chunk at token
+boundaries with overlap.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
-from mmstack.ingest.document import ElementKind, ParsedDocument
+from mmstack.ingest.document import Element, ElementKind, ParsedDocument, Region, TextSource
 
 SEPARATOR = "\n\n"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -37,6 +40,13 @@ class ChunkDraft:
     page_start: int | None
     page_end: int | None
     heading_path: tuple[str, ...]
+    source: TextSource = TextSource.TEXT
+    region: Region | None = None
+    time_start: float | None = None
+    time_end: float | None = None
+    thumbnail: str | None = None
+    timeline: tuple[tuple[int, float, float], ...] = ()
+    """(offset in `text`, start, end) of each timed part, in order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,7 @@ class _Unit:
     page: int | None
     heading_path: tuple[str, ...]
     is_heading: bool
+    element: Element
 
 
 def document_text(doc: ParsedDocument) -> tuple[str, list[int]]:
@@ -79,7 +90,11 @@ def _units(
     for element, start, tokens in zip(doc.elements, starts, counts, strict=True):
         is_heading = element.kind in (ElementKind.HEADING, ElementKind.TITLE)
         unit = partial(
-            _Unit, page=element.page, heading_path=element.heading_path, is_heading=is_heading
+            _Unit,
+            page=element.page,
+            heading_path=element.heading_path,
+            is_heading=is_heading,
+            element=element,
         )
         if tokens <= max_tokens:
             units.append(unit(start=start, end=start + len(element.text), tokens=tokens))
@@ -126,6 +141,12 @@ def _pack(text: str, units: list[_Unit], max_tokens: int, overlap_tokens: int) -
         body = [u for u in current if not u.is_heading] or current
         first, last = current[0], current[-1]
         pages = [u.page for u in current if u.page is not None]
+        elements = [u.element for u in current]
+        timed = [
+            (u.start - first.start, u.element.time_start, u.element.time_end or 0.0)
+            for u in current
+            if u.element.time_start is not None
+        ]
         chunks.append(
             ChunkDraft(
                 seq=len(chunks),
@@ -136,6 +157,12 @@ def _pack(text: str, units: list[_Unit], max_tokens: int, overlap_tokens: int) -
                 page_start=min(pages) if pages else None,
                 page_end=max(pages) if pages else None,
                 heading_path=body[0].heading_path,
+                source=first.element.source,
+                region=_union([e.region for e in elements if e.region is not None]),
+                time_start=min(t[1] for t in timed) if timed else None,
+                time_end=max(t[2] for t in timed) if timed else None,
+                thumbnail=first.element.thumbnail,
+                timeline=tuple(timed),
             )
         )
 
@@ -143,7 +170,11 @@ def _pack(text: str, units: list[_Unit], max_tokens: int, overlap_tokens: int) -
         if current:
             new_section = unit.is_heading and not current[-1].is_heading
             new_page = unit.page != current[-1].page
-            if new_section or new_page:
+            last = current[-1].element
+            new_picture = (
+                unit.element.source != last.source or unit.element.thumbnail != last.thumbnail
+            )
+            if new_section or new_page or new_picture:
                 close()
                 current, tokens = [], 0
             elif tokens + unit.tokens > max_tokens:
@@ -163,3 +194,14 @@ def _pack(text: str, units: list[_Unit], max_tokens: int, overlap_tokens: int) -
     if current:
         close()
     return chunks
+
+
+def _union(regions: list[Region]) -> Region | None:
+    if not regions:
+        return None
+    return (
+        min(r[0] for r in regions),
+        min(r[1] for r in regions),
+        max(r[2] for r in regions),
+        max(r[3] for r in regions),
+    )

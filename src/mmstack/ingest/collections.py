@@ -13,7 +13,14 @@ from mmstack.errors import ConflictError, InvalidRequestError, NotFoundError
 from mmstack.index.vector import VectorFilter, VectorIndex
 from mmstack.store.blobs import BlobStore
 from mmstack.store.db import Database
-from mmstack.store.models import Chunk, Collection, CollectionFile, FileStatus, StoredFile
+from mmstack.store.models import (
+    Chunk,
+    Collection,
+    CollectionFile,
+    FileAsset,
+    FileStatus,
+    StoredFile,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +67,22 @@ def _name_taken(name: str) -> ConflictError:
     return ConflictError(f"a collection named '{name}' already exists", param="name")
 
 
+def blobs_of(session: Session, file_ids: list[str]) -> list[str]:
+    """The digests of the files' own bytes and of the images derived from them."""
+    if not file_ids:
+        return []
+    own = session.scalars(select(StoredFile.sha256).where(StoredFile.id.in_(file_ids)))
+    derived = session.scalars(select(FileAsset.key).where(FileAsset.file_id.in_(file_ids)))
+    return sorted({*own, *derived})
+
+
 def unused_blobs(session: Session, digests: list[str]) -> list[str]:
-    """The digests no file refers to any more (their blobs can go once this commits)."""
+    """The digests no file or derived image refers to any more (their blobs can go once
+    this commits)."""
     if not digests:
         return []
     used = set(session.scalars(select(StoredFile.sha256).where(StoredFile.sha256.in_(digests))))
+    used.update(session.scalars(select(FileAsset.key).where(FileAsset.key.in_(digests))))
     return sorted({d for d in digests if d not in used})
 
 
@@ -189,7 +207,7 @@ class CollectionService:
         )
         if not unused:
             return []
-        digests = list(session.scalars(select(StoredFile.sha256).where(StoredFile.id.in_(unused))))
+        digests = blobs_of(session, unused)
         session.execute(delete(StoredFile).where(StoredFile.id.in_(unused)))
         session.flush()
         return unused_blobs(session, digests)

@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session
 
 from mmstack.errors import IngestError, InvalidRequestError, NotFoundError
 from mmstack.index.vector import VectorIndex
-from mmstack.ingest.collections import unused_blobs
+from mmstack.ingest.collections import blobs_of, unused_blobs
 from mmstack.ingest.pagination import Page, PageRequest, paginate, unknown_cursor
 from mmstack.ingest.parsers.detect import detect_media_type
 from mmstack.ingest.uploads import FileTooLargeError, safe_filename, size_limit_message
 from mmstack.store.blobs import BlobStore
 from mmstack.store.db import Database
-from mmstack.store.models import Chunk, StoredFile
+from mmstack.store.models import Chunk, FileAsset, StoredFile
 
 UPLOAD_PURPOSES: Final = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 
@@ -105,15 +105,31 @@ class FileService:
                 param="file_id",
             ) from None
 
+    def image(self, file_id: str, key: str) -> tuple[str, bytes]:
+        """An image derived from the file (its thumbnail, a video frame, a page render):
+        media type and bytes. Only the file's own images are served."""
+        with self._db.session() as session:
+            find_file(session, file_id)
+            asset = session.get(FileAsset, (file_id, key))
+            if asset is None:
+                raise NotFoundError(f"file '{file_id}' has no image '{key}'", param="thumbnail_id")
+            media_type = asset.media_type
+        try:
+            return media_type, self._blobs.get(key)
+        except KeyError:
+            message = f"image '{key}' is no longer stored"
+            raise NotFoundError(message, param="thumbnail_id") from None
+
     def delete(self, file_id: str) -> None:
         """Delete the file and remove it from every collection."""
         with self._db.session(write=True) as session:
-            stored = find_file(session, file_id)
+            find_file(session, file_id)
+            digests = blobs_of(session, [file_id])
             chunk_ids = list(session.scalars(select(Chunk.id).where(Chunk.file_id == file_id)))
             # Memberships, chunks (with their keyword rows), tags and jobs cascade.
             session.execute(delete(StoredFile).where(StoredFile.id == file_id))
             session.flush()
-            digests = unused_blobs(session, [stored.sha256])
+            digests = unused_blobs(session, digests)
         self._vectors.delete(chunk_ids)
         for digest in digests:
             self._blobs.delete(digest)

@@ -9,6 +9,7 @@ step is safe to repeat, so a job that dies anywhere is simply run again.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,11 +22,15 @@ from mmstack.config.settings import ChunkingSettings, IngestSettings
 from mmstack.errors import IngestError, InvalidRequestError, NotFoundError
 from mmstack.index.vector import FloatArray, VectorIndex, VectorPayload, VectorPoint
 from mmstack.ingest.chunker import ChunkDraft, chunk_document
-from mmstack.ingest.collections import find_member
+from mmstack.ingest.collections import find_member, unused_blobs
+from mmstack.ingest.document import ParsedDocument
 from mmstack.ingest.jobs import ClaimedJob, JobQueue, PermanentJobError
-from mmstack.ingest.parsers import ParseLimits, parse_document
+from mmstack.ingest.media.images import load_image, perceptual_hash
+from mmstack.ingest.parsers import ParseContext, ParseLimits, parse_file
+from mmstack.ingest.parsers.context import TextReader, Transcriber
 from mmstack.ingest.parsers.detect import detect_media_type
 from mmstack.ingest.uploads import safe_filename, size_limit_message
+from mmstack.media_types import Modality, modality_of
 from mmstack.models.embedder import Embedder
 from mmstack.store.blobs import BlobStore, sha256_hex
 from mmstack.store.db import Database
@@ -33,6 +38,7 @@ from mmstack.store.models import (
     Chunk,
     Collection,
     CollectionFile,
+    FileAsset,
     FileErrorCode,
     FileStatus,
     FileTag,
@@ -43,6 +49,9 @@ log = logging.getLogger(__name__)
 
 INGEST_JOB = "ingest_file"
 EMBED_BATCH = 256
+# Shares of a file's progress: parsing (long for media: OCR, transcription), then embedding.
+PARSE_SHARE = 0.6
+PROGRESS_EVERY_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +59,7 @@ class _Prepared:
     job: ClaimedJob
     member_id: int
     payload: VectorPayload
+    document: ParsedDocument
     drafts: list[ChunkDraft]
 
 
@@ -71,6 +81,10 @@ class IngestionService:
         ingest: IngestSettings,
         chunking: ChunkingSettings,
         on_enqueue: Callable[[], None] | None = None,
+        text_reader: TextReader | None = None,
+        transcriber: Transcriber | None = None,
+        limits: ParseLimits | None = None,
+        duplicate_image_distance: int = -1,
     ) -> None:
         self._db = db
         self._blobs = blobs
@@ -80,12 +94,17 @@ class IngestionService:
         self._ingest = ingest
         self._chunking = chunking
         self._on_enqueue = on_enqueue
-        self._limits = ParseLimits(max_bytes=ingest.max_file_bytes)
+        self._limits = limits or ParseLimits(max_bytes=ingest.max_file_bytes)
+        self._text_reader = text_reader
+        self._transcriber = transcriber
+        self._duplicate_image_distance = duplicate_image_distance
 
     def add_file(
         self, collection_id: str, filename: str, data: bytes, *, tags: Sequence[str] = ()
     ) -> AddedFile:
-        """Store the bytes and queue their ingestion; the same bytes twice are one file.
+        """Store the bytes and queue their ingestion; the same bytes twice are one file,
+        and so is the same picture twice (perceptual hashes within
+        `media.duplicate_image_distance` bits).
 
         Files over the size limit or of an unsupported type are recorded as failed with the
         reason (so a batch reports them), never parsed and never searchable.
@@ -107,6 +126,7 @@ class IngestionService:
             # Before the transaction: the write lock is not held during the fsync, and a
             # blob is content-addressed, so storing it twice or in vain is harmless.
             self._blobs.put(data)
+        picture_hash = self._picture_hash(media_type, digest) if error is None else None
         with self._db.session(write=True) as session:
             if session.get(Collection, collection_id) is None:
                 raise NotFoundError(f"collection '{collection_id}' not found", param="collection")
@@ -115,10 +135,23 @@ class IngestionService:
                     CollectionFile.collection_id == collection_id, CollectionFile.sha256 == digest
                 )
             )
-            if existing is not None:
+            if existing is None and picture_hash is not None:
+                existing = self._same_picture(session, collection_id, picture_hash)
+            if existing is not None and existing.sha256 == digest:
                 return AddedFile(existing, created=False)
+            if existing is not None:
+                unused = unused_blobs(session, [digest])
+        if existing is not None:  # the same picture in other bytes: keep the first
+            for blob in unused:
+                self._blobs.delete(blob)
+            return AddedFile(existing, created=False)
+        with self._db.session(write=True) as session:
             stored = StoredFile(
-                filename=name, media_type=media_type, size_bytes=len(data), sha256=digest
+                filename=name,
+                media_type=media_type,
+                size_bytes=len(data),
+                sha256=digest,
+                perceptual_hash=picture_hash,
             )
             session.add(stored)
             session.flush()
@@ -153,6 +186,37 @@ class IngestionService:
         if error is None:
             self.notify()
         return AddedFile(member, created=True)
+
+    def _picture_hash(self, media_type: str, digest: str) -> str | None:
+        """The perceptual hash of a picture, when near-duplicates are detected; None for
+        other files and for pictures that do not decode (their ingestion says why)."""
+        if self._duplicate_image_distance < 0 or modality_of(media_type) is not Modality.IMAGE:
+            return None
+        try:
+            loaded = load_image(
+                self._blobs.local_path(digest), max_pixels=self._limits.max_image_pixels
+            )
+        except IngestError:
+            return None
+        return perceptual_hash(loaded.image)
+
+    def _same_picture(
+        self, session: Session, collection_id: str, picture_hash: str
+    ) -> CollectionFile | None:
+        """A picture of the collection within the duplicate distance of `picture_hash`."""
+        wanted = int(picture_hash, 16)
+        candidates = session.execute(
+            select(CollectionFile.id, StoredFile.perceptual_hash)
+            .join(StoredFile, StoredFile.id == CollectionFile.file_id)
+            .where(
+                CollectionFile.collection_id == collection_id,
+                StoredFile.perceptual_hash.is_not(None),
+            )
+        )
+        for member_id, other in candidates:
+            if other and (int(other, 16) ^ wanted).bit_count() <= self._duplicate_image_distance:
+                return session.get(CollectionFile, member_id)
+        return None
 
     def retry_file(self, collection_id: str, file_id: str) -> CollectionFile:
         with self._db.session(write=True) as session:
@@ -233,7 +297,7 @@ class IngestionService:
         for job in jobs:
             outcomes[job.id] = None
             try:
-                ready = self._prepare(job)
+                ready = self._prepare(job, heartbeat)
             except Exception as exc:
                 outcomes[job.id] = self._failed(job, exc)
                 continue
@@ -278,7 +342,7 @@ class IngestionService:
             self._set_status(job.collection_file_id, FileStatus.QUEUED, reason)
         return exc
 
-    def _prepare(self, job: ClaimedJob) -> _Prepared | None:
+    def _prepare(self, job: ClaimedJob, heartbeat: Callable[[], None]) -> _Prepared | None:
         member_id = job.collection_file_id
         assert member_id is not None
         with self._db.session(write=True) as session:
@@ -294,8 +358,14 @@ class IngestionService:
                 created_at=stored.created_at,
                 tags=tuple(member.tags),
             )
-        data = self._blobs.get(stored.sha256)
-        document = parse_document(data, filename=stored.filename, limits=self._limits)
+        context = ParseContext(
+            limits=self._limits,
+            ocr=self._text_reader,
+            transcriber=self._transcriber,
+            progress=self._parse_progress(member_id, heartbeat),
+        )
+        path = self._blobs.local_path(stored.sha256)
+        document = parse_file(path, filename=stored.filename, context=context)
         _, drafts = chunk_document(
             document,
             self._embedder,
@@ -304,7 +374,25 @@ class IngestionService:
         )
         if not drafts:
             raise IngestError("no text to index after parsing")
-        return _Prepared(job, member_id, payload, drafts)
+        return _Prepared(job, member_id, payload, document, drafts)
+
+    def _parse_progress(
+        self, member_id: int, heartbeat: Callable[[], None]
+    ) -> Callable[[float], None]:
+        """A parser's progress callback: records the file's progress and renews the job's
+        lease, at most once a second (a long recording takes minutes to transcribe)."""
+        last = time.monotonic()
+
+        def report(done: float) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last < PROGRESS_EVERY_SECONDS:
+                return
+            last = now
+            heartbeat()
+            self._set_progress([member_id], PARSE_SHARE * min(max(done, 0.0), 1.0))
+
+        return report
 
     def _embed(self, prepared: list[_Prepared], heartbeat: Callable[[], None]) -> FloatArray:
         texts = [d.text for item in prepared for d in item.drafts]
@@ -315,10 +403,11 @@ class IngestionService:
             heartbeat()
             if len(texts) > EMBED_BATCH:
                 done = min(len(texts), start + EMBED_BATCH) / len(texts)
-                self._set_progress(members, 0.05 + 0.9 * done)
+                self._set_progress(members, PARSE_SHARE + (0.95 - PARSE_SHARE) * done)
         return np.concatenate(parts)
 
     def _store(self, item: _Prepared, vectors: FloatArray) -> None:
+        self._store_media(item.payload.file_id, item.document)
         chunk_ids = self._replace_chunks(item.member_id, item.payload, item.drafts)
         self._vectors.upsert(
             [
@@ -358,6 +447,12 @@ class IngestionService:
                 "heading_path": list(d.heading_path),
                 "char_start": d.char_start,
                 "char_end": d.char_end,
+                "source": d.source,
+                "region": list(d.region) if d.region else None,
+                "time_start": d.time_start,
+                "time_end": d.time_end,
+                "thumbnail": d.thumbnail,
+                "timeline": [list(t) for t in d.timeline] or None,
             }
             for d in drafts
         ]
@@ -367,6 +462,31 @@ class IngestionService:
                 insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows
             ).all()
         return list(ids)
+
+    def _store_media(self, file_id: str, document: ParsedDocument) -> None:
+        """Keep the derived images (thumbnails, frames, page renders) and what parsing
+        learned about the file. Idempotent: the same file gives the same images."""
+        if not document.assets and not document.metadata:
+            return
+        for data in document.assets.values():
+            self._blobs.put(data)
+        with self._db.session(write=True) as session:
+            known = set(session.scalars(select(FileAsset.key).where(FileAsset.file_id == file_id)))
+            session.add_all(
+                FileAsset(file_id=file_id, key=key, media_type=_image_type(data))
+                for key, data in document.assets.items()
+                if key not in known
+            )
+            info = dict(document.metadata)
+            if document.duration is not None:
+                info["duration"] = document.duration
+            if document.page_count is not None:
+                info["page_count"] = document.page_count
+            session.execute(
+                update(StoredFile)
+                .where(StoredFile.id == file_id)
+                .values(media_info=info or None, thumbnail=document.thumbnail)
+            )
 
     def _set_progress(self, member_ids: list[int], progress: float) -> None:
         with self._db.session(write=True) as session:
@@ -389,3 +509,11 @@ class IngestionService:
                 .where(CollectionFile.id == member_id)
                 .values(status=status, last_error=error, error_code=error_code)
             )
+
+
+def _image_type(data: bytes) -> str:
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/jpeg"

@@ -26,6 +26,10 @@ class BlobStore(Protocol):
 
     def exists(self, sha256: str) -> bool: ...
 
+    def local_path(self, sha256: str) -> Path:
+        """A local file holding the blob, for readers that stream from disk (media
+        decoders); KeyError if absent. Read-only: never write to it."""
+
     def delete(self, sha256: str) -> None:
         """Remove the blob; absent blobs are ignored."""
 
@@ -68,6 +72,12 @@ class LocalBlobStore:
 
     def exists(self, sha256: str) -> bool:
         return self._path(sha256).exists()
+
+    def local_path(self, sha256: str) -> Path:
+        path = self._path(sha256)
+        if not path.is_file():
+            raise KeyError(sha256)
+        return path
 
     def delete(self, sha256: str) -> None:
         self._path(sha256).unlink(missing_ok=True)

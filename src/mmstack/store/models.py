@@ -85,6 +85,25 @@ class StoredFile(Base):
     purpose: Mapped[str] = mapped_column(String(32), default="assistants")
     standalone: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    # What parsing learned about a media file (dimensions, duration, EXIF, codecs...), its
+    # preview image (a key in `file_assets`) and, for pictures, a perceptual hash that
+    # makes the same picture uploaded twice one file.
+    media_info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    thumbnail: Mapped[str | None] = mapped_column(String(64))
+    perceptual_hash: Mapped[str | None] = mapped_column(String(32), index=True)
+
+
+class FileAsset(Base):
+    """An image derived from a file (its thumbnail, a video frame, a page render), stored
+    in the blob store by sha256 and served only as part of that file."""
+
+    __tablename__ = "file_assets"
+
+    file_id: Mapped[str] = mapped_column(
+        ForeignKey("files.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    media_type: Mapped[str] = mapped_column(String(64))
 
 
 class CollectionFile(Base):
@@ -173,6 +192,16 @@ class Chunk(Base):
     heading_path: Mapped[list[str]] = mapped_column(JSON, default=list)
     char_start: Mapped[int] = mapped_column(Integer)
     char_end: Mapped[int] = mapped_column(Integer)
+    # Media anchors: how the text was obtained (text layer, OCR, speech), the box it was
+    # read from, its time range in a recording, the image that shows it (a `file_assets`
+    # key), and for timed text each part's offset in `text` with its own start and end,
+    # so a search hit can point at the second where the words are spoken.
+    source: Mapped[str] = mapped_column(String(16), default="text")
+    region: Mapped[list[int] | None] = mapped_column(JSON)
+    time_start: Mapped[float | None] = mapped_column(Float)
+    time_end: Mapped[float | None] = mapped_column(Float)
+    thumbnail: Mapped[str | None] = mapped_column(String(64))
+    timeline: Mapped[list[list[float]] | None] = mapped_column(JSON)
 
 
 class Job(Base):

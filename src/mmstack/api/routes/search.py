@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from mmstack.api.deps import CollectionsDep, SearchDep, StackDep
 from mmstack.api.schemas import SearchRequest, SearchResponse, SearchResultOut
-from mmstack.index.filters import SearchFilter
+from mmstack.index.filters import SearchFilter, media_type_filter
 
 router = APIRouter(prefix="/api", tags=["search"])
 
@@ -20,7 +20,7 @@ def search(
         if body.collections
         else None,
         file_ids=f.file_ids if f else None,
-        media_types=f.media_types if f else None,
+        media_types=media_type_filter(f.media_types, f.modalities) if f else None,
         tags=f.tags if f else None,
         created_after=f.created_after if f else None,
         created_before=f.created_before if f else None,

@@ -63,3 +63,14 @@ def file_content(file_id: str, files: FilesDep) -> Response:
         media_type=stored.media_type,
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(stored.filename)}"},
     )
+
+
+@router.get("/{file_id}/thumbnails/{thumbnail_id}")
+def file_thumbnail(file_id: str, thumbnail_id: str, files: FilesDep) -> Response:
+    """An image derived from the file: its preview, a video frame, a page render (the
+    `thumbnail_url` of search results and citations)."""
+    media_type, data = files.image(file_id, thumbnail_id)
+    # Content-addressed: the bytes behind this URL never change.
+    return Response(
+        data, media_type=media_type, headers={"Cache-Control": "private, max-age=31536000"}
+    )
