@@ -50,6 +50,10 @@ def test_keyframes_at_each_slide_change(talk_mp4: Path) -> None:
 def test_a_keyframe_every_max_interval_without_change(talk_mp4: Path) -> None:
     frames = list(keyframes(talk_mp4, limits=LIMITS, max_interval=8.0))
     assert _times(frames) == pytest.approx([0.0, 8.0, 16.0, 20.0, 28.0, 30.0], abs=1.0)
+    changes = [frame.change for frame in frames]
+    assert changes[0] == 1.0
+    assert changes[1] == changes[2] == changes[4] == 0.0  # the same slide again
+    assert min(changes[3], changes[5]) > 0.02
 
 
 def test_progress_reports_seconds_decoded(talk_mp4: Path) -> None:

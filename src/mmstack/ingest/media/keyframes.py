@@ -56,6 +56,9 @@ class VideoInfo:
 class Keyframe:
     time: float  # seconds from the start of the video
     image: Image.Image  # RGB, upright, at most `max_side` pixels on its longer side
+    change: float = 1.0
+    """Share of the picture that differs from the previous keyframe (1.0 for the first);
+    0 for a keyframe taken at the maximum interval on a still picture."""
 
 
 def probe(path: Path, *, limits: ParseLimits) -> VideoInfo:
@@ -112,7 +115,7 @@ def keyframes(
         key_gray: Gray | None = None
         pending: float | None = None  # time of a change waiting to settle
         pending_gray: Gray | None = None
-        last: tuple[float, av.VideoFrame] | None = None
+        last: av.VideoFrame | None = None
         for frame in _decode(container, stream):
             if frame.pts is None:
                 continue
@@ -126,21 +129,21 @@ def keyframes(
             if progress is not None:
                 progress(time)
             gray = _gray(frame)
-            last = (time, frame)
+            last = frame
             if pending is not None and pending_gray is not None:
                 if _changed(gray, pending_gray) < threshold or time - pending >= settle:
-                    yield Keyframe(pending, _image(frame, max_side))
+                    yield Keyframe(pending, _image(frame, max_side), _change(gray, key_gray))
                     key_time, key_gray, pending = pending, gray, None
                 else:
                     pending_gray = gray
                 continue
             if key_gray is None or time - key_time >= max_interval:
-                yield Keyframe(time, _image(frame, max_side))
+                yield Keyframe(time, _image(frame, max_side), _change(gray, key_gray))
                 key_time, key_gray = time, gray
             elif time - key_time >= min_gap and _changed(gray, key_gray) >= threshold:
                 pending, pending_gray = time, gray
-        if pending is not None and last is not None:
-            yield Keyframe(pending, _image(last[1], max_side))
+        if pending is not None and pending_gray is not None and last is not None:
+            yield Keyframe(pending, _image(last, max_side), _change(pending_gray, key_gray))
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -249,6 +252,10 @@ def _gray(frame: av.VideoFrame) -> Gray:
     height = max(8, round(_COMPARE_WIDTH * frame.height / max(frame.width, 1)))
     small = frame.reformat(width=_COMPARE_WIDTH, height=height, format="gray", interpolation="AREA")
     return np.asarray(small.to_ndarray(), dtype=np.uint8)
+
+
+def _change(gray: Gray, key_gray: Gray | None) -> float:
+    return 1.0 if key_gray is None else _changed(gray, key_gray)
 
 
 def _changed(a: Gray, b: Gray) -> float:

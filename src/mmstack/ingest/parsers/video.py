@@ -36,6 +36,10 @@ SAME_TEXT: Final = 0.9
 """Similarity (difflib ratio) above which two keyframes read the same text: OCR of one
 slide varies a little from frame to frame."""
 
+UNCHANGED: Final = 0.002
+"""A keyframe differing from the previous one by less than this share of its picture
+(`Keyframe.change`: a still picture sampled at the maximum interval) is not read again."""
+
 _TRUNCATION_SLACK: Final = 2.0  # seconds short of the declared duration before warning
 
 
@@ -159,6 +163,11 @@ class _FramePass:
             self._progress(min(1.0, time / self._info.duration))
 
     def _add(self, keyframe: Keyframe) -> None:
+        if self.keys and keyframe.change < UNCHANGED:
+            # The same picture as the last keyframe: its thumbnail and text still stand.
+            self.times.append(keyframe.time)
+            self.keys.append(self.keys[-1])
+            return
         preview = thumbnail_bytes(keyframe.image)
         key = asset_key(preview)
         self.assets[key] = preview
