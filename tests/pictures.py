@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from fpdf import FPDF
 from PIL import Image, ImageDraw, ImageFont
+from skimage import data
 
+from mmstack.ingest.parsers.context import TextLine
 from mmstack.models.catalog import BUNDLED_MODELS, OCR_ID
 from mmstack.models.ocr import RapidTextReader, load_text_reader
 from mmstack.models.registry import ModelRegistry
@@ -26,6 +28,18 @@ def session_text_reader(tmp_path_factory: pytest.TempPathFactory) -> RapidTextRe
     registry = ModelRegistry(BUNDLED_MODELS, tmp_path_factory.getbasetemp() / "models")
     loader = partial(load_text_reader, threads=OCR_THREADS)
     return registry.load(OCR_ID, loader, options=(OCR_THREADS,))
+
+
+class RecordingReader:
+    """The real OCR, recording the size of every image it is asked to read."""
+
+    def __init__(self, inner: RapidTextReader) -> None:
+        self.inner = inner
+        self.sizes: list[tuple[int, int]] = []
+
+    def read(self, image: Image.Image) -> list[TextLine]:
+        self.sizes.append(image.size)
+        return self.inner.read(image)
 
 
 def text_image(
@@ -47,6 +61,13 @@ def text_image(
         draw.text((x, y), line, font=font, fill="black")
         y += round(font_size * spacing)
     return image
+
+
+def sample(name: str) -> Image.Image:
+    """A scikit-image sample picture (shipped with the package): astronaut, chelsea,
+    coffee, page, text..."""
+    pixels = getattr(data, name)()
+    return Image.fromarray(pixels)
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:

@@ -17,9 +17,9 @@ from typing import TypeVar
 from mmstack.ingest.document import Element, ElementKind, Region, TextSource
 from mmstack.ingest.parsers.context import TextLine
 
-_MAX_GAP = 0.9  # vertical gap to the paragraph's last line, in line heights
+_MAX_GAP = 0.8  # vertical gap to the paragraph's last line, in heights of the smaller line
 _MIN_OVERLAP = 0.3  # horizontal overlap, as a share of the narrower line
-_MAX_HEIGHT_RATIO = 1.5
+_MAX_HEIGHT_RATIO = 1.3  # detection pads boxes, so a 56 px title over 32 px text is 1.36
 _ROW_GAP = 1.5  # horizontal gap between boxes of the same row, in line heights
 
 T = TypeVar("T")
@@ -115,7 +115,7 @@ def _paragraph_above(blocks: list[TextBlock], line: TextLine) -> TextBlock | Non
     best: tuple[int, TextBlock] | None = None
     for block in blocks:
         last = block.lines[-1].box
-        height = max(_height(last), _height(box))
+        height = min(_height(last), _height(box))
         gap = box[1] - last[3]
         if not -0.3 * height <= gap <= _MAX_GAP * height:
             continue

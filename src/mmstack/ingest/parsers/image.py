@@ -1,7 +1,9 @@
 """Pictures: the text OCR reads in them, in paragraphs with their boxes, and a thumbnail.
 
-A picture without text (or read without OCR) still gets one short element describing it,
-its name, size, date taken and camera, so a search can find it.
+A picture without text (read without OCR, or where OCR found only a few characters) also
+gets one short element describing it, its name, size, date taken and camera, so a search
+can find it. Blocks of a single character are dropped: on photographs they are mostly
+textures read as text.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from .context import ParseContext
 
 MIN_OCR_SIDE = 16
 """Images narrower or shorter than this (pixels) hold no line OCR can read; skip it."""
+_MIN_BLOCK_CHARS = 2  # OCR blocks with fewer letters or digits are mostly textures read as text
+_MIN_TEXT_CHARS = 5  # with fewer letters or digits read in all, the picture is described too
 
 
 def parse(path: Path, *, filename: str, context: ParseContext) -> ParsedDocument:
@@ -35,13 +39,14 @@ def parse(path: Path, *, filename: str, context: ParseContext) -> ParsedDocument
     key = asset_key(preview)
     elements: list[Element] = []
     if context.ocr is not None and min(image.size) >= MIN_OCR_SIDE:
-        lines = context.ocr.read(image)
-        elements = ocr_elements(lines, thumbnail=key)
+        blocks = ocr_elements(context.ocr.read(image), thumbnail=key)
+        elements = [e for e in blocks if _letters_and_digits(e.text) >= _MIN_BLOCK_CHARS]
         metadata["ocr"] = True
     if len(elements) > limits.max_elements:
         raise IngestError(f"image has more than {limits.max_elements} text blocks, over the limit")
-    if not elements:
-        elements = [Element(ElementKind.PARAGRAPH, describe(filename, metadata), thumbnail=key)]
+    if sum(_letters_and_digits(e.text) for e in elements) < _MIN_TEXT_CHARS:
+        description = Element(ElementKind.PARAGRAPH, describe(filename, metadata), thumbnail=key)
+        elements.insert(0, description)
     context.progress(1.0)
     return ParsedDocument(
         media_type=loaded.media_type,
@@ -62,3 +67,7 @@ def describe(filename: str, metadata: dict[str, object]) -> str:
     if camera := camera.strip():
         parts.append(f"camera {camera}")
     return ", ".join(parts) + "."
+
+
+def _letters_and_digits(text: str) -> int:
+    return sum(char.isalnum() for char in text)

@@ -225,8 +225,10 @@ def _render_scale(page: pdfium.PdfPage, max_pixels: int) -> float:
     the image pixel limit."""
     width, height = page.get_size()
     width, height = max(width, 1.0), max(height, 1.0)
-    fit = math.sqrt(max_pixels / (width * height))
-    return float(min(_OCR_DPI / 72, _OCR_MAX_SIDE / max(width, height), fit))
+    scale = min(_OCR_DPI / 72, _OCR_MAX_SIDE / max(width, height))
+    while math.ceil(width * scale) * math.ceil(height * scale) > max_pixels and scale > 1e-3:
+        scale = min(scale * 0.99, math.sqrt(max_pixels / (width * height)))
+    return float(scale)
 
 
 def _render(page: pdfium.PdfPage, scale: float) -> Image.Image:
