@@ -166,7 +166,7 @@ def test_no_video_stream(tmp_path: Path) -> None:
         out.setsampwidth(2)
         out.setframerate(16_000)
         out.writeframes(np.zeros(16_000, dtype=np.int16).tobytes())
-    with pytest.raises(IngestError, match="not a video file: the content is WAV"):
+    with pytest.raises(IngestError, match="not a video file: no video container"):
         probe(wav, limits=LIMITS)
     m4a = tmp_path / "sound.mp4"
     with av.open(str(wav)) as source, av.open(str(m4a), "w") as out:

@@ -28,12 +28,13 @@ from mmstack.errors import IngestError
 from mmstack.ingest.parsers.detect import describe_signature
 from mmstack.ingest.parsers.limits import ParseLimits
 
-# Demuxers (ffmpeg format names) of real video containers. Anything else ffmpeg can open
-# (a PNG, a GIF, a WAV or ANSI text renamed .mp4) is refused rather than read as a "video".
-_VIDEO_CONTAINERS: Final = frozenset(
-    {"mov", "mp4", "matroska", "webm", "avi", "mpegts", "mpeg", "flv", "asf", "ogg"}
-)
-
+# ffmpeg may only try the demuxers of video containers, and read local files: anything else
+# it could open (a PNG, a GIF, a WAV or ANSI text renamed .mp4, a playlist naming other
+# files) is refused before it is parsed.
+_OPEN_OPTIONS: Final = {
+    "format_whitelist": "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,flv,asf,ogg",
+    "protocol_whitelist": "file",
+}
 _COMPARE_WIDTH: Final = 64  # width of the grayscale copies that are compared
 _PIXEL_DELTA: Final = 24  # of 255: a smaller change of a pixel is noise or compression
 _MIN_NONREF_RATE: Final = 4.0  # frame rate / sample rate above which B-frames are skipped
@@ -148,25 +149,16 @@ def keyframes(
 
 def _open(path: Path) -> av.container.InputContainer:
     try:
-        container = av.open(str(path), mode="r")
-    except av.error.FFmpegError as exc:
-        raise IngestError(_unreadable(path, exc)) from None
-    format_names = set(container.format.name.split(","))
-    if not format_names & _VIDEO_CONTAINERS:
-        what = _signature(path) or container.format.long_name or container.format.name
-        container.close()
-        raise IngestError(f"not a video file: the content is {what}")
-    return container
+        return av.open(str(path), mode="r", options=_OPEN_OPTIONS)
+    except av.error.FFmpegError:
+        raise IngestError(_unreadable(path)) from None
 
 
-def _signature(path: Path) -> str | None:
-    with path.open("rb") as handle:
-        return describe_signature(handle.read(16))
-
-
-def _unreadable(path: Path, exc: av.error.FFmpegError) -> str:
+def _unreadable(path: Path) -> str:
     with path.open("rb") as handle:
         head = handle.read(16)
+    if not head:
+        return "file is empty"
     if head[4:8] == b"ftyp":
         return (
             "video cannot be read: the MP4/QuickTime file is truncated or corrupt "
@@ -176,10 +168,7 @@ def _unreadable(path: Path, exc: av.error.FFmpegError) -> str:
         return "video cannot be read: the Matroska/WebM file is corrupt"
     if what := describe_signature(head):
         return f"not a video file: the content is {what}"
-    if not head:
-        return "file is empty"
-    reason = getattr(exc, "strerror", None) or str(exc)
-    return f"not a video file ffmpeg can read ({reason})"
+    return "not a video file: no video container (MP4, QuickTime, WebM, Matroska...) found"
 
 
 def _video_stream(container: av.container.InputContainer) -> av.video.VideoStream:
