@@ -1,9 +1,11 @@
 """Speech to text with Whisper on CTranslate2 (faster-whisper): CPU, int8, only where the
 Silero VAD that ships inside faster-whisper hears speech (no download).
 
-A recording is decoded a window of a few minutes at a time (`ingest/media/audio.py`) and
-each window transcribed on its own, so memory does not grow with the length of the file.
-The language is detected on the first window that holds speech and kept for the rest.
+A recording is decoded half a minute at a time (`ingest/media/audio.py`) and each window
+transcribed on its own, so memory does not grow with the length of the file. Windows of
+Whisper's own 30 s context are also the fastest: in a longer one Whisper re-encodes the
+part after its last complete segment on every step. The language is detected on the first
+window that holds speech and kept for the rest.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from mmstack.ingest.media.audio import SAMPLE_RATE, AudioWindow, audio_windows, probe_audio
 from mmstack.ingest.parsers.context import SpeechSegment, Transcriber
 from mmstack.models.catalog import WHISPER_BASE_ID
+from mmstack.models.on_demand import OnDemandTranscriber
 from mmstack.models.registry import ModelRegistry, ModelSpec, ModelUnavailableError
 
 # faster-whisper reads these names from the model directory.
@@ -69,6 +72,7 @@ class TimedSegment:
     start: float  # seconds from the start of the file
     end: float
     text: str
+    seek: int = 0  # the 10 ms mel frame Whisper's 30 s window began at
     tokens: tuple[int, ...] = ()
     temperature: float = 0.0
     avg_logprob: float = 0.0
@@ -94,7 +98,7 @@ class Transcript:
 class WhisperTranscriber:
     """A `Transcriber` on a loaded faster-whisper model; safe to share between threads."""
 
-    def __init__(self, model: Any, *, beam_size: int = 5, window_seconds: float = 120.0) -> None:
+    def __init__(self, model: Any, *, beam_size: int = 5, window_seconds: float = 30.0) -> None:
         self._model = model
         self._beam_size = beam_size
         self._window_seconds = window_seconds
@@ -181,6 +185,7 @@ def _timed(raw: Iterator[Any], offset: float) -> Iterator[TimedSegment]:
             start=round(offset + float(s.start), 3),
             end=round(offset + float(s.end), 3),
             text=text,
+            seek=round(offset * 100) + int(s.seek),
             tokens=tuple(int(t) for t in s.tokens),
             temperature=float(s.temperature or 0.0),
             avg_logprob=float(s.avg_logprob),
@@ -216,8 +221,10 @@ class _Progress:
 def transcribe_file(
     transcriber: Transcriber, path: Path, options: TranscriptionOptions | None = None
 ) -> Transcript:
-    """A whole transcript from any `Transcriber`: Whisper's in full, another's (a test
-    double) from its plain segments, with the requested language."""
+    """A whole transcript from any `Transcriber`: Whisper's in full (loading it if it is
+    loaded on demand), another's (a test double) from its plain segments."""
+    if isinstance(transcriber, OnDemandTranscriber):
+        transcriber = transcriber.get()
     if isinstance(transcriber, WhisperTranscriber):
         return transcriber.transcribe_file(path, options)
     options = options or TranscriptionOptions()
@@ -260,7 +267,7 @@ def load_whisper(
     model_id: str = WHISPER_BASE_ID,
     threads: int | None = None,
     beam_size: int = 5,
-    window_seconds: float = 120.0,
+    window_seconds: float = 30.0,
 ) -> WhisperTranscriber:
     """The transcriber on a Whisper model of the registry, loaded once per process.
 

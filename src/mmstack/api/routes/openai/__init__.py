@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from mmstack.api.routes.openai import (
+    audio,
     chat,
     embeddings,
     file_batches,
@@ -22,6 +23,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     chat.router,
     responses.router,
     embeddings.router,
+    audio.router,
     files.router,
     vector_stores.router,
     vector_store_files.router,
