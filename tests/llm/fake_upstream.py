@@ -12,6 +12,10 @@ What it does depends on the requested model:
 - `too-long`: 400 with code `context_length_exceeded`;
 - `endless`: streams a chunk every 20 ms until the client hangs up;
 - `midway`: streams two chunks, then an error event;
+- `stall`: streams one chunk, then nothing for 10 s (until the client hangs up);
+- `pieces`: like `echo` streamed, with CRLF line ends, cut into 7-byte writes;
+- `inline-error`: streams one chunk, then `data: {"error": ...}` (no event name);
+- `chunk-error`: streams one chunk, then a chunk that also carries an `error`;
 - `tools`: calls the first tool of the request with `{"city": "Paris"}` (streamed in parts);
 - anything else: like `echo`.
 """
@@ -42,6 +46,7 @@ class FakeUpstream:
         self.bodies: list[dict[str, Any]] = []
         self.attempts: Counter[tuple[str, str]] = Counter()
         self.hung_up = threading.Event()
+        self.peers: list[tuple[str, int]] = []  # the client's address, one per request
         self.app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -70,11 +75,28 @@ class FakeUpstream:
     def attempts_of(self, model: str, user: str) -> int:
         return self.attempts[(model, user)]
 
+    def open_peers(self) -> set[tuple[str, int]]:
+        """The client addresses of the connections the server has open right now."""
+        assert self._server is not None
+        connections = list(self._server.server_state.connections)  # the server's thread adds
+        return {client for c in connections if (client := getattr(c, "client", None))}
+
+    def wait_closed(self, peer: tuple[str, int], seconds: float = 10) -> bool:
+        """Whether the server saw the connection from `peer` close within `seconds`."""
+        deadline = time.monotonic() + seconds
+        while peer in self.open_peers():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
     async def _chat(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Bearer {API_KEY}":
             return _error(401, "invalid api key", "invalid_api_key")
         body = await request.json()
         self.bodies.append(body)
+        if request.client is not None:
+            self.peers.append((request.client.host, request.client.port))
         model, user = body["model"], body.get("user", "")
         self.attempts[(model, user)] += 1
         stream = bool(body.get("stream"))
@@ -96,6 +118,13 @@ class FakeUpstream:
             return StreamingResponse(self._endless(), media_type="text/event-stream")
         if model == "midway" and stream:
             return StreamingResponse(_midway_events(), media_type="text/event-stream")
+        if model == "stall":
+            return StreamingResponse(_stall_events(), media_type="text/event-stream")
+        if model in ("inline-error", "chunk-error"):
+            return StreamingResponse(_error_events(model), media_type="text/event-stream")
+        if model == "pieces":
+            events = _echo_events(model, "echo: " + _last_user_text(body), False)
+            return StreamingResponse(_in_pieces(events), media_type="text/event-stream")
         if model == "tools":
             name = body["tools"][0]["function"]["name"]
             if stream:
@@ -190,6 +219,28 @@ async def _midway_events() -> AsyncIterator[bytes]:
     yield _event(_chunk("midway", {"role": "assistant", "content": "Once"}))
     yield _event(_chunk("midway", {"content": " upon"}))
     yield b'event: error\ndata: {"error": {"message": "upstream crashed"}}\n\n'
+
+
+async def _stall_events() -> AsyncIterator[bytes]:
+    yield _event(_chunk("stall", {"role": "assistant", "content": "Once"}))
+    await asyncio.sleep(10)
+    yield b"data: [DONE]\n\n"
+
+
+async def _error_events(model: str) -> AsyncIterator[bytes]:
+    yield _event(_chunk(model, {"role": "assistant", "content": "Once"}))
+    error = {"message": "overloaded", "type": "server_error"}
+    if model == "chunk-error":
+        yield _event({**_chunk(model, {"content": " upon"}), "error": error})
+    else:
+        yield _event({"error": error})
+
+
+async def _in_pieces(events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    body = b"".join([event async for event in events]).replace(b"\n", b"\r\n")
+    for start in range(0, len(body), 7):
+        yield body[start : start + 7]
+        await asyncio.sleep(0)
 
 
 TOOL_ARGUMENTS = '{"city": "Paris"}'

@@ -307,3 +307,110 @@ async def test_missing_embedded_model_falls_back_to_an_upstream(
     completion = await router.complete(_request("local-llm"))
     assert completion.choices[0].message.content == "echo: hello there"
     await router.aclose()
+
+
+async def test_one_connection_serves_request_after_request_until_closed(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    router = _router(
+        tmp_path, {"name": "fake", "base_url": fake_upstream.base_url, "models": ["echo"]}
+    )
+    before = len(fake_upstream.peers)
+    for n in range(3):
+        completion = await router.complete(_request("echo", f"number {n}"))
+        assert completion.choices[0].message.content == f"echo: number {n}"
+    peers = set(fake_upstream.peers[before:])
+    assert len(peers) == 1  # kept alive and reused
+    assert peers <= fake_upstream.open_peers()
+
+    await router.aclose()
+    assert await asyncio.to_thread(fake_upstream.wait_closed, peers.pop())
+    with pytest.raises(RuntimeError, match="closed"):
+        await router.complete(_request("echo"))
+
+
+async def test_a_stream_given_up_closes_its_connection(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    router = _router(
+        tmp_path,
+        {"name": "fake", "base_url": fake_upstream.base_url, "models": ["endless", "echo"]},
+    )
+    received: list[ChatCompletionChunk] = []
+
+    async def consume() -> None:
+        async for chunk in await router.stream(_request("endless")):
+            received.append(chunk)
+
+    task = asyncio.create_task(consume())
+    while len(received) < 3:
+        await asyncio.sleep(0.01)
+    cancelled = fake_upstream.peers[-1]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.to_thread(fake_upstream.wait_closed, cancelled)
+
+    stream = await router.stream(_request("endless"))
+    closed = fake_upstream.peers[-1]
+    assert closed != cancelled  # a new connection: the cancelled one was not pooled
+    await anext(stream)
+    await stream.aclose()
+    assert await asyncio.to_thread(fake_upstream.wait_closed, closed)
+
+    completion = await router.complete(_request("echo"))
+    assert completion.choices[0].message.content == "echo: hello there"
+    assert fake_upstream.peers[-1] not in (cancelled, closed)
+    await router.aclose()
+
+
+async def test_a_stream_that_stalls_times_out_and_hangs_up(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    router = _router(
+        tmp_path,
+        {
+            "name": "fake",
+            "base_url": fake_upstream.base_url,
+            "models": ["stall"],
+            "read_timeout": 1.0,
+        },
+    )
+    stream = await router.stream(_request("stall"))
+    stalled = fake_upstream.peers[-1]
+    assert _join([await anext(stream)]) == "Once"
+    with pytest.raises(BackendTimeoutError, match="within 1 s") as timeout:
+        await anext(stream)
+    assert timeout.value.status_code == 504
+    assert await asyncio.to_thread(fake_upstream.wait_closed, stalled)
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
+    await router.aclose()
+
+
+async def test_events_cut_anywhere_with_crlf_line_ends(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    router = _router(
+        tmp_path, {"name": "fake", "base_url": fake_upstream.base_url, "models": ["pieces"]}
+    )
+    stream = await router.stream(_request("pieces", "one two three"))
+    chunks = [chunk async for chunk in stream]
+    await router.aclose()
+    assert _join(chunks) == "echo: one two three"
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("model", ["inline-error", "chunk-error"])
+async def test_an_error_object_in_a_stream_is_a_bad_gateway(
+    tmp_path: Path, fake_upstream: FakeUpstream, model: str
+) -> None:
+    router = _router(
+        tmp_path, {"name": "fake", "base_url": fake_upstream.base_url, "models": [model]}
+    )
+    stream = await router.stream(_request(model))
+    assert _join([await anext(stream)]) == "Once"
+    with pytest.raises(BackendResponseError, match="error in stream: overloaded") as error:
+        await anext(stream)
+    assert error.value.status_code == 502
+    await router.aclose()
