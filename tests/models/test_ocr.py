@@ -44,9 +44,12 @@ def test_reads_rendered_lines_with_their_spaces_boxes_and_order(reader: RapidTex
 
 def test_blank_and_non_rgb_images(reader: RapidTextReader) -> None:
     assert reader.read(text_image([], size=(400, 200))) == []
-    # A short line on its own: enlarged (at most twice) before detection, read whole.
-    grey = text_image(["Grey pixels read fine"], mode="L", size=(600, 100), background=255)
-    assert [line.text for line in reader.read(grey)] == ["Grey pixels read fine"]
+    # A short line on its own, black on transparent: enlarged (at most twice) before
+    # detection, and read on white.
+    label = text_image(
+        ["Transparent labels read fine"], mode="RGBA", size=(600, 100), background=(0, 0, 0, 0)
+    )
+    assert [line.text for line in reader.read(label)] == ["Transparent labels read fine"]
 
 
 def test_reading_order_rows_then_left_to_right() -> None:

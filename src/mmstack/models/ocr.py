@@ -6,7 +6,6 @@ so it never looks for, or downloads, models of its own.
 
 from __future__ import annotations
 
-import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import numpy as np
 from PIL import Image
 from rapidocr import RapidOCR
 
+from mmstack.ingest.media.images import to_rgb
 from mmstack.ingest.parsers.context import TextLine
 from mmstack.models.registry import ModelSpec
 
@@ -56,18 +56,17 @@ class RapidTextReader:
             f"{onnx}.intra_op_num_threads": threads or -1,
             f"{onnx}.inter_op_num_threads": 1,
         }
-        self._engine = RapidOCR(params=params)
-        # RapidOCR logs each model path at INFO while it loads the models lazily.
-        logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+        self._engine = RapidOCR(params=params)  # sets RapidOCR's logger to the level above
 
     def read(self, image: Image.Image) -> list[TextLine]:
-        """The lines of text in `image` (any mode), in reading order, boxes in its pixels."""
+        """The lines of text in `image` (any mode; transparency reads as white), in reading
+        order, with boxes in its pixels."""
         width, height = image.size
         if not width or not height:
             return []
         scale = max(1.0, min(_SMALL_SIDE / min(width, height), _MAX_SIDE / max(width, height)))
         scale = min(scale, _MAX_UPSCALE)
-        work = image.convert("RGB") if image.mode != "RGB" else image
+        work = to_rgb(image)
         if scale > 1:
             size = (round(width * scale), round(height * scale))
             work = work.resize(size, Image.Resampling.BICUBIC)

@@ -69,7 +69,7 @@ def load_image(path: Path, *, max_pixels: int) -> LoadedImage:
             metadata = _describe(source)
             source.seek(0)  # the first frame of an animation or a multi-page TIFF
             source.load()
-            image = _to_rgb(ImageOps.exif_transpose(source))
+            image = to_rgb(ImageOps.exif_transpose(source))
     except Image.DecompressionBombError as exc:
         raise IngestError(f"image is too large to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
@@ -129,7 +129,7 @@ def _exif_date(value: object) -> str | None:
         return None
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image) -> Image.Image:
     """RGB pixels; transparency becomes white (dark text on a transparent background stays
     readable) and 16-bit or float greys are scaled to 8 bits."""
     if image.mode == "RGB":
