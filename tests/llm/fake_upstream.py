@@ -13,6 +13,7 @@ What it does depends on the requested model:
 - `endless`: streams a chunk every 20 ms until the client hangs up;
 - `midway`: streams two chunks, then an error event;
 - `stall`: streams one chunk, then nothing for 10 s (until the client hangs up);
+- `cut`: streams one chunk, then drops the connection (the body left unfinished);
 - `pieces`: like `echo` streamed, with CRLF line ends, cut into 7-byte writes;
 - `inline-error`: streams one chunk, then `data: {"error": ...}` (no event name);
 - `chunk-error`: streams one chunk, then a chunk that also carries an `error`;
@@ -120,6 +121,8 @@ class FakeUpstream:
             return StreamingResponse(_midway_events(), media_type="text/event-stream")
         if model == "stall":
             return StreamingResponse(_stall_events(), media_type="text/event-stream")
+        if model == "cut":
+            return StreamingResponse(_cut_events(), media_type="text/event-stream")
         if model in ("inline-error", "chunk-error"):
             return StreamingResponse(_error_events(model), media_type="text/event-stream")
         if model == "pieces":
@@ -225,6 +228,12 @@ async def _stall_events() -> AsyncIterator[bytes]:
     yield _event(_chunk("stall", {"role": "assistant", "content": "Once"}))
     await asyncio.sleep(10)
     yield b"data: [DONE]\n\n"
+
+
+async def _cut_events() -> AsyncIterator[bytes]:
+    yield _event(_chunk("cut", {"role": "assistant", "content": "Once"}))
+    await asyncio.sleep(0.05)
+    raise ConnectionAbortedError("the fake upstream drops the connection")
 
 
 async def _error_events(model: str) -> AsyncIterator[bytes]:

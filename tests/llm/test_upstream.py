@@ -414,3 +414,17 @@ async def test_an_error_object_in_a_stream_is_a_bad_gateway(
         await anext(stream)
     assert error.value.status_code == 502
     await router.aclose()
+
+
+async def test_a_stream_cut_short_is_a_bad_gateway(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    router = _router(
+        tmp_path, {"name": "fake", "base_url": fake_upstream.base_url, "models": ["cut"]}
+    )
+    stream = await router.stream(_request("cut"))
+    assert _join([await anext(stream)]) == "Once"
+    with pytest.raises(BackendResponseError, match="the stream broke") as broken:
+        await anext(stream)
+    assert broken.value.status_code == 502
+    await router.aclose()
