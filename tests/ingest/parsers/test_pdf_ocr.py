@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from fpdf import FPDF
+from fpdf.enums import TextMode
 from PIL import Image
 
 from mmstack.errors import IngestError
@@ -18,6 +19,7 @@ from tests.pictures import (
     RecordingReader,
     mm_to_points,
     pdf_with_scanned_page,
+    text_image,
 )
 
 A4_POINTS = (595.28, 841.89)
@@ -86,6 +88,27 @@ def test_without_ocr_text_pages_are_unchanged(scanned_pdf: Path) -> None:
         (3, TextSource.TEXT),
     ]
     assert document.metadata == {"pages_without_text": 1}
+
+
+def test_a_scan_under_its_own_text_layer_is_not_read_again(
+    tmp_path: Path, text_reader: RapidTextReader
+) -> None:
+    pdf = FPDF()
+    pdf.add_page()
+    scan = text_image(["The corroded valve was replaced"], size=(1200, 160), font_size=44)
+    pdf.image(scan, x=10, y=20, w=180)
+    pdf.text_mode = TextMode.INVISIBLE  # a scanner's "searchable PDF" text layer
+    pdf.set_font("Helvetica", size=20)
+    pdf.set_xy(12, 24)
+    pdf.cell(text="The corroded valve was replaced")
+    path = tmp_path / "searchable.pdf"
+    path.write_bytes(bytes(pdf.output()))
+    reader = RecordingReader(text_reader)
+    document = parse(path, filename="searchable.pdf", context=ParseContext(ocr=reader))
+    assert reader.sizes == []
+    assert [(e.source, e.text) for e in document.elements] == [
+        (TextSource.TEXT, "The corroded valve was replaced")
+    ]
 
 
 def test_a_blank_scan_read_by_ocr_still_fails_with_a_reason(

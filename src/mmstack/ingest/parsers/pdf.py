@@ -201,14 +201,14 @@ def _scan_page(
         textpage = page.get_textpage()
         try:
             scan = _PageScan(_lines(textpage))
+            max_pixels = context.limits.max_image_pixels
+            if context.ocr is not None and _text_length(scan.lines) < _MIN_TEXT_CHARS:
+                scan.render_scale = _render_scale(page, max_pixels)
+                scan.render = _render(page, scan.render_scale)
+            elif context.ocr is not None:
+                scan.pictures = _pictures(page, textpage, max_pixels)
         finally:
             textpage.close()
-        if context.ocr is not None:
-            if sum(len(line.text) for line in scan.lines) < _MIN_TEXT_CHARS:
-                scan.render_scale = _render_scale(page, context.limits.max_image_pixels)
-                scan.render = _render(page, scan.render_scale)
-            else:
-                scan.pictures = _pictures(page, context.limits.max_image_pixels)
         if scan.render is not None:
             scan.thumbnail = thumbnail_bytes(scan.render, _THUMBNAIL_SIDE)
         elif preview or scan.pictures:
@@ -218,6 +218,13 @@ def _scan_page(
         return scan
     finally:
         page.close()
+
+
+def _text_length(text: str | list[_Line]) -> int:
+    """Characters other than spaces, in a string or a page's lines."""
+    if isinstance(text, str):
+        return len("".join(text.split()))
+    return sum(_text_length(line.text) for line in text)
 
 
 def _render_scale(page: pdfium.PdfPage, max_pixels: int) -> float:
@@ -240,8 +247,11 @@ def _render(page: pdfium.PdfPage, scale: float) -> Image.Image:
         bitmap.close()
 
 
-def _pictures(page: pdfium.PdfPage, max_pixels: int) -> list[_Picture]:
-    """The page's largest embedded pictures that may hold text, decoded."""
+def _pictures(
+    page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, max_pixels: int
+) -> list[_Picture]:
+    """The page's largest embedded pictures that may hold text not already in the text
+    layer, decoded. A scan under its own OCR text layer (a "searchable" PDF) is skipped."""
     left, _, _, top = page.get_bbox()  # the crop box as displayed (inherited boxes too)
     rotated = page.get_rotation() != 0
     candidates = []
@@ -259,7 +269,12 @@ def _pictures(page: pdfium.PdfPage, max_pixels: int) -> list[_Picture]:
             or px_width * px_height > max_pixels
         ):
             continue
-        bounds = None if rotated else (x0 - left, top - y1, x1 - left, top - y0)
+        # Bounds of a picture inside a form XObject are in the form's space, not the page's.
+        nested = obj.level > 0
+        covered = "" if nested else textpage.get_text_bounded(x0, y0, x1, y1)
+        if _text_length(covered) >= _MIN_TEXT_CHARS:
+            continue  # its text is in the text layer already
+        bounds = None if rotated or nested else (x0 - left, top - y1, x1 - left, top - y0)
         candidates.append((shown[0] * shown[1], obj, bounds))
     candidates.sort(key=lambda item: item[0], reverse=True)
     pictures = []
