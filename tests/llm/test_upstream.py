@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -427,4 +428,63 @@ async def test_a_stream_cut_short_is_a_bad_gateway(
     with pytest.raises(BackendResponseError, match="the stream broke") as broken:
         await anext(stream)
     assert broken.value.status_code == 502
+    await router.aclose()
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 that reads each request's head, writes `reply` and hangs up."""
+
+    def __init__(self, reply: bytes) -> None:
+        self.reply = reply
+        self.accepted = 0
+        self.url = ""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(self.reply)
+        await writer.drain()
+        writer.close()
+
+
+@pytest.fixture
+async def raw_server(request: pytest.FixtureRequest) -> AsyncIterator[RawServer]:
+    raw = RawServer(request.param)
+    server = await asyncio.start_server(raw.handle, "127.0.0.1", 0)
+    raw.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    yield raw
+    server.close()
+    await server.wait_closed()
+
+
+HANG_UP = b""
+NOT_HTTP = b"SSH-2.0-OpenSSH_9.6\r\n"
+TRUNCATED = b'HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"id": '
+
+
+@pytest.mark.parametrize(
+    ("raw_server", "error", "message", "attempts"),
+    [
+        (HANG_UP, BackendUnavailableError, r"unreachable \(ServerDisconnectedError\)", 2),
+        (NOT_HTTP, BackendResponseError, "malformed HTTP", 1),
+        (TRUNCATED, BackendResponseError, "broke", 1),
+    ],
+    indirect=["raw_server"],
+)
+async def test_servers_that_break_the_protocol(
+    tmp_path: Path,
+    raw_server: RawServer,
+    error: type[Exception],
+    message: str,
+    attempts: int,
+) -> None:
+    router = _router(
+        tmp_path, {"name": "raw", "base_url": raw_server.url, "models": ["echo"], "max_retries": 1}
+    )
+    with pytest.raises(error, match=message):
+        await router.complete(_request("echo"))
+    assert raw_server.accepted == attempts  # a hang-up is retried like a refused connection
+    with pytest.raises(error, match=message):
+        await router.stream(_request("echo"))
+    assert raw_server.accepted == 2 * attempts
     await router.aclose()

@@ -159,7 +159,9 @@ class UpstreamBackend:
             except TimeoutError:
                 raise _timeout(self.name, self._settings.read_timeout) from None
             except aiohttp.ClientResponseError as exc:  # not HTTP, or HTTP beyond repair
-                raise _garbage(self.name, f"malformed HTTP ({exc.message})") from None
+                raise _garbage(
+                    self.name, f"malformed HTTP ({' '.join(exc.message.split())})"
+                ) from None
             except aiohttp.ClientError as exc:
                 raise BackendUnavailableError(f"{self.name}: {type(exc).__name__}") from None
             else:
