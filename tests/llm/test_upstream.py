@@ -326,7 +326,7 @@ async def test_one_connection_serves_request_after_request_until_closed(
 
     await router.aclose()
     assert await asyncio.to_thread(fake_upstream.wait_closed, peers.pop())
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(RuntimeError, match="upstream:fake is closed"):
         await router.complete(_request("echo"))
 
 

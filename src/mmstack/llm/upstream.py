@@ -110,8 +110,9 @@ class UpstreamBackend:
 
     async def aclose(self) -> None:
         self._closed = True
-        if self._http is not None:
-            await self._http.close()
+        http, self._http = self._http, None
+        if http is not None:
+            await http.close()
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is not None:
