@@ -52,6 +52,18 @@ def test_blank_and_non_rgb_images(reader: RapidTextReader) -> None:
     assert [line.text for line in reader.read(label)] == ["Transparent labels read fine"]
 
 
+def test_boxes_of_a_large_image_are_in_its_own_pixels(reader: RapidTextReader) -> None:
+    # 3000 px wide: read at 2000, boxes mapped back.
+    image = text_image(["Boxes map back"], size=(3000, 300), font_size=60, at=(2000, 120))
+    [line] = reader.read(image)
+    assert line.text == "Boxes map back"
+    left, top, right, bottom = line.box
+    assert 1980 <= left <= 2010
+    assert 100 <= top <= 135
+    assert right <= 3000
+    assert 170 <= bottom <= 215  # 60 px glyphs with descenders, from y=120
+
+
 def test_reading_order_rows_then_left_to_right() -> None:
     right = TextLine("right", (300, 12, 400, 40), 0.9)
     left = TextLine("left", (10, 10, 100, 38), 0.9)

@@ -19,14 +19,15 @@ from mmstack.ingest.parsers.context import TextLine
 from mmstack.models.registry import ModelSpec
 
 DEFAULT_MIN_SCORE = 0.6
+"""Recognition confidence under which a line is dropped: such lines are mostly noise read
+from textures, edges and pictures."""
+
 _MAX_SIDE = 2000  # RapidOCR shrinks larger images to this before detection
 # Small images are enlarged towards this shorter side, at most twice. RapidOCR's own rule
 # (shorter side to 736 px, however far) blows a 600x100 line up more than seven times: its
 # detection then splits words apart, and takes ten times longer.
 _SMALL_SIDE = 736
 _MAX_UPSCALE = 2.0
-"""Recognition confidence under which a line is dropped: such lines are mostly noise read
-from textures, edges and pictures."""
 
 
 class RapidTextReader:
@@ -64,11 +65,10 @@ class RapidTextReader:
         width, height = image.size
         if not width or not height:
             return []
-        scale = max(1.0, min(_SMALL_SIDE / min(width, height), _MAX_SIDE / max(width, height)))
-        scale = min(scale, _MAX_UPSCALE)
         work = to_rgb(image)
-        if scale > 1:
-            size = (round(width * scale), round(height * scale))
+        scale = _working_scale(width, height)
+        if scale != 1:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
             work = work.resize(size, Image.Resampling.BICUBIC)
         pixels = np.asarray(work)
         # RapidOCR expects OpenCV's BGR channel order for arrays.
@@ -90,9 +90,18 @@ class RapidTextReader:
         return reading_order(lines)
 
 
+def _working_scale(width: int, height: int) -> float:
+    """How much to resize an image before OCR: large ones down to RapidOCR's working size
+    (cheaper here, with Pillow, than inside it), small ones up a little."""
+    if max(width, height) > _MAX_SIDE:
+        return _MAX_SIDE / max(width, height)
+    enlarge = min(_SMALL_SIDE / min(width, height), _MAX_SIDE / max(width, height))
+    return min(max(1.0, enlarge), _MAX_UPSCALE)
+
+
 def _box(quad: Any, scale: float, width: int, height: int) -> tuple[int, int, int, int]:
     """The axis-aligned box around a detected quadrilateral, in the pixels of the image
-    before it was enlarged by `scale`, clipped to it."""
+    before it was resized by `scale`, clipped to it."""
     points = np.asarray(quad, dtype=np.float64).reshape(-1, 2) / scale
     left = max(0, int(np.floor(points[:, 0].min())))
     top = max(0, int(np.floor(points[:, 1].min())))
