@@ -114,9 +114,9 @@ def test_a_scan_under_its_own_text_layer_is_not_read_again(
 def test_a_blank_scan_read_by_ocr_still_fails_with_a_reason(
     tmp_path: Path, text_reader: RapidTextReader
 ) -> None:
-    pdf = FPDF()
+    pdf = FPDF(format=(120, 90))  # small: a blank page still goes through detection
     pdf.add_page()
-    pdf.rect(20, 20, 100, 60, style="F")
+    pdf.rect(10, 10, 100, 60, style="F")  # stands in for a scanned picture without text
     path = tmp_path / "blank.pdf"
     path.write_bytes(bytes(pdf.output()))
     with pytest.raises(IngestError) as caught:
