@@ -52,6 +52,17 @@ def test_blank_and_non_rgb_images(reader: RapidTextReader) -> None:
     assert [line.text for line in reader.read(label)] == ["Transparent labels read fine"]
 
 
+def test_upright_lines_are_not_turned_upside_down(reader: RapidTextReader) -> None:
+    # With RapidOCR's angle classifier on, the last line is read as upside down and comes
+    # out as "Linhe e e :e ue.".
+    lines = [
+        f"Line {i}: the committee reviewed item number {i * 37} and approved the schedule."
+        for i in (7, 9, 27, 31)
+    ]
+    image = text_image(lines, size=(1000, 200), font_size=26, at=(20, 20))
+    assert [line.text for line in reader.read(image)] == lines
+
+
 def test_boxes_of_a_large_image_are_in_its_own_pixels(reader: RapidTextReader) -> None:
     # 3000 px wide: read at 2000, boxes mapped back.
     image = text_image(["Boxes map back"], size=(3000, 300), font_size=60, at=(2000, 120))
