@@ -1,8 +1,8 @@
 """OCR lines grouped into paragraphs, then ordered for reading.
 
-A line joins the paragraph above it when the vertical gap is under about one line height,
-the two overlap horizontally and their heights are alike (a title does not merge with the
-body under it). A line on the same row as a paragraph's last line, just to its right, is
+A line joins the paragraph above it when the vertical gap is under four fifths of a line
+height, the two overlap horizontally and their heights are alike (a title does not merge
+with the body under it). A line on the same row as a paragraph's last line, just to its right, is
 the rest of that line. Paragraphs are then ordered by recursive XY cuts: split at a gap
 that runs across the whole set (rows first, then columns), so two columns are read one
 after the other.
