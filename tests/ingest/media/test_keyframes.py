@@ -73,16 +73,23 @@ def test_fade_is_taken_once_settled(videos: Path) -> None:
     assert _difference(frames[1].image, second) < 3  # the picture after the fade
 
 
-def test_motion_gives_one_keyframe_per_min_gap(videos: Path) -> None:
+def test_motion_gives_one_keyframe_per_motion_gap(videos: Path) -> None:
     scenes = []
-    for step in range(40):  # a box crossing the frame for 10 s
+    for step in range(100):  # a box crossing the frame and back for 25 s
         image = slide("")
-        ImageDraw.Draw(image).rectangle((step * 7, 80, step * 7 + 60, 160), fill="red")
+        x = step * 6 if step < 50 else (100 - step) * 6
+        ImageDraw.Draw(image).rectangle((x, 80, x + 60, 160), fill="red")
         scenes.append(Scene(image, 0.25))
-    frames = list(keyframes(write_video(videos / "motion.mp4", scenes), limits=LIMITS))
-    gaps = np.diff(_times(frames))
-    assert len(frames) >= 4
-    assert gaps.min() >= 2.0
+    path = write_video(videos / "motion.mp4", scenes)
+    frames = list(keyframes(path, limits=LIMITS, motion_gap=10.0))
+    assert len(frames) == 3
+    assert min(np.diff(_times(frames))) >= 10.0
+
+
+def test_small_changes_on_a_slide(videos: Path) -> None:
+    scenes = [Scene(slide("One"), 6), Scene(slide("Two"), 6)]
+    frames = list(keyframes(write_video(videos / "words.mp4", scenes), limits=LIMITS))
+    assert _times(frames) == pytest.approx([0.0, 6.0], abs=1.0)
 
 
 def test_rotated_video_comes_upright(videos: Path) -> None:

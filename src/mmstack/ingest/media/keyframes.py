@@ -1,5 +1,6 @@
-"""Keyframes of a video: the first frame, each scene change, and at least one every
-`max_interval` seconds, found in one streaming pass with PyAV.
+"""Keyframes of a video: the first frame, each cut or new slide, continuous motion every
+`motion_gap` seconds, and at least one every `max_interval` seconds, found in one
+streaming pass with PyAV.
 
 Memory stays at a couple of frames whatever the length: the decoder's current frame, the
 last sampled one (kept for the end of the stream) and small grayscale copies to compare.
@@ -74,10 +75,11 @@ def keyframes(
     *,
     limits: ParseLimits,
     sample_fps: float = 2.0,
-    threshold: float = 0.02,
+    threshold: float = 0.01,
     min_gap: float = 2.0,
+    settle: float = 2.0,
+    motion_gap: float = 10.0,
     max_interval: float = 30.0,
-    settle: float = 1.0,
     max_side: int = 1920,
     progress: Callable[[float], None] | None = None,
 ) -> Iterator[Keyframe]:
@@ -86,15 +88,18 @@ def keyframes(
     - `sample_fps`: frames compared per second (a slide change is seen within 1/sample_fps).
     - `threshold`: share of the picture that must differ (pixels of a 64-pixel-wide gray
       copy changed by more than ~10% of full scale) from the last keyframe to count as a
-      scene change. 0.02 catches a new line of text on a slide; camera noise and
-      compression artefacts stay far below it.
-    - `min_gap`: seconds between two scene-change keyframes at least, so continuous motion
-      yields one keyframe per `min_gap`, not one per sample.
+      change. 0.01 catches one more bullet line on a 720p slide (about 0.015) or one word
+      replaced by another in large type; compression noise stays at 0 and a mouse pointer
+      far below it.
+    - `min_gap`: seconds between two keyframes at least.
+    - `settle`: after a change, the picture is taken once it stops changing between two
+      samples (a cut, a new slide, the end of a fade or a slide build); its `time` is that
+      of the change. A picture still changing after `settle` seconds is motion (a camera,
+      a person), not a new scene:
+    - `motion_gap`: seconds between keyframes taken of such motion at least, so a film or a
+      talking head costs one keyframe per `motion_gap`, not one per `min_gap`.
     - `max_interval`: seconds after which a keyframe is taken even without a change, so
       slowly changing video (a scroll, a pan) is still sampled.
-    - `settle`: after a change, the picture is taken once it stops changing between two
-      samples (a fade or a slide build finishes), waiting at most this long. The keyframe's
-      `time` is that of the change.
     - `max_side`: the yielded image is scaled down to this longer side (OCR needs no more).
     - `progress` receives the seconds of video decoded so far.
 
@@ -132,11 +137,16 @@ def keyframes(
             gray = _gray(frame)
             last = frame
             if pending is not None and pending_gray is not None:
-                if _changed(gray, pending_gray) < threshold or time - pending >= settle:
+                if _changed(gray, pending_gray) < threshold:
                     yield Keyframe(pending, _image(frame, max_side), _change(gray, key_gray))
                     key_time, key_gray, pending = pending, gray, None
-                else:
+                elif time - pending < settle:
                     pending_gray = gray
+                else:
+                    if time - key_time >= motion_gap:
+                        yield Keyframe(time, _image(frame, max_side), _change(gray, key_gray))
+                        key_time, key_gray = time, gray
+                    pending = None
                 continue
             if key_gray is None or time - key_time >= max_interval:
                 yield Keyframe(time, _image(frame, max_side), _change(gray, key_gray))
