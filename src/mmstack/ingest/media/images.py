@@ -57,25 +57,29 @@ class LoadedImage:
 def load_image(path: Path, *, max_pixels: int) -> LoadedImage:
     """Open, check and decode the image at `path`; every failure is an `IngestError`."""
     Image.init()
-    try:
-        with path.open("rb") as handle:
+    with path.open("rb") as handle:
+        try:
             source = _identify(handle, path.name)
             width, height = source.size
             if width * height > max_pixels:
                 raise IngestError(
-                    f"image is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), "
-                    f"over the limit of {max_pixels / 1e6:.0f} megapixels"
+                    f"image is {width}x{height} pixels ({_megapixels(width * height)} "
+                    f"megapixels), over the limit of {_megapixels(max_pixels)} megapixels"
                 )
             metadata = _describe(source)
             source.seek(0)  # the first frame of an animation or a multi-page TIFF
             source.load()
             image = to_rgb(ImageOps.exif_transpose(source))
-    except Image.DecompressionBombError as exc:
-        raise IngestError(f"image is too large to decode safely ({exc})") from None
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
-        raise IngestError(f"image is truncated or corrupt ({exc})") from None
+        except Image.DecompressionBombError as exc:
+            raise IngestError(f"image is too large to decode safely ({exc})") from None
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
+            raise IngestError(f"image is truncated or corrupt ({exc})") from None
     metadata["width"], metadata["height"] = image.size
     return LoadedImage(image, FORMAT_MEDIA_TYPES[str(source.format)], metadata)
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.0f}" if pixels >= 10_000_000 else f"{pixels / 1e6:.1f}"
 
 
 def _identify(handle: io.BufferedReader, name: str) -> ImageFile.ImageFile:
