@@ -92,6 +92,12 @@ def test_small_changes_on_a_slide(videos: Path) -> None:
     assert _times(frames) == pytest.approx([0.0, 6.0], abs=1.0)
 
 
+def test_a_cut_in_the_last_moment_is_kept(videos: Path) -> None:
+    scenes = [Scene(slide("Opening"), 6), Scene(slide("The end"), 0.5)]
+    frames = list(keyframes(write_video(videos / "late.mp4", scenes), limits=LIMITS))
+    assert _times(frames) == pytest.approx([0.0, 6.0], abs=0.5)
+
+
 def test_rotated_video_comes_upright(videos: Path) -> None:
     picture = slide("")
     ImageDraw.Draw(picture).rectangle((0, 0, 40, 30), fill="red")  # top left

@@ -122,6 +122,8 @@ def keyframes(
         pending: float | None = None  # time of a change waiting to settle
         pending_gray: Gray | None = None
         last: av.VideoFrame | None = None
+        last_time = 0.0
+        moving = -max_interval  # when the picture was last found in motion
         for frame in _decode(container, stream):
             if frame.pts is None:
                 continue
@@ -135,7 +137,7 @@ def keyframes(
             if progress is not None:
                 progress(time)
             gray = _gray(frame)
-            last = frame
+            last, last_time = frame, time
             if pending is not None and pending_gray is not None:
                 if _changed(gray, pending_gray) < threshold:
                     yield Keyframe(pending, _image(frame, max_side), _change(gray, key_gray))
@@ -146,14 +148,17 @@ def keyframes(
                     if time - key_time >= motion_gap:
                         yield Keyframe(time, _image(frame, max_side), _change(gray, key_gray))
                         key_time, key_gray = time, gray
-                    pending = None
+                    pending, moving = None, time
                 continue
             if key_gray is None or time - key_time >= max_interval:
                 yield Keyframe(time, _image(frame, max_side), _change(gray, key_gray))
                 key_time, key_gray = time, gray
             elif time - key_time >= min_gap and _changed(gray, key_gray) >= threshold:
                 pending, pending_gray = time, gray
-        if pending is not None and pending_gray is not None and last is not None:
+        if pending is None or pending_gray is None or last is None:
+            return
+        # A change that has not settled by the end: a cut, unless the picture was moving.
+        if pending - moving > 1.5 * step or last_time - key_time >= motion_gap:
             yield Keyframe(pending, _image(last, max_side), _change(pending_gray, key_gray))
 
 
