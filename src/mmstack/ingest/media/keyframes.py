@@ -187,14 +187,14 @@ def _unreadable(path: Path) -> str:
 
 
 def _video_stream(container: av.container.InputContainer) -> av.video.VideoStream:
-    streams = [
-        s
-        for s in container.streams.video
-        if not s.disposition & av.stream.Disposition.attached_pic  # cover art
-    ]
+    cover = av.stream.Disposition.attached_pic  # an album cover shown as a "video" stream
+    streams = [s for s in container.streams.video if not s.disposition & cover]
     if not streams:
-        kinds = sorted({s.type for s in container.streams})
-        has = f" (it has only {', '.join(kinds)})" if kinds else ""
+        others = [s for s in container.streams if not s.disposition & cover]
+        kinds = sorted({str(s.type) for s in others})
+        if len(others) < len(container.streams):
+            kinds.append("a cover picture")
+        has = f" (it has only {' and '.join(kinds)})" if kinds else ""
         raise IngestError(f"file has no video stream{has}")
     stream = streams[0]
     if stream.codec_context is None:
