@@ -40,6 +40,7 @@ from mmstack.models.ocr import RapidTextReader, load_text_reader
 from mmstack.models.on_demand import OnDemandTextReader, OnDemandTranscriber
 from mmstack.models.registry import ModelRegistry, ModelSpec
 from mmstack.models.transcriber import load_whisper
+from mmstack.models.vision import DEFAULT_PROMPT, OpenAIVisionDescriber
 from mmstack.store import migrate
 from mmstack.store.blobs import BlobStore, LocalBlobStore
 from mmstack.store.db import Database
@@ -81,6 +82,20 @@ class Stack:
 
 def model_registry(settings: Settings) -> ModelRegistry:
     return ModelRegistry(BUNDLED_MODELS, settings.models_cache_dir)
+
+
+def picture_describer(settings: MediaSettings) -> OpenAIVisionDescriber | None:
+    """The vision model that captions pictures, when one is configured."""
+    if not settings.caption_url or not settings.caption_model:
+        return None
+    key = settings.caption_api_key
+    return OpenAIVisionDescriber(
+        settings.caption_url,
+        settings.caption_model,
+        api_key=key.get_secret_value() if key else None,
+        prompt=settings.caption_prompt or DEFAULT_PROMPT,
+        timeout=settings.caption_timeout,
+    )
 
 
 def media_models(
@@ -199,6 +214,9 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             on_idle=lambda: optimize_when_due(vectors, settings.vector.optimize_after),
         )
         text_reader, transcriber = media_models(settings.media, models, settings.models_cache_dir)
+        describer = picture_describer(settings.media)
+        if describer is not None:
+            resources.callback(describer.close)
         ingestion = IngestionService(
             db,
             blobs,
@@ -210,6 +228,7 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             on_enqueue=worker.notify,
             text_reader=text_reader,
             transcriber=transcriber,
+            describer=describer,
             limits=ParseLimits(
                 max_bytes=settings.ingest.max_file_bytes,
                 max_image_pixels=settings.media.max_image_pixels,

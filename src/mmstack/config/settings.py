@@ -88,6 +88,21 @@ class MediaSettings(BaseModel):
         description="Pictures whose perceptual hashes differ in at most this many of 64 bits "
         "are one file in a collection (-1: only identical bytes)",
     )
+    caption_url: str | None = Field(
+        None,
+        description="OpenAI-compatible server (its /v1 URL) with a vision model that captions "
+        "pictures; the captions are searchable. None: no captions",
+    )
+    caption_model: str | None = Field(None, description="The vision model's id on that server")
+    caption_api_key: SecretStr | None = None
+    caption_prompt: str | None = Field(None, description="Instruction sent with each picture")
+    caption_timeout: float = Field(60.0, gt=0, description="Seconds to wait for one caption")
+
+    @model_validator(mode="after")
+    def _caption_model_named(self) -> MediaSettings:
+        if self.caption_url and not self.caption_model:
+            raise ValueError("media.caption_url needs media.caption_model (the vision model)")
+        return self
 
 
 class VectorSettings(BaseModel):

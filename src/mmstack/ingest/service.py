@@ -27,7 +27,7 @@ from mmstack.ingest.document import ParsedDocument
 from mmstack.ingest.jobs import ClaimedJob, JobQueue, PermanentJobError
 from mmstack.ingest.media.images import load_image, perceptual_hash
 from mmstack.ingest.parsers import ParseContext, ParseLimits, parse_file
-from mmstack.ingest.parsers.context import TextReader, Transcriber
+from mmstack.ingest.parsers.context import ImageDescriber, TextReader, Transcriber
 from mmstack.ingest.parsers.detect import detect_media_type
 from mmstack.ingest.uploads import safe_filename, size_limit_message
 from mmstack.media_types import Modality, modality_of
@@ -83,6 +83,7 @@ class IngestionService:
         on_enqueue: Callable[[], None] | None = None,
         text_reader: TextReader | None = None,
         transcriber: Transcriber | None = None,
+        describer: ImageDescriber | None = None,
         limits: ParseLimits | None = None,
         duplicate_image_distance: int = -1,
     ) -> None:
@@ -97,6 +98,7 @@ class IngestionService:
         self._limits = limits or ParseLimits(max_bytes=ingest.max_file_bytes)
         self._text_reader = text_reader
         self._transcriber = transcriber
+        self._describer = describer
         self._duplicate_image_distance = duplicate_image_distance
 
     def add_file(
@@ -362,6 +364,7 @@ class IngestionService:
             limits=self._limits,
             ocr=self._text_reader,
             transcriber=self._transcriber,
+            describer=self._describer,
             progress=self._parse_progress(member_id, heartbeat),
         )
         path = self._blobs.local_path(stored.sha256)

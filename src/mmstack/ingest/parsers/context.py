@@ -32,6 +32,17 @@ class TextReader(Protocol):
     def read(self, image: Image) -> list[TextLine]: ...
 
 
+class ImageDescriber(Protocol):
+    """Image understanding: a short description of what a picture shows (a vision model).
+    Raises `DescriberError` when it cannot; the picture is then ingested without one."""
+
+    def describe(self, image: Image) -> str: ...
+
+
+class DescriberError(Exception):
+    """The describer failed (its server is down, slow, or answered nonsense)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SpeechSegment:
     start: float  # seconds from the start of the file
@@ -59,5 +70,6 @@ class ParseContext:
     limits: ParseLimits = field(default_factory=ParseLimits)
     ocr: TextReader | None = None
     transcriber: Transcriber | None = None
+    describer: ImageDescriber | None = None
     progress: Callable[[float], None] = _ignore_progress
     """Share of the file parsed so far (0..1); long media report it as they go."""

@@ -2,8 +2,9 @@
 
 A picture without text (read without OCR, or where OCR found only a few characters) also
 gets one short element describing it, its name, size, date taken and camera, so a search
-can find it. Blocks of a single character are dropped: on photographs they are mostly
-textures read as text.
+can find it. With a describer (a vision model, off by default), its description of the
+picture comes first, as a caption. Blocks of a single character are dropped: on
+photographs they are mostly textures read as text.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mmstack.errors import IngestError
-from mmstack.ingest.document import Element, ElementKind, ParsedDocument
+from mmstack.ingest.document import Element, ElementKind, ParsedDocument, TextSource
 from mmstack.ingest.media.images import (
     asset_key,
     load_image,
@@ -21,7 +22,7 @@ from mmstack.ingest.media.images import (
 )
 from mmstack.ingest.media.ocr_layout import ocr_elements
 
-from .context import ParseContext
+from .context import DescriberError, ParseContext
 
 MIN_OCR_SIDE = 16
 """Images narrower or shorter than this (pixels) hold no line OCR can read; skip it."""
@@ -44,6 +45,20 @@ def parse(path: Path, *, filename: str, context: ParseContext) -> ParsedDocument
         metadata["ocr"] = True
     if len(elements) > limits.max_elements:
         raise IngestError(f"image has more than {limits.max_elements} text blocks, over the limit")
+    if context.describer is not None:
+        try:
+            caption = context.describer.describe(image).strip()
+        except DescriberError as exc:
+            metadata["caption_error"] = str(exc)
+        else:
+            if caption:
+                metadata["caption"] = caption
+                elements.insert(
+                    0,
+                    Element(
+                        ElementKind.PARAGRAPH, caption, source=TextSource.CAPTION, thumbnail=key
+                    ),
+                )
     if sum(_letters_and_digits(e.text) for e in elements) < _MIN_TEXT_CHARS:
         description = Element(ElementKind.PARAGRAPH, describe(filename, metadata), thumbnail=key)
         elements.insert(0, description)
