@@ -259,3 +259,7 @@ def test_through_the_dispatcher(videos: Path, tmp_path: Path) -> None:
     junk.write_bytes(b"not a video at all\n" * 64)
     with pytest.raises(IngestError, match="not a video file"):
         parse_file(junk, filename="junk.mp4")
+    with pytest.raises(IngestError, match=r"over the 1\.0 KiB limit"):
+        parse(
+            path, filename="keynote.mov", context=ParseContext(limits=ParseLimits(max_bytes=1024))
+        )

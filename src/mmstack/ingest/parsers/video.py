@@ -57,6 +57,7 @@ class _Shot:
 
 
 def parse(path: Path, *, filename: str, context: ParseContext) -> ParsedDocument:
+    context.limits.check_size(path.stat().st_size)
     info = probe(path, limits=context.limits)
     frames_share = FRAMES_SHARE if context.transcriber is not None and info.has_audio else 1.0
     metadata: dict[str, Any] = {
