@@ -18,6 +18,7 @@ from mmstack.answer.chat import GroundedChat
 from mmstack.config.settings import MediaSettings, Settings
 from mmstack.errors import MMStackError
 from mmstack.index.embeddings import EmbeddingService, TokenizerDecoder
+from mmstack.index.image_search import ImageSearch
 from mmstack.index.keyword import KeywordIndex, keyword_index_for
 from mmstack.index.model_directory import ModelDirectory, ServedModel
 from mmstack.index.search import SearchService
@@ -35,10 +36,11 @@ from mmstack.ingest.vector_stores import VectorStoreService
 from mmstack.llm.factory import open_llm
 from mmstack.llm.router import LlmRouter
 from mmstack.models.catalog import BUNDLED_MODELS, load_onnx_embedder
+from mmstack.models.clip import CLIP_FILES, PREPROCESS_FILE, OnnxClipEmbedder, load_clip
 from mmstack.models.embedder import OnnxSentenceEmbedder
 from mmstack.models.ocr import RapidTextReader, load_text_reader
 from mmstack.models.on_demand import OnDemandTextReader, OnDemandTranscriber
-from mmstack.models.registry import ModelRegistry, ModelSpec
+from mmstack.models.registry import FileSource, HubFile, LocalFile, ModelRegistry, ModelSpec
 from mmstack.models.transcriber import load_whisper
 from mmstack.models.vision import DEFAULT_PROMPT, OpenAIVisionDescriber
 from mmstack.store import migrate
@@ -78,6 +80,7 @@ class Stack:
     grounded_chat: GroundedChat
     text_reader: TextReader | None = None  # OCR; None when `media.ocr` is off
     transcriber: Transcriber | None = None  # speech to text; None when off
+    pictures: ImageSearch | None = None  # text-to-image search; None without a CLIP model
 
 
 def model_registry(settings: Settings) -> ModelRegistry:
@@ -141,7 +144,8 @@ def _lock_data_dir(data_dir: Path) -> FileLock:
     return lock
 
 
-def _vector_index(settings: Settings, dimension: int) -> VectorIndex:
+def _vector_index(settings: Settings, dimension: int, *, suffix: str = "") -> VectorIndex:
+    """The vector index of chunk texts; with `suffix`, another one beside it (pictures)."""
     if settings.vector.backend == "qdrant":
         from qdrant_client import QdrantClient
 
@@ -150,12 +154,49 @@ def _vector_index(settings: Settings, dimension: int) -> VectorIndex:
         client = QdrantClient(
             url=settings.vector.qdrant_url, api_key=settings.vector.qdrant_api_key
         )
-        return QdrantServerVectorIndex(client, settings.vector.qdrant_collection, dimension)
+        name = settings.vector.qdrant_collection + (f"_{suffix}" if suffix else "")
+        return QdrantServerVectorIndex(client, name, dimension)
     from mmstack.index.vector_edge import EdgeVectorIndex
 
-    return EdgeVectorIndex(
-        settings.data_dir / "vectors", dimension, hnsw_ef=settings.vector.hnsw_ef
-    )
+    folder = "vectors" + (f"-{suffix}" if suffix else "")
+    return EdgeVectorIndex(settings.data_dir / folder, dimension, hnsw_ef=settings.vector.hnsw_ef)
+
+
+def clip_spec(settings: MediaSettings) -> ModelSpec | None:
+    """The CLIP-style model configured for text-to-image search, as a registry entry."""
+    names = (*CLIP_FILES, PREPROCESS_FILE)
+    files: dict[str, FileSource]
+    if settings.clip_model_dir is not None:
+        folder = settings.clip_model_dir
+        files = {n: LocalFile(folder / n) for n in names if (folder / n).exists()}
+        model_id = f"clip:{folder.name}"
+    elif settings.clip_hub_id is not None:
+        files = {n: HubFile(settings.clip_hub_id, n) for n in CLIP_FILES}
+        model_id = f"clip:{settings.clip_hub_id}"
+    else:
+        return None
+    if missing := [n for n in CLIP_FILES if n not in files]:
+        raise MMStackError(f"CLIP model at {settings.clip_model_dir} lacks {', '.join(missing)}")
+    description = "CLIP-style image and text embedder (text-to-image search)"
+    return ModelSpec(id=model_id, task="image-embedding", description=description, files=files)
+
+
+def image_search(
+    settings: Settings, models: ModelRegistry, resources: ExitStack
+) -> ImageSearch | None:
+    spec = clip_spec(settings.media)
+    if spec is None:
+        return None
+    models.add(spec)
+    threads = settings.media.clip_threads
+
+    def loader(spec: ModelSpec, paths: dict[str, Path]) -> OnnxClipEmbedder:
+        return load_clip(paths, threads=threads, model_id=spec.id)
+
+    embedder = models.load(spec.id, loader, options=(threads,))
+    index = _vector_index(settings, embedder.dimension, suffix="images")
+    resources.callback(index.close)
+    return ImageSearch(embedder, index)
 
 
 def optimize_when_due(vectors: VectorIndex, unindexed_threshold: int) -> None:
@@ -214,6 +255,7 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             on_idle=lambda: optimize_when_due(vectors, settings.vector.optimize_after),
         )
         text_reader, transcriber = media_models(settings.media, models, settings.models_cache_dir)
+        pictures = image_search(settings, models, resources)
         describer = picture_describer(settings.media)
         if describer is not None:
             resources.callback(describer.close)
@@ -229,6 +271,7 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             text_reader=text_reader,
             transcriber=transcriber,
             describer=describer,
+            pictures=pictures,
             limits=ParseLimits(
                 max_bytes=settings.ingest.max_file_bytes,
                 max_image_pixels=settings.media.max_image_pixels,
@@ -237,9 +280,17 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
         )
         handlers[INGEST_JOB] = ingestion.run_jobs
         keywords = keyword_index_for(db.dialect)
-        search = SearchService(db, embedder, vectors, keywords, settings.search)
+        search = SearchService(
+            db,
+            embedder,
+            vectors,
+            keywords,
+            settings.search,
+            images=pictures,
+            image_weight=settings.media.clip_weight,
+        )
         resources.callback(search.close)
-        reconciler = Reconciler(db, embedder, vectors)
+        reconciler = Reconciler(db, embedder, vectors, derived=[pictures.index] if pictures else [])
         llm = open_llm(settings, models)
         resources.callback(llm.close)
         started = int(time.time())
@@ -286,6 +337,7 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             grounded_chat=GroundedChat(answers, vector_stores),
             text_reader=text_reader,
             transcriber=transcriber,
+            pictures=pictures,
         )
         if exclusive:
             recovered = queue.recover_abandoned()

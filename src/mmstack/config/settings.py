@@ -98,10 +98,25 @@ class MediaSettings(BaseModel):
     caption_prompt: str | None = Field(None, description="Instruction sent with each picture")
     caption_timeout: float = Field(60.0, gt=0, description="Seconds to wait for one caption")
 
+    clip_model_dir: Path | None = Field(
+        None,
+        description="Directory with a CLIP-style model (visual.onnx, textual.onnx, "
+        "tokenizer.json, optional preprocess.json): pictures become findable by what they show",
+    )
+    clip_hub_id: str | None = Field(
+        None, description="Or a Hugging Face Hub repository with those files (needs network)"
+    )
+    clip_threads: int | None = Field(None, ge=1)
+    clip_weight: float = Field(
+        0.5, ge=0, description="Weight of picture matches in hybrid fusion (text sides: 0.5)"
+    )
+
     @model_validator(mode="after")
     def _caption_model_named(self) -> MediaSettings:
         if self.caption_url and not self.caption_model:
             raise ValueError("media.caption_url needs media.caption_model (the vision model)")
+        if self.clip_model_dir and self.clip_hub_id:
+            raise ValueError("set media.clip_model_dir or media.clip_hub_id, not both")
         return self
 
 

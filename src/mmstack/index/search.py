@@ -13,6 +13,7 @@ from mmstack.config.settings import SearchSettings
 from mmstack.errors import InvalidRequestError
 from mmstack.index import fusion
 from mmstack.index.filters import SearchFilter
+from mmstack.index.image_search import ImageSearch
 from mmstack.index.keyword import KeywordIndex
 from mmstack.index.vector import VectorIndex
 from mmstack.media_types import Modality, modality_of
@@ -116,12 +117,16 @@ class SearchService:
         vectors: VectorIndex,
         keywords: KeywordIndex,
         settings: SearchSettings,
+        images: ImageSearch | None = None,
+        image_weight: float = 0.5,
     ) -> None:
         self._db = db
         self._embedder = embedder
         self._vectors = vectors
         self._keywords = keywords
         self._settings = settings
+        self._images = images
+        self._image_weight = image_weight
         # The keyword query runs in SQLite/PostgreSQL and the query embedding in
         # onnxruntime, both outside the GIL: in hybrid mode they run side by side.
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mmstack-keyword")
@@ -155,12 +160,17 @@ class SearchService:
             vector_hits = [
                 (h.id, h.score) for h in self._vectors.search(vector, limit=depth, flt=flt)
             ]
+        image_hits: list[tuple[int, float]] = []
+        if self._images is not None and mode in ("hybrid", "vector"):
+            image_hits = self._images.search(query, limit=depth, flt=flt)
         keyword_hits = keyword_future.result() if keyword_future else []
-        ranked = self._fuse(mode, keyword_hits, vector_hits)
+        ranked = self._fuse(mode, keyword_hits, vector_hits, image_hits)
         ranks = {
             "keyword": {doc: i for i, (doc, _) in enumerate(keyword_hits, start=1)},
             "vector": {doc: i for i, (doc, _) in enumerate(vector_hits, start=1)},
         }
+        if image_hits:
+            ranks["image"] = {doc: i for i, (doc, _) in enumerate(image_hits, start=1)}
         # Hydrate more than top_k: a candidate whose file is no longer completed is dropped.
         return self._hydrate(ranked[: top_k * 2], ranks, query)[:top_k]
 
@@ -176,21 +186,23 @@ class SearchService:
         mode: SearchMode,
         keyword_hits: list[tuple[int, float]],
         vector_hits: list[tuple[int, float]],
+        image_hits: list[tuple[int, float]],
     ) -> list[tuple[int, float]]:
         if mode == "keyword":
             return keyword_hits
-        if mode == "vector":
+        if mode == "vector" and not image_hits:
             return vector_hits
-        weights = (self._settings.keyword_weight, self._settings.vector_weight)
+        lists = [vector_hits]
+        weights = [self._settings.vector_weight]
+        if mode == "hybrid":
+            lists.insert(0, keyword_hits)
+            weights.insert(0, self._settings.keyword_weight)
+        if image_hits:
+            lists.append(image_hits)
+            weights.append(self._image_weight)
         if self._settings.fusion in ("zscore", "minmax"):
-            return fusion.normalized(
-                (keyword_hits, vector_hits), weights, method=self._settings.fusion
-            )
-        return fusion.rrf(
-            ([d for d, _ in keyword_hits], [d for d, _ in vector_hits]),
-            weights,
-            k=self._settings.rrf_k,
-        )
+            return fusion.normalized(lists, weights, method=self._settings.fusion)
+        return fusion.rrf([[d for d, _ in hits] for hits in lists], weights, k=self._settings.rrf_k)
 
     def _hydrate(
         self, ranked: list[tuple[int, float]], ranks: dict[str, dict[int, int]], query: str

@@ -3,6 +3,7 @@ chunks are re-embedded, vectors without a chunk are removed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import select
@@ -31,10 +32,20 @@ class ReconcileReport:
 
 
 class Reconciler:
-    def __init__(self, db: Database, embedder: Embedder, vectors: VectorIndex) -> None:
+    def __init__(
+        self,
+        db: Database,
+        embedder: Embedder,
+        vectors: VectorIndex,
+        *,
+        derived: Sequence[VectorIndex] = (),
+    ) -> None:
         self._db = db
         self._embedder = embedder
         self._vectors = vectors
+        # Other indexes keyed by chunk id (picture vectors): only their orphans are removed;
+        # a missing one comes back when its file is ingested again.
+        self._derived = list(derived)
 
     def run(self) -> ReconcileReport:
         vector_ids = set(self._vectors.iter_ids())
@@ -50,6 +61,9 @@ class Reconciler:
         orphans = sorted(vector_ids - chunk_ids)
         if orphans:
             self._vectors.delete(orphans)
+        for index in self._derived:
+            if stale := sorted(set(index.iter_ids()) - chunk_ids):
+                index.delete(stale)
         missing = sorted(searchable - vector_ids)
         for start in range(0, len(missing), BATCH):
             self._re_embed(missing[start : start + BATCH])

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from mmstack.config.settings import ChunkingSettings, IngestSettings
 from mmstack.errors import IngestError, InvalidRequestError, NotFoundError
+from mmstack.index.image_search import ImageSearch
 from mmstack.index.vector import FloatArray, VectorIndex, VectorPayload, VectorPoint
 from mmstack.ingest.chunker import ChunkDraft, chunk_document
 from mmstack.ingest.collections import find_member, unused_blobs
@@ -84,6 +85,7 @@ class IngestionService:
         text_reader: TextReader | None = None,
         transcriber: Transcriber | None = None,
         describer: ImageDescriber | None = None,
+        pictures: ImageSearch | None = None,
         limits: ParseLimits | None = None,
         duplicate_image_distance: int = -1,
     ) -> None:
@@ -99,6 +101,7 @@ class IngestionService:
         self._text_reader = text_reader
         self._transcriber = transcriber
         self._describer = describer
+        self._pictures = pictures
         self._duplicate_image_distance = duplicate_image_distance
 
     def add_file(
@@ -412,6 +415,8 @@ class IngestionService:
     def _store(self, item: _Prepared, vectors: FloatArray) -> None:
         self._store_media(item.payload.file_id, item.document)
         chunk_ids = self._replace_chunks(item.member_id, item.payload, item.drafts)
+        if self._pictures is not None:
+            self._index_pictures(item, chunk_ids)
         self._vectors.upsert(
             [
                 VectorPoint(id=cid, vector=vec, payload=item.payload)
@@ -465,6 +470,17 @@ class IngestionService:
                 insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows
             ).all()
         return list(ids)
+
+    def _index_pictures(self, item: _Prepared, chunk_ids: list[int]) -> None:
+        """Each picture the file's chunks are shown on, embedded once, keyed by the first
+        chunk on it."""
+        assert self._pictures is not None
+        first_chunk: dict[str, int] = {}
+        for draft, chunk_id in zip(item.drafts, chunk_ids, strict=True):
+            if draft.thumbnail in item.document.assets:
+                first_chunk.setdefault(draft.thumbnail, chunk_id)
+        pictures = [(cid, item.document.assets[key]) for key, cid in first_chunk.items()]
+        self._pictures.add(pictures, item.payload)
 
     def _store_media(self, file_id: str, document: ParsedDocument) -> None:
         """Keep the derived images (thumbnails, frames, page renders) and what parsing

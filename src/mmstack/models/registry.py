@@ -86,7 +86,7 @@ FileSource = PackageFile | SplitFile | LocalFile | HubFile
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
     id: str
-    task: Literal["embedding", "llm", "ocr", "speech-to-text"]
+    task: Literal["embedding", "llm", "ocr", "speech-to-text", "image-embedding"]
     description: str
     files: dict[str, FileSource]  # role ("model", "tokenizer", ...) -> source
     options: dict[str, Any] = field(default_factory=dict)
