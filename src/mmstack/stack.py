@@ -298,6 +298,11 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             [
                 ServedModel(embedder.model_id, "embedding", started),
                 *(
+                    ServedModel(model_id, "speech-to-text", started)
+                    for model_id in ("whisper-1", settings.media.speech_model)
+                    if transcriber is not None
+                ),
+                *(
                     ServedModel(card.id, "chat", started, card.owned_by)
                     for card in llm.list_models()
                 ),

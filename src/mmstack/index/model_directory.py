@@ -10,7 +10,7 @@ from typing import Literal
 
 from mmstack.errors import InvalidRequestError, NotFoundError
 
-ModelKind = Literal["embedding", "chat"]
+ModelKind = Literal["embedding", "chat", "speech-to-text"]
 
 
 class ModelNotFoundError(NotFoundError):
