@@ -3,6 +3,11 @@ nDCG@10 and Recall@100 for keyword-only, vector-only and hybrid search, with the
 settings (one setting for every collection), through the real ingestion pipeline.
 
     .venv/bin/python -m bench.retrieval [--collections scifact,adi] [--out bench/results]
+        [--compare-query-models]
+
+`--compare-query-models` also ranks every query with the embedding model itself on the
+same index (`embedding.query_model=same`) beside the default quantized query model, and
+prints both.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from pathlib import Path
 from bench.common import bench_stack, load_beir, ndcg_at, print_table, recall_at
 from mmstack.config.settings import Settings
 from mmstack.index.filters import SearchFilter
+from mmstack.index.search import SearchService
+from mmstack.models.catalog import load_onnx_embedder
 from mmstack.stack import Stack
 
 COLLECTIONS = ["adi", "cisi", "cranfield", "med", "scifact"]
@@ -36,8 +43,8 @@ def ingest_corpus(stack: Stack, name: str, corpus: dict[str, tuple[str, str]]) -
     return collection_id
 
 
-def ranked_docs(stack: Stack, collection_id: str, query: str, mode: str) -> list[str]:
-    hits = stack.search.search(
+def ranked_docs(search: SearchService, collection_id: str, query: str, mode: str) -> list[str]:
+    hits = search.search(
         query,
         mode=mode,  # type: ignore[arg-type]
         top_k=100,
@@ -49,21 +56,43 @@ def ranked_docs(stack: Stack, collection_id: str, query: str, mode: str) -> list
     return list(seen)
 
 
-def evaluate(name: str, workdir: Path, database_url: str | None) -> dict[str, dict[str, float]]:
+def evaluate(
+    name: str, workdir: Path, database_url: str | None, *, compare_query_models: bool = False
+) -> dict[str, dict[str, float]]:
     beir = load_beir(name)
     scores: dict[str, dict[str, float]] = {}
     with bench_stack(workdir / name, database_url=database_url) as stack:
         collection_id = ingest_corpus(stack, name, beir.corpus)
         stack.vectors.optimize()
-        for mode in MODES:
-            ndcg = recall = 0.0
-            for qid, query in beir.queries.items():
-                ranked = ranked_docs(stack, collection_id, query, mode)
-                ndcg += ndcg_at(ranked, beir.qrels[qid])
-                recall += recall_at(ranked, beir.qrels[qid])
-            n = len(beir.queries)
-            scores[mode] = {"ndcg@10": ndcg / n, "recall@100": recall / n}
+        searches = {"": stack.search}
+        if compare_query_models:
+            searches[" (query model: same)"] = _plain_query_search(stack)
+        for label, search in searches.items():
+            for mode in MODES if not label else MODES[1:]:
+                ndcg = recall = 0.0
+                for qid, query in beir.queries.items():
+                    ranked = ranked_docs(search, collection_id, query, mode)
+                    ndcg += ndcg_at(ranked, beir.qrels[qid])
+                    recall += recall_at(ranked, beir.qrels[qid])
+                n = len(beir.queries)
+                scores[mode + label] = {"ndcg@10": ndcg / n, "recall@100": recall / n}
+            if label:
+                search.close()
     return scores
+
+
+def _plain_query_search(stack: Stack) -> SearchService:
+    """Search on the same index with queries embedded by the model itself."""
+    settings = stack.settings.embedding
+    spec = stack.models.spec(settings.model)
+    plain = load_onnx_embedder(
+        spec,
+        stack.models.paths(settings.model),
+        max_tokens=settings.max_tokens,
+        batch_size=settings.batch_size,
+        threads=settings.threads,
+    )
+    return SearchService(stack.db, plain, stack.vectors, stack.keywords, stack.settings.search)
 
 
 def main() -> None:
@@ -74,11 +103,17 @@ def main() -> None:
         "--database-url",
         help="run on this database instead of SQLite (an empty PostgreSQL schema, say)",
     )
+    parser.add_argument("--compare-query-models", action="store_true")
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="mmstack-bench-") as tmp:
         for name in args.collections.split(","):
-            results[name] = evaluate(name, Path(tmp), args.database_url)
+            results[name] = evaluate(
+                name,
+                Path(tmp),
+                args.database_url,
+                compare_query_models=args.compare_query_models,
+            )
     settings = Settings(data_dir=Path("unused"))
     search, chunking = settings.search, settings.chunking
     keyword = "PostgreSQL BM25 (english)" if args.database_url else "SQLite FTS5 BM25 (porter)"
@@ -106,6 +141,22 @@ def main() -> None:
         + ["hybrid beats both"],
         rows,
     )
+    if args.compare_query_models:
+        label = " (query model: same)"
+        print(f"\nqueries embedded by {settings.embedding.query_model} against the model itself:")
+        print_table(
+            ["collection"]
+            + [f"nDCG@10 {m} ({q})" for m in MODES[1:] for q in ("quantized", "same")],
+            [
+                [name]
+                + [
+                    f"{by_mode[m + suffix]['ndcg@10']:.4f}"
+                    for m in MODES[1:]
+                    for suffix in ("", label)
+                ]
+                for name, by_mode in results.items()
+            ],
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "retrieval.json").write_text(json.dumps(results, indent=2))
 

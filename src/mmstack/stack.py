@@ -40,6 +40,7 @@ from mmstack.models.clip import CLIP_FILES, PREPROCESS_FILE, OnnxClipEmbedder, l
 from mmstack.models.embedder import OnnxSentenceEmbedder
 from mmstack.models.ocr import RapidTextReader, load_text_reader
 from mmstack.models.on_demand import OnDemandTextReader, OnDemandTranscriber
+from mmstack.models.quantize import dynamic_int8
 from mmstack.models.registry import FileSource, HubFile, LocalFile, ModelRegistry, ModelSpec
 from mmstack.models.transcriber import load_whisper
 from mmstack.models.vision import DEFAULT_PROMPT, OpenAIVisionDescriber
@@ -226,16 +227,22 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
         emb = settings.embedding
 
         def loader(spec: ModelSpec, paths: dict[str, Path]) -> OnnxSentenceEmbedder:
+            query_model = None
+            if emb.query_model == "dynamic-int8":
+                query_model = dynamic_int8(paths["model"], settings.models_cache_dir / "quantized")
             return load_onnx_embedder(
                 spec,
                 paths,
                 max_tokens=emb.max_tokens,
                 batch_size=emb.batch_size,
                 threads=emb.threads,
+                query_model_path=query_model,
             )
 
         embedder = models.load(
-            emb.model, loader, options=(emb.max_tokens, emb.batch_size, emb.threads)
+            emb.model,
+            loader,
+            options=(emb.max_tokens, emb.batch_size, emb.threads, emb.query_model),
         )
         vectors = _vector_index(settings, embedder.dimension)
         resources.callback(vectors.close)

@@ -31,6 +31,11 @@ class EmbeddingSettings(BaseModel):
     max_tokens: int = Field(512, ge=16, le=512, description="Tokens per text the encoder sees")
     batch_size: int = Field(8, ge=1, le=1024)
     threads: int | None = Field(None, ge=1, description="onnxruntime threads (default: cores)")
+    query_model: Literal["same", "dynamic-int8"] = Field(
+        "dynamic-int8",
+        description="Queries embedded by the model itself, or by a dynamically quantized copy "
+        "(about twice as fast; documents keep the model's own vectors)",
+    )
 
 
 class ChunkingSettings(BaseModel):

@@ -123,6 +123,7 @@ def load_onnx_embedder(
     max_tokens: int,
     batch_size: int,
     threads: int | None,
+    query_model_path: Path | None = None,
 ) -> OnnxSentenceEmbedder:
     return OnnxSentenceEmbedder(
         spec.id,
@@ -131,4 +132,5 @@ def load_onnx_embedder(
         max_tokens=max_tokens,
         batch_size=batch_size,
         threads=threads,
+        query_model_path=query_model_path,
     )

@@ -49,6 +49,7 @@ class OnnxSentenceEmbedder:
         max_tokens: int = 256,
         batch_size: int = 32,
         threads: int | None = None,
+        query_model_path: Path | None = None,
     ) -> None:
         self._model_id = model_id
         self._max_tokens = max_tokens
@@ -56,8 +57,9 @@ class OnnxSentenceEmbedder:
         self._session = _session(model_path, threads)
         # Queries get a single-threaded session of their own: a query is too short to gain
         # much from more threads, and the other cores are then free for the keyword search
-        # that runs beside it and for concurrent requests.
-        self._query_session = _session(model_path, 1)
+        # that runs beside it and for concurrent requests. It may run a quantized copy of
+        # the model (`query_model_path`), faster on short inputs.
+        self._query_session = _session(query_model_path or model_path, 1)
         self._input_names = {i.name for i in self._session.get_inputs()}
         self._dimension = int(self._session.get_outputs()[0].shape[-1])
         self._counter = Tokenizer.from_file(str(tokenizer_path))

@@ -1,0 +1,38 @@
+"""The quantized query model: made once, integer MatMuls, vectors close to the model's own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from mmstack.models.catalog import BUNDLED_MODELS, MINILM_ID, load_onnx_embedder
+from mmstack.models.quantize import dynamic_int8
+from mmstack.models.registry import ModelRegistry
+
+QUERIES = [
+    "what is the effect of aspirin on the risk of a heart attack",
+    "boundary layer transition at high Mach number",
+    "how many patients received the treatment?",
+    "vitamin D deficiency and bone fractures in elderly women",
+    "Paris",
+]
+
+
+def test_queries_embedded_by_the_quantized_copy_stay_close(tmp_path: Path) -> None:
+    paths = ModelRegistry(BUNDLED_MODELS, tmp_path / "models").paths(MINILM_ID)
+    quantized = dynamic_int8(paths["model"], tmp_path / "quantized")
+    assert dynamic_int8(paths["model"], tmp_path / "quantized") == quantized  # made once
+    ops = {node.op_type for node in onnx.load(str(quantized)).graph.node}
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops
+    assert quantized.stat().st_size < paths["model"].stat().st_size * 1.2
+
+    spec = next(s for s in BUNDLED_MODELS if s.id == MINILM_ID)
+    common = {"max_tokens": 128, "batch_size": 4, "threads": 1}
+    plain = load_onnx_embedder(spec, paths, **common)  # type: ignore[arg-type]
+    fast = load_onnx_embedder(spec, paths, query_model_path=quantized, **common)  # type: ignore[arg-type]
+    for query in QUERIES:
+        assert float(plain.embed_query(query) @ fast.embed_query(query)) > 0.985
+        # Documents are still embedded by the model itself.
+        assert np.allclose(plain.embed([query]), fast.embed([query]), atol=1e-6)
