@@ -19,9 +19,13 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 async def service(answer_settings: Settings, handbook_stack: Stack) -> AsyncIterator[AnswerService]:
     router: LlmRouter = open_llm(answer_settings, handbook_stack.models)
-    # The 0.5B model's YES/NO is not calibrated (it doubts plain facts): the check is the
-    # bundled 1.5B model's job, measured in bench/grounded_qa.py.
-    settings = AnswerSettings(max_answer_tokens=48, answerability_check=False)
+    # The 0.5B model's YES/NO is not calibrated (it doubts plain facts), and given the one
+    # passage that names everything asked it declines more often than given all of them:
+    # the checks before answering are the bundled 1.5B model's, measured in
+    # bench/grounded_qa.py. These tests are about generation and verification.
+    settings = AnswerSettings(
+        max_answer_tokens=48, answerability_check=False, min_question_coverage=0
+    )
     yield AnswerService(handbook_stack.search, router, handbook_stack.embedder, settings)
     await router.aclose()
 

@@ -18,6 +18,9 @@ QUESTION = "How often is the main lamp of the Karsholm lighthouse replaced?"
 
 
 def _service(stack: Stack, model: ScriptedModels, **settings: object) -> AnswerService:
+    # The verification tests give the model passages that do not name what is asked on
+    # purpose; the coverage check that drops those has tests of its own below.
+    settings.setdefault("min_question_coverage", 0)
     return AnswerService(stack.search, model, stack.embedder, AnswerSettings(**settings))
 
 
@@ -224,3 +227,30 @@ async def test_a_decline_after_a_sure_yes_is_asked_again_and_verified(
     declined = await service.answer(QUESTION, collection_ids=_lighthouse(handbook_stack))
     assert declined.refusal_reason == "model_declined"
     assert model.answers_asked() == 5
+
+
+async def test_passages_that_do_not_name_what_is_asked_are_not_given_to_the_model(
+    handbook_stack: Stack,
+) -> None:
+    model = ScriptedModels("The main lamp is replaced every 14 months [1].")
+    service = _service(handbook_stack, model, min_question_coverage=0.85)
+    answer = await service.answer(QUESTION, collection_ids=_lighthouse(handbook_stack))
+    assert not answer.refused
+    # Only the handbook names the lamp, the lighthouse and its replacement.
+    assert [h.filename for h in answer.passages] == ["handbook.md"]
+    assert "supplies.md" not in model.requests[-1].messages[-1].text()
+
+
+async def test_a_question_about_what_no_passage_names_is_refused_without_the_model(
+    handbook_stack: Stack,
+) -> None:
+    model = ScriptedModels("The keeper's salary is 3000 euros [1].")
+    service = _service(handbook_stack, model, min_question_coverage=0.85)
+    answer = await service.answer(
+        "What salary does the keeper of the Karsholm lighthouse earn?",
+        collection_ids=_lighthouse(handbook_stack),
+    )
+    assert answer.refused
+    assert answer.refusal_reason == "not_mentioned"
+    assert answer.text == REFUSAL
+    assert model.requests == []

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from mmstack.answer import prompts
 from mmstack.answer.answerability import probability_yes
+from mmstack.answer.coverage import covering
 from mmstack.answer.packing import pack
 from mmstack.answer.ports import ChatModels, Retriever
 from mmstack.answer.stream import AnswerContext, AnswerStream, Retry, refusal, verified
@@ -120,6 +121,17 @@ class AnswerService:
         )
         if not passages:
             return refusal(context, "no_passages")
+        if settings.min_question_coverage > 0:
+            # What the model is shown of each passage: its heading (file, section) and text.
+            shown = [prompts.heading(i, h) + "\n" + h.text for i, h in enumerate(passages, 1)]
+            kept = covering(question, shown, settings.min_question_coverage)
+            if not kept:
+                log.info("answer refused: the passages do not mention what the question asks")
+                return refusal(context, "not_mentioned")
+            passages = [passages[i] for i in kept]
+            context = AnswerContext(
+                question, model, passages, None, packed.prompt_tokens, settings.verify
+            )
         checker = SupportChecker(
             self._embedder,
             min_lexical=settings.min_lexical_support,

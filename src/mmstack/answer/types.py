@@ -9,7 +9,9 @@ from mmstack.index.search import SearchHit
 
 REFUSAL = "The documents do not say."
 
-RefusalReason = Literal["no_passages", "not_answerable", "model_declined", "unsupported"]
+RefusalReason = Literal[
+    "no_passages", "not_mentioned", "not_answerable", "model_declined", "unsupported"
+]
 
 
 @dataclass(frozen=True, slots=True)
