@@ -62,7 +62,8 @@ def _search(client: TestClient, query: str, **filters: Any) -> list[dict[str, An
 def test_video_pdf_and_pictures_are_found_at_their_second_page_and_picture(
     client: TestClient, tmp_path: Path
 ) -> None:
-    assert client.post("/api/collections", json={"name": "media"}).status_code in (200, 201)
+    created = client.post("/api/collections", json={"name": "media"})
+    assert created.status_code in (200, 201)
     video = talk(tmp_path / "talk.mp4").read_bytes()
     scanned = pdf_with_scanned_page(tmp_path / "log.pdf").read_bytes()
     sign = text_image(["Loading dock closes at five"], size=(900, 160), font_size=48)
@@ -98,6 +99,16 @@ def test_video_pdf_and_pictures_are_found_at_their_second_page_and_picture(
     assert frame.status_code == 200
     assert frame.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(frame.content)).size[0] <= 320
+
+    # The same through OpenAI's vector store search, with mmstack's location fields.
+    store_hits = client.post(
+        f"/v1/vector_stores/{created.json()['id']}/search",
+        json={"query": "when does the budget meeting start", "max_num_results": 3},
+    ).json()["data"]
+    assert store_hits[0]["filename"] == "talk.mp4"
+    assert store_hits[0]["modality"] == "video"
+    assert abs(store_hits[0]["start_seconds"] - SPOKEN_AT) <= 3.0
+    assert store_hits[0]["thumbnail_url"].startswith("/v1/files/")
 
     # A word only on a slide: found with the time the slide is shown.
     slide = _search(client, "PELICAN")[0]

@@ -28,6 +28,12 @@ class StoreHit:
     score: float  # the fused hybrid score: comparable within one search only
     attributes: dict[str, Any]
     text: str
+    # Where the text is (mmstack's own): the kind of file, the page, the seconds of a
+    # recording that best match, the image showing it (a key of the file's images).
+    modality: str = "text"
+    page: int | None = None
+    moment: tuple[float, float] | None = None
+    thumbnail: str | None = None
 
 
 class VectorStoreSearch:
@@ -68,7 +74,17 @@ class VectorStoreSearch:
             with self._db.session() as session:
                 attributes = _attributes(session, store_id, [h.file_id for h in hits])
         return [
-            StoreHit(h.file_id, h.filename, h.score, attributes.get(h.file_id, {}), h.text)
+            StoreHit(
+                h.file_id,
+                h.filename,
+                h.score,
+                attributes.get(h.file_id, {}),
+                h.text,
+                modality=h.modality,
+                page=h.anchor.page_start,
+                moment=h.moment,
+                thumbnail=h.anchor.thumbnail,
+            )
             for h in hits
             if score_threshold is None or h.score >= score_threshold
         ]

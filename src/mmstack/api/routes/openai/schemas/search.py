@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from mmstack.api.routes.openai.schemas.vector_store_files import TextPart
 from mmstack.index.attribute_filter import AttributeFilter, Comparison, ComparisonOp, Compound
 from mmstack.ingest.vector_store_search import MAX_RESULTS, StoreHit
+from mmstack.urls import thumbnail_url
 
 
 class ComparisonFilterIn(BaseModel):
@@ -58,6 +59,12 @@ class SearchResultOut(BaseModel):
     score: float
     attributes: dict[str, Any]
     content: list[TextPart]
+    # mmstack's own, beside OpenAI's fields: where in the file the text is.
+    modality: str = Field("text", description="text, image, audio or video")
+    page: int | None = None
+    start_seconds: float | None = Field(None, description="Where to seek (audio, video)")
+    end_seconds: float | None = None
+    thumbnail_url: str | None = None
 
     @classmethod
     def of(cls, hit: StoreHit) -> SearchResultOut:
@@ -67,6 +74,11 @@ class SearchResultOut(BaseModel):
             score=hit.score,
             attributes=hit.attributes,
             content=[TextPart(text=hit.text)],
+            modality=hit.modality,
+            page=hit.page,
+            start_seconds=hit.moment[0] if hit.moment else None,
+            end_seconds=hit.moment[1] if hit.moment else None,
+            thumbnail_url=thumbnail_url(hit.file_id, hit.thumbnail),
         )
 
 
