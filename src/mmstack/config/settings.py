@@ -207,7 +207,7 @@ class AnswerSettings(BaseModel):
         0.6, ge=0, le=1, description="Lowest probability of 'yes' that lets the model answer"
     )
     retry_threshold: float = Field(
-        0.8,
+        0.6,
         ge=0,
         le=1,
         description="A model that declines after a 'yes' this sure is asked once more",
