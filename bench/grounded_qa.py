@@ -1,6 +1,7 @@
 """Grounded question answering on real documents: answer accuracy, citation precision and
 refusal accuracy of `AnswerService`, against the plain pipeline (same retrieval and prompt,
-no answerability check, no verification) in the same run.
+every retrieved passage given to the model, no answerability check, no verification) in
+the same run.
 
 The questions (`bench/grounded_qa.jsonl`) were written from med, cranfield and scifact
 documents in ../shared/data; a third cannot be answered from the documents but are close in
@@ -215,7 +216,9 @@ def main() -> None:
     with bench_stack(args.workdir / "data", llm=llm) as stack:
         collection_id = ingest(stack, corpus)
         verified = stack.settings.answer.model_copy(update={"max_answer_tokens": args.max_tokens})
-        plain = verified.model_copy(update={"answerability_check": False, "verify": False})
+        plain = verified.model_copy(
+            update={"answerability_check": False, "verify": False, "min_question_coverage": 0}
+        )
         services: dict[str, AnswerService] = {
             "verified": AnswerService(stack.search, stack.llm, stack.embedder, verified)
         }
