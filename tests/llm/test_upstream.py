@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -152,14 +151,13 @@ async def test_slow_upstream_times_out_without_retry(
             "read_timeout": 0.2,
         },
     )
-    started = time.monotonic()
     with pytest.raises(BackendTimeoutError) as timeout:
         await router.complete(_request("slow", user="timeout-test"))
     with pytest.raises(BackendTimeoutError):
         await router.stream(_request("slow", user="timeout-test"))
     await router.aclose()
     assert timeout.value.status_code == 504
-    assert time.monotonic() - started < 0.9  # two requests, neither waited for the answer
+    # Two requests, one attempt each: a timeout is not retried.
     assert fake_upstream.attempts_of("slow", "timeout-test") == 2
 
 
