@@ -119,6 +119,7 @@ def test_timed_text_keeps_its_timeline_and_pictures_split_chunks(
     assert (speech.source, speech.time_start, speech.time_end) == ("speech", 0.5, 6.1)
     assert speech.timeline == ((0, 0.5, 3.0), (34, 3.2, 6.1))
     assert speech.text[34:].startswith("Revenue")
-    assert speech.thumbnail == "frame-a" and speech.region is None
+    assert speech.thumbnail == "frame-a"
+    assert speech.region is None
     assert (slide.source, slide.region, slide.thumbnail) == ("ocr", (10, 10, 220, 90), "frame-b")
     assert (closing.time_start, closing.thumbnail) == (12.0, "frame-b")
