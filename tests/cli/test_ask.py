@@ -33,8 +33,11 @@ def _run(data_dir: Path, *args: str, check: bool = True) -> subprocess.Completed
         MMSTACK_LLM__EMBEDDED__THREADS="1",
         MMSTACK_LLM__EMBEDDED__CONTEXT_SIZE="2048",
         MMSTACK_ANSWER__MAX_ANSWER_TOKENS="48",
-        # The 0.5B test model's YES/NO is not calibrated; the 1.5B's is (bench/grounded_qa.py).
+        # The 0.5B test model's YES/NO is not calibrated, and given only the passage that
+        # names what is asked it declines more often; the checks before answering are the
+        # 1.5B model's (bench/grounded_qa.py). This test is about the command.
         MMSTACK_ANSWER__ANSWERABILITY_CHECK="false",
+        MMSTACK_ANSWER__MIN_QUESTION_COVERAGE="0",
     )
     result = subprocess.run(
         [sys.executable, "-m", "mmstack", "--data-dir", str(data_dir), *args],
