@@ -16,8 +16,8 @@ Speeds are ratios against a baseline measured in the same run (these machines ar
    transcription, what `video.FRAMES_SHARE` should be).
 4. Peak memory of that child (RSS sampled every 20 ms with psutil, and the kernel's
    ru_maxrss): the growth over the RSS with both models loaded must stay under
-   **300 MB**, whatever the length. Nothing grows with the file: audio is decoded 120 s at
-   a time (7.7 MB as float32), the picture a frame at a time, and the elements are text;
+   **300 MB**, whatever the length. Nothing grows with the file: audio is decoded 30 s at
+   a time (1.9 MB as float32), the picture a frame at a time, and the elements are text;
    300 MB leaves room for the working buffers of onnxruntime and CTranslate2. The whole
    process (models included) should stay under **1.5 GB**, what a small box can give
    ingestion beside the LLM.

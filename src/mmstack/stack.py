@@ -229,7 +229,11 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
         def loader(spec: ModelSpec, paths: dict[str, Path]) -> OnnxSentenceEmbedder:
             query_model = None
             if emb.query_model == "dynamic-int8":
-                query_model = dynamic_int8(paths["model"], settings.models_cache_dir / "quantized")
+                query_model = dynamic_int8(
+                    paths["model"],
+                    settings.models_cache_dir / "quantized",
+                    source_sha256=spec.files["model"].sha256,
+                )
             return load_onnx_embedder(
                 spec,
                 paths,

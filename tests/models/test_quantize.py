@@ -9,7 +9,7 @@ import onnx
 
 from mmstack.models.catalog import BUNDLED_MODELS, MINILM_ID, load_onnx_embedder
 from mmstack.models.quantize import dynamic_int8
-from mmstack.models.registry import ModelRegistry
+from mmstack.models.registry import ModelRegistry, file_sha256
 
 QUERIES = [
     "what is the effect of aspirin on the risk of a heart attack",
@@ -24,6 +24,9 @@ def test_queries_embedded_by_the_quantized_copy_stay_close(tmp_path: Path) -> No
     paths = ModelRegistry(BUNDLED_MODELS, tmp_path / "models").paths(MINILM_ID)
     quantized = dynamic_int8(paths["model"], tmp_path / "quantized")
     assert dynamic_int8(paths["model"], tmp_path / "quantized") == quantized  # made once
+    # Named by the source's digest, whether the registry gives it or it is computed.
+    known = file_sha256(paths["model"])
+    assert dynamic_int8(paths["model"], tmp_path / "quantized", source_sha256=known) == quantized
     ops = {node.op_type for node in onnx.load(str(quantized)).graph.node}
     assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops
     assert quantized.stat().st_size < paths["model"].stat().st_size * 1.2

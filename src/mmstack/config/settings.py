@@ -81,7 +81,7 @@ class MediaSettings(BaseModel):
     speech_model: str = "whisper-base"
     speech_threads: int | None = Field(None, ge=1, description="Whisper threads (default: all)")
     speech_beam_size: int = Field(
-        5, ge=1, le=10, description="Whisper beam width (1: greedy, about a third faster)"
+        5, ge=1, le=10, description="Whisper beam width (1: greedy decoding)"
     )
     max_image_pixels: int = Field(
         100_000_000, ge=1, description="Largest image decoded (width x height): image bombs fail"

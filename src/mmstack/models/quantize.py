@@ -18,12 +18,17 @@ import onnxruntime as ort
 from mmstack.models.registry import file_sha256
 
 
-def dynamic_int8(model_path: Path, cache_dir: Path) -> Path:
+def dynamic_int8(model_path: Path, cache_dir: Path, *, source_sha256: str | None = None) -> Path:
     """The dynamically quantized copy of `model_path` (made on first use; safe when two
-    processes make it at once: each writes its own file and the last rename wins)."""
+    processes make it at once: each writes its own file and the last rename wins).
+
+    `source_sha256` is the model file's digest when the registry already knows it (it
+    verified the file), so a start does not read the whole model again to name the copy.
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    target = cache_dir / f"{file_sha256(model_path)[:16]}-dynamic-int8.onnx"
+    digest = source_sha256 or file_sha256(model_path)
+    target = cache_dir / f"{digest[:16]}-dynamic-int8.onnx"
     if target.is_file():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
