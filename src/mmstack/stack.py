@@ -15,6 +15,7 @@ from tokenizers import Tokenizer
 
 from mmstack.answer import AnswerService
 from mmstack.answer.chat import GroundedChat
+from mmstack.auth.service import Auth, open_auth
 from mmstack.config.settings import MediaSettings, Settings
 from mmstack.errors import MMStackError
 from mmstack.index.embeddings import EmbeddingService, TokenizerDecoder
@@ -79,6 +80,7 @@ class Stack:
     llm: LlmRouter
     answers: AnswerService
     grounded_chat: GroundedChat
+    auth: Auth
     text_reader: TextReader | None = None  # OCR; None when `media.ocr` is off
     transcriber: Transcriber | None = None  # speech to text; None when off
     pictures: ImageSearch | None = None  # text-to-image search; None without a CLIP model
@@ -351,6 +353,7 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             llm=llm,
             answers=answers,
             grounded_chat=GroundedChat(answers, vector_stores),
+            auth=open_auth(db, settings.auth, settings.quotas, settings.data_dir),
             text_reader=text_reader,
             transcriber=transcriber,
             pictures=pictures,

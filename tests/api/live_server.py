@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from mmstack.api.app import create_app
+from mmstack.auth.audit import Actor
 from mmstack.config.settings import Settings
 from mmstack.stack import Stack
 
@@ -21,11 +22,23 @@ from mmstack.stack import Stack
 class LiveServer:
     base_url: str  # ends in /v1
     app: FastAPI
+    api_key: str  # the first admin's
 
     @property
     def stack(self) -> Stack:
         stack: Stack = self.app.state.stack
         return stack
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+def admin_key(stack: Stack) -> str:
+    """A new API key of the first admin (made when the stack first opened)."""
+    admin = next(u for u in stack.auth.accounts.list_users() if u.role == "admin")
+    _, token = stack.auth.keys.create(admin.id, name="tests", actor=Actor.local())
+    return token
 
 
 @contextmanager
@@ -43,7 +56,7 @@ def serve(settings: Settings) -> Iterator[LiveServer]:
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}/v1", app)
+        yield LiveServer(f"http://127.0.0.1:{port}/v1", app, admin_key(app.state.stack))
     finally:
         server.should_exit = True
         thread.join(timeout=60)

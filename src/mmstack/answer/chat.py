@@ -30,6 +30,7 @@ from mmstack.llm.types import (
     Usage,
     new_completion_id,
 )
+from mmstack.store.ownership import Owner
 from mmstack.urls import thumbnail_url
 
 
@@ -37,6 +38,10 @@ class GroundedChat:
     def __init__(self, answers: AnswerService, vector_stores: VectorStoreService) -> None:
         self._answers = answers
         self._vector_stores = vector_stores
+
+    def for_owner(self, owner: Owner) -> GroundedChat:
+        """Answers only from the vector stores `owner` may see."""
+        return GroundedChat(self._answers, self._vector_stores.for_owner(owner))
 
     async def answer_chat(
         self, request: ChatCompletionRequest, scope: RetrievalScope
@@ -47,10 +52,10 @@ class GroundedChat:
                 "attribute filters are not supported with grounded answers yet",
                 param="filters",
             )
-        for store_id in scope.vector_store_ids:
-            self._vector_stores.get(store_id)  # an unknown id is a 404 before any work
+        # An unknown (or another team's) store is a 404 before any work.
+        store_ids = [self._vector_stores.get(s).collection.id for s in scope.vector_store_ids]
         arguments: dict[str, Any] = {
-            "collection_ids": list(scope.vector_store_ids),
+            "collection_ids": store_ids,
             "model": request.model,
             "max_tokens": request.max_completion_tokens or request.max_tokens,
             "temperature": request.temperature,

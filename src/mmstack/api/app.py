@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from mmstack import __version__
+from mmstack.api.audit_middleware import AuditMiddleware
 from mmstack.api.errors import install_error_handlers
 from mmstack.api.middleware import RequestIdMiddleware
-from mmstack.api.routes import collections, health, jobs, openai, search
+from mmstack.api.routes import admin, auth, collections, health, jobs, keys, openai, search, usage
 from mmstack.config.settings import Settings
 from mmstack.stack import open_stack
 
@@ -32,9 +33,10 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         summary="Self-hosted multimodal LLM stack: ingest, search and answer over your files.",
         lifespan=lifespan,
     )
+    app.add_middleware(AuditMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
-    for module in (health, collections, search, jobs):
+    for module in (health, auth, keys, admin, usage, collections, search, jobs):
         app.include_router(module.router)
     for router in openai.ROUTERS:
         app.include_router(router)

@@ -1,11 +1,17 @@
-"""Dependencies the routers declare: the stack's services, by what they give."""
+"""Dependencies the routers declare: who is asking (`PrincipalDep`), whether they may
+(`authorize`, on every router), and the stack's services bound to what they own."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from mmstack.auth.audit import Actor
+from mmstack.auth.principal import Principal
+from mmstack.auth.quotas import Meter
+from mmstack.auth.roles import EndpointGroup, Permission
 from mmstack.config.settings import ChunkingSettings
 from mmstack.index.embeddings import EmbeddingService
 from mmstack.index.model_directory import ModelDirectory
@@ -31,16 +37,72 @@ async def get_stack(request: Request) -> Stack:
     return stack_of(request)
 
 
-async def get_collections(request: Request) -> CollectionService:
-    return stack_of(request).collections
+async def current_principal(request: Request) -> Principal:
+    """The caller, from its Bearer key or access token, counted against its rate limits.
+    Kept on the request for the audit of what it does."""
+    auth = stack_of(request).auth
+    principal = auth.authenticate(request.headers.get("authorization"))
+    request.state.principal = principal
+    auth.quotas.check_request(principal)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def authorize(
+    group: EndpointGroup | None, permission: Permission | None = None
+) -> Callable[..., Awaitable[Principal]]:
+    """A router's guard: the caller must be allowed `group`'s endpoints (an API key may be
+    limited to some) and hold `permission`; without one, reading methods need READ and
+    the others WRITE."""
+
+    async def guard(request: Request, principal: PrincipalDep) -> Principal:
+        if group is not None:
+            principal.require_endpoint(group)
+        needed = permission or (
+            Permission.READ if request.method in _READ_METHODS else Permission.WRITE
+        )
+        principal.require(needed)
+        return principal
+
+    return guard
+
+
+def actor_of(request: Request, principal: Principal | None = None) -> Actor:
+    """The audit log's view of who acts, and from which address."""
+    address = request.client.host if request.client else None
+    if principal is None:
+        return Actor(address=address)
+    return Actor(principal.user_id, principal.key_id, principal.team_id, address)
+
+
+async def get_actor(request: Request, principal: PrincipalDep) -> Actor:
+    return actor_of(request, principal)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+async def get_meter(request: Request, principal: PrincipalDep) -> Meter:
+    return Meter(stack_of(request).auth.quotas, principal)
+
+
+MeterDep = Annotated[Meter, Depends(get_meter)]
+
+
+async def get_collections(request: Request, principal: PrincipalDep) -> CollectionService:
+    return stack_of(request).collections.for_owner(principal.owner)
 
 
 async def get_ingestion(request: Request) -> IngestionService:
     return stack_of(request).ingestion
 
 
-async def get_search(request: Request) -> SearchService:
-    return stack_of(request).search
+async def get_search(request: Request, principal: PrincipalDep) -> SearchService:
+    return stack_of(request).search.for_owner(principal.owner)
 
 
 async def get_served_models(request: Request) -> ModelDirectory:
@@ -51,20 +113,20 @@ async def get_embeddings(request: Request) -> EmbeddingService:
     return stack_of(request).embeddings
 
 
-async def get_files(request: Request) -> FileService:
-    return stack_of(request).files
+async def get_files(request: Request, principal: PrincipalDep) -> FileService:
+    return stack_of(request).files.for_owner(principal.owner)
 
 
-async def get_vector_stores(request: Request) -> VectorStoreService:
-    return stack_of(request).vector_stores
+async def get_vector_stores(request: Request, principal: PrincipalDep) -> VectorStoreService:
+    return stack_of(request).vector_stores.for_owner(principal.owner)
 
 
-async def get_file_batches(request: Request) -> FileBatchService:
-    return stack_of(request).file_batches
+async def get_file_batches(request: Request, principal: PrincipalDep) -> FileBatchService:
+    return stack_of(request).file_batches.for_owner(principal.owner)
 
 
-async def get_store_search(request: Request) -> VectorStoreSearch:
-    return stack_of(request).store_search
+async def get_store_search(request: Request, principal: PrincipalDep) -> VectorStoreSearch:
+    return stack_of(request).store_search.for_owner(principal.owner)
 
 
 async def get_chunking(request: Request) -> ChunkingSettings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,10 +11,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mmstack.errors import (
+    AuthenticationError,
     ConflictError,
     InvalidRequestError,
     MMStackError,
     NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
 )
 from mmstack.ingest.uploads import FileTooLargeError
 from mmstack.models.registry import ModelUnavailableError
@@ -25,6 +29,9 @@ _STATUS: dict[type[MMStackError], tuple[int, str]] = {
     NotFoundError: (404, "invalid_request_error"),
     InvalidRequestError: (400, "invalid_request_error"),
     ConflictError: (409, "invalid_request_error"),
+    AuthenticationError: (401, "invalid_request_error"),
+    PermissionDeniedError: (403, "invalid_request_error"),
+    RateLimitError: (429, "requests"),
     ModelUnavailableError: (503, "server_error"),
 }
 
@@ -58,10 +65,19 @@ def error_response(exc: Exception) -> tuple[int, dict[str, object]]:
     return 500, error_body("internal server error", "server_error")
 
 
+def error_headers(exc: Exception) -> dict[str, str]:
+    """The headers an error response needs: how to authenticate, when to come back."""
+    if isinstance(exc, AuthenticationError):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, RateLimitError):
+        return {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    return {}
+
+
 async def _mmstack_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MMStackError)
     status, body = error_response(exc)
-    return JSONResponse(body, status)
+    return JSONResponse(body, status, headers=error_headers(exc))
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -16,10 +16,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mmstack import __version__
 from mmstack.answer.types import clock
+from mmstack.auth.service import open_accounts
 from mmstack.cli import ask as asking
+from mmstack.cli.accounts import keys_app, users_app
+from mmstack.cli.options import cli_settings, options
 from mmstack.cli.output import console, fail, print_json, print_table
 from mmstack.config.logging import configure_logging
-from mmstack.config.settings import Settings, load_settings
+from mmstack.config.settings import Settings
 from mmstack.errors import MMStackError
 from mmstack.index.filters import SearchFilter, media_type_filter
 from mmstack.media_types import Modality
@@ -35,17 +38,10 @@ collections_app = typer.Typer(
 models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
 app.add_typer(models_app, name="models")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-
-
-@dataclasses.dataclass
-class _Options:
-    data_dir: Path | None = None
-    config: Path | None = None
-
-
-_options = _Options()
 
 
 @app.callback()
@@ -60,21 +56,12 @@ def main(
     if version:
         console.print(__version__)
         raise typer.Exit()
-    _options.data_dir, _options.config = data_dir, config
-
-
-def _settings(**overrides: Any) -> Settings:
-    try:
-        return load_settings(_options.config, data_dir=_options.data_dir, **overrides)
-    except FileNotFoundError as exc:
-        fail(str(exc))
-    except ValueError as exc:  # pydantic ValidationError
-        fail(f"invalid settings: {exc}")
+    options.data_dir, options.config = data_dir, config
 
 
 @contextmanager
 def _stack(settings: Settings | None = None) -> Iterator[Stack]:
-    settings = settings or _settings()
+    settings = settings or cli_settings()
     configure_logging("WARNING", "console")
     try:
         with open_stack(settings) as stack:
@@ -93,22 +80,43 @@ def up(
 
     from mmstack.api.app import create_app
 
-    settings = _settings(host=host, port=port)
+    settings = cli_settings(host=host, port=port)
     configure_logging(settings.log_level, settings.log_format)
     url = f"http://{settings.host}:{settings.port}"
     cli = sys.argv[0] if Path(sys.argv[0]).name == "mmstack" else "mmstack"
+    try:
+        with open_accounts(settings) as auth:
+            first = auth.first_admin
+    except MMStackError as exc:
+        fail(exc.message)
     console.print(
         f"[bold]mmstack {__version__}[/bold] serving on {url}  (data: {settings.data_dir})\n"
         f"  API docs:   {url}/docs\n"
-        f"  health:     {url}/healthz\n"
-        f"  next:       create a collection and upload files over HTTP:\n"
-        f"                curl -X POST {url}/api/collections "
+        f"  health:     {url}/healthz",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if first is not None:
+        shown = (
+            f"password: {first.password}  (shown only now; change it after logging in)"
+            if first.password
+            else f"password: the one from {first.source}"
+        )
+        console.print(
+            f"  first run:  admin account [bold]{first.username}[/bold] created, {shown}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(
+        f"  log in:     curl -X POST {url}/api/auth/login -H 'content-type: application/json' "
+        f'-d \'{{"username": "admin", "password": "..."}}\'\n'
+        f"              or make an API key: {cli} keys create --user admin --name laptop\n"
+        f"  next:       with KEY set to the key (or the access token):\n"
+        f'                curl -X POST {url}/api/collections -H "Authorization: Bearer $KEY" '
         f"-H 'content-type: application/json' -d '{{\"name\": \"notes\"}}'\n"
-        f"                curl -F files=@report.pdf {url}/api/collections/notes/files\n"
-        f"                curl -X POST {url}/api/search "
-        f"-H 'content-type: application/json' -d '{{\"query\": \"your question\"}}'\n"
-        f"              or, with the server stopped: {cli} ingest PATH --collection notes; "
-        f'{cli} search "your question"',
+        f'                curl -H "Authorization: Bearer $KEY" -F files=@report.pdf '
+        f"{url}/api/collections/notes/files\n"
+        f"              OpenAI clients: base_url={url}/v1, api_key=$KEY",
         highlight=False,
         soft_wrap=True,
     )
@@ -392,7 +400,7 @@ def ask(
 @models_app.command("list")
 def models_list(json_out: JsonOpt = False) -> None:
     """Models the registry knows, where they come from and whether they are available."""
-    registry = model_registry(_settings())
+    registry = model_registry(cli_settings())
     statuses = [registry.status(spec.id) for spec in registry.specs()]
     if json_out:
         print_json([dataclasses.asdict(s) for s in statuses])
@@ -407,7 +415,7 @@ def models_list(json_out: JsonOpt = False) -> None:
 @models_app.command("verify")
 def models_verify(json_out: JsonOpt = False) -> None:
     """Re-hash every model file against its pinned sha256; exits non-zero on any failure."""
-    registry = model_registry(_settings())
+    registry = model_registry(cli_settings())
     statuses = [registry.status(spec.id, full=True) for spec in registry.specs()]
     if json_out:
         print_json([dataclasses.asdict(s) for s in statuses])

@@ -228,6 +228,46 @@ class AnswerSettings(BaseModel):
     )
 
 
+class AuthSettings(BaseModel):
+    """Logins, sessions and the first administrator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs access tokens; default: generated once into "
+        "DATA_DIR/secrets/token-signing.key (every API replica needs the same key)",
+    )
+    access_token_minutes: int = Field(15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(14, ge=1, le=365)
+    password_min_length: int = Field(12, ge=8, le=128)
+    lockout_threshold: int = Field(5, ge=1, description="Failed logins in a row before a lock")
+    lockout_base_seconds: float = Field(
+        30.0, gt=0, description="First lock; each further failure doubles it"
+    )
+    lockout_max_seconds: float = Field(900.0, gt=0)
+    initial_admin_username: str = Field("admin", min_length=1, max_length=128)
+    initial_admin_password: SecretStr | None = Field(
+        None, description="Password of the first administrator (default: generated, shown once)"
+    )
+    initial_admin_password_file: Path | None = Field(
+        None, description="File holding that password (a container secret, for example)"
+    )
+    totp_issuer: str = Field("mmstack", description="Issuer shown by authenticator apps")
+
+
+class QuotaSettings(BaseModel):
+    """Limits every user and every key gets unless an administrator sets its own (0: no
+    limit). Counters live in this process, or in Redis when `redis_url` is set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests_per_minute: int = Field(600, ge=0)
+    tokens_per_day: int = Field(0, ge=0, description="Prompt and completion tokens, UTC day")
+    upload_bytes_per_day: int = Field(0, ge=0)
+    redis_url: str | None = Field(None, description="e.g. redis://127.0.0.1:6379/0")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MMSTACK_", env_nested_delimiter="__", extra="forbid"
@@ -250,6 +290,8 @@ class Settings(BaseSettings):
     vector: VectorSettings = VectorSettings()
     llm: LlmSettings = LlmSettings()
     answer: AnswerSettings = AnswerSettings()
+    auth: AuthSettings = AuthSettings()
+    quotas: QuotaSettings = QuotaSettings()
 
     @property
     def sqlalchemy_url(self) -> str:

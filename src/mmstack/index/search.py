@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ from mmstack.index.vector import VectorIndex
 from mmstack.media_types import Modality, modality_of
 from mmstack.models.embedder import Embedder
 from mmstack.store.db import Database
-from mmstack.store.models import Chunk, CollectionFile, FileStatus, StoredFile
+from mmstack.store.models import Chunk, Collection, CollectionFile, FileStatus, StoredFile
+from mmstack.store.ownership import OwnerScoped, owns_collection
 
 SearchMode = Literal["hybrid", "keyword", "vector"]
 
@@ -109,7 +111,7 @@ class SearchHit:
         return modality_of(self.media_type)
 
 
-class SearchService:
+class SearchService(OwnerScoped):
     def __init__(
         self,
         db: Database,
@@ -145,6 +147,8 @@ class SearchService:
         if not query.strip():
             raise InvalidRequestError("query must not be empty", param="query")
         mode = mode or self._settings.mode
+        if self._owner is not None:
+            flt = self._within_owner(flt or SearchFilter())
         if flt is not None and flt.is_empty():
             flt = None  # lets each index take its unfiltered fast path
         top_k = top_k or self._settings.top_k
@@ -173,6 +177,15 @@ class SearchService:
             ranks["image"] = {doc: i for i, (doc, _) in enumerate(image_hits, start=1)}
         # Hydrate more than top_k: a candidate whose file is no longer completed is dropped.
         return self._hydrate(ranked[: top_k * 2], ranks, query)[:top_k]
+
+    def _within_owner(self, flt: SearchFilter) -> SearchFilter:
+        """`flt` narrowed to the collections the bound owner may see."""
+        with self._db.session() as session:
+            visible = set(
+                session.scalars(select(Collection.id).where(owns_collection(self._owner)))
+            )
+        wanted = visible if flt.collection_ids is None else visible & set(flt.collection_ids)
+        return dataclasses.replace(flt, collection_ids=sorted(wanted))
 
     def _keyword_search(
         self, query: str, depth: int, flt: SearchFilter | None

@@ -9,11 +9,17 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mmstack.errors import ConflictError, InvalidRequestError, NotFoundError
+from mmstack.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from mmstack.index.vector import VectorFilter, VectorIndex
 from mmstack.store.blobs import BlobStore
 from mmstack.store.db import Database
 from mmstack.store.models import (
+    DEFAULT_TEAM_ID,
     Chunk,
     Collection,
     CollectionFile,
@@ -21,6 +27,7 @@ from mmstack.store.models import (
     FileStatus,
     StoredFile,
 )
+from mmstack.store.ownership import Owner, OwnerScoped, owns_collection
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,22 +49,46 @@ class CollectionInfo:
     chunk_count: int
 
 
-def find_collection(session: Session, id_or_name: str, *, param: str = "collection") -> Collection:
-    """A collection by id or by name, or NotFoundError."""
-    collection = session.get(Collection, id_or_name) or session.scalar(
-        select(Collection).where(Collection.name == id_or_name)
-    )
+def find_collection(
+    session: Session, id_or_name: str, *, owner: Owner | None, param: str = "collection"
+) -> Collection:
+    """A collection `owner` may see, by id or by name, or NotFoundError."""
+    visible = owns_collection(owner)
+    collection = session.scalar(select(Collection).where(Collection.id == id_or_name, visible))
+    if collection is None:
+        named = session.scalars(
+            select(Collection).where(Collection.name == id_or_name, visible).limit(2)
+        ).all()
+        if len(named) > 1:  # the same name in two teams, asked without a team
+            raise InvalidRequestError(
+                f"several teams have a collection named '{id_or_name}'; use its id", param=param
+            )
+        collection = named[0] if named else None
     if collection is None:
         raise NotFoundError(f"collection '{id_or_name}' not found", param=param)
     return collection
 
 
-def check_name(session: Session, name: str, *, current_id: str | None = None) -> str:
-    """`name` stripped, if it can name a collection (1 to 256 characters, unused)."""
+def team_of(owner: Owner | None) -> str:
+    """The team new data of `owner` goes to; a key limited to some collections makes none."""
+    if owner is None:
+        return DEFAULT_TEAM_ID
+    if owner.collection_ids is not None:
+        raise PermissionDeniedError(
+            "this API key is limited to some collections and cannot make new ones"
+        )
+    return owner.team_id
+
+
+def check_name(session: Session, name: str, *, team_id: str, current_id: str | None = None) -> str:
+    """`name` stripped, if it can name a collection of the team (1 to 256 characters,
+    unused)."""
     name = name.strip()
     if not name or len(name) > 256:
         raise InvalidRequestError("collection name must be 1 to 256 characters", param="name")
-    holder = session.scalar(select(Collection.id).where(Collection.name == name))
+    holder = session.scalar(
+        select(Collection.id).where(Collection.name == name, Collection.team_id == team_id)
+    )
     if holder is not None and holder != current_id:
         raise _name_taken(name)
     return name
@@ -100,7 +131,7 @@ def find_member(session: Session, collection_id: str, file_id: str) -> Collectio
     return member
 
 
-class CollectionService:
+class CollectionService(OwnerScoped):
     def __init__(self, db: Database, vectors: VectorIndex, blobs: BlobStore) -> None:
         self._db = db
         self._vectors = vectors
@@ -110,8 +141,8 @@ class CollectionService:
         with self._db.session(write=True) as session:
             return self.create_in(session, name, description=description)
 
-    @staticmethod
     def create_in(
+        self,
         session: Session,
         name: str,
         *,
@@ -119,9 +150,12 @@ class CollectionService:
         metadata: dict[str, Any] | None = None,
         collection_id: str | None = None,
     ) -> Collection:
-        """Add a collection inside the caller's transaction; names are unique."""
-        name = check_name(session, name)
-        collection = Collection(name=name, description=description, metadata_=metadata or {})
+        """Add a collection inside the caller's transaction; names are unique per team."""
+        team_id = team_of(self._owner)
+        name = check_name(session, name, team_id=team_id)
+        collection = Collection(
+            name=name, team_id=team_id, description=description, metadata_=metadata or {}
+        )
         if collection_id is not None:
             collection.id = collection_id
         session.add(collection)
@@ -133,7 +167,11 @@ class CollectionService:
 
     def list_all(self) -> list[CollectionInfo]:
         with self._db.session() as session:
-            collections = session.scalars(select(Collection).order_by(Collection.created_at))
+            collections = session.scalars(
+                select(Collection)
+                .where(owns_collection(self._owner))
+                .order_by(Collection.created_at)
+            )
             return [self._info(session, c) for c in collections]
 
     def get(self, id_or_name: str) -> CollectionInfo:
@@ -154,7 +192,7 @@ class CollectionService:
 
     def file(self, collection_id: str, file_id: str) -> CollectionFile:
         with self._db.session() as session:
-            return find_member(session, collection_id, file_id)
+            return find_member(session, self._find(session, collection_id).id, file_id)
 
     def delete(self, id_or_name: str) -> str:
         """Delete the collection, its chunks and vectors, and the files and blobs no other
@@ -177,7 +215,7 @@ class CollectionService:
     def delete_file(self, collection_id: str, file_id: str) -> None:
         """Remove a file from a collection: its chunks, vectors, and its blob when unused."""
         with self._db.session(write=True) as session:
-            member = find_member(session, collection_id, file_id)
+            member = find_member(session, self._find(session, collection_id).id, file_id)
             chunk_ids = list(
                 session.scalars(select(Chunk.id).where(Chunk.collection_file_id == member.id))
             )
@@ -216,9 +254,8 @@ class CollectionService:
         for digest in digests:
             self._blobs.delete(digest)
 
-    @staticmethod
-    def _find(session: Session, id_or_name: str) -> Collection:
-        return find_collection(session, id_or_name)
+    def _find(self, session: Session, id_or_name: str) -> Collection:
+        return find_collection(session, id_or_name, owner=self._owner)
 
     @staticmethod
     def _info(session: Session, collection: Collection) -> CollectionInfo:

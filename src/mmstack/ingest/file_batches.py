@@ -28,6 +28,7 @@ from mmstack.store.models import (
     Job,
     JobStatus,
 )
+from mmstack.store.ownership import OwnerScoped
 
 MAX_BATCH_FILES = 2000  # OpenAI's limit
 
@@ -49,7 +50,7 @@ def _in_batch(batch_id: str) -> list[ColumnElement[bool]]:
     return [CollectionFile.id.in_(members)]
 
 
-class FileBatchService:
+class FileBatchService(OwnerScoped):
     def __init__(self, db: Database, ingestion: IngestionService) -> None:
         self._db = db
         self._ingestion = ingestion
@@ -63,8 +64,8 @@ class FileBatchService:
                 param="file_ids",
             )
         with self._db.session(write=True) as session:
-            store = find_store(session, vector_store_id)
-            members = attach_files(session, self._ingestion, store.id, files)
+            store = find_store(session, vector_store_id, owner=self._owner)
+            members = attach_files(session, self._ingestion, store.id, files, owner=self._owner)
             batch = FileBatch(collection_id=store.id)
             session.add(batch)
             session.flush()
@@ -121,9 +122,8 @@ class FileBatchService:
             batch.cancelled = True
         return self.get(vector_store_id, batch_id)
 
-    @staticmethod
-    def _find(session: Session, vector_store_id: str, batch_id: str) -> FileBatch:
-        store = find_store(session, vector_store_id)
+    def _find(self, session: Session, vector_store_id: str, batch_id: str) -> FileBatch:
+        store = find_store(session, vector_store_id, owner=self._owner)
         batch = session.get(FileBatch, batch_id)
         if batch is None or batch.collection_id != store.id:
             raise NotFoundError(

@@ -20,19 +20,21 @@ from mmstack.ingest.parsers.detect import detect_media_type
 from mmstack.ingest.uploads import FileTooLargeError, safe_filename, size_limit_message
 from mmstack.store.blobs import BlobStore
 from mmstack.store.db import Database
-from mmstack.store.models import Chunk, FileAsset, StoredFile
+from mmstack.store.models import DEFAULT_TEAM_ID, Chunk, FileAsset, StoredFile
+from mmstack.store.ownership import Owner, OwnerScoped, owns_file
 
 UPLOAD_PURPOSES: Final = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 
 
-def find_file(session: Session, file_id: str) -> StoredFile:
-    stored = session.get(StoredFile, file_id)
+def find_file(session: Session, file_id: str, *, owner: Owner | None) -> StoredFile:
+    """A file `owner` may see, or NotFoundError."""
+    stored = session.scalar(select(StoredFile).where(StoredFile.id == file_id, owns_file(owner)))
     if stored is None:
         raise NotFoundError(f"file '{file_id}' not found", param="file_id")
     return stored
 
 
-class FileService:
+class FileService(OwnerScoped):
     def __init__(
         self, db: Database, blobs: BlobStore, vectors: VectorIndex, *, max_file_bytes: int
     ) -> None:
@@ -72,12 +74,13 @@ class FileService:
                 sha256=digest,
                 purpose=purpose,
                 standalone=True,
+                team_id=self._owner.team_id if self._owner else DEFAULT_TEAM_ID,
             )
             session.add(stored)
         return stored
 
     def list(self, page: PageRequest, *, purpose: str | None = None) -> Page[StoredFile]:
-        stmt = select(StoredFile)
+        stmt = select(StoredFile).where(owns_file(self._owner))
         if purpose is not None:
             stmt = stmt.where(StoredFile.purpose == purpose)
         key = (StoredFile.created_at, StoredFile.id)
@@ -93,7 +96,7 @@ class FileService:
 
     def get(self, file_id: str) -> StoredFile:
         with self._db.session() as session:
-            return find_file(session, file_id)
+            return find_file(session, file_id, owner=self._owner)
 
     def content(self, file_id: str) -> tuple[StoredFile, bytes]:
         stored = self.get(file_id)
@@ -109,7 +112,7 @@ class FileService:
         """An image derived from the file (its thumbnail, a video frame, a page render):
         media type and bytes. Only the file's own images are served."""
         with self._db.session() as session:
-            find_file(session, file_id)
+            find_file(session, file_id, owner=self._owner)
             asset = session.get(FileAsset, (file_id, key))
             if asset is None:
                 raise NotFoundError(f"file '{file_id}' has no image '{key}'", param="thumbnail_id")
@@ -123,7 +126,7 @@ class FileService:
     def delete(self, file_id: str) -> None:
         """Delete the file and remove it from every collection."""
         with self._db.session(write=True) as session:
-            find_file(session, file_id)
+            find_file(session, file_id, owner=self._owner)
             digests = blobs_of(session, [file_id])
             chunk_ids = list(session.scalars(select(Chunk.id).where(Chunk.file_id == file_id)))
             # Memberships, chunks (with their keyword rows), tags and jobs cascade.
@@ -134,11 +137,12 @@ class FileService:
         for digest in digests:
             self._blobs.delete(digest)
 
-    @staticmethod
-    def _cursor(session: Session, name: str, file_id: str | None) -> tuple[int, str] | None:
+    def _cursor(self, session: Session, name: str, file_id: str | None) -> tuple[int, str] | None:
         if file_id is None:
             return None
-        stored = session.get(StoredFile, file_id)
+        stored = session.scalar(
+            select(StoredFile).where(StoredFile.id == file_id, owns_file(self._owner))
+        )
         if stored is None:
             raise unknown_cursor(name, file_id)
         return stored.created_at, stored.id

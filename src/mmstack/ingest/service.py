@@ -133,8 +133,10 @@ class IngestionService:
             self._blobs.put(data)
         picture_hash = self._picture_hash(media_type, digest) if error is None else None
         with self._db.session(write=True) as session:
-            if session.get(Collection, collection_id) is None:
+            collection = session.get(Collection, collection_id)
+            if collection is None:
                 raise NotFoundError(f"collection '{collection_id}' not found", param="collection")
+            team_id = collection.team_id
             existing = session.scalar(
                 select(CollectionFile).where(
                     CollectionFile.collection_id == collection_id, CollectionFile.sha256 == digest
@@ -157,6 +159,7 @@ class IngestionService:
                 size_bytes=len(data),
                 sha256=digest,
                 perceptual_hash=picture_hash,
+                team_id=team_id,
             )
             session.add(stored)
             session.flush()

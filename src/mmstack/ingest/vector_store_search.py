@@ -17,6 +17,7 @@ from mmstack.index.search import SearchService
 from mmstack.ingest.vector_stores import find_store
 from mmstack.store.db import Database
 from mmstack.store.models import CollectionFile, FileStatus
+from mmstack.store.ownership import OwnerScoped
 
 MAX_RESULTS = 50  # OpenAI's limit
 
@@ -36,7 +37,7 @@ class StoreHit:
     thumbnail: str | None = None
 
 
-class VectorStoreSearch:
+class VectorStoreSearch(OwnerScoped):
     def __init__(self, db: Database, search: SearchService) -> None:
         self._db = db
         self._search = search
@@ -59,7 +60,7 @@ class VectorStoreSearch:
                 f"max_num_results must be between 1 and {MAX_RESULTS}", param="max_num_results"
             )
         with self._db.session() as session:
-            store_id = find_store(session, vector_store_id).id
+            store_id = find_store(session, vector_store_id, owner=self._owner).id
             # Evaluating a filter needs every file's attributes; otherwise only the hits'.
             attributes = _attributes(session, store_id) if flt is not None else {}
         file_ids = None

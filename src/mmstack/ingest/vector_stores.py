@@ -34,6 +34,7 @@ from mmstack.store.models import (
     StoredFile,
     new_id,
 )
+from mmstack.store.ownership import Owner, OwnerScoped, owns_collection
 
 Attributes = dict[str, str | float | bool]
 
@@ -55,8 +56,8 @@ class VectorStoreInfo:
         return "in_progress" if self.file_counts.in_progress else "completed"
 
 
-def find_store(session: Session, vector_store_id: str) -> Collection:
-    return find_collection(session, vector_store_id, param="vector_store_id")
+def find_store(session: Session, vector_store_id: str, *, owner: Owner | None) -> Collection:
+    return find_collection(session, vector_store_id, owner=owner, param="vector_store_id")
 
 
 def attach_files(
@@ -64,9 +65,11 @@ def attach_files(
     ingestion: IngestionService,
     collection_id: str,
     files: Sequence[FileToAttach],
+    *,
+    owner: Owner | None,
 ) -> list[CollectionFile]:
     """Attach every file inside the caller's transaction; an unknown id fails them all."""
-    stored = {f.file_id: find_file(session, f.file_id) for f in files}
+    stored = {f.file_id: find_file(session, f.file_id, owner=owner) for f in files}
     return [
         ingestion.attach_in(session, collection_id, stored[f.file_id], attributes=f.attributes)[0]
         for f in files
@@ -106,7 +109,7 @@ def member_page(
     )
 
 
-class VectorStoreService:
+class VectorStoreService(OwnerScoped):
     def __init__(
         self,
         db: Database,
@@ -116,6 +119,9 @@ class VectorStoreService:
         self._db = db
         self._collections = collections
         self._ingestion = ingestion
+
+    def _bind_parts(self, owner: Owner) -> None:
+        self._collections = self._collections.for_owner(owner)
 
     def create(
         self,
@@ -129,14 +135,14 @@ class VectorStoreService:
         store is named by its id (collection names are unique)."""
         store_id = new_id("vs_")
         with self._db.session(write=True) as session:
-            collection = CollectionService.create_in(
+            collection = self._collections.create_in(
                 session,
                 store_id if name is None else name,
                 description=description,
                 metadata=metadata,
                 collection_id=store_id,
             )
-            attach_files(session, self._ingestion, collection.id, files)
+            attach_files(session, self._ingestion, collection.id, files, owner=self._owner)
         if files:
             self._ingestion.notify()
         return self.get(collection.id)
@@ -145,7 +151,9 @@ class VectorStoreService:
         def cursor(name: str, store_id: str | None) -> tuple[int, str] | None:
             if store_id is None:
                 return None
-            found = session.get(Collection, store_id)
+            found = session.scalar(
+                select(Collection).where(Collection.id == store_id, owns_collection(self._owner))
+            )
             if found is None:
                 raise unknown_cursor(name, store_id)
             return found.created_at, found.id
@@ -153,7 +161,7 @@ class VectorStoreService:
         with self._db.session() as session:
             stores = paginate(
                 session,
-                select(Collection),
+                select(Collection).where(owns_collection(self._owner)),
                 (Collection.created_at, Collection.id),
                 page,
                 after_key=cursor("after", page.after),
@@ -163,7 +171,7 @@ class VectorStoreService:
 
     def get(self, vector_store_id: str) -> VectorStoreInfo:
         with self._db.session() as session:
-            return self._info(session, find_store(session, vector_store_id))
+            return self._info(session, self._store(session, vector_store_id))
 
     def update(
         self,
@@ -174,9 +182,11 @@ class VectorStoreService:
     ) -> VectorStoreInfo:
         """Rename and/or replace the metadata; a None argument leaves it as it is."""
         with self._db.session(write=True) as session:
-            collection = find_store(session, vector_store_id)
+            collection = self._store(session, vector_store_id)
             if name is not None:
-                collection.name = check_name(session, name, current_id=collection.id)
+                collection.name = check_name(
+                    session, name, team_id=collection.team_id, current_id=collection.id
+                )
             if metadata is not None:
                 collection.metadata_ = dict(metadata)
         return self.get(vector_store_id)
@@ -184,7 +194,7 @@ class VectorStoreService:
     def delete(self, vector_store_id: str) -> str:
         """Delete the store, its chunks and vectors; standalone files stay."""
         with self._db.session() as session:
-            store_id = find_store(session, vector_store_id).id
+            store_id = self._store(session, vector_store_id).id
         return self._collections.delete(store_id)
 
     # Files of a vector store
@@ -193,9 +203,13 @@ class VectorStoreService:
         self, vector_store_id: str, file_id: str, *, attributes: Attributes | None = None
     ) -> CollectionFile:
         with self._db.session(write=True) as session:
-            store = find_store(session, vector_store_id)
+            store = self._store(session, vector_store_id)
             (member,) = attach_files(
-                session, self._ingestion, store.id, [FileToAttach(file_id, attributes)]
+                session,
+                self._ingestion,
+                store.id,
+                [FileToAttach(file_id, attributes)],
+                owner=self._owner,
             )
         self._ingestion.notify()
         return member
@@ -204,31 +218,31 @@ class VectorStoreService:
         self, vector_store_id: str, page: PageRequest, *, state: FileState | None = None
     ) -> Page[CollectionFile]:
         with self._db.session() as session:
-            store = find_store(session, vector_store_id)
+            store = self._store(session, vector_store_id)
             return member_page(session, [CollectionFile.collection_id == store.id], page, state)
 
     def file(self, vector_store_id: str, file_id: str) -> CollectionFile:
         with self._db.session() as session:
-            return find_member(session, find_store(session, vector_store_id).id, file_id)
+            return find_member(session, self._store(session, vector_store_id).id, file_id)
 
     def update_file(
         self, vector_store_id: str, file_id: str, attributes: Attributes
     ) -> CollectionFile:
         with self._db.session(write=True) as session:
-            member = find_member(session, find_store(session, vector_store_id).id, file_id)
+            member = find_member(session, self._store(session, vector_store_id).id, file_id)
             member.attributes = dict(attributes)
         return member
 
     def detach(self, vector_store_id: str, file_id: str) -> None:
         with self._db.session() as session:
-            store_id = find_store(session, vector_store_id).id
+            store_id = self._store(session, vector_store_id).id
         self._collections.delete_file(store_id, file_id)
 
     def file_text(self, vector_store_id: str, file_id: str) -> str:
         """The text the file was indexed from, rebuilt from its chunks (which overlap);
         empty until its ingestion completes."""
         with self._db.session() as session:
-            member = find_member(session, find_store(session, vector_store_id).id, file_id)
+            member = find_member(session, self._store(session, vector_store_id).id, file_id)
             if member.status != FileStatus.COMPLETED:
                 return ""
             chunks = session.execute(
@@ -247,6 +261,9 @@ class VectorStoreService:
                 parts.append(text[covered - start :])
             covered = end
         return "".join(parts)
+
+    def _store(self, session: Session, vector_store_id: str) -> Collection:
+        return find_store(session, vector_store_id, owner=self._owner)
 
     @staticmethod
     def _info(session: Session, collection: Collection) -> VectorStoreInfo:

@@ -57,11 +57,19 @@ class JobStatus(StrEnum):
     FAILED = "failed"
 
 
+# The team that owns what was made before teams existed, and what the local CLI makes.
+DEFAULT_TEAM_ID = "team_default"
+
+
 class Collection(Base):
     __tablename__ = "collections"
+    __table_args__ = (UniqueConstraint("team_id", "name"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("vs_"))
-    name: Mapped[str] = mapped_column(String(256), unique=True)
+    team_id: Mapped[str] = mapped_column(
+        ForeignKey("teams.id"), default=DEFAULT_TEAM_ID, server_default=DEFAULT_TEAM_ID
+    )
+    name: Mapped[str] = mapped_column(String(256))
     description: Mapped[str | None] = mapped_column(Text)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
@@ -78,6 +86,9 @@ class StoredFile(Base):
     __tablename__ = "files"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("file-"))
+    team_id: Mapped[str] = mapped_column(
+        ForeignKey("teams.id"), default=DEFAULT_TEAM_ID, server_default=DEFAULT_TEAM_ID, index=True
+    )
     filename: Mapped[str] = mapped_column(String(1024))
     media_type: Mapped[str] = mapped_column(String(128))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
@@ -224,3 +235,124 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now, onupdate=now)
+
+
+# Identity, access and accounting (mmstack.auth)
+
+
+class Team(Base):
+    """A workspace: collections, files and API keys belong to one."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("team_"))
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("user_"))
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[float] = mapped_column(Float, default=0.0)
+    # Raised by a password change, a disable or "log out everywhere": every session of an
+    # older generation is refused.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0)
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_totp_step: Mapped[int] = mapped_column(BigInteger, default=0)  # no code used twice
+    quotas: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # None: the defaults
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    password_changed_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for a TOTP code; stored as its sha256."""
+
+    __tablename__ = "recovery_codes"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class LoginSession(Base):
+    """A login: its refresh token (stored hashed, replaced at each refresh) and whether it
+    still stands. Access tokens name their session, so revoking it ends them too."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("sess_"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    refresh_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    previous_refresh_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+    address: Mapped[str | None] = mapped_column(String(64))
+
+
+class ApiKey(Base):
+    """A Bearer key for the API, shown once and stored as its sha256. It acts for its user
+    with at most that user's rights, narrowed by its own scopes."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    access: Mapped[str] = mapped_column(String(8))  # "read" or "write"
+    endpoints: Mapped[list[str] | None] = mapped_column(JSON)  # None: every endpoint group
+    collections: Mapped[list[str] | None] = mapped_column(JSON)  # None: every collection
+    quotas: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # None: its user's
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AuditEvent(Base):
+    """Who did what, when, from where, with what result. Append-only: the database refuses
+    updates and deletes (triggers made by the migration)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float, default=time.time)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    result: Mapped[str] = mapped_column(String(16))  # success, failure, denied
+    actor_id: Mapped[str | None] = mapped_column(String(64), index=True)  # a user id
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    team_id: Mapped[str | None] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(256))
+    address: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Usage(Base):
+    """What a user (through a key, or not) used of a model on one UTC day."""
+
+    __tablename__ = "usage"
+    __table_args__ = (Index("ix_usage_key", "day", "key_id"),)
+
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)  # days since the epoch
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)  # "" for a login
+    model: Mapped[str] = mapped_column(String(256), primary_key=True)  # "" for uploads
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    upload_bytes: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -26,19 +26,31 @@ MAX_FILE_BYTES = 256 * 1024
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def storage_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     data_dir: Path = tmp_path_factory.mktemp("data")
     settings = Settings(
         data_dir=data_dir,
         ingest=IngestSettings(workers=1, retry_base_seconds=0.01, max_file_bytes=MAX_FILE_BYTES),
     )
     with serve(settings) as server:
-        yield server.base_url
+        yield server
 
 
 @pytest.fixture(scope="module")
-def client(base_url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=base_url, api_key="test", max_retries=0, timeout=60)
+def base_url(storage_server: LiveServer) -> str:
+    return storage_server.base_url
+
+
+@pytest.fixture(scope="module")
+def auth_headers(storage_server: LiveServer) -> dict[str, str]:
+    return storage_server.headers
+
+
+@pytest.fixture(scope="module")
+def client(storage_server: LiveServer) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=storage_server.base_url, api_key=storage_server.api_key, max_retries=0, timeout=60
+    )
 
 
 def upstream_settings(data_dir: Path, upstream_url: str) -> Settings:
@@ -77,7 +89,10 @@ def upstream_server(
 @pytest.fixture(scope="module")
 def llm_client(upstream_server: LiveServer) -> openai.OpenAI:
     return openai.OpenAI(
-        base_url=upstream_server.base_url, api_key="test", max_retries=0, timeout=30
+        base_url=upstream_server.base_url,
+        api_key=upstream_server.api_key,
+        max_retries=0,
+        timeout=30,
     )
 
 
@@ -100,5 +115,8 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSe
 @pytest.fixture(scope="session")
 def embedded_client(embedded_server: LiveServer) -> openai.OpenAI:
     return openai.OpenAI(
-        base_url=embedded_server.base_url, api_key="test", max_retries=0, timeout=120
+        base_url=embedded_server.base_url,
+        api_key=embedded_server.api_key,
+        max_retries=0,
+        timeout=120,
     )

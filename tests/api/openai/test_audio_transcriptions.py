@@ -28,7 +28,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def client(server: LiveServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0, timeout=120)
+    return openai.OpenAI(
+        base_url=server.base_url, api_key=server.api_key, max_retries=0, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ WEATHER: Any = {
 def _events(server: LiveServer, body: dict[str, Any]) -> list[str]:
     """The `data:` payloads of a streamed answer, read off the wire."""
     url = f"{server.base_url}/chat/completions"
-    with httpx.stream("POST", url, json=body, timeout=30) as response:
+    with httpx.stream("POST", url, json=body, headers=server.headers, timeout=30) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         raw = response.read().decode()
@@ -159,7 +159,10 @@ def test_errors_have_openai_shape_and_status(llm_client: openai.OpenAI) -> None:
     not_json = httpx.post(
         f"{llm_client.base_url}chat/completions",
         content=b"{nope",
-        headers={"content-type": "application/json"},
+        headers={
+            "content-type": "application/json",
+            "authorization": f"Bearer {llm_client.api_key}",
+        },
     )
     assert not_json.status_code == 400
     assert not_json.json()["error"]["code"] == "invalid_json"
@@ -190,7 +193,9 @@ def test_failure_after_the_stream_started_ends_it_with_an_error_event(
 def test_client_going_away_stops_the_generation(
     upstream_server: LiveServer, fake_upstream: FakeUpstream
 ) -> None:
-    client = openai.OpenAI(base_url=upstream_server.base_url, api_key="t", max_retries=0)
+    client = openai.OpenAI(
+        base_url=upstream_server.base_url, api_key=upstream_server.api_key, max_retries=0
+    )
     fake_upstream.hung_up.clear()
     stream = client.chat.completions.create(model="endless", messages=HELLO, stream=True)
     for _ in range(3):

@@ -55,7 +55,7 @@ def test_list_pages_and_filters_by_purpose(client: openai.OpenAI) -> None:
     assert [f.id for f in client.files.list(purpose="vision")] == []
 
 
-def test_bad_uploads(client: openai.OpenAI, base_url: str) -> None:
+def test_bad_uploads(client: openai.OpenAI, base_url: str, auth_headers: dict[str, str]) -> None:
     with pytest.raises(openai.BadRequestError, match="empty"):
         client.files.create(file=("empty.txt", b""), purpose="assistants")
     with pytest.raises(openai.BadRequestError, match="purpose"):
@@ -65,7 +65,7 @@ def test_bad_uploads(client: openai.OpenAI, base_url: str) -> None:
     assert too_large.value.status_code == 413
     assert too_large.value.code == "file_too_large"
     assert "over the limit" in too_large.value.message
-    with httpx.Client(base_url=base_url) as http:
+    with httpx.Client(base_url=base_url, headers=auth_headers) as http:
         no_file = http.post("/files", data={"purpose": "assistants"})
         bad_cursor = http.get("/files", params={"after": "file-nope"})
         bad_limit = http.get("/files", params={"limit": 0})

@@ -102,8 +102,10 @@ def test_embedding_unknown_model_is_404(client: openai.OpenAI) -> None:
     assert missing.value.param == "model"
 
 
-def test_raw_bad_requests_get_openai_errors_never_422(base_url: str) -> None:
-    with httpx.Client(base_url=base_url) as http:
+def test_raw_bad_requests_get_openai_errors_never_422(
+    base_url: str, auth_headers: dict[str, str]
+) -> None:
+    with httpx.Client(base_url=base_url, headers=auth_headers) as http:
         invalid_json = http.post(
             "/embeddings", content=b'{"model": ', headers={"content-type": "application/json"}
         )

@@ -27,7 +27,8 @@ MESSAGE_EVENTS = [
 
 def _wire_events(server: LiveServer, body: dict[str, Any]) -> list[dict[str, Any]]:
     """The events of a streamed response as sent: `event:` names match the data's type."""
-    with httpx.stream("POST", f"{server.base_url}/responses", json=body, timeout=30) as response:
+    url = f"{server.base_url}/responses"
+    with httpx.stream("POST", url, json=body, headers=server.headers, timeout=30) as response:
         assert response.status_code == 200
         raw = response.read().decode()
     events: list[dict[str, Any]] = []
@@ -178,7 +179,9 @@ def test_failure_midway_sends_error_and_failed_events(upstream_server: LiveServe
 def test_client_going_away_stops_the_generation(
     upstream_server: LiveServer, fake_upstream: FakeUpstream
 ) -> None:
-    client = openai.OpenAI(base_url=upstream_server.base_url, api_key="t", max_retries=0)
+    client = openai.OpenAI(
+        base_url=upstream_server.base_url, api_key=upstream_server.api_key, max_retries=0
+    )
     fake_upstream.hung_up.clear()
     stream = client.responses.create(model="endless", input="go on", stream=True)
     deltas = 0

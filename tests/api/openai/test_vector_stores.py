@@ -228,7 +228,9 @@ def test_unsupported_and_broken_files_fail_with_their_reason(client: openai.Open
     assert client.vector_stores.files.content(broken_id, vector_store_id=store.id).data == []
 
 
-def test_unknown_ids_and_bad_requests(client: openai.OpenAI, base_url: str) -> None:
+def test_unknown_ids_and_bad_requests(
+    client: openai.OpenAI, base_url: str, auth_headers: dict[str, str]
+) -> None:
     store = client.vector_stores.create(name="errors")
     with pytest.raises(openai.ConflictError):
         client.vector_stores.create(name="errors")
@@ -266,7 +268,7 @@ def test_unknown_ids_and_bad_requests(client: openai.OpenAI, base_url: str) -> N
     for call in bad:
         with pytest.raises(openai.BadRequestError):
             call()
-    with httpx.Client(base_url=base_url) as http:
+    with httpx.Client(base_url=base_url, headers=auth_headers) as http:
         response = http.post(
             f"/vector_stores/{store.id}/search",
             content=b"{query",

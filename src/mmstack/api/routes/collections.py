@@ -1,15 +1,22 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from starlette.concurrency import run_in_threadpool
 
-from mmstack.api.deps import CollectionsDep, IngestionDep, StackDep
+from mmstack.api.deps import CollectionsDep, IngestionDep, MeterDep, StackDep, authorize
 from mmstack.api.schemas import CollectionCreate, CollectionOut, FileOut, ListOut
+from mmstack.auth.roles import EndpointGroup
 from mmstack.errors import InvalidRequestError
 from mmstack.store.models import FileStatus
 
-router = APIRouter(prefix="/api/collections", tags=["collections"])
+router = APIRouter(
+    prefix="/api/collections",
+    tags=["collections"],
+    dependencies=[Depends(authorize(EndpointGroup.COLLECTIONS))],
+)
 
 
 @router.post("", status_code=201)
@@ -40,12 +47,14 @@ def delete_collection(collection: str, collections: CollectionsDep) -> dict[str,
 async def upload_files(
     collection: str,
     stack: StackDep,
+    collections: CollectionsDep,
+    meter: MeterDep,
     files: Annotated[list[UploadFile], File(description="One or more files")],
     tags: Annotated[list[str] | None, Form(description="Tags for every uploaded file")] = None,
 ) -> ListOut[FileOut]:
     """Stores each file and queues its ingestion. A file over the size limit or of an
     unsupported type is recorded as failed with its reason; the others go on."""
-    collection_id = stack.collections.resolve_id(collection)
+    collection_id = await run_in_threadpool(collections.resolve_id, collection)
     limit = stack.settings.ingest.max_file_bytes
     results = []
     for upload in files:
@@ -53,7 +62,12 @@ async def upload_files(
         data = await upload.read(limit + 1)
         if not upload.filename:
             raise InvalidRequestError("every uploaded file needs a filename", param="files")
-        added = stack.ingestion.add_file(collection_id, upload.filename, data, tags=tags or ())
+        await run_in_threadpool(meter.check_upload, len(data))
+        added = await run_in_threadpool(
+            partial(stack.ingestion.add_file, tags=tags or ()), collection_id, upload.filename, data
+        )
+        if added.created:
+            await run_in_threadpool(meter.record_upload, len(data))
         results.append(FileOut.of(added.collection_file, duplicate=not added.created))
     return ListOut(data=results)
 

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from mmstack.api.deps import CollectionsDep, SearchDep, StackDep
+from mmstack.api.deps import CollectionsDep, SearchDep, StackDep, authorize
 from mmstack.api.schemas import SearchRequest, SearchResponse, SearchResultOut
+from mmstack.auth.roles import EndpointGroup, Permission
 from mmstack.index.filters import SearchFilter, media_type_filter
 
-router = APIRouter(prefix="/api", tags=["search"])
+router = APIRouter(
+    prefix="/api",
+    tags=["search"],
+    dependencies=[Depends(authorize(EndpointGroup.SEARCH, Permission.READ))],
+)
 
 
 @router.post("/search")

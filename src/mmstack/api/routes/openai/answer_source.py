@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
-from mmstack.api.deps import stack_of
+from mmstack.api.deps import MeterDep, PrincipalDep, stack_of
+from mmstack.auth.quotas import Meter
 from mmstack.llm.backend import ChatStream
 from mmstack.llm.grounding import Grounding, RetrievalScope
 from mmstack.llm.router import LlmRouter
-from mmstack.llm.types import ChatCompletion, ChatCompletionRequest
+from mmstack.llm.types import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Usage
 
 
 class AnswerSource(Protocol):
@@ -42,23 +44,96 @@ class GroundedSource:
         return answer
 
 
-class Answers:
-    """The sources a request may use: the router, and grounded answering (`Grounding`)."""
+class MeteredSource:
+    """A source whose calls are refused when the caller's daily tokens are used up, and
+    whose usage is accounted to the caller (per user, key and model)."""
 
-    def __init__(self, llm: LlmRouter, grounding: Grounding) -> None:
+    def __init__(self, inner: AnswerSource, meter: Meter) -> None:
+        self._inner = inner
+        self._meter = meter
+
+    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
+        await run_in_threadpool(self._meter.check_tokens)
+        completion = await self._inner.complete(request)
+        usage = completion.usage
+        await run_in_threadpool(
+            self._meter.record_tokens,
+            request.model,
+            usage.prompt_tokens if usage else 0,
+            usage.completion_tokens if usage else 0,
+        )
+        return completion
+
+    async def stream(self, request: ChatCompletionRequest) -> ChatStream:
+        await run_in_threadpool(self._meter.check_tokens)
+        return MeteredStream(await self._inner.stream(request), self._meter, request.model)
+
+
+class MeteredStream:
+    """Passes a stream's chunks on and accounts its usage when it ends: the usage the
+    stream reports, else one completion token per content chunk (what llama.cpp and vLLM
+    send) and an unknown prompt."""
+
+    def __init__(self, inner: ChatStream, meter: Meter, model: str) -> None:
+        self._inner = inner
+        self._meter = meter
+        self._model = model
+        self._usage: Usage | None = None
+        self._chunks = 0
+        self._recorded = False
+
+    def __aiter__(self) -> MeteredStream:
+        return self
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        try:
+            chunk = await self._inner.__anext__()
+        except StopAsyncIteration:
+            await self._record()
+            raise
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        if any(choice.delta.content for choice in chunk.choices):
+            self._chunks += 1
+        return chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            await self._record()
+
+    async def _record(self) -> None:
+        if self._recorded:
+            return
+        self._recorded = True
+        prompt, completion = (
+            (self._usage.prompt_tokens, self._usage.completion_tokens)
+            if self._usage
+            else (0, self._chunks)
+        )
+        await run_in_threadpool(self._meter.record_tokens, self._model, prompt, completion)
+
+
+class Answers:
+    """The sources a request may use: the router, and grounded answering (`Grounding`),
+    each metered for the caller."""
+
+    def __init__(self, llm: LlmRouter, grounding: Grounding, meter: Meter) -> None:
         self.llm = llm
         self._grounding = grounding
+        self._meter = meter
 
     def source(self, scope: RetrievalScope | None) -> AnswerSource:
         """The router, or grounded answering over `scope`."""
         if scope is None:
-            return self.llm
-        return GroundedSource(self._grounding, scope)
+            return MeteredSource(self.llm, self._meter)
+        return MeteredSource(GroundedSource(self._grounding, scope), self._meter)
 
 
-async def get_answers(request: Request) -> Answers:
+async def get_answers(request: Request, principal: PrincipalDep, meter: MeterDep) -> Answers:
     stack = stack_of(request)
-    return Answers(stack.llm, stack.grounded_chat)
+    return Answers(stack.llm, stack.grounded_chat.for_owner(principal.owner), meter)
 
 
 AnswersDep = Annotated[Answers, Depends(get_answers)]

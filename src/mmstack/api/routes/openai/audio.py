@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from mmstack.api.deps import stack_of
+from mmstack.api.deps import authorize, stack_of
 from mmstack.api.routes.openai import transcript_formats as formats
+from mmstack.auth.roles import EndpointGroup, Permission
 from mmstack.errors import IngestError, InvalidRequestError, MMStackError
 from mmstack.index.model_directory import ModelNotFoundError
 from mmstack.ingest.parsers.context import Transcriber
@@ -20,7 +21,11 @@ from mmstack.ingest.uploads import FileTooLargeError, size_limit_message
 from mmstack.models.catalog import WHISPER_BASE_ID
 from mmstack.models.transcriber import WHISPER_LANGUAGES, TranscriptionOptions, transcribe_file
 
-router = APIRouter(prefix="/v1/audio", tags=["openai: audio"])
+router = APIRouter(
+    prefix="/v1/audio",
+    tags=["openai: audio"],
+    dependencies=[Depends(authorize(EndpointGroup.AUDIO, Permission.INFER))],
+)
 
 MODEL_IDS = ("whisper-1", WHISPER_BASE_ID)
 """The model names a request may give: OpenAI's, as an alias, and the bundled model's."""

@@ -1,16 +1,22 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from mmstack.api.deps import authorize
 from mmstack.api.routes.openai.answer_source import AnswersDep
 from mmstack.api.routes.openai.chat_events import chat_events
 from mmstack.api.routes.openai.disconnect import unless_disconnected
 from mmstack.api.routes.openai.event_stream import EventStreamResponse
 from mmstack.api.routes.openai.schemas.chat import ChatCompletionBody
+from mmstack.auth.roles import EndpointGroup, Permission
 from mmstack.llm.types import ChatCompletion
 
-router = APIRouter(prefix="/v1", tags=["openai: chat"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["openai: chat"],
+    dependencies=[Depends(authorize(EndpointGroup.CHAT, Permission.INFER))],
+)
 
 
 @router.post(

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
-from mmstack.api.deps import ChunkingDep, FileBatchesDep
+from mmstack.api.deps import ChunkingDep, FileBatchesDep, authorize
 from mmstack.api.routes.openai.pages import POLL_AFTER_MS, POLL_HEADER, PageDep
 from mmstack.api.routes.openai.schemas.common import CursorPage
 from mmstack.api.routes.openai.schemas.vector_store_files import (
@@ -12,10 +12,13 @@ from mmstack.api.routes.openai.schemas.vector_store_files import (
     FileBatchOut,
     StoreFileOut,
 )
+from mmstack.auth.roles import EndpointGroup
 from mmstack.ingest.file_states import FileState
 
 router = APIRouter(
-    prefix="/v1/vector_stores/{vector_store_id}/file_batches", tags=["openai: vector stores"]
+    prefix="/v1/vector_stores/{vector_store_id}/file_batches",
+    tags=["openai: vector stores"],
+    dependencies=[Depends(authorize(EndpointGroup.VECTOR_STORES))],
 )
 
 

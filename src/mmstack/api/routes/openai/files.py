@@ -3,22 +3,28 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from mmstack.api.deps import FilesDep
+from mmstack.api.deps import FilesDep, MeterDep, authorize
 from mmstack.api.routes.openai.schemas.common import CursorPage, Deleted
 from mmstack.api.routes.openai.schemas.files import FileObjectOut
+from mmstack.auth.roles import EndpointGroup
 from mmstack.errors import InvalidRequestError
 from mmstack.ingest.pagination import Order, PageRequest
 
-router = APIRouter(prefix="/v1/files", tags=["openai: files"])
+router = APIRouter(
+    prefix="/v1/files",
+    tags=["openai: files"],
+    dependencies=[Depends(authorize(EndpointGroup.FILES))],
+)
 
 
 @router.post("")
 async def upload_file(
     files: FilesDep,
+    meter: MeterDep,
     file: Annotated[UploadFile, File()],
     purpose: Annotated[str, Form()],
 ) -> FileObjectOut:
@@ -27,7 +33,9 @@ async def upload_file(
         raise InvalidRequestError("the uploaded file needs a filename", param="file")
     # One byte past the limit is enough to know the file is too large.
     data = await file.read(files.max_file_bytes + 1)
+    await run_in_threadpool(meter.check_upload, len(data))
     stored = await run_in_threadpool(files.upload, file.filename, data, purpose=purpose)
+    await run_in_threadpool(meter.record_upload, len(data))
     return FileObjectOut.of(stored)
 
 

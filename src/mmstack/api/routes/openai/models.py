@@ -1,11 +1,16 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from mmstack.api.deps import ServedModelsDep
+from mmstack.api.deps import ServedModelsDep, authorize
 from mmstack.api.routes.openai.schemas.models import ModelList, ModelOut
+from mmstack.auth.roles import EndpointGroup, Permission
 
-router = APIRouter(prefix="/v1", tags=["openai: models"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["openai: models"],
+    dependencies=[Depends(authorize(EndpointGroup.MODELS, Permission.READ))],
+)
 
 
 @router.get("/models")

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from mmstack.api.deps import authorize
 from mmstack.api.routes.openai.answer_source import AnswersDep
 from mmstack.api.routes.openai.disconnect import unless_disconnected
 from mmstack.api.routes.openai.event_stream import EventStreamResponse
@@ -16,9 +17,14 @@ from mmstack.api.routes.openai.responses_request import (
     search_query,
 )
 from mmstack.api.routes.openai.schemas.responses import ResponseObject, ResponsesRequest
+from mmstack.auth.roles import EndpointGroup, Permission
 from mmstack.errors import NotFoundError
 
-router = APIRouter(prefix="/v1/responses", tags=["openai: responses"])
+router = APIRouter(
+    prefix="/v1/responses",
+    tags=["openai: responses"],
+    dependencies=[Depends(authorize(EndpointGroup.RESPONSES, Permission.INFER))],
+)
 
 
 @router.post(

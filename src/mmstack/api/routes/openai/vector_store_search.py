@@ -1,11 +1,16 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from mmstack.api.deps import StoreSearchDep
+from mmstack.api.deps import StoreSearchDep, authorize
 from mmstack.api.routes.openai.schemas.search import SearchPage, SearchRequest, SearchResultOut
+from mmstack.auth.roles import EndpointGroup, Permission
 
-router = APIRouter(prefix="/v1/vector_stores", tags=["openai: vector stores"])
+router = APIRouter(
+    prefix="/v1/vector_stores",
+    tags=["openai: vector stores"],
+    dependencies=[Depends(authorize(EndpointGroup.VECTOR_STORES, Permission.READ))],
+)
 
 
 @router.post("/{vector_store_id}/search")

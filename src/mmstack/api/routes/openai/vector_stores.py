@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from mmstack.api.deps import VectorStoresDep
+from mmstack.api.deps import VectorStoresDep, authorize
 from mmstack.api.routes.openai.pages import PageDep
 from mmstack.api.routes.openai.schemas.common import CursorPage, Deleted
 from mmstack.api.routes.openai.schemas.vector_stores import (
@@ -10,9 +10,14 @@ from mmstack.api.routes.openai.schemas.vector_stores import (
     VectorStoreOut,
     VectorStoreUpdate,
 )
+from mmstack.auth.roles import EndpointGroup
 from mmstack.ingest.vector_stores import FileToAttach
 
-router = APIRouter(prefix="/v1/vector_stores", tags=["openai: vector stores"])
+router = APIRouter(
+    prefix="/v1/vector_stores",
+    tags=["openai: vector stores"],
+    dependencies=[Depends(authorize(EndpointGroup.VECTOR_STORES))],
+)
 
 
 @router.post("")

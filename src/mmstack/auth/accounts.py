@@ -1,0 +1,275 @@
+"""Users and teams: create, list, change role, disable, set passwords; the first admin."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mmstack.auth.audit import Actor, AuditLog
+from mmstack.auth.passwords import check_policy, hash_password, verify_password
+from mmstack.auth.quotas import check_quota_overrides
+from mmstack.auth.roles import Role
+from mmstack.config.settings import AuthSettings
+from mmstack.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+)
+from mmstack.store.db import Database
+from mmstack.store.models import DEFAULT_TEAM_ID, LoginSession, Team, User
+
+USERNAME: Final = re.compile(r"[a-z0-9][a-z0-9._@+-]{0,127}")
+TEAM_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}")
+
+
+@dataclass(frozen=True, slots=True)
+class FirstAdmin:
+    username: str
+    password: str | None  # generated: shown once, then only its hash exists
+    source: Literal["generated", "environment", "file"]
+
+
+def generated_password() -> str:
+    return secrets.token_urlsafe(18)  # 24 characters, 144 bits
+
+
+def find_user(session: Session, id_or_username: str) -> User:
+    user = session.get(User, id_or_username) or session.scalar(
+        select(User).where(User.username == id_or_username.lower())
+    )
+    if user is None:
+        raise NotFoundError(f"user '{id_or_username}' not found", param="user")
+    return user
+
+
+def find_team(session: Session, id_or_name: str) -> Team:
+    team = session.get(Team, id_or_name) or session.scalar(
+        select(Team).where(Team.name == id_or_name)
+    )
+    if team is None:
+        raise NotFoundError(f"team '{id_or_name}' not found", param="team")
+    return team
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """Every login of the user ends: its refresh tokens and access tokens stop working."""
+    user.session_generation += 1
+    session.execute(
+        update(LoginSession)
+        .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=int(time.time()))
+    )
+
+
+class AccountService:
+    def __init__(self, db: Database, audit: AuditLog, settings: AuthSettings) -> None:
+        self._db = db
+        self._audit = audit
+        self._settings = settings
+
+    # Users
+
+    def create_user(
+        self,
+        username: str,
+        *,
+        role: Role,
+        actor: Actor,
+        team: str = DEFAULT_TEAM_ID,
+        password: str | None = None,
+    ) -> tuple[User, str | None]:
+        """A new user; without `password` one is generated and returned (show it once)."""
+        name = username.strip().lower()
+        if not USERNAME.fullmatch(name):
+            raise InvalidRequestError(
+                "username must be 1 to 128 of a-z, 0-9 and . _ @ + -, starting with a letter "
+                "or digit",
+                param="username",
+            )
+        shown = None
+        if password is None:
+            password = shown = generated_password()
+        check_policy(password, username=name, min_length=self._settings.password_min_length)
+        with self._db.session(write=True) as session:
+            team_row = find_team(session, team)
+            user = User(
+                username=name,
+                team_id=team_row.id,
+                role=Role(role),
+                password_hash=hash_password(password),
+                password_changed_at=int(time.time()),
+            )
+            session.add(user)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise ConflictError(f"user '{name}' already exists", param="username") from None
+            self._audit.record(
+                "user.create",
+                actor,
+                target=user.id,
+                detail={"username": name, "role": user.role, "team_id": team_row.id},
+                session=session,
+            )
+        return user, shown
+
+    def list_users(self, *, team: str | None = None) -> list[User]:
+        stmt = select(User).order_by(User.created_at, User.username)
+        if team is not None:
+            stmt = stmt.where(User.team_id == team)
+        with self._db.session() as session:
+            return list(session.scalars(stmt))
+
+    def get_user(self, id_or_username: str) -> User:
+        with self._db.session() as session:
+            return find_user(session, id_or_username)
+
+    def set_role(self, id_or_username: str, role: Role, *, actor: Actor) -> User:
+        with self._db.session(write=True) as session:
+            user = find_user(session, id_or_username)
+            before = user.role
+            if before == Role.ADMIN and role != Role.ADMIN:
+                self._keep_an_admin(session, user)
+            user.role = Role(role)
+            self._audit.record(
+                "user.role",
+                actor,
+                target=user.id,
+                detail={"from": before, "to": user.role},
+                session=session,
+            )
+        return user
+
+    def set_disabled(self, id_or_username: str, disabled: bool, *, actor: Actor) -> User:
+        """Disable (every login and key stops working) or enable a user."""
+        with self._db.session(write=True) as session:
+            user = find_user(session, id_or_username)
+            if disabled and user.role == Role.ADMIN:
+                self._keep_an_admin(session, user)
+            user.disabled = disabled
+            if disabled:
+                end_sessions(session, user)
+            self._audit.record(
+                "user.disable" if disabled else "user.enable",
+                actor,
+                target=user.id,
+                session=session,
+            )
+        return user
+
+    def set_quotas(
+        self, id_or_username: str, quotas: dict[str, int] | None, *, actor: Actor
+    ) -> User:
+        """The user's own limits (None or empty: the configured defaults)."""
+        checked = check_quota_overrides(quotas) or None
+        with self._db.session(write=True) as session:
+            user = find_user(session, id_or_username)
+            user.quotas = checked
+            self._audit.record(
+                "user.quotas", actor, target=user.id, detail={"quotas": checked}, session=session
+            )
+        return user
+
+    def set_password(self, id_or_username: str, password: str, *, actor: Actor) -> None:
+        """A new password (an admin's reset, or the user's own change after checking the
+        old one); every login of the user ends, failed attempts are forgotten."""
+        with self._db.session(write=True) as session:
+            user = find_user(session, id_or_username)
+            check_policy(
+                password, username=user.username, min_length=self._settings.password_min_length
+            )
+            user.password_hash = hash_password(password)
+            user.password_changed_at = int(time.time())
+            user.failed_logins, user.locked_until = 0, 0.0
+            end_sessions(session, user)
+            self._audit.record("user.password", actor, target=user.id, session=session)
+
+    def change_own_password(self, user_id: str, current: str, new: str, *, actor: Actor) -> None:
+        """The user's own change: the current password first."""
+        with self._db.session() as session:
+            user = find_user(session, user_id)
+        if not verify_password(user.password_hash, current):
+            self._audit.record("user.password", actor, result="failure", target=user_id)
+            raise AuthenticationError("the current password is not right", param="current_password")
+        self.set_password(user_id, new, actor=actor)
+
+    @staticmethod
+    def _keep_an_admin(session: Session, leaving: User) -> None:
+        others = session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == Role.ADMIN, User.disabled.is_(False), User.id != leaving.id)
+        )
+        if not others:
+            raise ConflictError("this is the last active admin; make another admin first")
+
+    # Teams
+
+    def create_team(self, name: str, *, actor: Actor) -> Team:
+        name = name.strip()
+        if not TEAM_NAME.fullmatch(name):
+            raise InvalidRequestError(
+                "team name must be 1 to 128 letters, digits, spaces or . _ -", param="name"
+            )
+        with self._db.session(write=True) as session:
+            team = Team(name=name)
+            session.add(team)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise ConflictError(f"team '{name}' already exists", param="name") from None
+            self._audit.record("team.create", actor, target=team.id, session=session)
+        return team
+
+    def list_teams(self) -> list[Team]:
+        with self._db.session() as session:
+            return list(session.scalars(select(Team).order_by(Team.created_at, Team.name)))
+
+    def get_team(self, id_or_name: str) -> Team:
+        with self._db.session() as session:
+            return find_team(session, id_or_name)
+
+    # First run
+
+    def ensure_first_admin(self) -> FirstAdmin | None:
+        """With no user at all, make the first admin: its password from
+        `auth.initial_admin_password`, from `auth.initial_admin_password_file`, or
+        generated (returned to be shown once). None when users exist."""
+        with self._db.session() as session:
+            if session.scalar(select(func.count()).select_from(User)):
+                return None
+        settings = self._settings
+        source: Literal["generated", "environment", "file"]
+        if settings.initial_admin_password is not None:
+            password, source = settings.initial_admin_password.get_secret_value(), "environment"
+        elif settings.initial_admin_password_file is not None:
+            password, source = _read_secret_file(settings.initial_admin_password_file), "file"
+        else:
+            password, source = generated_password(), "generated"
+        try:
+            user, _ = self.create_user(
+                settings.initial_admin_username,
+                role=Role.ADMIN,
+                actor=Actor.local(),
+                password=password,
+            )
+        except ConflictError:
+            return None  # another process made it first
+        return FirstAdmin(user.username, password if source == "generated" else None, source)
+
+
+def _read_secret_file(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        message = f"cannot read the initial admin password file {path}: {exc.strerror}"
+        raise InvalidRequestError(message) from None

@@ -1,0 +1,137 @@
+"""The audit log: who did what, when, from which address, with what result. Rows are only
+ever added (the database refuses updates and deletes); admins query and export them."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mmstack.config.logging import request_id_var
+from mmstack.store.db import Database
+from mmstack.store.models import AuditEvent
+
+Result = Literal["success", "failure", "denied"]
+EXPORT_BATCH: Final = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts, and from where: a user (through a key or a login), or the local CLI."""
+
+    user_id: str | None = None
+    key_id: str | None = None
+    team_id: str | None = None
+    address: str | None = None
+
+    @classmethod
+    def local(cls) -> Actor:
+        return cls(address="local")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    action: str | None = None  # exact, or a prefix ending in '.' ("auth.")
+    actor_id: str | None = None
+    result: Result | None = None
+    since: float | None = None
+    until: float | None = None
+    after_id: int | None = None  # events with a larger id (for paging forward)
+    limit: int = 100
+
+
+class AuditLog:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def record(
+        self,
+        action: str,
+        actor: Actor,
+        *,
+        result: Result = "success",
+        target: str | None = None,
+        detail: dict[str, Any] | None = None,
+        session: Session | None = None,
+    ) -> None:
+        """Add an event; inside `session`, it commits (or not) with the change it records."""
+        event = AuditEvent(
+            at=time.time(),
+            action=action,
+            result=result,
+            actor_id=actor.user_id,
+            key_id=actor.key_id,
+            team_id=actor.team_id,
+            target=target,
+            address=actor.address,
+            request_id=request_id_var.get(),
+            detail=detail or {},
+        )
+        if session is not None:
+            session.add(event)
+            return
+        with self._db.session(write=True) as own:
+            own.add(event)
+
+    def query(self, query: AuditQuery) -> list[AuditEvent]:
+        """Matching events in the order they happened."""
+        stmt = select(AuditEvent).order_by(AuditEvent.id).limit(query.limit)
+        if query.action:
+            if query.action.endswith("."):
+                stmt = stmt.where(AuditEvent.action.startswith(query.action, autoescape=True))
+            else:
+                stmt = stmt.where(AuditEvent.action == query.action)
+        if query.actor_id:
+            stmt = stmt.where(AuditEvent.actor_id == query.actor_id)
+        if query.result:
+            stmt = stmt.where(AuditEvent.result == query.result)
+        if query.since is not None:
+            stmt = stmt.where(AuditEvent.at >= query.since)
+        if query.until is not None:
+            stmt = stmt.where(AuditEvent.at < query.until)
+        if query.after_id is not None:
+            stmt = stmt.where(AuditEvent.id > query.after_id)
+        with self._db.session() as session:
+            return list(session.scalars(stmt))
+
+    def export(self, query: AuditQuery) -> Iterator[str]:
+        """Every matching event as JSON lines, read in batches (`query.limit` is ignored)."""
+        after = query.after_id
+        while True:
+            batch = self.query(
+                AuditQuery(
+                    query.action,
+                    query.actor_id,
+                    query.result,
+                    query.since,
+                    query.until,
+                    after,
+                    EXPORT_BATCH,
+                )
+            )
+            for event in batch:
+                yield json.dumps(event_dict(event), separators=(",", ":")) + "\n"
+            if len(batch) < EXPORT_BATCH:
+                return
+            after = batch[-1].id
+
+
+def event_dict(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "at": event.at,
+        "action": event.action,
+        "result": event.result,
+        "actor_id": event.actor_id,
+        "key_id": event.key_id,
+        "team_id": event.team_id,
+        "target": event.target,
+        "address": event.address,
+        "request_id": event.request_id,
+        "detail": event.detail,
+    }

@@ -1,0 +1,148 @@
+"""TOTP enrolment (secret, otpauth URI, QR code), confirmation with a first code, one-time
+recovery codes, and checking a second factor at login."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from mmstack.auth import totp
+from mmstack.auth.accounts import find_user
+from mmstack.auth.audit import Actor, AuditLog
+from mmstack.auth.passwords import verify_password
+from mmstack.auth.secrets_format import digest, new_recovery_code, normalize_recovery_code
+from mmstack.errors import AuthenticationError, ConflictError, InvalidRequestError
+from mmstack.store.db import Database
+from mmstack.store.models import RecoveryCode, User
+
+RECOVERY_CODES: Final = 10
+
+
+@dataclass(frozen=True, slots=True)
+class TotpEnrolment:
+    secret: str
+    uri: str  # otpauth://totp/...
+    qr_svg: str  # the URI as a QR code, an SVG data: URI
+
+
+def check_second_factor(
+    session: Session, user: User, *, code: str | None, recovery_code: str | None
+) -> bool:
+    """Whether the TOTP code (not used before) or an unused recovery code is right; a
+    recovery code is used up by this."""
+    if code and user.totp_secret:
+        step = totp.matching_step(user.totp_secret, code, after_step=user.last_totp_step)
+        if step is not None:
+            user.last_totp_step = step
+            return True
+        return False
+    if recovery_code:
+        row = session.get(RecoveryCode, (user.id, digest(normalize_recovery_code(recovery_code))))
+        if row is not None and row.used_at is None:
+            row.used_at = int(time.time())
+            return True
+    return False
+
+
+class MfaService:
+    def __init__(self, db: Database, audit: AuditLog, *, issuer: str) -> None:
+        self._db = db
+        self._audit = audit
+        self._issuer = issuer
+
+    def begin_totp(self, user_id: str, *, actor: Actor) -> TotpEnrolment:
+        """A new secret for the user to scan; it takes effect once `confirm_totp` gets a
+        code from it. Starting again replaces a secret not yet confirmed."""
+        with self._db.session(write=True) as session:
+            user = find_user(session, user_id)
+            if user.totp_enabled:
+                raise ConflictError("two-factor authentication is already on; turn it off first")
+            user.totp_secret = totp.new_secret()
+            user.last_totp_step = 0
+            self._audit.record("mfa.totp.begin", actor, target=user.id, session=session)
+            uri = totp.provisioning_uri(
+                user.totp_secret, username=user.username, issuer=self._issuer
+            )
+            return TotpEnrolment(user.totp_secret, uri, totp.qr_svg_data_uri(uri))
+
+    def confirm_totp(self, user_id: str, code: str, *, actor: Actor) -> list[str]:
+        """Turn TOTP on with a first code from the app; returns the recovery codes (shown
+        once)."""
+        with self._db.session(write=True) as session:
+            user = find_user(session, user_id)
+            if user.totp_enabled:
+                raise ConflictError("two-factor authentication is already on")
+            if not user.totp_secret:
+                raise InvalidRequestError("start the enrolment first", param="code")
+            if not check_second_factor(session, user, code=code, recovery_code=None):
+                self._audit.record(
+                    "mfa.totp.confirm", actor, result="failure", target=user.id, session=session
+                )
+                session.commit()
+                raise InvalidRequestError(
+                    "the code is not right; check the app's clock", param="code"
+                )
+            user.totp_enabled = True
+            codes = self._replace_recovery_codes(session, user)
+            self._audit.record("mfa.totp.enable", actor, target=user.id, session=session)
+        return codes
+
+    def disable_totp(
+        self,
+        user_id: str,
+        *,
+        password: str,
+        code: str | None,
+        recovery_code: str | None,
+        actor: Actor,
+    ) -> None:
+        """Turn TOTP off: the password and a current code (or a recovery code) are needed."""
+        with self._db.session(write=True) as session:
+            user = find_user(session, user_id)
+            if not user.totp_enabled:
+                raise ConflictError("two-factor authentication is not on")
+            if not verify_password(user.password_hash, password) or not check_second_factor(
+                session, user, code=code, recovery_code=recovery_code
+            ):
+                self._audit.record(
+                    "mfa.totp.disable", actor, result="failure", target=user.id, session=session
+                )
+                session.commit()
+                raise AuthenticationError("the password or the code is not right")
+            user.totp_enabled = False
+            user.totp_secret = None
+            session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+            self._audit.record("mfa.totp.disable", actor, target=user.id, session=session)
+
+    def new_recovery_codes(self, user_id: str, code: str, *, actor: Actor) -> list[str]:
+        """Replace the recovery codes (the old ones stop working); needs a current code."""
+        with self._db.session(write=True) as session:
+            user = find_user(session, user_id)
+            if not user.totp_enabled:
+                raise ConflictError("two-factor authentication is not on")
+            if not check_second_factor(session, user, code=code, recovery_code=None):
+                raise AuthenticationError("the code is not right")
+            codes = self._replace_recovery_codes(session, user)
+            self._audit.record("mfa.recovery_codes", actor, target=user.id, session=session)
+        return codes
+
+    def recovery_codes_left(self, user_id: str) -> int:
+        with self._db.session() as session:
+            return len(
+                session.scalars(
+                    select(RecoveryCode.code_hash).where(
+                        RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)
+                    )
+                ).all()
+            )
+
+    @staticmethod
+    def _replace_recovery_codes(session: Session, user: User) -> list[str]:
+        session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+        codes = sorted({new_recovery_code() for _ in range(RECOVERY_CODES)})
+        session.add_all(RecoveryCode(user_id=user.id, code_hash=digest(c)) for c in codes)
+        return codes

@@ -1,0 +1,80 @@
+"""Everything identity and access needs, built from settings: the stack holds one `Auth`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmstack.auth.access_tokens import AccessTokens, signing_key
+from mmstack.auth.accounts import AccountService, FirstAdmin
+from mmstack.auth.api_keys import ApiKeyService
+from mmstack.auth.audit import AuditLog
+from mmstack.auth.logins import LoginService
+from mmstack.auth.mfa import MfaService
+from mmstack.auth.principal import Principal
+from mmstack.auth.quotas import QuotaService
+from mmstack.auth.secrets_format import API_KEY_PREFIX
+from mmstack.config.settings import AuthSettings, QuotaSettings, Settings
+from mmstack.errors import AuthenticationError
+from mmstack.store import migrate
+from mmstack.store.db import Database
+
+NO_CREDENTIALS = (
+    "no credentials: send 'Authorization: Bearer <key>' with an API key "
+    "(mmstack keys create) or an access token (POST /api/auth/login)"
+)
+
+
+@dataclass
+class Auth:
+    accounts: AccountService
+    logins: LoginService
+    mfa: MfaService
+    keys: ApiKeyService
+    audit: AuditLog
+    quotas: QuotaService
+    first_admin: FirstAdmin | None = None  # made by this start, to be shown once
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """Who an `Authorization` header speaks for: an API key or an access token."""
+        scheme, _, credentials = (authorization or "").partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() != "bearer" or not credentials:
+            raise AuthenticationError(NO_CREDENTIALS)
+        if credentials.startswith(API_KEY_PREFIX):
+            return self.keys.authenticate(credentials)
+        return self.logins.authenticate(credentials)
+
+
+def open_auth(db: Database, auth: AuthSettings, quotas: QuotaSettings, data_dir: Path) -> Auth:
+    key = signing_key(
+        auth.token_secret.get_secret_value() if auth.token_secret else None,
+        data_dir / "secrets" / "token-signing.key",
+    )
+    audit = AuditLog(db)
+    tokens = AccessTokens(key, lifetime_seconds=auth.access_token_minutes * 60)
+    accounts = AccountService(db, audit, auth)
+    return Auth(
+        accounts=accounts,
+        logins=LoginService(db, audit, tokens, auth),
+        mfa=MfaService(db, audit, issuer=auth.totp_issuer),
+        keys=ApiKeyService(db, audit),
+        audit=audit,
+        quotas=QuotaService(db, quotas),
+        first_admin=accounts.ensure_first_admin(),
+    )
+
+
+@contextmanager
+def open_accounts(settings: Settings) -> Iterator[Auth]:
+    """Identity and access alone (no models, no indexes, no data-directory lock): what
+    user and key management need, also while a server runs on the same database."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.sqlalchemy_url)
+    try:
+        migrate.upgrade(db.engine)
+        yield open_auth(db, settings.auth, settings.quotas, settings.data_dir)
+    finally:
+        db.dispose()
