@@ -16,6 +16,7 @@ from mmstack.auth.mfa import MfaService
 from mmstack.auth.principal import Principal
 from mmstack.auth.quotas import QuotaService
 from mmstack.auth.secrets_format import API_KEY_PREFIX
+from mmstack.auth.service_key import ensure_service_key
 from mmstack.config.settings import AuthSettings, QuotaSettings, Settings
 from mmstack.errors import AuthenticationError
 from mmstack.store import migrate
@@ -56,6 +57,11 @@ def open_auth(db: Database, auth: AuthSettings, quotas: QuotaSettings, data_dir:
     audit = AuditLog(db)
     tokens = AccessTokens(key, lifetime_seconds=auth.access_token_minutes * 60)
     accounts = AccountService(db, audit, auth)
+    first_admin = accounts.ensure_first_admin()
+    if auth.service_key is not None:
+        ensure_service_key(
+            db, accounts, audit, auth.service_key.get_secret_value(), username=auth.service_username
+        )
     return Auth(
         accounts=accounts,
         logins=LoginService(db, audit, tokens, auth),
@@ -63,7 +69,7 @@ def open_auth(db: Database, auth: AuthSettings, quotas: QuotaSettings, data_dir:
         keys=ApiKeyService(db, audit),
         audit=audit,
         quotas=QuotaService(db, quotas),
-        first_admin=accounts.ensure_first_admin(),
+        first_admin=first_admin,
     )
 
 

@@ -11,6 +11,7 @@ import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -128,7 +129,7 @@ class MediaSettings(BaseModel):
 class VectorSettings(BaseModel):
     backend: Literal["edge", "qdrant"] = "edge"
     qdrant_url: str | None = None
-    qdrant_api_key: str | None = None
+    qdrant_api_key: str | None = Field(None, repr=False)
     qdrant_collection: str = "mmstack_chunks"
     hnsw_ef: int = Field(128, ge=8, le=4096, description="HNSW search breadth (edge)")
     optimize_after: int = Field(
@@ -159,12 +160,19 @@ class UpstreamSettings(BaseModel):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     base_url: str = Field(description="OpenAI-compatible base URL, e.g. http://host:8000/v1")
     api_key: SecretStr | None = None
+    api_key_file: Path | None = Field(None, description="A file holding the API key")
     models: list[str] = Field(min_length=1, description="Model ids this upstream serves")
     context_window: int | None = Field(None, ge=1, description="Tokens, when known")
     connect_timeout: float = Field(5.0, gt=0)
     read_timeout: float = Field(120.0, gt=0, description="Longest wait for the next bytes")
     max_retries: int = Field(2, ge=0, le=10)
     retry_backoff_seconds: float = Field(0.5, ge=0, description="First delay; doubles per retry")
+
+    @model_validator(mode="after")
+    def _key_from_file(self) -> UpstreamSettings:
+        if self.api_key is None and self.api_key_file is not None:
+            self.api_key = SecretStr(read_secret_file(self.api_key_file))
+        return self
 
 
 class LlmSettings(BaseModel):
@@ -254,6 +262,12 @@ class AuthSettings(BaseModel):
         None, description="File holding that password (a container secret, for example)"
     )
     totp_issuer: str = Field("mmstack", description="Issuer shown by authenticator apps")
+    service_key: SecretStr | None = Field(
+        None,
+        description="An API key (mmk_...) made at start for the service user, for the "
+        "services a deployment wires to mmstack (Open WebUI, n8n); a new value revokes the old",
+    )
+    service_username: str = Field("service", min_length=1, max_length=128)
 
 
 class QuotaSettings(BaseModel):
@@ -266,6 +280,14 @@ class QuotaSettings(BaseModel):
     tokens_per_day: int = Field(0, ge=0, description="Prompt and completion tokens, UTC day")
     upload_bytes_per_day: int = Field(0, ge=0)
     redis_url: str | None = Field(None, description="e.g. redis://127.0.0.1:6379/0")
+    redis_password: SecretStr | None = Field(None, description="Put into redis_url")
+
+    @property
+    def redis_address(self) -> str | None:
+        """`redis_url` with the password in it."""
+        if self.redis_url is None or self.redis_password is None:
+            return self.redis_url
+        return make_url_with_password(self.redis_url, self.redis_password.get_secret_value())
 
 
 class Settings(BaseSettings):
@@ -276,6 +298,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default: SQLite at DATA_DIR/mmstack.db"
+    )
+    database_password: SecretStr | None = Field(
+        None, description="Put into database_url (kept out of the URL, e.g. in a secret file)"
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -295,7 +320,10 @@ class Settings(BaseSettings):
 
     @property
     def sqlalchemy_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'mmstack.db'}"
+        url = self.database_url or f"sqlite:///{self.data_dir / 'mmstack.db'}"
+        if self.database_password is None:
+            return url
+        return make_url_with_password(url, self.database_password.get_secret_value())
 
     @property
     def models_cache_dir(self) -> Path:
@@ -310,7 +338,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            WithoutSecretFiles(env_settings),
+            SecretFileSettingsSource(settings_cls),
+        ]
         config_file = _config_file.get() or os.environ.get("MMSTACK_CONFIG_FILE")
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
@@ -318,6 +350,93 @@ class Settings(BaseSettings):
 
 
 _config_file: ContextVar[str | None] = ContextVar("mmstack_config_file", default=None)
+
+
+def read_secret_file(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+
+
+def make_url_with_password(url: str, password: str) -> str:
+    """`url` (a database or Redis URL) with `password` as its password (a URL without a
+    user name gets none: `redis://:secret@host:6379/0`)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class SecretFileSettingsSource(PydanticBaseSettingsSource):
+    """`MMSTACK_<SETTING>_FILE=/run/secrets/x` sets the setting to the file's contents, as
+    container images do for secrets: the value never sits in the environment. A variable
+    set directly wins over its `_FILE` form."""
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, path in os.environ.items():
+            if not name.startswith("MMSTACK_") or not name.endswith("_FILE"):
+                continue
+            parts = name.removeprefix("MMSTACK_").removesuffix("_FILE").lower().split("__")
+            if (
+                not _is_setting(self.settings_cls, parts)
+                or name.removesuffix("_FILE") in os.environ
+            ):
+                continue
+            target = values
+            for part in parts[:-1]:
+                target = target.setdefault(part, {})
+            target[parts[-1]] = read_secret_file(Path(path))
+        return values
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ gives every value
+
+
+class WithoutSecretFiles(PydanticBaseSettingsSource):
+    """The environment source, less the `_FILE` variables `SecretFileSettingsSource` reads
+    (to the environment source they would be unknown settings)."""
+
+    def __init__(self, inner: PydanticBaseSettingsSource) -> None:
+        super().__init__(inner.settings_cls)
+        self._inner = inner
+
+    def __call__(self) -> dict[str, Any]:
+        return _drop_file_keys(self._inner(), self.settings_cls)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._inner.get_field_value(field, field_name)
+
+
+def _drop_file_keys(values: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, value in values.items():
+        stem = key.removesuffix("_file")
+        if key != stem and key not in model.model_fields and stem in model.model_fields:
+            continue
+        field = model.model_fields.get(key)
+        nested = field.annotation if field is not None else None
+        if isinstance(value, dict) and isinstance(nested, type) and issubclass(nested, BaseModel):
+            value = _drop_file_keys(value, nested)
+        kept[key] = value
+    return kept
+
+
+def _is_setting(model: type[BaseModel], parts: list[str]) -> bool:
+    """Whether the path names a setting (a field of nested settings groups)."""
+    field = model.model_fields.get(parts[0])
+    if field is None:
+        return False
+    if len(parts) == 1:
+        return True
+    nested = field.annotation
+    return (
+        isinstance(nested, type)
+        and issubclass(nested, BaseModel)
+        and _is_setting(nested, parts[1:])
+    )
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -1,0 +1,286 @@
+"""`stack.yaml`: the one description of a deployment. Services grouped into stacks,
+environments that override them, networks, volumes, secrets and health checks. Compose
+files and the Helm chart are generated from it; `mmstack stack validate` checks it."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mmstack.errors import InvalidRequestError
+
+NAME = r"^[a-z][a-z0-9-]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME)]
+STACKS = ("core", "inference", "ai", "ui", "testing", "monitoring")
+ENVIRONMENTS = ("development", "staging", "production", "gpu")
+Stack = Literal["core", "inference", "ai", "ui", "testing", "monitoring"]
+EnvironmentName = Literal["development", "staging", "production", "gpu"]
+MEMORY = re.compile(r"^[0-9]+(Ki|Mi|Gi)$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Port(_Strict):
+    target: int = Field(ge=1, le=65535, description="Port inside the container")
+    published: int | None = Field(
+        None, ge=1, le=65535, description="Port on the host (compose); none: not published"
+    )
+    host_ip: str = Field("127.0.0.1", description="Host address a published port binds to")
+
+
+class HealthCheck(_Strict):
+    """How to tell the service is ready: an HTTP GET, a TCP connect, or a command."""
+
+    http_path: str | None = Field(None, pattern=r"^/")
+    port: int | None = Field(None, ge=1, le=65535)
+    command: list[str] | None = None
+    interval_seconds: int = Field(10, ge=1)
+    timeout_seconds: int = Field(5, ge=1)
+    retries: int = Field(5, ge=1)
+    start_period_seconds: int = Field(10, ge=0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> HealthCheck:
+        if self.command is None and self.port is None:
+            raise ValueError("a health check needs a command, or a port (with http_path for HTTP)")
+        if self.command is not None and (self.http_path or self.port):
+            raise ValueError("a health check is a command or a port check, not both")
+        return self
+
+
+class Resources(_Strict):
+    cpus: float | None = Field(None, gt=0, description="CPU limit, in cores")
+    memory: str | None = Field(None, description="Memory limit: 512Mi, 2Gi")
+    cpus_request: float | None = Field(None, gt=0)
+    memory_request: str | None = None
+
+    @model_validator(mode="after")
+    def _memory_units(self) -> Resources:
+        for value in (self.memory, self.memory_request):
+            if value is not None and not MEMORY.match(value):
+                raise ValueError(f"memory '{value}' must be a whole number of Ki, Mi or Gi")
+        return self
+
+
+class VolumeMount(_Strict):
+    source: Name = Field(description="A volume of the stack file")
+    target: str = Field(pattern=r"^/")
+    read_only: bool = False
+
+
+class SecretUse(_Strict):
+    """A secret given to the service as a file, its path in an environment variable."""
+
+    secret: Name
+    env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="Variable naming the file")
+
+
+class Service(_Strict):
+    stack: Stack
+    image: str = Field(min_length=1)
+    command: list[str] | None = None
+    description: str = ""
+    ports: list[Port] = []
+    environment: dict[str, str] = {}
+    secrets: list[SecretUse] = []
+    depends_on: list[Name] = []
+    healthcheck: HealthCheck | None = None
+    user: str | None = Field(
+        None, pattern=r"^[0-9]+(:[0-9]+)?$", description="uid[:gid]; none: the image's"
+    )
+    read_only: bool = Field(True, description="Read-only root filesystem")
+    tmpfs: list[str] = Field([], description="Writable in-memory directories")
+    networks: list[Name] = []
+    volumes: list[VolumeMount] = []
+    resources: Resources = Resources()
+    replicas: int = Field(1, ge=0)
+    gpus: int = Field(0, ge=0, description="GPUs reserved (only where an environment asks)")
+    autoscale_max: int | None = Field(
+        None, ge=1, description="Helm: a HorizontalPodAutoscaler up to this many replicas"
+    )
+    privileged: bool = False
+    capabilities_add: list[str] = []
+
+
+class Network(_Strict):
+    subnet: str = Field(description="A private IPv4 range, e.g. 172.30.0.0/24")
+    internal: bool = Field(False, description="No route outside (compose)")
+
+    @model_validator(mode="after")
+    def _private(self) -> Network:
+        try:
+            network = ipaddress.ip_network(self.subnet, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"subnet '{self.subnet}': {exc}") from None
+        if not network.is_private:
+            raise ValueError(f"subnet '{self.subnet}' is not a private range")
+        return self
+
+
+class Volume(_Strict):
+    size: str = Field("10Gi", description="Helm: size of its PersistentVolumeClaim")
+
+
+class SecretSpec(_Strict):
+    kind: Literal["password", "token", "key"] = Field(
+        "password", description="password: for a service account; token: an API key; key: bytes"
+    )
+    rotate_days: int = Field(90, ge=1, description="Rotation policy: age after which it is due")
+    length: int = Field(32, ge=16, le=128)
+    description: str = ""
+
+
+class ServiceOverride(_Strict):
+    """What an environment changes in a service."""
+
+    image: str | None = None
+    replicas: int | None = Field(None, ge=0)
+    resources: Resources | None = None
+    gpus: int | None = Field(None, ge=0)
+    environment: dict[str, str] | None = None
+    ports: list[Port] | None = None
+    autoscale_max: int | None = Field(None, ge=1)
+
+
+class Environment(_Strict):
+    description: str = ""
+    stacks: list[Stack] = Field(["core"], description="Stacks deployed by default")
+    services: dict[Name, ServiceOverride] = {}
+    requires_gpu: bool = False
+
+
+class StackFile(_Strict):
+    version: Literal[1] = 1
+    project: Name = "mmstack"
+    networks: dict[Name, Network]
+    volumes: dict[Name, Volume] = {}
+    secrets: dict[Name, SecretSpec] = {}
+    services: dict[Name, Service]
+    environments: dict[EnvironmentName, Environment]
+
+    @model_validator(mode="after")
+    def _references(self) -> StackFile:
+        problems: list[str] = []
+        for name, service in self.services.items():
+            for other in service.depends_on:
+                if other not in self.services:
+                    problems.append(f"services.{name}.depends_on: no service '{other}'")
+            for network in service.networks:
+                if network not in self.networks:
+                    problems.append(f"services.{name}.networks: no network '{network}'")
+            for mount in service.volumes:
+                if mount.source not in self.volumes:
+                    problems.append(f"services.{name}.volumes: no volume '{mount.source}'")
+            for use in service.secrets:
+                if use.secret not in self.secrets:
+                    problems.append(f"services.{name}.secrets: no secret '{use.secret}'")
+        for env_name, env in self.environments.items():
+            for name in env.services:
+                if name not in self.services:
+                    problems.append(f"environments.{env_name}.services: no service '{name}'")
+        subnets = [(n, ipaddress.ip_network(net.subnet)) for n, net in self.networks.items()]
+        for i, (a, net_a) in enumerate(subnets):
+            for b, net_b in subnets[i + 1 :]:
+                if net_a.overlaps(net_b):
+                    problems.append(f"networks.{b}: subnet {net_b} overlaps network {a} ({net_a})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def environment(self, name: str) -> Environment:
+        if name not in self.environments:
+            known = ", ".join(self.environments)
+            raise InvalidRequestError(f"no environment '{name}' in the stack file ({known})")
+        return self.environments[name]
+
+    def resolved(self, env_name: str, stacks: list[str] | None = None) -> dict[str, Service]:
+        """The services of `stacks` (default: the environment's) with the environment's
+        overrides applied; dependencies in other stacks are included."""
+        env = self.environment(env_name)
+        wanted = set(stacks or env.stacks)
+        if unknown := wanted - set(STACKS):
+            raise InvalidRequestError(
+                f"unknown stack '{sorted(unknown)[0]}'; one of {', '.join(STACKS)}"
+            )
+        chosen = {n for n, s in self.services.items() if s.stack in wanted}
+        pending = list(chosen)
+        while pending:
+            for dependency in self.services[pending.pop()].depends_on:
+                if dependency not in chosen:
+                    chosen.add(dependency)
+                    pending.append(dependency)
+        result: dict[str, Service] = {}
+        for name in sorted(chosen):
+            service = self.services[name]
+            override = env.services.get(name)
+            if override is not None:
+                changes = override.model_dump(exclude_none=True)
+                if "environment" in changes:
+                    changes["environment"] = {**service.environment, **changes["environment"]}
+                service = service.model_copy(update=changes, deep=True)
+                if override.resources is not None:
+                    service.resources = override.resources
+                if override.ports is not None:
+                    service.ports = override.ports
+            if not env.requires_gpu:
+                service = service.model_copy(update={"gpus": 0})
+            result[name] = service
+        return result
+
+
+class StackFileError(InvalidRequestError):
+    code = "invalid_stack_file"
+
+    def __init__(self, path: Path, errors: list[str]) -> None:
+        super().__init__(f"{path}: {len(errors)} error(s)\n" + "\n".join(f"  {e}" for e in errors))
+        self.errors = errors
+
+
+def error_path(location: tuple[int | str, ...]) -> str:
+    """A pydantic location as a path into the file: services.api.ports[0].target."""
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + part
+    return path
+
+
+def load_stack_file(path: Path) -> StackFile:
+    """Read and validate; every problem is reported with its path in the file."""
+    try:
+        raw: Any = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise StackFileError(path, [f"cannot read: {exc.strerror}"]) from None
+    except yaml.YAMLError as exc:
+        raise StackFileError(path, [f"not valid YAML: {exc}"]) from None
+    if not isinstance(raw, dict):
+        raise StackFileError(path, ["the stack file must be a mapping at the top"])
+    try:
+        return StackFile.model_validate(raw)
+    except ValidationError as exc:
+        errors = []
+        for error in exc.errors():
+            where = error_path(tuple(error["loc"]))
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if where:
+                errors.append(f"{where}: {message}")
+            else:
+                errors.extend(message.split("; "))
+        raise StackFileError(path, errors) from None
+
+
+def json_schema() -> dict[str, Any]:
+    """The stack file's JSON schema (published as docs/stack.schema.json)."""
+    schema = StackFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mmstack stack file"
+    return schema
