@@ -1,0 +1,52 @@
+"""`mmstack deploy ...`: deployments generated from the stack file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mmstack.cli.output import console, fail
+from mmstack.errors import MMStackError
+from mmstack.ops.helm import write_chart
+from mmstack.ops.stack_file import load_stack_file, locate_stack_file
+
+deploy_app = typer.Typer(help="Deployments generated from the stack file.", no_args_is_help=True)
+
+StackFileOpt = Annotated[
+    Path | None,
+    typer.Option("--file", "-f", help="Stack file (default: ./stack.yaml or the packaged one)"),
+]
+EnvOpt = Annotated[str, typer.Option("--env", help="development, staging, production or gpu")]
+
+
+@deploy_app.callback()
+def deploy() -> None:
+    """Deployments generated from the stack file."""
+
+
+@deploy_app.command("helm")
+def helm(
+    env: EnvOpt,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Chart directory [deploy/helm/<project>]")
+    ] = None,
+    file: StackFileOpt = None,
+) -> None:
+    """Write a Helm chart: values.yaml for ENV, values-<env>.yaml for every environment."""
+    try:
+        stack = load_stack_file(locate_stack_file(file))
+        out_dir = out or Path("deploy/helm") / stack.project
+        written = write_chart(stack, out_dir, env)
+    except MMStackError as exc:
+        fail(exc.message)
+    except OSError as exc:
+        fail(f"cannot write the chart: {exc}")
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+    console.print(
+        f"install: apply the Secrets (mmstack secrets render --env {env} --format kubernetes),"
+        f" then\n  helm upgrade --install {stack.project} {out_dir}",
+        highlight=False,
+    )
