@@ -21,6 +21,7 @@ from mmstack.cli import ask as asking
 from mmstack.cli.accounts import keys_app, users_app
 from mmstack.cli.options import cli_settings, options
 from mmstack.cli.output import console, fail, print_json, print_table
+from mmstack.cli.secrets import secrets_app
 from mmstack.config.logging import configure_logging
 from mmstack.config.settings import Settings
 from mmstack.errors import MMStackError
@@ -40,6 +41,7 @@ app.add_typer(collections_app, name="collections")
 app.add_typer(models_app, name="models")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+app.add_typer(secrets_app, name="secrets")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 

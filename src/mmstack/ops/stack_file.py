@@ -129,8 +129,10 @@ class Volume(_Strict):
 
 
 class SecretSpec(_Strict):
-    kind: Literal["password", "token", "key"] = Field(
-        "password", description="password: for a service account; token: an API key; key: bytes"
+    kind: Literal["password", "token", "key", "mmstack-api-key"] = Field(
+        "password",
+        description="password: for a service account; token: an API key; key: bytes (hex); "
+        "mmstack-api-key: an mmstack API key, mmk_<id>_<secret>",
     )
     rotate_days: int = Field(90, ge=1, description="Rotation policy: age after which it is due")
     length: int = Field(32, ge=16, le=128)

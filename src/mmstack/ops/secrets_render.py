@@ -1,0 +1,96 @@
+"""The current secrets written where a deployment reads them: a `.env` file, one file per
+secret for compose's `secrets:` (`./secrets/<name>`), or Kubernetes Secret manifests.
+Every file is 0600 and replaced atomically."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from pathlib import Path
+from typing import Final, Literal, get_args
+
+import yaml
+
+from mmstack.ops.secrets_store import SecretsError, SecretsStore, ensure_private_dir, write_private
+from mmstack.ops.stack_file import StackFile
+
+Format = Literal["dotenv", "compose", "kubernetes"]
+FORMATS: Final = get_args(Format)
+COMPOSE_DIR: Final = "secrets"
+
+log = logging.getLogger(__name__)
+
+
+def env_var_name(secret: str) -> str:
+    return secret.upper().replace("-", "_")
+
+
+def current_values(store: SecretsStore, stack: StackFile, env: str) -> dict[str, str]:
+    stack.environment(env)
+    entries = store.entries(env)
+    if missing := [name for name in stack.secrets if name not in entries]:
+        raise SecretsError(
+            f"{env} lacks {', '.join(missing)}: run `mmstack secrets init --env {env}` first"
+        )
+    return {name: entries[name].current_version().value for name in stack.secrets}
+
+
+def render(
+    store: SecretsStore, stack: StackFile, env: str, fmt: Format, out_dir: Path
+) -> list[Path]:
+    values = current_values(store, stack, env)
+    if fmt == "dotenv":
+        written = [_dotenv(values, env, out_dir)]
+    elif fmt == "compose":
+        written = _compose(values, out_dir)
+    elif fmt == "kubernetes":
+        written = [_kubernetes(values, stack.project, env, out_dir)]
+    else:
+        raise SecretsError(f"unknown format '{fmt}': one of {', '.join(FORMATS)}")
+    log.info("rendered %d secrets of %s as %s into %s", len(values), env, fmt, out_dir)
+    return written
+
+
+def _dotenv(values: dict[str, str], env: str, out_dir: Path) -> Path:
+    lines = [f"# mmstack secrets of {env} (`mmstack secrets render`); never commit this file"]
+    for name, value in values.items():
+        if not value.isprintable() or any(c in value for c in " '\"\\$#`="):
+            raise SecretsError(f"'{name}' cannot be written to a .env file as it is")
+        lines.append(f"{env_var_name(name)}={value}")
+    path = out_dir / ".env"
+    write_private(path, ("\n".join(lines) + "\n").encode())
+    return path
+
+
+def _compose(values: dict[str, str], out_dir: Path) -> list[Path]:
+    directory = out_dir / COMPOSE_DIR
+    ensure_private_dir(directory)
+    written = []
+    for name, value in values.items():
+        # No trailing newline: some images read the whole file as the value.
+        write_private(directory / name, value.encode())
+        written.append(directory / name)
+    return written
+
+
+def _kubernetes(values: dict[str, str], project: str, env: str, out_dir: Path) -> Path:
+    documents = [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": f"{project}-{name}",
+                "labels": {
+                    "app.kubernetes.io/part-of": project,
+                    "app.kubernetes.io/managed-by": "mmstack",
+                    "mmstack.io/environment": env,
+                },
+            },
+            "type": "Opaque",
+            "data": {"value": base64.b64encode(value.encode()).decode()},
+        }
+        for name, value in values.items()
+    ]
+    path = out_dir / "secrets.yaml"
+    write_private(path, yaml.safe_dump_all(documents, sort_keys=False).encode())
+    return path
