@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from mmstack.auth.accounts import find_user
 from mmstack.auth.audit import Actor, AuditLog
 from mmstack.auth.principal import Principal
+from mmstack.auth.quotas import check_quota_overrides
 from mmstack.auth.roles import KEY_PERMISSIONS, ROLE_PERMISSIONS, EndpointGroup, Permission, Role
 from mmstack.auth.secrets_format import new_api_key, same_digest, split_api_key
 from mmstack.errors import (
@@ -54,6 +55,8 @@ class ApiKeyService:
         if access not in KEY_PERMISSIONS:
             raise InvalidRequestError("access must be 'read' or 'write'", param="access")
         groups = _endpoint_groups(endpoints)
+        # Checked here too, not only by the route: a bad limit would fail every request.
+        quotas = check_quota_overrides(quotas) or None
         if expires_at is not None and expires_at <= time.time():
             raise InvalidRequestError("expires_at must be in the future", param="expires_at")
         key_id, token, secret_digest = new_api_key()

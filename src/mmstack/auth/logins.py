@@ -59,7 +59,9 @@ class LoginService:
         name = username.strip().lower()
         now = time.time()
         with self._db.session(write=True) as session:
-            user = session.scalar(select(User).where(User.username == name))
+            # Locked (PostgreSQL) until this attempt commits: parallel guesses must each be
+            # counted, and a TOTP or recovery code must not be accepted twice.
+            user = session.scalar(select(User).where(User.username == name).with_for_update())
             actor = Actor(user.id if user else None, None, user.team_id if user else None, address)
             if user is not None and user.locked_until > now:
                 wait = user.locked_until - now
@@ -118,7 +120,10 @@ class LoginService:
         hashed = digest(refresh_token)
         now = int(time.time())
         with self._db.session(write=True) as session:
-            login = session.scalar(select(LoginSession).where(LoginSession.refresh_hash == hashed))
+            # Locked: a token presented twice at once is spent once; the other sees it spent.
+            login = session.scalar(
+                select(LoginSession).where(LoginSession.refresh_hash == hashed).with_for_update()
+            )
             if login is None:
                 reused = session.scalar(
                     select(LoginSession).where(LoginSession.previous_refresh_hash == hashed)
