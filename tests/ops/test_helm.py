@@ -161,8 +161,8 @@ def test_replicas_per_environment(rendered: dict[str, list[Manifest]]) -> None:
     development = of_kind(rendered["development"], "Deployment")
     # development replaces api's resources whole: its requests are its limits, not the base's.
     assert container(development["api"])["resources"] == {
-        "limits": {"cpu": "1", "memory": "1Gi"},
-        "requests": {"cpu": "1", "memory": "1Gi"},
+        "limits": {"cpu": "1", "memory": "2Gi"},
+        "requests": {"cpu": "1", "memory": "2Gi"},
     }
     assert container(development["postgres"])["resources"]["limits"] == {
         "cpu": "2",
@@ -201,7 +201,8 @@ def test_secrets_only_by_reference(
         if not service.secrets:
             continue
         for use in service.secrets:
-            assert env_vars[use.env]["value"] == f"/run/secrets/{use.secret}"
+            if use.env is not None:
+                assert env_vars[use.env]["value"] == f"/run/secrets/{use.secret}"
         volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
         sources = volumes["secrets"]["projected"]["sources"]
         assert {s["secret"]["name"]: s["secret"]["items"] for s in sources} == {

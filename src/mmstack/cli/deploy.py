@@ -9,6 +9,7 @@ import typer
 
 from mmstack.cli.output import console, fail
 from mmstack.errors import MMStackError
+from mmstack.ops.compose import write_compose
 from mmstack.ops.helm import write_chart
 from mmstack.ops.stack_file import load_stack_file, locate_stack_file
 
@@ -48,5 +49,34 @@ def helm(
     console.print(
         f"install: apply the Secrets (mmstack secrets render --env {env} --format kubernetes),"
         f" then\n  helm upgrade --install {stack.project} {out_dir}",
+        highlight=False,
+    )
+
+
+@deploy_app.command("compose")
+def compose(
+    env: EnvOpt,
+    stack: Annotated[
+        list[str] | None, typer.Option("--stack", help="Only these stacks (repeat)")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Directory to write into")] = Path(
+        "deploy/compose"
+    ),
+    file: StackFileOpt = None,
+) -> None:
+    """Write compose.<env>.yaml: a profile per stack, health checks, secrets as files."""
+    try:
+        loaded = load_stack_file(locate_stack_file(file))
+        path = write_compose(loaded, env, out, stack)
+    except MMStackError as exc:
+        fail(exc.message)
+    except OSError as exc:
+        fail(f"cannot write the compose file: {exc}")
+    profiles = " ".join(f"--profile {p}" for p in (stack or loaded.environment(env).stacks))
+    console.print(
+        f"wrote {path}\n"
+        f"next: mmstack secrets init --env {env} && mmstack secrets render --env {env} "
+        f"--format compose --out {out}\n"
+        f"      docker compose -f {path} {profiles} up -d   (or: mmstack stack up --env {env})",
         highlight=False,
     )

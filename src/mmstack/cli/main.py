@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +21,12 @@ from mmstack.answer.types import clock
 from mmstack.auth.service import open_accounts
 from mmstack.cli import ask as asking
 from mmstack.cli.accounts import keys_app, users_app
+from mmstack.cli.deploy import deploy_app
+from mmstack.cli.doctor import doctor
 from mmstack.cli.options import cli_settings, options
 from mmstack.cli.output import console, fail, print_json, print_table
 from mmstack.cli.secrets import secrets_app
+from mmstack.cli.stack import stack_app
 from mmstack.config.logging import configure_logging
 from mmstack.config.settings import Settings
 from mmstack.errors import MMStackError
@@ -42,6 +47,9 @@ app.add_typer(models_app, name="models")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(stack_app, name="stack")
+app.add_typer(deploy_app, name="deploy")
+app.command()(doctor)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -132,6 +140,30 @@ def up(
         )
     except MMStackError as exc:
         fail(exc.message)
+
+
+@app.command()
+def worker(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check the database answers (health check)")
+    ] = False,
+) -> None:
+    """Run ingestion workers only (the scale-out shape: API processes run with
+    MMSTACK_INGEST__WORKERS=0 and workers run this), until stopped."""
+    settings = cli_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if check:
+        with open_accounts(settings):
+            return
+    if settings.ingest.workers < 1:
+        fail("ingest.workers is 0: a worker process needs at least one worker thread")
+    stopped = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopped.set())
+    with _stack(settings) as stack:
+        stack.worker.start()
+        console.print(f"mmstack worker: {settings.ingest.workers} thread(s) consuming jobs")
+        stopped.wait()
 
 
 @collections_app.command("create")

@@ -48,7 +48,11 @@ def service_values(service: Service, enabled: bool, shared: set[str]) -> dict[st
         "args": service.command or [],
         "ports": [{"port": port, "published": published} for port, published in ports.items()],
         "env": [{"name": k, "value": v} for k, v in sorted(service.environment.items())]
-        + [{"name": use.env, "value": f"{SECRETS_DIR}/{use.secret}"} for use in service.secrets],
+        + [
+            {"name": use.env, "value": f"{SECRETS_DIR}/{use.secret}"}
+            for use in service.secrets
+            if use.env is not None
+        ],
         "secrets": sorted({use.secret for use in service.secrets}),
         "probe": _probe(service.healthcheck),
         "resources": _resources(service.resources),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -76,10 +76,13 @@ class VolumeMount(_Strict):
 
 
 class SecretUse(_Strict):
-    """A secret given to the service as a file, its path in an environment variable."""
+    """A secret given to the service as the file /run/secrets/<secret>, its path in an
+    environment variable (none: the service's configuration names the file itself)."""
 
     secret: Name
-    env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="Variable naming the file")
+    env: str | None = Field(
+        None, pattern=r"^[A-Z][A-Z0-9_]*$", description="Variable naming the file"
+    )
 
 
 class Service(_Strict):
@@ -254,6 +257,17 @@ def error_path(location: tuple[int | str, ...]) -> str:
         else:
             path += ("." if path else "") + part
     return path
+
+
+PACKAGED_STACK: Final = Path(__file__).with_name("stack.default.yaml")
+
+
+def locate_stack_file(path: Path | None) -> Path:
+    """The stack file to use: `path`, else ./stack.yaml, else the packaged default."""
+    if path is not None:
+        return path
+    local = Path("stack.yaml")
+    return local if local.exists() else PACKAGED_STACK
 
 
 def load_stack_file(path: Path) -> StackFile:

