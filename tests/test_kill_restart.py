@@ -15,6 +15,10 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from mmstack.auth.audit import Actor
+from mmstack.auth.service import open_accounts
+from mmstack.config.settings import Settings
+
 pytestmark = pytest.mark.slow
 
 WORDS = [
@@ -78,8 +82,17 @@ def _start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     raise AssertionError("server did not become ready:\n" + log.read_text())
 
 
-def _statuses(base: str) -> list[dict[str, object]]:
-    response = httpx.get(f"{base}/api/collections/big/files", timeout=10)
+def _api_key(data_dir: Path) -> dict[str, str]:
+    """Authorization headers with a key of the data directory's first admin (made here,
+    on the database the server will open, before it starts)."""
+    with open_accounts(Settings(data_dir=data_dir)) as auth:
+        admin = next(u for u in auth.accounts.list_users() if u.role == "admin")
+        _, key = auth.keys.create(admin.id, name="kill-restart", actor=Actor.local())
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _statuses(base: str, headers: dict[str, str]) -> list[dict[str, object]]:
+    response = httpx.get(f"{base}/api/collections/big/files", headers=headers, timeout=10)
     response.raise_for_status()
     data: list[dict[str, object]] = response.json()["data"]
     return data
@@ -90,14 +103,19 @@ def test_kill_during_ingestion_then_restart(tmp_path: Path) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     files = 40
+    auth = _api_key(data_dir)
     server = _start(data_dir, port, log)
     try:
-        httpx.post(f"{base}/api/collections", json={"name": "big"}, timeout=10).raise_for_status()
+        made = httpx.post(f"{base}/api/collections", json={"name": "big"}, headers=auth, timeout=10)
+        made.raise_for_status()
         upload = [("files", (f"doc{n:03d}.txt", _document(n), "text/plain")) for n in range(files)]
-        httpx.post(f"{base}/api/collections/big/files", files=upload, timeout=60).raise_for_status()
+        sent = httpx.post(
+            f"{base}/api/collections/big/files", files=upload, headers=auth, timeout=60
+        )
+        sent.raise_for_status()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            done = sum(1 for f in _statuses(base) if f["status"] == "completed")
+            done = sum(1 for f in _statuses(base, auth) if f["status"] == "completed")
             if done >= 3:
                 break
             time.sleep(0.1)
@@ -110,7 +128,7 @@ def test_kill_during_ingestion_then_restart(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            statuses = _statuses(base)
+            statuses = _statuses(base, auth)
             if all(f["status"] in ("completed", "failed") for f in statuses):
                 break
             time.sleep(0.5)
@@ -119,6 +137,7 @@ def test_kill_during_ingestion_then_restart(tmp_path: Path) -> None:
             hits = httpx.post(
                 f"{base}/api/search",
                 json={"query": f"zx{n:04d}qv", "mode": "keyword", "top_k": 3},
+                headers=auth,
                 timeout=10,
             ).json()["data"]
             assert hits

@@ -13,6 +13,7 @@ from mmstack.llm.types import (
     ChunkChoice,
     Delta,
 )
+from mmstack.store.ownership import Owner
 
 ANSWER = "The audit found two issues [1]."
 CITATION = {"type": "file_citation", "file_id": "file-abc", "filename": "audit.pdf", "index": 31}
@@ -39,6 +40,12 @@ class ListStream:
 class FakeGrounding:
     def __init__(self) -> None:
         self.calls: list[tuple[ChatCompletionRequest, RetrievalScope]] = []
+        self.owners: list[Owner] = []
+
+    def for_owner(self, owner: Owner) -> FakeGrounding:
+        """Bound to the caller's team, as the stack's grounding is on every request."""
+        self.owners.append(owner)
+        return self
 
     async def answer_chat(
         self, request: ChatCompletionRequest, scope: RetrievalScope

@@ -12,6 +12,8 @@ import httpx
 import openai
 import pytest
 
+from mmstack.store.models import DEFAULT_TEAM_ID
+from mmstack.store.ownership import Owner
 from tests.api.live_server import LiveServer
 from tests.api.openai.fake_grounding import ANSWER, CITATION, FakeGrounding
 from tests.llm.fake_upstream import TOOL_ARGUMENTS, FakeUpstream
@@ -256,6 +258,7 @@ def test_vector_store_ids_go_through_the_grounding_seam(
     assert completion.choices[0].message.content == ANSWER
     assert completion.choices[0].message.to_dict()["annotations"] == [CITATION]
     request, scope = grounding.calls[-1]
+    assert grounding.owners[-1] == Owner(DEFAULT_TEAM_ID)  # the admin's team, every key's scope
     assert list(scope.vector_store_ids) == ["vs_reports"]
     assert request.stream is False
     assert "vector_store_ids" not in request.body()  # mmstack's field stays with mmstack

@@ -10,6 +10,8 @@ import httpx
 import openai
 import pytest
 
+from mmstack.store.models import DEFAULT_TEAM_ID
+from mmstack.store.ownership import Owner
 from tests.api.live_server import LiveServer
 from tests.api.openai.fake_grounding import ANSWER, CITATION, FakeGrounding
 from tests.llm.fake_upstream import FakeUpstream
@@ -201,6 +203,7 @@ def test_file_search_goes_through_the_grounding_seam(
     search = {**FILE_SEARCH, "max_num_results": 5}
     response = llm_client.responses.create(model="echo", input="what failed?", tools=[search])
     request, scope = grounding.calls[-1]
+    assert grounding.owners[-1] == Owner(DEFAULT_TEAM_ID)  # the admin's team, every key's scope
     assert (list(scope.vector_store_ids), scope.max_num_results) == (["vs_reports"], 5)
     assert request.messages[-1].text() == "what failed?"
     assert [item.type for item in response.output] == ["file_search_call", "message"]
