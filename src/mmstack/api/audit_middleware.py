@@ -55,6 +55,7 @@ def _record(scope: Scope, status: int) -> None:
         action,
         actor,
         result=result,
-        target=scope["path"][:256],
+        # As sent: a NUL character (%00) is no text PostgreSQL stores.
+        target=scope["path"].replace("\x00", "%00")[:256],
         detail={"method": scope["method"], "status": status},
     )

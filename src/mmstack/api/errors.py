@@ -8,6 +8,7 @@ import math
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mmstack.errors import (
@@ -61,6 +62,16 @@ def error_response(exc: Exception) -> tuple[int, dict[str, object]]:
         if status >= 500:
             log.warning("request failed", extra={"status": status, "error": exc.code})
         return status, error_body(exc.message, type_, param=exc.param, code=exc.code)
+    if isinstance(exc, DataError):
+        # A value the database cannot hold or compare: a NUL character in text (PostgreSQL),
+        # a number past an integer column's range. The request's, since it is validated
+        # everywhere else; logged in case it is not.
+        log.warning("the database refused a value", exc_info=exc)
+        message = (
+            "the request holds a value the database cannot take "
+            "(a NUL character, or a number out of range)"
+        )
+        return 400, error_body(message, "invalid_request_error", code="invalid_value")
     log.error("unhandled error", exc_info=exc)
     return 500, error_body("internal server error", "server_error")
 
@@ -105,6 +116,11 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
+    status, body = error_response(exc)
+    return JSONResponse(body, status)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", extra={"path": request.url.path})
     return JSONResponse(error_body("internal server error", "server_error"), 500)
@@ -114,4 +130,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(MMStackError, _mmstack_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected_error)

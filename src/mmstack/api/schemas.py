@@ -14,6 +14,11 @@ from mmstack.urls import thumbnail_url
 
 T = TypeVar("T")
 
+# The range of the database's integer columns: a number outside it is an invalid request,
+# not a query the database refuses.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
 
 class CollectionCreate(BaseModel):
     name: str = Field(min_length=1, max_length=256)
@@ -133,8 +138,12 @@ class SearchFilters(BaseModel):
         None, description="Files of these kinds: text (documents), image, audio, video"
     )
     tags: list[str] | None = Field(None, description="Files having any of these tags")
-    created_after: int | None = Field(None, description="Unix seconds, inclusive")
-    created_before: int | None = Field(None, description="Unix seconds, exclusive")
+    created_after: int | None = Field(
+        None, ge=INT64_MIN, le=INT64_MAX, description="Unix seconds, inclusive"
+    )
+    created_before: int | None = Field(
+        None, ge=INT64_MIN, le=INT64_MAX, description="Unix seconds, exclusive"
+    )
 
 
 class SearchRequest(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -19,7 +20,7 @@ from mmstack.api.account_schemas import (
     UserUpdate,
 )
 from mmstack.api.deps import ActorDep, authorize, stack_of
-from mmstack.api.schemas import ListOut
+from mmstack.api.schemas import INT64_MAX, ListOut
 from mmstack.auth.accounts import generated_password
 from mmstack.auth.audit import AuditQuery, Result
 from mmstack.auth.roles import Permission
@@ -101,7 +102,9 @@ def _audit_query(
     result: Annotated[Result | None, Query()] = None,
     since: Annotated[float | None, Query(description="Unix seconds, inclusive")] = None,
     until: Annotated[float | None, Query(description="Unix seconds, exclusive")] = None,
-    after: Annotated[int | None, Query(description="Events after this id")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=INT64_MAX, description="Events after this id")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditQuery:
     return AuditQuery(action, actor_id, result, since, until, after, limit)
@@ -121,8 +124,11 @@ def list_audit_events(request: Request, query: AuditQueryDep) -> ListOut[AuditEv
 def export_audit_events(request: Request, query: AuditQueryDep) -> StreamingResponse:
     """Every matching event as JSON lines."""
     lines: Iterator[str] = stack_of(request).auth.audit.export(query)
+    # The first batch is read now: a query the database refuses is an error response, not
+    # a stream cut off after its 200.
+    first = next(lines, None)
     return StreamingResponse(
-        lines,
+        itertools.chain([first] if first is not None else [], lines),
         media_type="application/x-ndjson",
         headers={"Content-Disposition": 'attachment; filename="mmstack-audit.jsonl"'},
     )
