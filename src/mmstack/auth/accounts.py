@@ -264,6 +264,10 @@ class AccountService:
             )
         except ConflictError:
             return None  # another process made it first
+        except InvalidRequestError as exc:
+            raise InvalidRequestError(
+                f"the initial admin password (from the {source}) is refused: {exc.message}"
+            ) from None
         return FirstAdmin(user.username, password if source == "generated" else None, source)
 
 

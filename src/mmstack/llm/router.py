@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
@@ -128,5 +129,16 @@ class LlmRouter:
     def close(self) -> None:
         """For owners without an event loop (the CLI): closes on a loop of its own. Inside a
         running loop, await `aclose()` instead; closing twice does nothing."""
-        if not self._closed:
+        if self._closed:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
             asyncio.run(self.aclose())
+            return
+        # Called from inside a running loop (an app whose start-up failed unwinds its
+        # resources synchronously): close on a loop of another thread, so the start-up's
+        # own error is the one reported.
+        closer = threading.Thread(target=asyncio.run, args=(self.aclose(),), daemon=True)
+        closer.start()
+        closer.join(timeout=30)
