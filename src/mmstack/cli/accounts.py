@@ -10,12 +10,13 @@ from typing import Annotated, Any
 
 import typer
 
+from mmstack.auth.accounts import FirstAdmin
 from mmstack.auth.api_keys import key_dict
 from mmstack.auth.audit import Actor
 from mmstack.auth.roles import EndpointGroup, Role
 from mmstack.auth.service import Auth, open_accounts
 from mmstack.cli.options import cli_settings
-from mmstack.cli.output import console, fail, print_json, print_table
+from mmstack.cli.output import console, err_console, fail, print_json, print_table
 from mmstack.config.logging import configure_logging
 from mmstack.errors import MMStackError
 from mmstack.store.models import DEFAULT_TEAM_ID, User
@@ -32,9 +33,28 @@ def _auth() -> Iterator[Auth]:
     configure_logging("WARNING", "console")
     try:
         with open_accounts(cli_settings()) as auth:
+            _show_first_admin(auth.first_admin)
             yield auth
     except MMStackError as exc:
         fail(exc.message)
+
+
+def _show_first_admin(first: FirstAdmin | None) -> None:
+    """On a new data directory the first command to open the accounts makes the admin
+    (`mmstack up` or one of these): its generated password is shown then, once. On stderr,
+    so that `--json` output stays parseable."""
+    if first is None:
+        return
+    shown = (
+        f"password: {first.password}  (shown only now; change it after logging in)"
+        if first.password
+        else f"password: the one from {first.source}"
+    )
+    err_console.print(
+        f"first run: admin account {first.username} created, {shown}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _user_dict(user: User) -> dict[str, Any]:
@@ -66,6 +86,7 @@ def users_create(
         f"created {user.role} [bold]{user.username}[/bold] ({user.id})\n"
         f"password (shown only now): {password}",
         highlight=False,
+        soft_wrap=True,  # never break a secret across lines (80 columns when piped)
     )
 
 
@@ -152,6 +173,7 @@ def keys_create(
     console.print(
         f"created key {key.id} ({key.access}) for {key.user_id}\nkey (shown only now): {token}",
         highlight=False,
+        soft_wrap=True,  # never break a secret across lines (80 columns when piped)
     )
 
 
