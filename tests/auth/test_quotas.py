@@ -227,3 +227,21 @@ def test_concurrent_records_are_all_counted(env: Env) -> None:
     assert errors == []
     [row] = quotas.usage(since_day=today(), until_day=today())
     assert (row.requests, row.prompt_tokens) == (40, 40)
+
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def test_redis_counters_are_shared_by_every_process(env: Env) -> None:
+    """With `quotas.redis_url`, two API processes (two services here) count one limit."""
+    settings = QuotaSettings(requests_per_minute=4, redis_url=REDIS_URL)
+    first, second = QuotaService(env.db, settings), QuotaService(env.db, settings)
+    env.user("carol")
+    carol = _login(env, "carol")  # a new user id: counters of earlier runs do not apply
+    for service in (first, second, first, second):
+        service.check_request(carol)
+    with pytest.raises(RateLimitError, match="4 requests per minute") as limited:
+        second.check_request(carol)
+    assert 0 < limited.value.retry_after <= 60
+    with pytest.raises(RateLimitError):
+        first.check_request(carol)

@@ -66,8 +66,8 @@ class QuotaService:
         self._defaults = Limits(
             settings.requests_per_minute, settings.tokens_per_day, settings.upload_bytes_per_day
         )
-        if storage is None and settings.redis_url:
-            storage = _storage(settings.redis_url)
+        if storage is None and settings.redis_address:
+            storage = _storage(settings.redis_address)
         self._limiter = SlidingWindowCounterRateLimiter(storage) if storage else None
         self._windows = LocalWindows()
         self._insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
@@ -251,7 +251,7 @@ class LocalWindows:
 def _storage(redis_url: str) -> Storage:
     storage = storage_from_string(redis_url)
     if not isinstance(storage, Storage):
-        raise TypeError(f"{redis_url} names an asynchronous storage")
+        raise TypeError("quotas.redis_url names an asynchronous storage")
     return storage
 
 
