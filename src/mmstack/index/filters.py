@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, String, exists, literal_column, select
 
 from mmstack.index.vector import VectorFilter
 from mmstack.media_types import Modality, media_types_of
@@ -25,15 +25,25 @@ def media_type_filter(
     return [t for t in media_types if t in allowed]
 
 
-def searchable_chunks(stmt: Select[int, float], flt: SearchFilter | None) -> Select[int, float]:
-    """Restrict a select over `Chunk` to chunks of completed files matching `flt`."""
+def searchable_chunks(
+    stmt: Select[int, float], flt: SearchFilter | None, *, after_matching: bool = False
+) -> Select[int, float]:
+    """Restrict a select over `Chunk` to chunks of completed files matching `flt`.
+
+    `after_matching` (SQLite): the select already holds the few chunks that matched, and
+    the collection condition must not lead SQLite to walk its index over every chunk of
+    the collection instead (the unary `+` keeps the planner off that index)."""
     stmt = stmt.join(CollectionFile, CollectionFile.id == Chunk.collection_file_id).where(
         CollectionFile.status == FileStatus.COMPLETED
     )
     if flt is None:
         return stmt
     if flt.collection_ids is not None:
-        stmt = stmt.where(Chunk.collection_id.in_(list(flt.collection_ids)))
+        wanted = list(flt.collection_ids)
+        if after_matching:
+            stmt = stmt.where(literal_column("+chunks.collection_id", String).in_(wanted))
+        else:
+            stmt = stmt.where(Chunk.collection_id.in_(wanted))
     if flt.file_ids is not None:
         stmt = stmt.where(Chunk.file_id.in_(list(flt.file_ids)))
     if (

@@ -8,10 +8,11 @@ module only queries them.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Select, bindparam, column, func, literal_column, select, table
+from sqlalchemy import Row, Select, bindparam, column, func, literal_column, select, table
 from sqlalchemy.orm import Session
 
 from mmstack.index.filters import SearchFilter, searchable_chunks
@@ -74,6 +75,18 @@ def _unfiltered_top() -> Select[int, float]:
 
 _UNFILTERED_TOP = _unfiltered_top()
 
+OVERFETCH = 4  # matches ranked per result wanted before a filter is applied
+_OVERFETCHED = (
+    select(_fts.c.rowid.label("id"), func.bm25(literal_column("chunks_fts")).label("score"))
+    .where(literal_column("chunks_fts").op("MATCH")(bindparam("match")))
+    .order_by(func.bm25(literal_column("chunks_fts")))
+    .limit(bindparam("fetch"))
+    .subquery()
+)
+_OVERFETCHED_TOP = select(_OVERFETCHED.c.id, _OVERFETCHED.c.score).join(
+    Chunk, Chunk.id == _OVERFETCHED.c.id
+)
+
 
 class SqliteFtsKeywordIndex:
     """FTS5 with BM25 ranking; a query matches chunks containing any of its terms."""
@@ -86,13 +99,30 @@ class SqliteFtsKeywordIndex:
             return []
         match = " OR ".join(f'"{term}"' for term in terms)
         if flt is None:
-            rows = session.execute(_UNFILTERED_TOP, {"match": match, "limit": limit})
-            return [KeywordHit(int(row[0]), -float(row[1])) for row in rows]
-        rank = func.bm25(literal_column("chunks_fts"))
-        matching = literal_column("chunks_fts").op("MATCH")(match)
-        stmt = select(Chunk.id, rank).select_from(_fts).join(Chunk, Chunk.id == _fts.c.rowid)
-        stmt = searchable_chunks(stmt.where(matching), flt).order_by(rank).limit(limit)
-        return [KeywordHit(int(row[0]), -float(row[1])) for row in session.execute(stmt)]
+            top = session.execute(_UNFILTERED_TOP, {"match": match, "limit": limit})
+            return [KeywordHit(int(row[0]), -float(row[1])) for row in top]
+        # First the best few times `limit` matches, ranked inside FTS5 alone, then filtered:
+        # enough when the filter keeps most chunks (a team that owns most of the index).
+        overfetched = searchable_chunks(_OVERFETCHED_TOP, flt, after_matching=True)
+        rows: Sequence[Row[int, float]] = session.execute(
+            overfetched.order_by(_OVERFETCHED.c.score).limit(limit),
+            {"match": match, "fetch": limit * OVERFETCH},
+        ).all()
+        if len(rows) < limit:
+            # A narrow filter: every match ranked (materialized), then joined and filtered.
+            # Left to itself, SQLite would walk the filter's index over all chunks and probe
+            # the full-text index once per chunk: seconds at 100k chunks.
+            rank = func.bm25(literal_column("chunks_fts"))
+            matches = (
+                select(_fts.c.rowid.label("id"), rank.label("score"))
+                .where(literal_column("chunks_fts").op("MATCH")(match))
+                .cte("matches")
+                .prefix_with("MATERIALIZED")
+            )
+            stmt = select(matches.c.id, matches.c.score).join(Chunk, Chunk.id == matches.c.id)
+            stmt = searchable_chunks(stmt, flt, after_matching=True)
+            rows = session.execute(stmt.order_by(matches.c.score).limit(limit)).all()
+        return [KeywordHit(int(row[0]), -float(row[1])) for row in rows]
 
 
 def keyword_index_for(dialect: str) -> KeywordIndex:
