@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mmstack.auth.access_tokens import AccessTokens
@@ -23,6 +23,23 @@ from mmstack.store.db import Database
 from mmstack.store.models import LoginSession, User
 
 WRONG_CREDENTIALS = "wrong username or password"
+
+
+_SESSION_ROW = (
+    select(
+        User.id,
+        User.username,
+        User.team_id,
+        User.role,
+        User.disabled,
+        User.session_generation,
+        User.quotas,
+        LoginSession.revoked_at,
+        LoginSession.expires_at,
+    )
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .where(LoginSession.id == bindparam("session_id"), User.id == bindparam("user_id"))
+)
 
 
 class MfaRequiredError(AuthenticationError):
@@ -175,31 +192,29 @@ class LoginService:
         """The user an access token speaks for, if its session still stands."""
         claims = self._tokens.verify(token)
         now = int(time.time())
-        with self._db.session() as session:
-            row = session.execute(
-                select(User, LoginSession.revoked_at, LoginSession.expires_at)
-                .join(LoginSession, LoginSession.user_id == User.id)
-                .where(LoginSession.id == claims.session_id, User.id == claims.user_id)
+        # Core columns, not the ORM entity: this runs on every request made with a token.
+        with self._db.engine.connect() as connection:
+            row = connection.execute(
+                _SESSION_ROW, {"session_id": claims.session_id, "user_id": claims.user_id}
             ).first()
         if row is None:
             raise AuthenticationError("the access token is not valid")
-        user, revoked_at, expires_at = row
         if (
-            revoked_at is not None
-            or expires_at <= now
-            or user.disabled
-            or user.session_generation != claims.generation
+            row.revoked_at is not None
+            or row.expires_at <= now
+            or row.disabled
+            or row.session_generation != claims.generation
         ):
             raise AuthenticationError("the session has ended; log in again")
-        role = Role(user.role)
+        role = Role(row.role)
         return Principal(
-            user.id,
-            user.username,
-            user.team_id,
+            row.id,
+            row.username,
+            row.team_id,
             role,
             ROLE_PERMISSIONS[role],
             session_id=claims.session_id,
-            user_quotas=user.quotas,
+            user_quotas=row.quotas,
         )
 
     def _open_session(self, session: Session, user: User, address: str | None) -> TokenPair:
