@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from mmstack.cli.main import app
 from mmstack.ops.compose import render_compose, write_compose
-from mmstack.ops.stack_file import PACKAGED_STACK, StackFile, load_stack_file
+from mmstack.ops.stack_file import PACKAGED_STACK, StackFile, StackFileError, load_stack_file
 
 ENVIRONMENTS = ("development", "staging", "production", "gpu")
 BIN = Path(sys.executable).parent
@@ -135,12 +135,16 @@ def test_health_checks_and_conditions(stack: StackFile) -> None:
     assert "/readyz" in api["healthcheck"]["test"][1]
     assert services["postgres"]["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
     assert services["open-webui"]["environment"]["OPENAI_API_BASE_URL"] == "http://api:8000/v1"
-    assert services["open-webui"]["environment"]["OPENAI_API_KEY_FILE"] == (
-        "/run/secrets/mmstack-service-key"
-    )
+    # Open WebUI reads its OpenAI key only as a value: set from the secret file at start.
+    webui = services["open-webui"]
+    assert "OPENAI_API_KEY" not in webui["environment"]
+    assert webui["entrypoint"][:2] == ["/bin/sh", "-c"]
+    assert 'OPENAI_API_KEY="$$(cat /run/secrets/mmstack-service-key)"' in webui["entrypoint"][2]
+    assert webui["command"] == ["bash", "start.sh"]
+    assert "mmstack-service-key" in webui["secrets"]
     upstreams = json.loads(api["environment"]["MMSTACK_LLM__UPSTREAMS"])
     assert upstreams[0]["base_url"] == "http://litellm:4000/v1"
-    assert services["litellm"]["environment"]["UPSTREAM_BASE_URL"] == "http://vllm:8000/v1"
+    assert "http://vllm:8000/v1" in services["litellm"]["command"]
 
 
 def test_gpus_only_in_the_gpu_environment(stack: StackFile) -> None:
@@ -171,3 +175,59 @@ def test_cli_deploy_compose_and_stack_up_without_docker(tmp_path: Path) -> None:
         up = runner.invoke(app, ["stack", "up", "--env", "development", "--out", str(out)])
         assert up.exit_code == 1
         assert "docker compose is not installed" in up.output.replace("\n", " ")
+
+
+def test_a_secret_given_by_value_is_set_from_its_file_at_start(
+    stack: StackFile, tmp_path: Path
+) -> None:
+    """The entrypoint, as the container gets it (compose turns `$$` into `$`; its `config`
+    writes `$$` back out), exports the file's contents, then runs the command with its
+    arguments intact."""
+    path = write_compose(stack, "production", tmp_path)
+    _with_secret_files(stack, tmp_path)
+    resolved = subprocess.run(
+        [
+            str(BIN / "docker-compose"),
+            "-f",
+            str(path),
+            "--profile",
+            "ui",
+            "--profile",
+            "core",
+            "config",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    webui = yaml.safe_load(resolved.stdout)["services"]["open-webui"]
+    secrets_dir = tmp_path / "run-secrets"
+    secrets_dir.mkdir()
+    (secrets_dir / "mmstack-service-key").write_text("mmk_0123456789ab_value with spaces")
+    script = webui["entrypoint"][2].replace("$$", "$").replace("/run/secrets", str(secrets_dir))
+    shown = subprocess.run(
+        [
+            "/bin/sh",
+            "-c",
+            script,
+            "--",
+            "sh",
+            "-c",
+            'printf "%s|%s" "$OPENAI_API_KEY" "$1"',
+            "x",
+            "arg one",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout == "mmk_0123456789ab_value with spaces|arg one"
+
+
+def test_a_value_secret_needs_the_whole_command(tmp_path: Path) -> None:
+    data = yaml.safe_load(PACKAGED_STACK.read_text())
+    del data["services"]["open-webui"]["command"]
+    broken = tmp_path / "stack.yaml"
+    broken.write_text(yaml.safe_dump(data))
+    with pytest.raises(StackFileError, match="whole command line"):
+        load_stack_file(broken)

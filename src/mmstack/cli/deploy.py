@@ -72,7 +72,8 @@ def compose(
         fail(exc.message)
     except OSError as exc:
         fail(f"cannot write the compose file: {exc}")
-    profiles = " ".join(f"--profile {p}" for p in (stack or loaded.environment(env).stacks))
+    needed = sorted({s.stack for s in loaded.resolved(env, stack).values()})
+    profiles = " ".join(f"--profile {p}" for p in needed)
     console.print(
         f"wrote {path}\n"
         f"next: mmstack secrets init --env {env} && mmstack secrets render --env {env} "

@@ -68,13 +68,16 @@ def schema(out: Annotated[Path | None, typer.Option(help="Write it here")] = Non
         console.print(f"wrote {out}")
 
 
-def _project(file: Path | None, env: str, out: Path) -> ComposeProject:
+def _project(file: Path | None, env: str, out: Path, only: str | None) -> ComposeProject:
+    """The environment's compose project; with `only`, that stack and the stacks its
+    services depend on (compose refuses a dependency whose profile is off)."""
     stack = load(file)
     try:
         compose_file = write_compose(stack, env, out)
+        services = stack.resolved(env, [only] if only else None)
     except MMStackError as exc:
         fail(exc.message)
-    return ComposeProject(compose_file, stack.environment(env).stacks)
+    return ComposeProject(compose_file, sorted({s.stack for s in services.values()}))
 
 
 OutOpt = Annotated[Path, typer.Option(help="Where the compose file is written")]
@@ -99,10 +102,7 @@ def up(
     out: OutOpt = Path("deploy/compose"),
 ) -> None:
     """Start the environment's stacks (or STACK) with docker compose, waiting for health."""
-    project = _project(file, env, out)
-    if stack is not None:
-        project = project.only(stack)
-    _run(project, "up", "--detach", "--wait")
+    _run(_project(file, env, out, stack), "up", "--detach", "--wait")
 
 
 @stack_app.command("down")
@@ -113,8 +113,7 @@ def down(
     out: OutOpt = Path("deploy/compose"),
 ) -> None:
     """Stop and remove the containers (volumes are kept)."""
-    project = _project(file, env, out)
-    _run(project.only(stack) if stack else project, "down")
+    _run(_project(file, env, out, stack), "down")
 
 
 @stack_app.command("status")
@@ -125,8 +124,7 @@ def status(
     out: OutOpt = Path("deploy/compose"),
 ) -> None:
     """The containers and their health."""
-    project = _project(file, env, out)
-    _run(project.only(stack) if stack else project, "ps")
+    _run(_project(file, env, out, stack), "ps")
 
 
 @stack_app.command("logs")
@@ -138,5 +136,4 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-F")] = False,
 ) -> None:
     """The services' logs."""
-    project = _project(file, env, out)
-    _run(project.only(stack) if stack else project, "logs", *(["--follow"] if follow else []))
+    _run(_project(file, env, out, stack), "logs", *(["--follow"] if follow else []))

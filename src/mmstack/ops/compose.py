@@ -49,6 +49,8 @@ def compose_service(
     name: str, service: Service, stack: StackFile, chosen: set[str]
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"image": service.image, "profiles": [service.stack]}
+    if (wrapper := service.secret_value_wrapper()) is not None:
+        out["entrypoint"] = wrapper
     if service.command is not None:
         out["command"] = list(service.command)
     environment = dict(service.environment)

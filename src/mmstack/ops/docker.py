@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -47,9 +46,6 @@ def engine_running() -> bool:
 class ComposeProject:
     compose_file: Path
     profiles: Sequence[str]
-
-    def only(self, stack: str) -> ComposeProject:
-        return dataclasses.replace(self, profiles=[stack])
 
     def run(self, action: str, *args: str) -> int:
         """Run `docker compose <action>` on the project; returns its exit status."""

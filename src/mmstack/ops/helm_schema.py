@@ -61,6 +61,7 @@ _SERVICE = _object(
         "enabled": {"type": "boolean"},
         "stack": {"enum": ["core", "inference", "ai", "ui", "testing", "monitoring"]},
         "image": {"type": "string", "minLength": 1},
+        "command": _strings(),
         "args": _strings(),
         "ports": {
             "type": "array",

@@ -45,6 +45,7 @@ def service_values(service: Service, enabled: bool, shared: set[str]) -> dict[st
         "enabled": enabled,
         "stack": service.stack,
         "image": service.image,
+        "command": service.secret_value_wrapper() or [],
         "args": service.command or [],
         "ports": [{"port": port, "published": published} for port, published in ports.items()],
         "env": [{"name": k, "value": v} for k, v in sorted(service.environment.items())]

@@ -83,6 +83,13 @@ class SecretUse(_Strict):
     env: str | None = Field(
         None, pattern=r"^[A-Z][A-Z0-9_]*$", description="Variable naming the file"
     )
+    value_env: str | None = Field(
+        None,
+        pattern=r"^[A-Z][A-Z0-9_]*$",
+        description="Variable that must hold the value itself (an image that cannot read a "
+        "file): set from the file when the container starts, never in the deployment; the "
+        "service's command must then be its whole command line",
+    )
 
 
 class Service(_Strict):
@@ -110,6 +117,27 @@ class Service(_Strict):
     )
     privileged: bool = False
     capabilities_add: list[str] = []
+
+    @model_validator(mode="after")
+    def _command_for_values(self) -> Service:
+        if any(use.value_env for use in self.secrets) and not self.command:
+            raise ValueError(
+                "a secret given by value_env needs the service's whole command line in command"
+            )
+        return self
+
+    def secret_value_wrapper(self) -> list[str] | None:
+        """The entrypoint that sets `value_env` variables from their secret files, then
+        runs the command; None when no secret is given by value. `$$` is a literal `$` to
+        both compose and Kubernetes."""
+        exports = [
+            f'export {use.value_env}="$$(cat /run/secrets/{use.secret})"'
+            for use in self.secrets
+            if use.value_env
+        ]
+        if not exports:
+            return None
+        return ["/bin/sh", "-c", "; ".join([*exports, 'exec "$$@"']), "--"]
 
 
 class Network(_Strict):
