@@ -231,3 +231,53 @@ def test_a_value_secret_needs_the_whole_command(tmp_path: Path) -> None:
     broken.write_text(yaml.safe_dump(data))
     with pytest.raises(StackFileError, match="whole command line"):
         load_stack_file(broken)
+
+
+FAKE_DOCKER = """#!/bin/sh
+# A stand-in for the docker CLI at the boundary: answers `compose version` and `info`,
+# records every other command line.
+case "$1 $2" in
+  "compose version") echo "Docker Compose version v2.40.3"; exit 0 ;;
+  "info "*) exit 0 ;;
+esac
+echo "$@" >> "$FAKE_DOCKER_LOG"
+exit "${FAKE_DOCKER_EXIT:-0}"
+"""
+
+
+def test_stack_commands_drive_docker_compose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(FAKE_DOCKER)
+    docker.chmod(0o755)
+    log = tmp_path / "docker.log"
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_DOCKER_LOG", str(log))
+    out = tmp_path / "out"
+    runner = CliRunner()
+    for args in (
+        ["stack", "up", "--env", "production"],
+        ["stack", "up", "ui", "--env", "production"],
+        ["stack", "status", "monitoring", "--env", "production"],
+        ["stack", "logs", "--env", "development", "--follow"],
+        ["stack", "down", "--env", "development"],
+    ):
+        result = runner.invoke(app, [*args, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+    calls = log.read_text().splitlines()
+    production = str(out / "compose.production.yaml")
+    development = str(out / "compose.development.yaml")
+    every = "--profile ai --profile core --profile inference --profile monitoring --profile ui"
+    assert calls == [
+        f"compose -f {production} {every} up --detach --wait",
+        f"compose -f {production} --profile core --profile ui up --detach --wait",
+        f"compose -f {production} --profile monitoring ps",
+        f"compose -f {development} --profile core logs --follow",
+        f"compose -f {development} --profile core down",
+    ]
+    monkeypatch.setenv("FAKE_DOCKER_EXIT", "3")
+    failed = runner.invoke(app, ["stack", "up", "--env", "development", "--out", str(out)])
+    assert failed.exit_code == 3  # compose's own failure is the command's
