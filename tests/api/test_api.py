@@ -145,3 +145,21 @@ def test_bad_requests_get_openai_shaped_errors(client: TestClient) -> None:
     failed = client.get("/api/collections/dup/files").json()["data"][0]
     assert failed["status"] == "failed"
     assert "unsupported" in failed["last_error"]
+
+
+def test_logins_from_one_address_are_rate_limited(settings: Settings) -> None:
+    """Guesses spread over many accounts meet a limit per client address (each account's
+    own lockout only stops guessing at that account)."""
+    live = settings.model_copy(
+        update={"auth": settings.auth.model_copy(update={"login_attempts_per_minute": 3})}
+    )
+    with TestClient(create_app(live)) as client:
+        for n in range(3):
+            wrong = client.post("/api/auth/login", json={"username": f"u{n}", "password": "x"})
+            assert wrong.status_code == 401
+        limited = client.post("/api/auth/login", json={"username": "u9", "password": "x"})
+        assert limited.status_code == 429
+        assert int(limited.headers["retry-after"]) >= 1
+        assert limited.json()["error"]["code"] == "rate_limit_exceeded"
+        refresh = client.post("/api/auth/refresh", json={"refresh_token": "mmr_nope"})
+        assert refresh.status_code == 429

@@ -178,3 +178,15 @@ def test_export_reads_past_one_batch(env: Env) -> None:
     lines = list(env.auth.audit.export(AuditQuery(action="bulk.event")))
     targets = [json.loads(line)["target"] for line in lines]
     assert targets == [str(i) for i in range(1205)]
+
+
+def test_postgres_refuses_to_truncate_the_log(env: Env) -> None:
+    """TRUNCATE skips row triggers; on PostgreSQL a statement trigger refuses it too
+    (SQLite has no TRUNCATE: its `DELETE FROM` is refused above)."""
+    if env.db.dialect != "postgresql":
+        return
+    env.auth.audit.record("kept", ADMIN)
+    before = len(_events(env))
+    with pytest.raises(DBAPIError, match="append-only"), env.db.engine.begin() as conn:
+        conn.execute(text("TRUNCATE audit_events"))
+    assert len(_events(env)) == before

@@ -170,6 +170,11 @@ class QuotaService:
         with self._db.session() as session:
             return list(session.scalars(stmt))
 
+    def check_login_attempt(self, address: str | None, per_minute: int) -> None:
+        """Count one login or refresh attempt from `address` (a client spraying passwords
+        over many accounts meets this; one account's own lockout stops guessing at it)."""
+        self._hit(per_minute, "address", address or "unknown")
+
     def _hit(self, per_minute: int, kind: str, who: str) -> None:
         if not per_minute:
             return

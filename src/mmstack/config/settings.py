@@ -254,6 +254,9 @@ class AuthSettings(BaseModel):
         30.0, gt=0, description="First lock; each further failure doubles it"
     )
     lockout_max_seconds: float = Field(900.0, gt=0)
+    login_attempts_per_minute: int = Field(
+        30, ge=0, description="Logins and refreshes per minute from one address (0: no limit)"
+    )
     initial_admin_username: str = Field("admin", min_length=1, max_length=128)
     initial_admin_password: SecretStr | None = Field(
         None, description="Password of the first administrator (default: generated, shown once)"

@@ -30,10 +30,19 @@ def _login_only(principal: Principal) -> str:
     return principal.user_id
 
 
+def _count_attempt(request: Request) -> None:
+    """Logins and refreshes are limited per client address (429 with Retry-After)."""
+    stack = stack_of(request)
+    stack.auth.quotas.check_login_attempt(
+        actor_of(request).address, stack.settings.auth.login_attempts_per_minute
+    )
+
+
 @router.post("/login")
 def login(body: LoginRequest, request: Request) -> TokenOut:
     """Exchange a username and password (and a TOTP or recovery code, when two-factor
     authentication is on) for an access token and a refresh token."""
+    _count_attempt(request)
     pair = stack_of(request).auth.logins.login(
         body.username,
         body.password,
@@ -47,6 +56,7 @@ def login(body: LoginRequest, request: Request) -> TokenOut:
 @router.post("/refresh")
 def refresh(body: RefreshRequest, request: Request) -> TokenOut:
     """A new token pair for a refresh token, which is then spent."""
+    _count_attempt(request)
     logins = stack_of(request).auth.logins
     return TokenOut.of(logins.refresh(body.refresh_token, address=actor_of(request).address))
 

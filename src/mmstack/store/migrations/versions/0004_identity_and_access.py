@@ -29,6 +29,10 @@ APPEND_ONLY_POSTGRES = """
 CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
 FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()
 """
+NO_TRUNCATE_POSTGRES = """
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()
+"""
 
 
 def upgrade() -> None:
@@ -135,6 +139,7 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(APPEND_ONLY_POSTGRES_FUNCTION)
         op.execute(APPEND_ONLY_POSTGRES)
+        op.execute(NO_TRUNCATE_POSTGRES)
     else:
         for verb in ("update", "delete"):
             op.execute(APPEND_ONLY_SQLITE.format(verb=verb, VERB=verb.upper()))
@@ -200,6 +205,7 @@ def downgrade() -> None:
     op.drop_index("ix_usage_key", table_name="usage")
     op.drop_table("usage")
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER audit_events_no_truncate ON audit_events")
         op.execute("DROP TRIGGER audit_events_append_only ON audit_events")
         op.execute("DROP FUNCTION audit_events_append_only()")
     op.drop_table("audit_events")
