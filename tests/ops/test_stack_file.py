@@ -121,3 +121,16 @@ def test_cli_validate(tmp_path: Path) -> None:
     assert bad.exit_code == 1
     assert "services.api.replicas" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_field_errors_and_reference_errors_are_reported_together(tmp_path: Path) -> None:
+    data = _default()
+    data["services"]["api"]["replicas"] = "many"
+    data["services"]["worker"]["depends_on"].append("ghost")
+    with pytest.raises(StackFileError) as caught:
+        load_stack_file(_write(tmp_path, data))
+    assert caught.value.errors == [
+        "services.api.replicas: Input should be a valid integer, unable to parse string as an "
+        "integer",
+        "services.worker.depends_on: no service 'ghost'",
+    ]

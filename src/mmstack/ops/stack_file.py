@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -200,24 +201,7 @@ class StackFile(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> StackFile:
-        problems: list[str] = []
-        for name, service in self.services.items():
-            for other in service.depends_on:
-                if other not in self.services:
-                    problems.append(f"services.{name}.depends_on: no service '{other}'")
-            for network in service.networks:
-                if network not in self.networks:
-                    problems.append(f"services.{name}.networks: no network '{network}'")
-            for mount in service.volumes:
-                if mount.source not in self.volumes:
-                    problems.append(f"services.{name}.volumes: no volume '{mount.source}'")
-            for use in service.secrets:
-                if use.secret not in self.secrets:
-                    problems.append(f"services.{name}.secrets: no secret '{use.secret}'")
-        for env_name, env in self.environments.items():
-            for name in env.services:
-                if name not in self.services:
-                    problems.append(f"environments.{env_name}.services: no service '{name}'")
+        problems = reference_problems(self.model_dump())
         subnets = [(n, ipaddress.ip_network(net.subnet)) for n, net in self.networks.items()]
         for i, (a, net_a) in enumerate(subnets):
             for b, net_b in subnets[i + 1 :]:
@@ -268,6 +252,51 @@ class StackFile(_Strict):
         return result
 
 
+def reference_problems(data: Mapping[str, Any]) -> list[str]:
+    """Names used but not defined (services, networks, volumes, secrets), with their paths.
+    Works on the parsed YAML too, so a file with other errors gets these reported as well;
+    parts of the wrong shape are skipped (their own errors say why)."""
+
+    def names(key: str) -> set[str]:
+        value = data.get(key)
+        return set(value) if isinstance(value, Mapping) else set()
+
+    def items(value: Any) -> list[Any]:
+        return list(value) if isinstance(value, list) else []
+
+    services, networks, volumes, secrets = (
+        names("services"),
+        names("networks"),
+        names("volumes"),
+        names("secrets"),
+    )
+    problems: list[str] = []
+    for name, service in (data.get("services") or {}).items():
+        if not isinstance(service, Mapping):
+            continue
+        for other in items(service.get("depends_on")):
+            if other not in services:
+                problems.append(f"services.{name}.depends_on: no service '{other}'")
+        for network in items(service.get("networks")):
+            if network not in networks:
+                problems.append(f"services.{name}.networks: no network '{network}'")
+        for mount in items(service.get("volumes")):
+            source = mount.get("source") if isinstance(mount, Mapping) else None
+            if source is not None and source not in volumes:
+                problems.append(f"services.{name}.volumes: no volume '{source}'")
+        for use in items(service.get("secrets")):
+            secret = use.get("secret") if isinstance(use, Mapping) else None
+            if secret is not None and secret not in secrets:
+                problems.append(f"services.{name}.secrets: no secret '{secret}'")
+    environments = data.get("environments")
+    for env_name, env in (environments if isinstance(environments, Mapping) else {}).items():
+        overrides = env.get("services") if isinstance(env, Mapping) else None
+        for name in overrides if isinstance(overrides, Mapping) else {}:
+            if name not in services:
+                problems.append(f"environments.{env_name}.services: no service '{name}'")
+    return problems
+
+
 class StackFileError(InvalidRequestError):
     code = "invalid_stack_file"
 
@@ -311,7 +340,7 @@ def load_stack_file(path: Path) -> StackFile:
     try:
         return StackFile.model_validate(raw)
     except ValidationError as exc:
-        errors = []
+        errors: list[str] = []
         for error in exc.errors():
             where = error_path(tuple(error["loc"]))
             message = str(error["msg"]).removeprefix("Value error, ")
@@ -319,6 +348,8 @@ def load_stack_file(path: Path) -> StackFile:
                 errors.append(f"{where}: {message}")
             else:
                 errors.extend(message.split("; "))
+        if all(error["loc"] for error in exc.errors()):  # the model's own check never ran
+            errors.extend(reference_problems(raw))
         raise StackFileError(path, errors) from None
 
 
