@@ -180,9 +180,10 @@ class SearchService(OwnerScoped):
 
     def _within_owner(self, flt: SearchFilter) -> SearchFilter:
         """`flt` narrowed to the collections the bound owner may see."""
-        with self._db.session() as session:
+        # A plain connection, not an ORM session: this runs before every bound search.
+        with self._db.engine.connect() as connection:
             visible = set(
-                session.scalars(select(Collection.id).where(owns_collection(self._owner)))
+                connection.scalars(select(Collection.id).where(owns_collection(self._owner)))
             )
         wanted = visible if flt.collection_ids is None else visible & set(flt.collection_ids)
         return dataclasses.replace(flt, collection_ids=sorted(wanted))
@@ -223,8 +224,8 @@ class SearchService(OwnerScoped):
         if not ranked:
             return []
         ids = [doc for doc, _ in ranked]
-        with self._db.session() as session:
-            rows = {row[0]: row for row in session.execute(_HYDRATE, {"ids": ids})}
+        with self._db.engine.connect() as connection:
+            rows = {row[0]: row for row in connection.execute(_HYDRATE, {"ids": ids})}
         hits = []
         for doc, score in ranked:
             row = rows.get(doc)
