@@ -24,11 +24,10 @@ from typer.testing import CliRunner, Result
 
 from mmstack.auth.secrets_format import split_api_key
 from mmstack.cli.main import app
-from mmstack.cli.secrets import PACKAGED_STACK
 from mmstack.ops.secrets_render import env_var_name, render
 from mmstack.ops.secrets_rotation import init_secrets, rollback, rotate, secrets_status
 from mmstack.ops.secrets_store import KEY_ENV, Key, SecretsError, SecretsStore, load_key, utcnow
-from mmstack.ops.stack_file import StackFile, load_stack_file
+from mmstack.ops.stack_file import PACKAGED_STACK, StackFile, load_stack_file
 from tests.conftest import PG_DSN
 
 ENV = "production"

@@ -24,14 +24,13 @@ from mmstack.ops.secrets_store import (
     load_key,
     locked,
 )
-from mmstack.ops.stack_file import StackFile, load_stack_file
+from mmstack.ops.stack_file import PACKAGED_STACK, StackFile, load_stack_file, locate_stack_file
 
 secrets_app = typer.Typer(
     help="Generate, render, rotate and roll back the secrets of a deployment.",
     no_args_is_help=True,
 )
 
-PACKAGED_STACK = Path(__file__).resolve().parent.parent / "ops" / "stack.default.yaml"
 
 EnvOpt = Annotated[str, typer.Option("--env", help="Environment of the stack file")]
 FileOpt = Annotated[
@@ -70,8 +69,7 @@ class _Where:
 def _where(file: Path | None, store: Path | None, key_file: Path | None) -> _Where:
     """The store sits next to the stack file; next to the packaged default, in the
     current directory (the package may be read-only)."""
-    if file is None:
-        file = Path("stack.yaml") if Path("stack.yaml").is_file() else PACKAGED_STACK
+    file = locate_stack_file(file)
     base = Path(".") if file == PACKAGED_STACK else file.parent
     return _Where(
         stack_path=file,
