@@ -52,3 +52,37 @@ def test_bad_settings_are_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (tmp_path / "typo.toml").write_text("prot = 1\n")
     with pytest.raises(ValueError, match="prot"):
         load_settings(tmp_path / "typo.toml")
+
+
+def test_settings_read_from_secret_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`MMSTACK_X_FILE` sets `MMSTACK_X` from the file; passwords go into their URLs."""
+    secret = tmp_path / "pg"
+    secret.write_text("p@ss/w:rd\n")
+    token = tmp_path / "token"
+    token.write_text("t" * 40)
+    key = tmp_path / "upstream-key"
+    key.write_text("sk-upstream")
+    monkeypatch.setenv("MMSTACK_DATABASE_URL", "postgresql://mmstack@db:5432/mmstack")
+    monkeypatch.setenv("MMSTACK_DATABASE_PASSWORD_FILE", str(secret))
+    monkeypatch.setenv("MMSTACK_QUOTAS__REDIS_URL", "redis://cache:6379/0")
+    monkeypatch.setenv("MMSTACK_QUOTAS__REDIS_PASSWORD_FILE", str(secret))
+    monkeypatch.setenv("MMSTACK_AUTH__TOKEN_SECRET_FILE", str(token))
+    monkeypatch.setenv(
+        "MMSTACK_LLM__UPSTREAMS",
+        f'[{{"name": "u", "base_url": "http://u/v1", "models": ["m"], "api_key_file": "{key}"}}]',
+    )
+    settings = load_settings()
+    assert settings.sqlalchemy_url == "postgresql://mmstack:p%40ss%2Fw%3Ard@db:5432/mmstack"
+    assert settings.quotas.redis_address == "redis://:p%40ss%2Fw%3Ard@cache:6379/0"
+    assert settings.auth.token_secret is not None
+    assert settings.auth.token_secret.get_secret_value() == "t" * 40
+    upstream_key = settings.llm.upstreams[0].api_key
+    assert upstream_key is not None
+    assert upstream_key.get_secret_value() == "sk-upstream"
+    assert "p@ss" not in repr(settings)  # secrets stay out of reprs and logs
+    # A value given directly wins over its file; a missing file is a clear error.
+    monkeypatch.setenv("MMSTACK_AUTH__TOKEN_SECRET", "d" * 40)
+    assert load_settings().auth.token_secret.get_secret_value() == "d" * 40  # type: ignore[union-attr]
+    monkeypatch.setenv("MMSTACK_DATABASE_PASSWORD_FILE", str(tmp_path / "absent"))
+    with pytest.raises(ValueError, match="cannot read secret file"):
+        load_settings()
