@@ -214,7 +214,9 @@ def optimize_when_due(vectors: VectorIndex, unindexed_threshold: int) -> None:
 
 
 @contextmanager
-def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[Stack]:
+def open_stack(
+    settings: Settings, *, start_workers: bool = False, make_first_admin: bool = True
+) -> Iterator[Stack]:
     """Open every component; with `start_workers`, job worker threads run in the background."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as resources:
@@ -353,7 +355,13 @@ def open_stack(settings: Settings, *, start_workers: bool = False) -> Iterator[S
             llm=llm,
             answers=answers,
             grounded_chat=GroundedChat(answers, vector_stores),
-            auth=open_auth(db, settings.auth, settings.quotas, settings.data_dir),
+            auth=open_auth(
+                db,
+                settings.auth,
+                settings.quotas,
+                settings.data_dir,
+                make_first_admin=make_first_admin,
+            ),
             text_reader=text_reader,
             transcriber=transcriber,
             pictures=pictures,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -12,9 +13,10 @@ from sqlalchemy.exc import DBAPIError
 from mmstack.auth.audit import Actor, AuditQuery, event_dict
 from mmstack.auth.roles import Role
 from mmstack.config.logging import request_id_var
+from mmstack.config.settings import Settings
 from mmstack.errors import AuthenticationError
 from mmstack.store.models import AuditEvent
-from tests.auth.conftest import ADMIN, PASSWORD, Env
+from tests.auth.conftest import ADMIN, PASSWORD, Env, open_env
 
 
 def _events(env: Env, action: str | None = None, **kw: object) -> list[AuditEvent]:
@@ -180,13 +182,14 @@ def test_export_reads_past_one_batch(env: Env) -> None:
     assert targets == [str(i) for i in range(1205)]
 
 
-def test_postgres_refuses_to_truncate_the_log(env: Env) -> None:
+@pytest.mark.postgres
+def test_postgres_refuses_to_truncate_the_log(tmp_path: Path, pg_url: str) -> None:
     """TRUNCATE skips row triggers; on PostgreSQL a statement trigger refuses it too
     (SQLite has no TRUNCATE: its `DELETE FROM` is refused above)."""
-    if env.db.dialect != "postgresql":
-        return
-    env.auth.audit.record("kept", ADMIN)
-    before = len(_events(env))
-    with pytest.raises(DBAPIError, match="append-only"), env.db.engine.begin() as conn:
-        conn.execute(text("TRUNCATE audit_events"))
-    assert len(_events(env)) == before
+    settings = Settings(data_dir=tmp_path / "data", database_url=pg_url)
+    with open_env(settings) as env:
+        env.auth.audit.record("kept", ADMIN)
+        before = len(_events(env))
+        with pytest.raises(DBAPIError, match="append-only"), env.db.engine.begin() as conn:
+            conn.execute(text("TRUNCATE audit_events"))
+        assert len(_events(env)) == before

@@ -53,7 +53,7 @@ class GroundedChat:
                 param="filters",
             )
         # An unknown (or another team's) store is a 404 before any work.
-        store_ids = [self._vector_stores.get(s).collection.id for s in scope.vector_store_ids]
+        store_ids = self._vector_stores.resolve_ids(scope.vector_store_ids)
         arguments: dict[str, Any] = {
             "collection_ids": store_ids,
             "model": request.model,

@@ -1,5 +1,6 @@
-"""Audit of what the routes do not record themselves: every deletion, and every request
-refused for want of permission, with who asked, from where and how it ended."""
+"""Audit of every deletion and every request refused for want of permission, with who
+asked, from where and how it ended. A deletion whose service records its own event (a key
+revocation) has both: the service's says what, this one that the request was made."""
 
 from __future__ import annotations
 

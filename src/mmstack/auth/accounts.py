@@ -6,7 +6,6 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final, Literal
 
 from sqlalchemy import func, select, update
@@ -17,7 +16,7 @@ from mmstack.auth.audit import Actor, AuditLog
 from mmstack.auth.passwords import check_policy, hash_password, verify_password
 from mmstack.auth.quotas import check_quota_overrides
 from mmstack.auth.roles import Role
-from mmstack.config.settings import AuthSettings
+from mmstack.config.settings import AuthSettings, read_secret_file
 from mmstack.errors import (
     AuthenticationError,
     ConflictError,
@@ -96,9 +95,10 @@ class AccountService:
                 param="username",
             )
         shown = None
-        if password is None:
+        if password is None:  # 144 random bits: the policy is for passwords people choose
             password = shown = generated_password()
-        check_policy(password, username=name, min_length=self._settings.password_min_length)
+        else:
+            check_policy(password, username=name, min_length=self._settings.password_min_length)
         with self._db.session(write=True) as session:
             team_row = find_team(session, team)
             user = User(
@@ -252,7 +252,11 @@ class AccountService:
         if settings.initial_admin_password is not None:
             password, source = settings.initial_admin_password.get_secret_value(), "environment"
         elif settings.initial_admin_password_file is not None:
-            password, source = _read_secret_file(settings.initial_admin_password_file), "file"
+            try:
+                password = read_secret_file(settings.initial_admin_password_file)
+            except ValueError as exc:
+                raise InvalidRequestError(f"the initial admin password file: {exc}") from None
+            source = "file"
         else:
             password, source = generated_password(), "generated"
         try:
@@ -269,11 +273,3 @@ class AccountService:
                 f"the initial admin password (from the {source}) is refused: {exc.message}"
             ) from None
         return FirstAdmin(user.username, password if source == "generated" else None, source)
-
-
-def _read_secret_file(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError as exc:
-        message = f"cannot read the initial admin password file {path}: {exc.strerror}"
-        raise InvalidRequestError(message) from None

@@ -3,6 +3,7 @@ ever added (the database refuses updates and deletes); admins query and export t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -103,17 +104,7 @@ class AuditLog:
         """Every matching event as JSON lines, read in batches (`query.limit` is ignored)."""
         after = query.after_id
         while True:
-            batch = self.query(
-                AuditQuery(
-                    query.action,
-                    query.actor_id,
-                    query.result,
-                    query.since,
-                    query.until,
-                    after,
-                    EXPORT_BATCH,
-                )
-            )
+            batch = self.query(dataclasses.replace(query, after_id=after, limit=EXPORT_BATCH))
             for event in batch:
                 yield json.dumps(event_dict(event), separators=(",", ":")) + "\n"
             if len(batch) < EXPORT_BATCH:

@@ -49,7 +49,16 @@ class Auth:
         return self.logins.authenticate(credentials)
 
 
-def open_auth(db: Database, auth: AuthSettings, quotas: QuotaSettings, data_dir: Path) -> Auth:
+def open_auth(
+    db: Database,
+    auth: AuthSettings,
+    quotas: QuotaSettings,
+    data_dir: Path,
+    *,
+    make_first_admin: bool = True,
+) -> Auth:
+    """Everything built; with no user at all and `make_first_admin`, the first admin is
+    made (a process that cannot show its password, such as a worker, passes False)."""
     key = signing_key(
         auth.token_secret.get_secret_value() if auth.token_secret else None,
         data_dir / "secrets" / "token-signing.key",
@@ -57,7 +66,7 @@ def open_auth(db: Database, auth: AuthSettings, quotas: QuotaSettings, data_dir:
     audit = AuditLog(db)
     tokens = AccessTokens(key, lifetime_seconds=auth.access_token_minutes * 60)
     accounts = AccountService(db, audit, auth)
-    first_admin = accounts.ensure_first_admin()
+    first_admin = accounts.ensure_first_admin() if make_first_admin else None
     if auth.service_key is not None:
         ensure_service_key(
             db, accounts, audit, auth.service_key.get_secret_value(), username=auth.service_username

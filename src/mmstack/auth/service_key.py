@@ -10,7 +10,7 @@ from typing import Final
 
 from sqlalchemy import select, update
 
-from mmstack.auth.accounts import AccountService, generated_password
+from mmstack.auth.accounts import AccountService
 from mmstack.auth.audit import Actor, AuditLog
 from mmstack.auth.roles import Role
 from mmstack.auth.secrets_format import digest, split_api_key
@@ -33,9 +33,7 @@ def ensure_service_key(
     try:
         user = accounts.get_user(username)
     except NotFoundError:
-        user, _ = accounts.create_user(
-            username, role=Role.DEVELOPER, actor=Actor.local(), password=generated_password()
-        )
+        user, _ = accounts.create_user(username, role=Role.DEVELOPER, actor=Actor.local())
     with db.session(write=True) as session:
         existing = session.get(ApiKey, key_id)
         if existing is not None:

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from mmstack import __version__
 from mmstack.answer.types import clock
@@ -33,6 +35,7 @@ from mmstack.errors import MMStackError
 from mmstack.index.filters import SearchFilter, media_type_filter
 from mmstack.media_types import Modality
 from mmstack.stack import Stack, model_registry, open_stack
+from mmstack.store.db import Database
 from mmstack.store.models import FileStatus
 
 app = typer.Typer(
@@ -70,11 +73,11 @@ def main(
 
 
 @contextmanager
-def _stack(settings: Settings | None = None) -> Iterator[Stack]:
+def _stack(settings: Settings | None = None, *, make_first_admin: bool = True) -> Iterator[Stack]:
     settings = settings or cli_settings()
     configure_logging("WARNING", "console")
     try:
-        with open_stack(settings) as stack:
+        with open_stack(settings, make_first_admin=make_first_admin) as stack:
             yield stack
     except MMStackError as exc:
         fail(exc.message)
@@ -153,14 +156,23 @@ def worker(
     settings = cli_settings()
     configure_logging(settings.log_level, settings.log_format)
     if check:
-        with open_accounts(settings):
-            return
+        # Only a query: a health check must not migrate, nor make the first admin.
+        db = Database(settings.sqlalchemy_url)
+        try:
+            with db.session() as session:
+                session.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            fail(f"the database does not answer: {exc.__class__.__name__}")
+        finally:
+            db.dispose()
+        return
     if settings.ingest.workers < 1:
         fail("ingest.workers is 0: a worker process needs at least one worker thread")
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopped.set())
-    with _stack(settings) as stack:
+    # The first admin is made where its password can be shown (`mmstack up`), not here.
+    with _stack(settings, make_first_admin=False) as stack:
         stack.worker.start()
         console.print(f"mmstack worker: {settings.ingest.workers} thread(s) consuming jobs")
         stopped.wait()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -86,7 +86,8 @@ def _opened(
     try:
         stack = load_stack_file(where.stack_path)
         stack.environment(env)
-        with locked(where.store) if write else _nothing():
+        # Errors in the caller's block land in the handlers below too.
+        with locked(where.store) if write else nullcontext():
             key = load_key(
                 where.key_file,
                 explicit=where.key_explicit,
@@ -104,11 +105,6 @@ def _opened(
         fail(exc.message)
     except OSError as exc:
         fail(f"{exc.filename or where.store}: {exc.strerror}")
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 @secrets_app.command("init")
@@ -154,12 +150,7 @@ def render_cmd(
     if fmt not in FORMATS:
         fail(f"unknown format '{fmt}': one of {', '.join(FORMATS)}")
     with _opened(env, _where(file, store, key_file)) as (stack, opened):
-        try:
-            written = render(opened, stack, env, cast(Format, fmt), out)
-        except MMStackError as exc:
-            fail(exc.message)
-        except OSError as exc:
-            fail(f"{exc.filename or out}: {exc.strerror}")
+        written = render(opened, stack, env, cast(Format, fmt), out)
     if json_out:
         print_json({"env": env, "format": fmt, "files": [str(p) for p in written]})
     else:
@@ -179,12 +170,9 @@ def rotate_cmd(
 ) -> None:
     """Give the named secret, or every due one, a new version (the previous kept)."""
     with _opened(env, _where(file, store, key_file), write=not dry_run) as (stack, opened):
-        try:
-            changes = rotation.rotate(
-                opened, stack, env, name, database_url=database_url, dry_run=dry_run
-            )
-        except MMStackError as exc:
-            fail(exc.message)
+        changes = rotation.rotate(
+            opened, stack, env, name, database_url=database_url, dry_run=dry_run
+        )
     if json_out:
         print_json([dataclasses.asdict(c) for c in changes])
     elif not changes:
@@ -205,10 +193,7 @@ def rollback_cmd(
 ) -> None:
     """Make the version current before the last change current again (reversible)."""
     with _opened(env, _where(file, store, key_file), write=True) as (stack, opened):
-        try:
-            change = rotation.rollback(opened, stack, env, name, database_url=database_url)
-        except MMStackError as exc:
-            fail(exc.message)
+        change = rotation.rollback(opened, stack, env, name, database_url=database_url)
     if json_out:
         print_json(dataclasses.asdict(change))
     else:
@@ -269,10 +254,7 @@ def show(
 ) -> None:
     """A secret's versions; its current value only with --reveal."""
     with _opened(env, _where(file, store, key_file)) as (_, opened):
-        try:
-            entry = opened.entry(env, name)
-        except MMStackError as exc:
-            fail(exc.message)
+        entry = opened.entry(env, name)
     value = entry.current_version().value
     info: dict[str, Any] = {
         "name": name,

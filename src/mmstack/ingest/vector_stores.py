@@ -173,6 +173,12 @@ class VectorStoreService(OwnerScoped):
         with self._db.session() as session:
             return self._info(session, self._store(session, vector_store_id))
 
+    def resolve_ids(self, vector_store_ids: Sequence[str]) -> tuple[str, ...]:
+        """The ids of the stores named (by id or name), in one session; an unknown one (or
+        another team's) is a NotFoundError."""
+        with self._db.session() as session:
+            return tuple(self._store(session, s).id for s in vector_store_ids)
+
     def update(
         self,
         vector_store_id: str,

@@ -19,9 +19,6 @@ class Owner:
     team_id: str
     collection_ids: frozenset[str] | None = None  # None: every collection of the team
 
-    def allows_collection(self, collection_id: str) -> bool:
-        return self.collection_ids is None or collection_id in self.collection_ids
-
 
 def owns_collection(owner: Owner | None) -> ColumnElement[bool]:
     """The SQL condition for the collections `owner` may see (all, with no owner)."""

@@ -10,7 +10,6 @@ from mmstack.api.account_schemas import KeyCreate, KeyCreated, KeyOut
 from mmstack.api.deps import ActorDep, PrincipalDep, authorize, stack_of
 from mmstack.api.schemas import ListOut
 from mmstack.auth.principal import Principal
-from mmstack.auth.quotas import check_quota_overrides
 from mmstack.auth.roles import Permission
 from mmstack.errors import PermissionDeniedError
 
@@ -41,7 +40,7 @@ def create_key(
         endpoints=[e.value for e in body.endpoints] if body.endpoints is not None else None,
         collections=body.collections,
         expires_at=expires_at,
-        quotas=check_quota_overrides(body.quotas.as_dict()) if body.quotas else None,
+        quotas=body.quotas.as_dict() if body.quotas else None,
     )
     return KeyCreated(**KeyOut.of(key).model_dump(), key=token)
 
