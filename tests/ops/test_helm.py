@@ -21,6 +21,9 @@ from typer.testing import CliRunner
 
 from mmstack.cli.deploy import deploy_app
 from mmstack.ops.helm import write_chart
+from mmstack.ops.secrets_render import render as render_secrets
+from mmstack.ops.secrets_rotation import init_secrets
+from mmstack.ops.secrets_store import SecretsStore, load_key
 from mmstack.ops.stack_file import ENVIRONMENTS, STACKS, StackFile, load_stack_file
 
 PACKAGED = Path(__file__).parents[2] / "src/mmstack/ops/stack.default.yaml"
@@ -54,9 +57,11 @@ def env_values(chart: Path, env: str) -> dict[str, Any]:
     return values
 
 
-def render(chart: Path, values: dict[str, Any] | None = None) -> list[Manifest]:
+def render(
+    chart: Path, values: dict[str, Any] | None = None, release: str = RELEASE
+) -> list[Manifest]:
     with helm_python.Chart.load(chart) as loaded:
-        files = loaded.render(values, name=RELEASE, namespace="mmstack")
+        files = loaded.render(values, name=release, namespace="mmstack")
     docs: list[Manifest] = []
     for name, text in sorted(files.items()):
         if name.endswith(".yaml"):
@@ -206,7 +211,7 @@ def test_secrets_only_by_reference(
         volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
         sources = volumes["secrets"]["projected"]["sources"]
         assert {s["secret"]["name"]: s["secret"]["items"] for s in sources} == {
-            f"{RELEASE}-{use.secret}": [{"key": "value", "path": use.secret}]
+            f"{stack.project}-{use.secret}": [{"key": "value", "path": use.secret}]
             for use in service.secrets
         }
         mounts = {m["mountPath"]: m for m in container(deployment)["volumeMounts"]}
@@ -372,3 +377,24 @@ def test_cli_reports_an_unknown_environment(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "no environment 'qa'" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_any_release_name_finds_the_rendered_secrets(
+    chart: Path, stack: StackFile, tmp_path: Path
+) -> None:
+    """The Secrets come from `mmstack secrets render --format kubernetes`, named after the
+    project; a release named otherwise must still mount exactly those."""
+    store = SecretsStore.open(tmp_path / "secrets.enc", load_key(tmp_path / "k", create=True))
+    init_secrets(store, stack, "production")
+    [manifest] = render_secrets(store, stack, "production", "kubernetes", tmp_path)
+    rendered = {doc["metadata"]["name"] for doc in yaml.safe_load_all(manifest.read_text())}
+    docs = render(chart, env_values(chart, "production"), release="other")
+    mounted = {
+        source["secret"]["name"]
+        for deployment in of_kind(docs, "Deployment").values()
+        for volume in deployment["spec"]["template"]["spec"].get("volumes", [])
+        if volume["name"] == "secrets"
+        for source in volume["projected"]["sources"]
+    }
+    assert mounted
+    assert mounted <= rendered
