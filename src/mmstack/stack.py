@@ -294,7 +294,8 @@ def open_stack(
             duplicate_image_distance=settings.media.duplicate_image_distance,
         )
         handlers[INGEST_JOB] = ingestion.run_jobs
-        keywords = keyword_index_for(db.dialect)
+        keywords = keyword_index_for(db.dialect, postings=settings.search.keyword_postings)
+        resources.callback(keywords.close)
         search = SearchService(
             db,
             embedder,
@@ -373,6 +374,8 @@ def open_stack(
         report = reconciler.run()
         if report.changed:
             log.info("reconciled vector index", extra=report.as_dict())
+        if start_workers:  # a long-running process: worth preparing the first searches
+            keywords.warm_in_background(db)
         if start_workers and settings.ingest.workers > 0:
             worker.start()
             resources.callback(worker.stop)

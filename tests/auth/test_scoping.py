@@ -160,3 +160,28 @@ def test_a_key_limited_to_some_collections(stack: Stack, teams: Teams) -> None:
     assert {h.collection_id for h in hits} <= {teams.blue_notes}
     assert stack.search.for_owner(teams.blue).search("turbine gearbox oil", mode="keyword")
     assert collections.get(teams.blue_notes).collection.id == teams.blue_notes
+
+
+def test_a_team_holding_every_collection_searches_without_a_condition(
+    stack: Stack, teams: Teams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no other team's collection, the indexes are searched unfiltered; hydration
+    still keeps the owner's chunks only, so a collection another team makes between the
+    check and the search is never shown (the check is made to answer as it did before)."""
+    bound = stack.search.for_owner(teams.red)
+    seen: list[object] = []
+    vector_search = stack.vectors.search
+
+    def recording(*args: object, **kwargs: object) -> object:
+        seen.append(kwargs.get("flt"))
+        return vector_search(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stack.vectors, "search", recording)
+    monkeypatch.setattr(bound._other_teams_collection, "rows", lambda values: [])
+    for mode in ("hybrid", "keyword", "vector"):
+        hits = bound.search("when to prune the roses", mode=mode)
+        assert {h.collection_id for h in hits} <= {teams.red_notes}, mode
+        assert all(b"roses" not in h.text.encode() for h in hits), mode
+    assert seen
+    assert all(flt is None for flt in seen)  # no collection condition was needed
+    assert bound.search("ferry harbour island")[0].collection_id == teams.red_notes

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Final, Literal
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 
 from mmstack.auth.accounts import find_user
 from mmstack.auth.audit import Actor, AuditLog
@@ -22,7 +22,7 @@ from mmstack.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from mmstack.store.db import Database
+from mmstack.store.db import Database, PlainQuery
 from mmstack.store.models import ApiKey, Collection, User
 
 Access = Literal["read", "write"]
@@ -30,7 +30,8 @@ LAST_USED_EVERY: Final = 60.0  # seconds between writes of a key's last use
 MAX_NAME: Final = 128
 
 
-# What `authenticate` reads of a key and its user (`_KeyLookup`).
+# What `authenticate` reads of a key and its user, on every request (a `PlainQuery`:
+# about 11 us of CPU against 65 through SQLAlchemy's Connection, bench/auth.py).
 _KEY_ROW: Final = (
     select(
         ApiKey.user_id,
@@ -52,33 +53,6 @@ _KEY_ROW: Final = (
 )
 
 
-class _KeyLookup:
-    """`_KEY_ROW`, compiled once for the database, run on a pooled DB-API connection.
-    This runs on every request: SQLAlchemy's Connection (its BEGIN, statement cache, result
-    processing and ROLLBACK) took about 65 us of CPU here, this takes about 11 (SQLite,
-    bench/auth.py). Nothing is cached: each request reads the key and its user."""
-
-    def __init__(self, engine: Engine) -> None:
-        compiled = _KEY_ROW.compile(dialect=engine.dialect)
-        self._engine = engine
-        self._sql = str(compiled)
-        self._positional = compiled.positional
-
-    def fetch(self, key_id: str) -> Sequence[Any] | None:
-        params: Any = (key_id,) if self._positional else {"key_id": key_id}
-        connection = self._engine.raw_connection()  # back to the pool (rolled back) on close
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(self._sql, params)
-                row: Sequence[Any] | None = cursor.fetchone()
-                return row
-            finally:
-                cursor.close()
-        finally:
-            connection.close()
-
-
 def _json(value: Any) -> Any:
     """A JSON column as the DB-API gives it: text on SQLite, decoded by psycopg (these
     columns hold lists, objects or null, never a bare string)."""
@@ -89,7 +63,7 @@ class ApiKeyService:
     def __init__(self, db: Database, audit: AuditLog) -> None:
         self._db = db
         self._audit = audit
-        self._lookup = _KeyLookup(db.engine)
+        self._lookup = PlainQuery(db.engine, _KEY_ROW, runtime=["key_id"])
         self._last_used: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -199,9 +173,10 @@ class ApiKeyService:
             raise AuthenticationError("the API key is not valid")
         key_id, secret = parts
         now = time.time()
-        row = self._lookup.fetch(key_id)
-        if row is None:
+        found = self._lookup.rows({"key_id": key_id})
+        if not found:
             raise AuthenticationError("the API key is not valid")
+        row = found[0]
         (user_id, team_id, secret_hash, access, endpoints, collections, key_quotas) = row[:7]
         (expires_at, revoked_at, username, role_name, disabled, user_quotas) = row[7:]
         if not same_digest(secret, secret_hash):

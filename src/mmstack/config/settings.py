@@ -58,6 +58,11 @@ class SearchSettings(BaseModel):
     vector_weight: float = Field(0.5, ge=0)
     candidates: int = Field(200, ge=1, le=1000, description="Hits taken from each side")
     top_k: int = Field(10, ge=1, le=1000)
+    keyword_postings: bool = Field(
+        True,
+        description="SQLite: rank keyword queries from term postings kept in memory (the "
+        "same BM25 scores; up to about 64 MB); off, FTS5 scores every match of every query",
+    )
 
 
 class IngestSettings(BaseModel):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVarTuple
 
-from sqlalchemy import Select, String, exists, literal_column, select
+from sqlalchemy import Select, SQLColumnExpression, String, exists, literal_column, select
 
 from mmstack.index.vector import VectorFilter
 from mmstack.media_types import Modality, media_types_of
 from mmstack.store.models import Chunk, CollectionFile, FileStatus, FileTag, StoredFile
 
 SearchFilter = VectorFilter
+Columns = TypeVarTuple("Columns")
 
 
 def media_type_filter(
@@ -26,32 +28,42 @@ def media_type_filter(
 
 
 def searchable_chunks(
-    stmt: Select[int, float], flt: SearchFilter | None, *, after_matching: bool = False
-) -> Select[int, float]:
+    stmt: Select[*Columns], flt: SearchFilter | None, *, after_matching: bool = False
+) -> Select[*Columns]:
     """Restrict a select over `Chunk` to chunks of completed files matching `flt`.
 
     `after_matching` (SQLite): the select already holds the few chunks that matched, and
     the collection condition must not lead SQLite to walk its index over every chunk of
     the collection instead (the unary `+` keeps the planner off that index)."""
-    stmt = stmt.join(CollectionFile, CollectionFile.id == Chunk.collection_file_id).where(
-        CollectionFile.status == FileStatus.COMPLETED
+    stmt = stmt.join(CollectionFile, CollectionFile.id == Chunk.collection_file_id)
+    collection: SQLColumnExpression[str] = (
+        literal_column("+chunks.collection_id", String) if after_matching else Chunk.collection_id
     )
+    return searchable_collection_files(stmt, flt, collection=collection)
+
+
+def searchable_collection_files(
+    stmt: Select[*Columns],
+    flt: SearchFilter | None,
+    *,
+    collection: SQLColumnExpression[str] = CollectionFile.collection_id,
+) -> Select[*Columns]:
+    """Restrict a select over `CollectionFile` to completed files matching `flt` (every
+    field of a filter is a property of a file in a collection); `collection` is the
+    column the collection condition is put on."""
+    stmt = stmt.where(CollectionFile.status == FileStatus.COMPLETED)
     if flt is None:
         return stmt
     if flt.collection_ids is not None:
-        wanted = list(flt.collection_ids)
-        if after_matching:
-            stmt = stmt.where(literal_column("+chunks.collection_id", String).in_(wanted))
-        else:
-            stmt = stmt.where(Chunk.collection_id.in_(wanted))
+        stmt = stmt.where(collection.in_(list(flt.collection_ids)))
     if flt.file_ids is not None:
-        stmt = stmt.where(Chunk.file_id.in_(list(flt.file_ids)))
+        stmt = stmt.where(CollectionFile.file_id.in_(list(flt.file_ids)))
     if (
         flt.media_types is not None
         or flt.created_after is not None
         or flt.created_before is not None
     ):
-        stmt = stmt.join(StoredFile, StoredFile.id == Chunk.file_id)
+        stmt = stmt.join(StoredFile, StoredFile.id == CollectionFile.file_id)
         if flt.media_types is not None:
             stmt = stmt.where(StoredFile.media_type.in_(list(flt.media_types)))
         if flt.created_after is not None:

@@ -7,16 +7,22 @@ module only queries them.
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Row, Select, bindparam, column, func, literal_column, select, table
 from sqlalchemy.orm import Session
 
-from mmstack.index.filters import SearchFilter, searchable_chunks
-from mmstack.store.models import Chunk
+from mmstack.index.filters import SearchFilter, searchable_chunks, searchable_collection_files
+from mmstack.index.keyword_postings import Bm25Postings, RankedMatches
+from mmstack.store.db import Database, PlainQuery
+from mmstack.store.models import Chunk, CollectionFile
 
 # English function words, dropped from keyword queries: a natural-language question should
 # not match (and rank) every chunk containing "the" or "what". In the retrieval study behind
@@ -35,8 +41,7 @@ STOPWORDS = frozenset(
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
-@dataclass(frozen=True, slots=True)
-class KeywordHit:
+class KeywordHit(NamedTuple):
     id: int
     score: float  # higher is better; comparable within one query only
 
@@ -52,6 +57,11 @@ class KeywordIndex(Protocol):
     def search(
         self, session: Session, query: str, *, limit: int, flt: SearchFilter | None = None
     ) -> list[KeywordHit]: ...
+
+    def warm_in_background(self, db: Database) -> None:
+        """Prepare in a thread what the first searches would otherwise wait for."""
+
+    def close(self) -> None: ...
 
 
 _fts = table("chunks_fts", column("rowid"))
@@ -88,8 +98,47 @@ _OVERFETCHED_TOP = select(_OVERFETCHED.c.id, _OVERFETCHED.c.score).join(
 )
 
 
+class _SearchableFiles:
+    """Which of some files in collections are searchable under a filter: a `PlainQuery`
+    per filter (the ids go in one parameter, a JSON array for SQLite's json_each). It
+    runs on every search."""
+
+    KEEP = 64  # filters remembered, the least recently used dropped
+
+    def __init__(self) -> None:
+        self._queries: OrderedDict[str, PlainQuery] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(
+        self, session: Session, flt: SearchFilter | None, collection_files: list[int]
+    ) -> list[int]:
+        key = repr(flt)
+        with self._lock:
+            query = self._queries.get(key)
+            if query is not None:
+                self._queries.move_to_end(key)
+        if query is None:
+            listed = func.json_each(bindparam("ids")).table_valued("value")
+            stmt = select(CollectionFile.id).where(CollectionFile.id.in_(select(listed.c.value)))
+            stmt = searchable_collection_files(stmt, flt)
+            query = PlainQuery(session.get_bind().engine, stmt, runtime=["ids"])
+            with self._lock:
+                self._queries[key] = query
+                while len(self._queries) > self.KEEP:
+                    self._queries.popitem(last=False)
+        rows = query.rows({"ids": json.dumps(collection_files)}, session)
+        return [row[0] for row in rows]
+
+
 class SqliteFtsKeywordIndex:
-    """FTS5 with BM25 ranking; a query matches chunks containing any of its terms."""
+    """FTS5 with BM25 ranking; a query matches chunks containing any of its terms.
+
+    With `postings`, the ranking is computed from term postings kept in memory (the same
+    scores, a fraction of the time on large indexes); FTS5 ranks when they cannot answer."""
+
+    def __init__(self, postings: Bm25Postings | None = None) -> None:
+        self._postings = postings
+        self._searchable_files = _SearchableFiles()
 
     def search(
         self, session: Session, query: str, *, limit: int, flt: SearchFilter | None = None
@@ -98,6 +147,16 @@ class SqliteFtsKeywordIndex:
         if not terms:
             return []
         match = " OR ".join(f'"{term}"' for term in terms)
+        ranked = (
+            self._postings.rank(session, terms, limit if flt is None else limit * OVERFETCH)
+            if self._postings is not None
+            else None
+        )
+        if ranked is not None:
+            hits = self._searchable(session, ranked, limit, flt)
+            if flt is None or len(hits) == limit or ranked.total == len(ranked.ids):
+                return hits
+            return self._narrow(session, match, limit, flt)
         if flt is None:
             top = session.execute(_UNFILTERED_TOP, {"match": match, "limit": limit})
             return [KeywordHit(int(row[0]), -float(row[1])) for row in top]
@@ -109,25 +168,60 @@ class SqliteFtsKeywordIndex:
             {"match": match, "fetch": limit * OVERFETCH},
         ).all()
         if len(rows) < limit:
-            # A narrow filter: every match ranked (materialized), then joined and filtered.
-            # Left to itself, SQLite would walk the filter's index over all chunks and probe
-            # the full-text index once per chunk: seconds at 100k chunks.
-            rank = func.bm25(literal_column("chunks_fts"))
-            matches = (
-                select(_fts.c.rowid.label("id"), rank.label("score"))
-                .where(literal_column("chunks_fts").op("MATCH")(match))
-                .cte("matches")
-                .prefix_with("MATERIALIZED")
-            )
-            stmt = select(matches.c.id, matches.c.score).join(Chunk, Chunk.id == matches.c.id)
-            stmt = searchable_chunks(stmt, flt, after_matching=True)
-            rows = session.execute(stmt.order_by(matches.c.score).limit(limit)).all()
+            return self._narrow(session, match, limit, flt)
         return [KeywordHit(int(row[0]), -float(row[1])) for row in rows]
 
+    def _searchable(
+        self, session: Session, ranked: RankedMatches, limit: int, flt: SearchFilter | None
+    ) -> list[KeywordHit]:
+        """The ranked chunks whose files are searchable under `flt`, decided file by file
+        (a chunk's file is known from the postings; looking up each chunk costs more)."""
+        # First the files of the best `limit` chunks: all of them are searchable when the
+        # filter keeps every match (one team's index), and the rest need no look.
+        kept: NDArray[np.bool_] = np.zeros(len(ranked.ids), dtype=np.bool_)
+        for start, end in ((0, limit), (limit, len(ranked.ids))):
+            owners = ranked.collection_files[start:end]
+            if not len(owners):
+                break
+            searchable = self._searchable_files(session, flt, np.unique(owners).tolist())
+            kept[start:end] = np.isin(owners, np.array(searchable, dtype=np.int64))
+            if np.count_nonzero(kept) >= limit:
+                break
+        ids, scores = ranked.ids[kept][:limit], ranked.scores[kept][:limit]
+        return list(map(KeywordHit, ids.tolist(), scores.tolist()))
 
-def keyword_index_for(dialect: str) -> KeywordIndex:
+    def _narrow(
+        self, session: Session, match: str, limit: int, flt: SearchFilter
+    ) -> list[KeywordHit]:
+        """For a filter that keeps few of the best matches: every match ranked
+        (materialized), then joined and filtered. Left to itself, SQLite would walk the
+        filter's index over all chunks and probe the full-text index once per chunk:
+        seconds at 100k chunks."""
+        rank = func.bm25(literal_column("chunks_fts"))
+        matches = (
+            select(_fts.c.rowid.label("id"), rank.label("score"))
+            .where(literal_column("chunks_fts").op("MATCH")(match))
+            .cte("matches")
+            .prefix_with("MATERIALIZED")
+        )
+        stmt = select(matches.c.id, matches.c.score).join(Chunk, Chunk.id == matches.c.id)
+        stmt = searchable_chunks(stmt, flt, after_matching=True)
+        rows = session.execute(stmt.order_by(matches.c.score).limit(limit)).all()
+        return [KeywordHit(int(row[0]), -float(row[1])) for row in rows]
+
+    def warm_in_background(self, db: Database) -> None:
+        if self._postings is not None:
+            self._postings.warm_in_background(db.session)
+
+    def close(self) -> None:
+        if self._postings is not None:
+            self._postings.close()
+
+
+def keyword_index_for(dialect: str, *, postings: bool = True) -> KeywordIndex:
+    """The database's keyword index; on SQLite `postings` keeps them in memory."""
     if dialect == "sqlite":
-        return SqliteFtsKeywordIndex()
+        return SqliteFtsKeywordIndex(Bm25Postings() if postings else None)
     if dialect == "postgresql":
         from mmstack.index.keyword_postgres import PostgresKeywordIndex
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from mmstack.index.filters import SearchFilter, searchable_chunks
 from mmstack.index.keyword import KeywordHit, query_terms
+from mmstack.store.db import Database
 from mmstack.store.models import Chunk
 
 K1 = 1.2  # the constants SQLite's bm25() uses, so both databases rank alike
@@ -38,6 +39,12 @@ class PostgresKeywordIndex:
         self._stats_max_age = stats_max_age
         self._stats: tuple[float, int, float] | None = None  # (measured at, count, mean)
         self._lock = threading.Lock()
+
+    def warm_in_background(self, db: Database) -> None:
+        pass  # nothing is kept in memory
+
+    def close(self) -> None:
+        pass  # holds no resources
 
     def search(
         self, session: Session, query: str, *, limit: int, flt: SearchFilter | None = None

@@ -19,9 +19,9 @@ from mmstack.index.keyword import KeywordIndex
 from mmstack.index.vector import VectorIndex
 from mmstack.media_types import Modality, modality_of
 from mmstack.models.embedder import Embedder
-from mmstack.store.db import Database
+from mmstack.store.db import Database, PlainQuery
 from mmstack.store.models import Chunk, Collection, CollectionFile, FileStatus, StoredFile
-from mmstack.store.ownership import OwnerScoped, owns_collection
+from mmstack.store.ownership import Owner, OwnerScoped
 
 SearchMode = Literal["hybrid", "keyword", "vector"]
 
@@ -132,6 +132,17 @@ class SearchService(OwnerScoped):
         # The keyword query runs in SQLite/PostgreSQL and the query embedding in
         # onnxruntime, both outside the GIL: in hybrid mode they run side by side.
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mmstack-keyword")
+        # Both run before every search bound to an owner.
+        self._team_collections = PlainQuery(
+            db.engine,
+            select(Collection.id).where(Collection.team_id == bindparam("team_id")),
+            ["team_id"],
+        )
+        self._other_teams_collection = PlainQuery(
+            db.engine,
+            select(Collection.id).where(Collection.team_id != bindparam("team_id")).limit(1),
+            ["team_id"],
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -147,8 +158,9 @@ class SearchService(OwnerScoped):
         if not query.strip():
             raise InvalidRequestError("query must not be empty", param="query")
         mode = mode or self._settings.mode
+        visible: set[str] | None = None
         if self._owner is not None:
-            flt = self._within_owner(flt or SearchFilter())
+            flt, visible = self._within_owner(self._owner, flt or SearchFilter())
         if flt is not None and flt.is_empty():
             flt = None  # lets each index take its unfiltered fast path
         top_k = top_k or self._settings.top_k
@@ -175,18 +187,31 @@ class SearchService(OwnerScoped):
         }
         if image_hits:
             ranks["image"] = {doc: i for i, (doc, _) in enumerate(image_hits, start=1)}
-        # Hydrate more than top_k: a candidate whose file is no longer completed is dropped.
-        return self._hydrate(ranked[: top_k * 2], ranks, query)[:top_k]
+        # A candidate whose file is no longer completed is dropped in hydration; the next
+        # top_k candidates stand in for those (hydrated only when some were).
+        hits = self._hydrate(ranked[:top_k], ranks, query, visible)
+        if len(hits) < top_k:
+            hits += self._hydrate(ranked[top_k : top_k * 2], ranks, query, visible)
+        return hits[:top_k]
 
-    def _within_owner(self, flt: SearchFilter) -> SearchFilter:
-        """`flt` narrowed to the collections the bound owner may see."""
-        # A plain connection, not an ORM session: this runs before every bound search.
-        with self._db.engine.connect() as connection:
-            visible = set(
-                connection.scalars(select(Collection.id).where(owns_collection(self._owner)))
-            )
+    def _within_owner(self, owner: Owner, flt: SearchFilter) -> tuple[SearchFilter, set[str]]:
+        """`flt` narrowed to the collections `owner` may see, and those collections.
+
+        When the owner's team holds every collection and nothing narrows them, the indexes
+        are searched without a collection condition (it would keep everything, and costs
+        the vector search a third more); hydration still keeps only the owner's chunks, so
+        a collection another team makes meanwhile is never shown."""
+        visible = {row[0] for row in self._team_collections.rows({"team_id": owner.team_id})}
+        if owner.collection_ids is not None:
+            visible &= owner.collection_ids
+        if (
+            owner.collection_ids is None
+            and flt.collection_ids is None
+            and not self._other_teams_collection.rows({"team_id": owner.team_id})
+        ):
+            return flt, visible
         wanted = visible if flt.collection_ids is None else visible & set(flt.collection_ids)
-        return dataclasses.replace(flt, collection_ids=sorted(wanted))
+        return dataclasses.replace(flt, collection_ids=sorted(wanted)), visible
 
     def _keyword_search(
         self, query: str, depth: int, flt: SearchFilter | None
@@ -219,8 +244,13 @@ class SearchService(OwnerScoped):
         return fusion.rrf([[d for d, _ in hits] for hits in lists], weights, k=self._settings.rrf_k)
 
     def _hydrate(
-        self, ranked: list[tuple[int, float]], ranks: dict[str, dict[int, int]], query: str
+        self,
+        ranked: list[tuple[int, float]],
+        ranks: dict[str, dict[int, int]],
+        query: str,
+        visible: set[str] | None,
     ) -> list[SearchHit]:
+        """Hits for the candidates of completed files, in `visible` collections if given."""
         if not ranked:
             return []
         ids = [doc for doc, _ in ranked]
@@ -229,7 +259,7 @@ class SearchService(OwnerScoped):
         hits = []
         for doc, score in ranked:
             row = rows.get(doc)
-            if row is None:
+            if row is None or (visible is not None and row.collection_id not in visible):
                 continue
             anchor = Anchor(
                 row.page_start,

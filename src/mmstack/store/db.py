@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import importlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import ClauseElement, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
 def sqlite_driver() -> ModuleType:
@@ -97,3 +98,52 @@ class Database:
         self.engine.dispose()
         if self._write_engine is not None:
             self._write_engine.dispose()
+
+
+class PlainQuery:
+    """A select compiled once and run on a DB-API connection, for queries that run on
+    every request: SQLAlchemy's per-execution work (building, cache key, BEGIN, result
+    processing, ROLLBACK) costs several times what these small queries do.
+
+    `runtime` names the parameters given on each run; every other value (the lists of an
+    IN included) is fixed when the query is built. Rows come back as the DB-API gives them:
+    JSON columns are text on SQLite and decoded by psycopg."""
+
+    def __init__(self, engine: Engine, stmt: ClauseElement, runtime: Sequence[str] = ()) -> None:
+        compiled = cast(SQLCompiler, stmt.compile(dialect=engine.dialect))
+        expanded = compiled.construct_expanded_state(dict.fromkeys(runtime))
+        self._engine = engine
+        self.sql = expanded.statement
+        self._names = list(expanded.positiontup) if expanded.positiontup is not None else None
+        self._fixed = dict(expanded.parameters)
+
+    def arguments(self, values: Mapping[str, Any]) -> Any:
+        merged = {**self._fixed, **values}
+        if self._names is None:
+            return merged
+        return tuple(merged[name] for name in self._names)
+
+    def rows(self, values: Mapping[str, Any], session: Session | None = None) -> list[Any]:
+        """The rows, on `session`'s connection (in its transaction) or on a pooled one."""
+        if session is not None:
+            return session_rows(session, self.sql, self.arguments(values))
+        connection = self._engine.raw_connection()  # back to the pool (rolled back) on close
+        try:
+            return _fetch(connection, self.sql, self.arguments(values))
+        finally:
+            connection.close()
+
+
+def session_rows(session: Session, sql: str, arguments: Any = ()) -> list[Any]:
+    """Rows of `sql` from the DB-API cursor of `session`'s connection, in its transaction
+    (plain tuples: many rows cost several times more through a Result)."""
+    return _fetch(session.connection().connection, sql, arguments)
+
+
+def _fetch(connection: Any, sql: str, arguments: Any) -> list[Any]:
+    cursor = connection.cursor()
+    try:
+        cursor.execute(sql, arguments)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
