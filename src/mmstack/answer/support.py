@@ -94,7 +94,10 @@ class SupportChecker:
             # the passage must support both together.
             claim = f"{question} {sentence}"
             words |= tx.content_words(question)
-        vector = self._embedder.embed_query(claim)
+        # The passages' own model, not the quantized query model: the check compares two
+        # texts, and the quantized model's numbers vary with the CPU's integer kernels (a
+        # borderline cosine moved from below 0.7 to 0.701 between two machines).
+        vector = self._embedder.embed([claim])[0]
         return [self._support(i, words, stated, vector) for i in indexes]
 
     def _support(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Sequence
@@ -22,7 +21,7 @@ from mmstack.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from mmstack.store.db import Database, PlainQuery
+from mmstack.store.db import Database, PlainQuery, json_value
 from mmstack.store.models import ApiKey, Collection, User
 
 Access = Literal["read", "write"]
@@ -51,12 +50,6 @@ _KEY_ROW: Final = (
     .join(User, User.id == ApiKey.user_id)
     .where(ApiKey.id == bindparam("key_id"))
 )
-
-
-def _json(value: Any) -> Any:
-    """A JSON column as the DB-API gives it: text on SQLite, decoded by psycopg (these
-    columns hold lists, objects or null, never a bare string)."""
-    return json.loads(value) if isinstance(value, str) else value
 
 
 class ApiKeyService:
@@ -189,7 +182,7 @@ class ApiKeyService:
             raise AuthenticationError("the API key's user is disabled")
         self._note_use(key_id, now)
         role = Role(role_name)
-        endpoints, collections = _json(endpoints), _json(collections)
+        endpoints, collections = json_value(endpoints), json_value(collections)
         return Principal(
             user_id,
             username,
@@ -199,8 +192,8 @@ class ApiKeyService:
             key_id=key_id,
             endpoints=frozenset(endpoints) if endpoints is not None else None,
             collection_ids=frozenset(collections) if collections is not None else None,
-            user_quotas=_json(user_quotas),
-            key_quotas=_json(key_quotas),
+            user_quotas=json_value(user_quotas),
+            key_quotas=json_value(key_quotas),
         )
 
     def _note_use(self, key_id: str, now: float) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import bindparam, select
 
@@ -19,14 +19,13 @@ from mmstack.index.keyword import KeywordIndex
 from mmstack.index.vector import VectorIndex
 from mmstack.media_types import Modality, modality_of
 from mmstack.models.embedder import Embedder
-from mmstack.store.db import Database, PlainQuery
+from mmstack.store.db import Database, PlainQuery, json_value
 from mmstack.store.models import Chunk, Collection, CollectionFile, FileStatus, StoredFile
 from mmstack.store.ownership import Owner, OwnerScoped
 
 SearchMode = Literal["hybrid", "keyword", "vector"]
 
-# Built once, with an expanding parameter for the ids: it runs on every search, and plain
-# column rows cost less than ORM objects.
+# Run on every search as a `PlainQuery` (one per number of ids).
 _HYDRATE = (
     select(
         Chunk.id,
@@ -55,6 +54,29 @@ _HYDRATE = (
         CollectionFile.status == FileStatus.COMPLETED,
     )
 )
+
+
+class _Hydrated(NamedTuple):
+    """A row of `_HYDRATE`, as the DB-API gives it (JSON columns as `json_value` reads)."""
+
+    id: int
+    text: str
+    collection_id: str
+    file_id: str
+    filename: str
+    media_type: str
+    seq: int
+    page_start: int | None
+    page_end: int | None
+    heading_path: Any
+    char_start: int
+    char_end: int
+    source: str
+    region: Any
+    time_start: float | None
+    time_end: float | None
+    thumbnail: str | None
+    timeline: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +154,7 @@ class SearchService(OwnerScoped):
         # The keyword query runs in SQLite/PostgreSQL and the query embedding in
         # onnxruntime, both outside the GIL: in hybrid mode they run side by side.
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mmstack-keyword")
+        self._hydrations: dict[int, PlainQuery] = {}
         # Both run before every search bound to an owner.
         self._team_collections = PlainQuery(
             db.engine,
@@ -254,25 +277,29 @@ class SearchService(OwnerScoped):
         if not ranked:
             return []
         ids = [doc for doc, _ in ranked]
-        with self._db.engine.connect() as connection:
-            rows = {row[0]: row for row in connection.execute(_HYDRATE, {"ids": ids})}
+        query_for = self._hydrations.get(len(ids))
+        if query_for is None:  # one per number of ids; top_k is bounded
+            query_for = PlainQuery(self._db.engine, _HYDRATE, lists={"ids": len(ids)})
+            self._hydrations[len(ids)] = query_for
+        rows = {raw[0]: _Hydrated._make(raw) for raw in query_for.rows({"ids": ids})}
         hits = []
         for doc, score in ranked:
             row = rows.get(doc)
             if row is None or (visible is not None and row.collection_id not in visible):
                 continue
+            region = json_value(row.region)
             anchor = Anchor(
                 row.page_start,
                 row.page_end,
-                list(row.heading_path),
+                list(json_value(row.heading_path)),
                 row.char_start,
                 row.char_end,
                 row.source,
-                tuple(row.region) if row.region else None,
+                tuple(region) if region else None,
                 row.time_start,
                 row.time_end,
                 row.thumbnail,
-                tuple((int(o), s, e) for o, s, e in row.timeline or ()),
+                tuple((int(o), s, e) for o, s, e in json_value(row.timeline) or ()),
             )
             hits.append(
                 SearchHit(

@@ -103,13 +103,20 @@ class OnnxSentenceEmbedder:
         return out
 
     def embed_query(self, text: str) -> FloatArray:
-        vector: FloatArray = self._embed_batch([text], self._query_session)[0]
+        # `encode`, not `encode_batch`: one text gains nothing from the batch's thread pool,
+        # which costs more than the encoding.
+        encoded = [self._encoder.encode(text)]
+        vector: FloatArray = self._embed_encoded(encoded, self._query_session)[0]
         return vector
 
     def _embed_batch(
         self, texts: list[str], session: ort.InferenceSession | None = None
     ) -> FloatArray:
-        encodings = self._encoder.encode_batch(texts)
+        return self._embed_encoded(self._encoder.encode_batch(texts), session)
+
+    def _embed_encoded(
+        self, encodings: list[Encoding], session: ort.InferenceSession | None = None
+    ) -> FloatArray:
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         feeds = {"input_ids": ids, "attention_mask": mask}

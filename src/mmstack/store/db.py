@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
@@ -105,20 +107,35 @@ class PlainQuery:
     every request: SQLAlchemy's per-execution work (building, cache key, BEGIN, result
     processing, ROLLBACK) costs several times what these small queries do.
 
-    `runtime` names the parameters given on each run; every other value (the lists of an
-    IN included) is fixed when the query is built. Rows come back as the DB-API gives them:
-    JSON columns are text on SQLite and decoded by psycopg."""
+    `runtime` names the parameters given on each run, and `lists` the expanding ones
+    (`IN`) given on each run with the number of values they take; every other value is
+    fixed when the query is built. Rows come back as the DB-API gives them: JSON columns
+    are text on SQLite and decoded by psycopg (`json_value` reads both)."""
 
-    def __init__(self, engine: Engine, stmt: ClauseElement, runtime: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        stmt: ClauseElement,
+        runtime: Sequence[str] = (),
+        lists: Mapping[str, int] | None = None,
+    ) -> None:
         compiled = cast(SQLCompiler, stmt.compile(dialect=engine.dialect))
-        expanded = compiled.construct_expanded_state(dict.fromkeys(runtime))
+        slots: dict[str, Any] = dict.fromkeys(runtime)
+        for name, length in (lists or {}).items():
+            slots[name] = [_Slot(name, n) for n in range(length)]
+        expanded = compiled.construct_expanded_state(slots)
         self._engine = engine
         self.sql = expanded.statement
         self._names = list(expanded.positiontup) if expanded.positiontup is not None else None
         self._fixed = dict(expanded.parameters)
+        self._list_slots = {
+            key: value for key, value in self._fixed.items() if isinstance(value, _Slot)
+        }
 
     def arguments(self, values: Mapping[str, Any]) -> Any:
         merged = {**self._fixed, **values}
+        for key, slot in self._list_slots.items():
+            merged[key] = values[slot.name][slot.index]
         if self._names is None:
             return merged
         return tuple(merged[name] for name in self._names)
@@ -132,6 +149,20 @@ class PlainQuery:
             return _fetch(connection, self.sql, self.arguments(values))
         finally:
             connection.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """Where a value of a list parameter goes, until the query runs."""
+
+    name: str
+    index: int
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column as the DB-API gives it: text on SQLite, decoded by psycopg (for
+    columns holding lists, objects, numbers or null, never a bare string)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def session_rows(session: Session, sql: str, arguments: Any = ()) -> list[Any]:
