@@ -49,7 +49,7 @@ MAX_CACHED_POSTINGS = 4_000_000  # postings kept across terms (16 bytes each), o
 # a millisecond).
 WARM_MIN_CHUNKS = 32
 
-_GENERATION = text("SELECT generation FROM keyword_index_state WHERE id = 1")
+_GENERATION_SQL = "SELECT generation FROM keyword_index_state WHERE id = 1"
 # One string of a row per occurrence, parsed by numpy: tens of thousands of rows cost
 # several times more as Python tuples.
 _POSTINGS_SQL = "SELECT group_concat(doc) FROM chunks_fts_instance WHERE term = ?"
@@ -230,7 +230,7 @@ class Bm25Postings:
         return _best(ids_parts, weight_parts, current.collection_files, count)
 
     def _generation(self, session: Session) -> _Generation | None:
-        generation = int(session.execute(_GENERATION).scalar_one())
+        ((generation,),) = session_rows(session, _GENERATION_SQL)
         current = self._current
         if current is not None and current.generation == generation:
             return current
