@@ -169,6 +169,7 @@ class Bm25Postings:
         self._rebuild_share = rebuild_share
         self._current: _Generation | None = None
         self._tokenizer: QueryTokenizer | None = None
+        self._tokenizer_lock = threading.Lock()
         self._rebuilding = threading.Lock()
         self._next_rebuild = 0.0  # monotonic time before which no rebuild starts
         self._warmer: threading.Thread | None = None
@@ -186,8 +187,7 @@ class Bm25Postings:
     def _warm(self, open_session: SessionFactory) -> None:
         try:
             with open_session() as session:
-                if self._tokenizer is None:
-                    self._tokenizer = QueryTokenizer.of_index(session)
+                self._tokenizer_for(session)
                 current = self._generation(session)
                 if current is None:
                     return
@@ -214,9 +214,7 @@ class Bm25Postings:
         `"w1" OR "w2" ...` would rank them), read in `session`'s transaction. None when
         this cannot answer: a word that is not one term (FTS5 makes it a phrase) or the
         index changing too often to rebuild for."""
-        if self._tokenizer is None:
-            self._tokenizer = QueryTokenizer.of_index(session)
-        terms = self._tokenizer.terms(words)
+        terms = self._tokenizer_for(session).terms(words)
         if any(len(t) != 1 for t in terms):
             return None
         current = self._generation(session)
@@ -228,6 +226,12 @@ class Bm25Postings:
             ids_parts.append(ids)
             weight_parts.append(weights)
         return _best(ids_parts, weight_parts, current.collection_files, count)
+
+    def _tokenizer_for(self, session: Session) -> QueryTokenizer:
+        with self._tokenizer_lock:
+            if self._tokenizer is None:
+                self._tokenizer = QueryTokenizer.of_index(session)
+            return self._tokenizer
 
     def _generation(self, session: Session) -> _Generation | None:
         ((generation,),) = session_rows(session, _GENERATION_SQL)
