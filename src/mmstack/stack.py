@@ -374,8 +374,6 @@ def open_stack(
         report = reconciler.run()
         if report.changed:
             log.info("reconciled vector index", extra=report.as_dict())
-        if start_workers:  # a long-running process: worth preparing the first searches
-            keywords.warm_in_background(db)
         if start_workers and settings.ingest.workers > 0:
             worker.start()
             resources.callback(worker.stop)

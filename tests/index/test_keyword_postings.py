@@ -48,24 +48,23 @@ def _queries(seed: int, count: int) -> list[str]:
     return [" ".join(rng.sample(pool, rng.randint(1, 6))) for _ in range(count)]
 
 
-@pytest.fixture
-def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
+def _sqlite_settings(directory: Path) -> Settings:
+    return Settings(
+        data_dir=directory / "data",
         ingest=IngestSettings(workers=0, retry_base_seconds=0.01, max_attempts=3),
     )
-    with open_stack(settings) as opened:
+
+
+@pytest.fixture
+def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
+    with open_stack(_sqlite_settings(tmp_path)) as opened:
         yield opened
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str, str]]:
     """A stack with a large and a small collection, for the tests that only read."""
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("corpus") / "data",
-        ingest=IngestSettings(workers=0, retry_base_seconds=0.01, max_attempts=3),
-    )
-    with open_stack(settings) as opened:
+    with open_stack(_sqlite_settings(tmp_path_factory.mktemp("corpus"))) as opened:
         big = _ingest(opened, "big", _corpus(1, 100))
         small = _ingest(opened, "small", _corpus(6, 6))
         yield opened, big, small
@@ -185,10 +184,10 @@ def test_a_change_to_the_index_is_seen_at_once(sqlite_stack: Stack) -> None:
             hits = index.search(session, "zyzzyva", limit=5)
         assert hits == []
         index.close()
+    fresh = SqliteFtsKeywordIndex(Bm25Postings())
     with sqlite_stack.db.session() as session:
-        assert SqliteFtsKeywordIndex(Bm25Postings()).search(
-            session, "protein", limit=5, flt=SearchFilter(collection_ids=[first])
-        )
+        assert fresh.search(session, "protein", limit=5, flt=SearchFilter(collection_ids=[first]))
+    fresh.close()
 
 
 def test_while_the_index_keeps_changing_fts5_answers(sqlite_stack: Stack) -> None:

@@ -21,6 +21,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with open_stack(settings, start_workers=start_workers) as stack:
             app.state.stack = stack
+            stack.search.warm_in_background()
             try:
                 yield
             finally:

@@ -25,36 +25,6 @@ from mmstack.store.ownership import Owner, OwnerScoped
 
 SearchMode = Literal["hybrid", "keyword", "vector"]
 
-# Run on every search as a `PlainQuery` (one per number of ids).
-_HYDRATE = (
-    select(
-        Chunk.id,
-        Chunk.text,
-        Chunk.collection_id,
-        Chunk.file_id,
-        StoredFile.filename,
-        StoredFile.media_type,
-        Chunk.seq,
-        Chunk.page_start,
-        Chunk.page_end,
-        Chunk.heading_path,
-        Chunk.char_start,
-        Chunk.char_end,
-        Chunk.source,
-        Chunk.region,
-        Chunk.time_start,
-        Chunk.time_end,
-        Chunk.thumbnail,
-        Chunk.timeline,
-    )
-    .join(CollectionFile, CollectionFile.id == Chunk.collection_file_id)
-    .join(StoredFile, StoredFile.id == Chunk.file_id)
-    .where(
-        Chunk.id.in_(bindparam("ids", expanding=True)),
-        CollectionFile.status == FileStatus.COMPLETED,
-    )
-)
-
 
 class _Hydrated(NamedTuple):
     """A row of `_HYDRATE`, as the DB-API gives it (JSON columns as `json_value` reads)."""
@@ -77,6 +47,20 @@ class _Hydrated(NamedTuple):
     time_end: float | None
     thumbnail: str | None
     timeline: Any
+
+
+_FILE_COLUMNS = frozenset({"filename", "media_type"})  # the rest are the chunk's
+# Run on every search as a `PlainQuery` (one per number of ids); its columns are
+# `_Hydrated`'s fields, in order.
+_HYDRATE = (
+    select(*(getattr(StoredFile if f in _FILE_COLUMNS else Chunk, f) for f in _Hydrated._fields))
+    .join(CollectionFile, CollectionFile.id == Chunk.collection_file_id)
+    .join(StoredFile, StoredFile.id == Chunk.file_id)
+    .where(
+        Chunk.id.in_(bindparam("ids", expanding=True)),
+        CollectionFile.status == FileStatus.COMPLETED,
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +150,10 @@ class SearchService(OwnerScoped):
             select(Collection.id).where(Collection.team_id != bindparam("team_id")).limit(1),
             ["team_id"],
         )
+
+    def warm_in_background(self) -> None:
+        """Prepare what the first searches would otherwise wait for (a server's start)."""
+        self._keywords.warm_in_background(self._db)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
