@@ -216,9 +216,7 @@ def main() -> None:
     with bench_stack(args.workdir / "data", llm=llm) as stack:
         collection_id = ingest(stack, corpus)
         verified = stack.settings.answer.model_copy(update={"max_answer_tokens": args.max_tokens})
-        plain = verified.model_copy(
-            update={"answerability_check": False, "verify": False, "min_question_coverage": 0}
-        )
+        plain = verified.model_copy(update={"answerability_check": False, "verify": False})
         services: dict[str, AnswerService] = {
             "verified": AnswerService(stack.search, stack.llm, stack.embedder, verified)
         }

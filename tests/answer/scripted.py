@@ -1,5 +1,6 @@
 """A chat model at the LLM seam that answers from a script: the answerability check gets
-YES with a set probability, the answer gets a set text, streamed a few characters at a time.
+YES with a set probability, the answer gets a set text, streamed a few characters at a time,
+and a follow-up's rewrite (the one whole completion asked for) a set question.
 """
 
 from __future__ import annotations
@@ -8,9 +9,11 @@ import math
 
 from mmstack.answer import prompts
 from mmstack.llm.types import (
+    AssistantMessage,
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
+    Choice,
     ChunkChoice,
     Delta,
 )
@@ -48,8 +51,11 @@ class ScriptedModels:
         p_yes: float = 0.9,
         window: int | None = 4096,
         insisted: str = "",
+        rewrite: str = "",
     ) -> None:
         self.answer = answer
+        self.rewrite = rewrite  # the standalone question a follow-up is rewritten as
+        self.completions: list[ChatCompletionRequest] = []
         self.insisted = insisted  # the answer when asked again, without the way out
         self.p_yes = p_yes
         self.window = window
@@ -60,7 +66,9 @@ class ScriptedModels:
         return [MODEL]
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
-        raise NotImplementedError("the answer service streams")
+        self.completions.append(request)
+        message = AssistantMessage(content=self.rewrite)
+        return ChatCompletion(model=MODEL, choices=[Choice(message=message, finish_reason="stop")])
 
     async def stream(self, request: ChatCompletionRequest) -> ListStream:
         self.requests.append(request)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mmstack.answer import REFUSAL, AnswerDone, AnswerService, TextDelta
+from mmstack.answer.followups import Turn
 from mmstack.config.settings import AnswerSettings
 from mmstack.llm.errors import UnknownModelError
 from mmstack.stack import Stack
@@ -18,9 +19,6 @@ QUESTION = "How often is the main lamp of the Karsholm lighthouse replaced?"
 
 
 def _service(stack: Stack, model: ScriptedModels, **settings: object) -> AnswerService:
-    # The verification tests give the model passages that do not name what is asked on
-    # purpose; the coverage check that drops those has tests of its own below.
-    settings.setdefault("min_question_coverage", 0)
     return AnswerService(stack.search, model, stack.embedder, AnswerSettings(**settings))
 
 
@@ -128,6 +126,11 @@ async def test_the_model_declining_is_a_refusal_and_ends_the_answer(handbook_sta
     )
     answer = await service.answer(QUESTION, collection_ids=_lighthouse(handbook_stack))
     assert not answer.refused
+    # A partial answer: what the passages say, then what they do not, and nothing after.
+    assert answer.text == (
+        "The lamp is replaced every 14 months [1]. The passages do not mention its maker."
+    )
+    assert [c.number for c in answer.citations] == [1]
     assert "fog" not in answer.text
     assert model.streams[-1].closed
 
@@ -229,28 +232,58 @@ async def test_a_decline_after_a_sure_yes_is_asked_again_and_verified(
     assert model.answers_asked() == 5
 
 
-async def test_passages_that_do_not_name_what_is_asked_are_not_given_to_the_model(
+async def test_a_follow_up_is_searched_and_answered_as_the_question_it_stands_for(
     handbook_stack: Stack,
 ) -> None:
-    model = ScriptedModels("The main lamp is replaced every 14 months [1].")
-    service = _service(handbook_stack, model, min_question_coverage=0.85)
-    answer = await service.answer(QUESTION, collection_ids=_lighthouse(handbook_stack))
-    assert not answer.refused
-    # Only the handbook names the lamp, the lighthouse and its replacement.
-    assert [h.filename for h in answer.passages] == ["handbook.md"]
-    assert "supplies.md" not in model.requests[-1].messages[-1].text()
-
-
-async def test_a_question_about_what_no_passage_names_is_refused_without_the_model(
-    handbook_stack: Stack,
-) -> None:
-    model = ScriptedModels("The keeper's salary is 3000 euros [1].")
-    service = _service(handbook_stack, model, min_question_coverage=0.85)
-    answer = await service.answer(
-        "What salary does the keeper of the Karsholm lighthouse earn?",
-        collection_ids=_lighthouse(handbook_stack),
+    model = ScriptedModels(
+        "The fog signal was converted to an electric emitter in 1987 [1].",
+        rewrite="When was the fog signal of the Karsholm lighthouse converted?",
     )
-    assert answer.refused
-    assert answer.refusal_reason == "not_mentioned"
-    assert answer.text == REFUSAL
-    assert model.requests == []
+    service = _service(handbook_stack, model)
+    history = [
+        Turn("user", "What does the fog signal of the lighthouse sound?"),
+        Turn("assistant", "It sounds two blasts every 30 seconds [1]."),
+    ]
+    answer = await service.answer(
+        "and when was it converted?", history=history, collection_ids=_lighthouse(handbook_stack)
+    )
+    assert answer.question == "and when was it converted?"
+    assert answer.search_query == "When was the fog signal of the Karsholm lighthouse converted?"
+    assert not answer.refused
+    assert answer.citations[0].filename == "handbook.md"
+    assert "1987" in answer.citations[0].quote
+    # The rewrite saw the conversation, markers left out; the answer the rewritten question.
+    (rewrite,) = model.completions
+    shown = rewrite.messages[-1].text()
+    assert "What does the fog signal of the lighthouse sound?" in shown
+    assert "two blasts every 30 seconds." in shown
+    assert "[1]" not in shown
+    assert shown.rstrip().endswith("The last message as a standalone question:")
+    assert "Question: When was the fog signal of the Karsholm lighthouse converted?" in (
+        model.requests[-1].messages[-1].text()
+    )
+
+
+async def test_a_question_without_history_is_not_rewritten(handbook_stack: Stack) -> None:
+    model = ScriptedModels("The main lamp is replaced every 14 months [1].", rewrite="other")
+    service = _service(handbook_stack, model)
+    answer = await service.answer(
+        QUESTION, history=[Turn("user", "  ")], collection_ids=_lighthouse(handbook_stack)
+    )
+    assert answer.search_query == QUESTION
+    assert model.completions == []
+
+
+@pytest.mark.parametrize("rewrite", ["", "Sure! Here it is:\nWhen was it converted?"])
+async def test_an_unusable_rewrite_falls_back_to_the_question_as_asked(
+    handbook_stack: Stack, rewrite: str
+) -> None:
+    model = ScriptedModels("The fog signal was converted in 1987 [1].", rewrite=rewrite)
+    service = _service(handbook_stack, model)
+    history = [Turn("user", "Tell me about the fog signal."), Turn("assistant", "It sounds.")]
+    asked = "When was the fog signal converted to an electric emitter?"
+    answer = await service.answer(
+        asked, history=history, collection_ids=_lighthouse(handbook_stack)
+    )
+    assert answer.search_query == asked
+    assert len(model.completions) == 1

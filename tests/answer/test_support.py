@@ -69,6 +69,59 @@ def test_a_wrong_number_fails_even_when_the_words_match(checker: SupportChecker)
     assert not support.supported
 
 
+FALCON = (
+    "The Falcon migration finished on 14 March. The team moved 42 services to the new "
+    "cluster. The main risk left is the billing database."
+)
+
+
+@pytest.fixture(scope="module")
+def falcon(handbook_stack: Stack) -> SupportChecker:
+    checker = SupportChecker(handbook_stack.embedder, min_lexical=0.6, min_semantic=0.7)
+    checker.index([FALCON])
+    return checker
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence"),
+    [
+        (
+            "What is the main remaining risk of the Falcon migration?",
+            "The main remaining risk of the Falcon migration is the billing database [1].",
+        ),
+        (
+            "How many services did the Falcon team move?",
+            "The Falcon team migrated 42 services to the new cluster [1].",
+        ),
+        ("When did the Falcon migration wrap up?", "It wrapped up on 14 March [1]."),
+    ],
+)
+def test_an_answer_may_echo_its_question_in_other_words(
+    falcon: SupportChecker, question: str, sentence: str
+) -> None:
+    # "remaining" is not "left", "wrap up" not "finish": only what the answer adds to the
+    # question must be the passage's.
+    (support,) = falcon.check(sentence, question=question)
+    assert support.supported, support
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence"),
+    [
+        (
+            "What is the main remaining risk of the Falcon migration?",
+            "The main remaining risk of the Falcon migration is the payroll system [1].",
+        ),
+        ("How many services did the Falcon team move?", "The team moved 40 services [1]."),
+    ],
+)
+def test_what_the_answer_adds_must_be_the_passages(
+    falcon: SupportChecker, question: str, sentence: str
+) -> None:
+    (support,) = falcon.check(sentence, question=question)
+    assert not support.supported, support
+
+
 def test_the_quote_is_the_span_that_states_the_fact(checker: SupportChecker) -> None:
     support = checker.check("Urine of 17 normal subjects held 1.8 ug nickel per 100 ml.", [1])[0]
     quote = NICKEL[support.quote_start : support.quote_end]

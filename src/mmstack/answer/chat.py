@@ -2,7 +2,8 @@
 `/v1/chat/completions` (with `vector_store_ids`) and `/v1/responses` (with `file_search`)
 call.
 
-The question is the last user message; earlier turns are not searched. Citations travel as
+The question is the last user message; the user and assistant messages before it are the
+conversation a follow-up is read in (see `followups.py`). Citations travel as
 `file_citation` annotations whose `index` is the offset of the `[n]` marker in the text,
 with mmstack's additions: the passage number, the quoted span and where it is (pages,
 headings, character offsets in the file's text).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from mmstack.answer.followups import Turn
 from mmstack.answer.service import AnswerService
 from mmstack.answer.stream import AnswerStream
 from mmstack.answer.types import Answer, AnswerDone, Citation, TextDelta
@@ -46,7 +48,7 @@ class GroundedChat:
     async def answer_chat(
         self, request: ChatCompletionRequest, scope: RetrievalScope
     ) -> ChatCompletion | GroundedStream:
-        question = _question(request)
+        question, history = _conversation(request)
         if scope.filters:
             raise InvalidRequestError(
                 "attribute filters are not supported with grounded answers yet",
@@ -55,6 +57,7 @@ class GroundedChat:
         # An unknown (or another team's) store is a 404 before any work.
         store_ids = self._vector_stores.resolve_ids(scope.vector_store_ids)
         arguments: dict[str, Any] = {
+            "history": history,
             "collection_ids": store_ids,
             "model": request.model,
             "max_tokens": request.max_completion_tokens or request.max_tokens,
@@ -155,12 +158,19 @@ def _annotation(citation: Citation) -> dict[str, Any]:
     }
 
 
-def _question(request: ChatCompletionRequest) -> str:
-    for message in reversed(request.messages):
-        if message.role == "user":
-            text = message.text().strip()
+def _conversation(request: ChatCompletionRequest) -> tuple[str, list[Turn]]:
+    """The question (the last user message) and the user and assistant turns before it."""
+    messages = request.messages
+    for position in range(len(messages) - 1, -1, -1):
+        if messages[position].role == "user":
+            text = messages[position].text().strip()
             if text:
-                return text
+                history = [
+                    Turn("user" if m.role == "user" else "assistant", m.text())
+                    for m in messages[:position]
+                    if m.role in ("user", "assistant")
+                ]
+                return text, history
             break
     raise InvalidRequestError(
         "grounded answers need a last user message with text: the question", param="messages"

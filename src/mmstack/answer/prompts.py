@@ -16,9 +16,12 @@ SYSTEM = (
     "given with the question, never outside knowledge."
 )
 ANSWER = (
-    "Answer the question in one or two short sentences, using only facts the passages "
-    "state. End each sentence with the number of the passage that states it, like [2]. "
-    f"If the passages do not state the answer, reply only: {REFUSAL}"
+    "Answer the question using only facts the passages state. Be brief: one to three "
+    "sentences, or a short list when the answer has several items; give numbers with "
+    "their units. End each sentence or list item with the number of the passage that "
+    "states it, like [2]. If the passages answer only part of the question, answer that "
+    "part and then say what they do not cover. If the passages do not state the answer, "
+    f"reply only: {REFUSAL}"
 )
 # Asked when the model declined although it had judged the passages to hold the answer.
 INSIST = (

@@ -1,16 +1,18 @@
-"""Grounded answers: hybrid retrieval, passages packed into the model's budget, an optional
-answerability check, an answer with `[n]` citations, and sentence-level verification."""
+"""Grounded answers: a follow-up rewritten to stand alone, hybrid retrieval, passages packed
+into the model's budget, an optional answerability check, an answer with `[n]` citations,
+and sentence-level verification."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 from collections.abc import Sequence
 
 from mmstack.answer import prompts
 from mmstack.answer.answerability import probability_yes
-from mmstack.answer.coverage import covering
+from mmstack.answer.followups import Turn, standalone_question
 from mmstack.answer.packing import pack
 from mmstack.answer.ports import ChatModels, Retriever
 from mmstack.answer.stream import AnswerContext, AnswerStream, Retry, refusal, verified
@@ -45,6 +47,7 @@ class AnswerService:
         self,
         question: str,
         *,
+        history: Sequence[Turn] = (),
         collection_ids: Sequence[str] | None = None,
         file_ids: Sequence[str] | None = None,
         model: str | None = None,
@@ -54,6 +57,7 @@ class AnswerService:
         """The whole answer (see `stream` for the arguments and the errors)."""
         stream = await self.stream(
             question,
+            history=history,
             collection_ids=collection_ids,
             file_ids=file_ids,
             model=model,
@@ -72,6 +76,7 @@ class AnswerService:
         self,
         question: str,
         *,
+        history: Sequence[Turn] = (),
         collection_ids: Sequence[str] | None = None,
         file_ids: Sequence[str] | None = None,
         model: str | None = None,
@@ -80,9 +85,11 @@ class AnswerService:
     ) -> AnswerStream:
         """Starts answering `question` from the chunks of `collection_ids` (vector store ids
         are collection ids) and/or `file_ids`; None searches everything, an empty list
-        nothing. Returns once the answer has started, so an unknown model, a question over
-        the context window or an unavailable backend raises here, before any event.
-        `max_tokens` and `temperature` default to the `answer` settings."""
+        nothing. `history` is the conversation before the question, oldest first: a
+        follow-up is searched and answered as the question it stands for. Returns once the
+        answer has started, so an unknown model, a question over the context window or an
+        unavailable backend raises here, before any event. `max_tokens` and `temperature`
+        default to the `answer` settings."""
         settings = self._settings
         if not question.strip():
             raise InvalidRequestError("the question must not be empty", param="question")
@@ -95,6 +102,10 @@ class AnswerService:
             collection_ids=None if collection_ids is None else list(collection_ids),
             file_ids=None if file_ids is None else list(file_ids),
         )
+        asked = question
+        question = await standalone_question(self._llm, model, history, question)
+        if question != asked:
+            log.info("follow-up rewritten", extra={"asked": asked, "searched": question})
         hits = await asyncio.to_thread(
             self._search.search, question, mode="hybrid", top_k=settings.top_k, flt=flt
         )
@@ -117,21 +128,10 @@ class AnswerService:
             )
         passages = packed.passages
         context = AnswerContext(
-            question, model, passages, None, packed.prompt_tokens, settings.verify
+            asked, model, passages, None, packed.prompt_tokens, settings.verify, question
         )
         if not passages:
             return refusal(context, "no_passages")
-        if settings.min_question_coverage > 0:
-            # What the model is shown of each passage: its heading (file, section) and text.
-            shown = [prompts.heading(i, h) + "\n" + h.text for i, h in enumerate(passages, 1)]
-            kept = covering(question, shown, settings.min_question_coverage)
-            if not kept:
-                log.info("answer refused: the passages do not mention what the question asks")
-                return refusal(context, "not_mentioned")
-            passages = [passages[i] for i in kept]
-            context = AnswerContext(
-                question, model, passages, None, packed.prompt_tokens, settings.verify
-            )
         checker = SupportChecker(
             self._embedder,
             min_lexical=settings.min_lexical_support,
@@ -141,9 +141,7 @@ class AnswerService:
         if settings.answerability_check:
             gate = prompts.request(model, question, passages, prompts.ANSWERABLE)
             chance, _ = await asyncio.gather(probability_yes(self._llm, gate), indexing)
-            context = AnswerContext(
-                question, model, passages, chance, packed.prompt_tokens, settings.verify
-            )
+            context = dataclasses.replace(context, answerability=chance)
             if chance < settings.answerability_threshold:
                 log.info("answer refused: not answerable", extra={"p_yes": round(chance, 3)})
                 return refusal(context, "not_answerable")

@@ -51,6 +51,7 @@ class AnswerContext:
     answerability: float | None
     prompt_tokens: int
     verify: bool
+    search_query: str = ""
 
 
 @dataclass
@@ -157,6 +158,7 @@ async def _verified_events(
         passages=context.passages,
         answerability=context.answerability,
         usage=usage,
+        search_query=context.search_query,
     )
     yield AnswerDone(answer)
 
@@ -195,18 +197,19 @@ async def _take(state: _Assembly, verifier: Verifier, segment: Segment) -> Seque
     if verdict.stop:
         state.stopped = True
         state.declined_first = state.sentences == 0
+        if verdict.text is None or state.declined_first:
+            return []
+        # What the documents do not cover, after what they do: it goes out last.
+    elif verdict.text is None:
         return []
-    if verdict.text is None:
-        return []
-    if not verdict.states_fact:
+    elif not verdict.states_fact:
         state.pending.append((segment, verdict))
         return []
-    events: list[AnswerEvent] = []
-    for waiting, waiting_verdict in state.pending:
-        events.append(_emit(state, verifier, waiting, waiting_verdict))
+    events = [_emit(state, verifier, *waiting) for waiting in state.pending]
     state.pending.clear()
     events.append(_emit(state, verifier, segment, verdict))
-    state.supported += 1
+    if not verdict.stop:
+        state.supported += 1
     return events
 
 
@@ -235,4 +238,5 @@ def _refused(context: AnswerContext, reason: RefusalReason, draft: str, usage: U
         passages=context.passages,
         answerability=context.answerability,
         usage=usage,
+        search_query=context.search_query,
     )

@@ -1,9 +1,13 @@
 """Does a passage support an answer sentence, and which span of it does?
 
 A sentence is supported by a passage when every number it states appears in the passage
-and one span of it (a sentence, or two in a row) holds most of its content words or means
-nearly the same (the embedder's cosine similarity). A short answer ("1987.") is checked
-together with its question. The quote is the span that matches the sentence best.
+and one span of it (a sentence, or two in a row) holds most of what the sentence adds to
+its question, or means nearly the same as the sentence (the embedder's cosine similarity).
+What the sentence adds are its content words that the question does not have: an answer
+repeats the question in the asker's words ("the main remaining risk"), which the passage
+may put otherwise ("the main risk left"), while the answer itself ("the billing
+database") must be the passage's. A short answer ("1987.") is checked together with its
+question. The quote is the span that matches the sentence best.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ SHORT_ANSWER_WORDS = 3
 class Support:
     passage: int  # index into the passages, from 0
     supported: bool
-    lexical: float  # largest share of the sentence's content words found in one span
+    lexical: float  # largest share of what the sentence adds to the question, in one span
     semantic: float  # best cosine similarity to a span of the passage
     numbers_ok: bool
     quote_start: int  # the best span, as offsets into the passage text
@@ -91,29 +95,32 @@ class SupportChecker:
         claim = sentence
         if question and len(words - stated) < SHORT_ANSWER_WORDS:
             # A short answer ("1987.", "Two blasts.") says something only with its question:
-            # the passage must support both together.
+            # it is compared to the passage together with it.
             claim = f"{question} {sentence}"
-            words |= tx.content_words(question)
+        # The question's words may be paraphrased; what the sentence adds may not.
+        added = words - tx.content_words(question) or words
         # The passages' own model, not the quantized query model: the check compares two
         # texts, and the quantized model's numbers vary with the CPU's integer kernels (a
         # borderline cosine moved from below 0.7 to 0.701 between two machines).
         vector = self._embedder.embed([claim])[0]
-        return [self._support(i, words, stated, vector) for i in indexes]
+        return [self._support(i, words, added, stated, vector) for i in indexes]
 
     def _support(
-        self, index: int, words: set[str], stated: set[str], vector: FloatArray
+        self, index: int, words: set[str], added: set[str], stated: set[str], vector: FloatArray
     ) -> Support:
         passage = self._passages[index]
         numbers_ok = stated <= passage.numbers
         similarities = passage.span_vectors @ vector
         # Words must meet in one place (a sentence, or two in a row), not anywhere in the
         # passage: a nearby fact dressed in the question's words does not pass.
-        overlaps = [len(words & w) / len(words) if words else 0.0 for w in passage.span_words]
-        best = max(range(len(passage.spans)), key=lambda i: similarities[i] + overlaps[i])
+        overlaps = [len(added & w) / len(added) if added else 0.0 for w in passage.span_words]
+        # The quote is where the whole sentence, its echo of the question included, is.
+        matches = [len(words & w) / len(words) if words else 0.0 for w in passage.span_words]
+        best = max(range(len(passage.spans)), key=lambda i: similarities[i] + matches[i])
         lexical = max(overlaps, default=0.0)
         semantic = float(similarities.max()) if len(similarities) else 0.0
         supported = (
-            bool(words)
+            bool(added)
             and numbers_ok
             and (lexical >= self._min_lexical or semantic >= self._min_semantic)
         )

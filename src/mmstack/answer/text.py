@@ -1,9 +1,14 @@
-"""Word-level text features for checking an answer against a passage: content words with a
-light stemming, numbers in one normal form, and passage sentences with their offsets."""
+"""Word-level text features for checking an answer against a passage: content words
+stemmed (Snowball's English stemmer), numbers in one normal form, and passage sentences
+with their offsets."""
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
+
+import snowballstemmer
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
 
@@ -50,15 +55,16 @@ _NUMBER_WORDS = {
     "ninety": "90",
     "hundred": "100",
 }
-_SUFFIXES = ("ations", "ation", "ments", "ment", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s")
+_stemmers = threading.local()  # a Snowball stemmer keeps state while it works
 
 
+@functools.lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
-    for suffix in _SUFFIXES:
-        if len(word) - len(suffix) >= 4 and word.endswith(suffix):
-            word = word[: -len(suffix)]
-            break
-    return word[:7]
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:
+        stemmer = _stemmers.english = snowballstemmer.stemmer("english")
+    stem: str = stemmer.stemWord(word)
+    return stem
 
 
 def _number(token: str) -> str | None:

@@ -9,9 +9,7 @@ from mmstack.index.search import SearchHit
 
 REFUSAL = "The documents do not say."
 
-RefusalReason = Literal[
-    "no_passages", "not_mentioned", "not_answerable", "model_declined", "unsupported"
-]
+RefusalReason = Literal["no_passages", "not_answerable", "model_declined", "unsupported"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +79,9 @@ class Answer:
     # The model's probability that the passages hold the answer (None: not asked).
     answerability: float | None = None
     usage: Usage = field(default_factory=Usage)
+    # What was searched and answered: the question, or for a follow-up the question it
+    # stands for, rewritten from the conversation.
+    search_query: str = ""
 
     def sources(self) -> list[Citation]:
         """One citation per cited passage, by number: the first place it is cited."""

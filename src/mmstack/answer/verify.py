@@ -29,7 +29,7 @@ class Verdict:
     text: str | None  # the sentence as it goes out; None: dropped
     supports: list[Support] = field(default_factory=list)  # one per citation, in order
     states_fact: bool = False  # it has content words (a bare "Yes." does not)
-    stop: bool = False  # the answer ends before this sentence
+    stop: bool = False  # the answer ends with this sentence (`text`), or before it (None)
 
 
 class Verifier:
@@ -65,7 +65,10 @@ class Verifier:
         if self._verify:
             sentence = cite_filenames(sentence, [hit.filename for hit in self._passages])
         if is_decline(sentence) and (self._verify or first):
-            return Verdict(None, stop=True)
+            if first:
+                return Verdict(None, stop=True)
+            # A partial answer: what came before stands, this says what it leaves out.
+            return Verdict(with_markers(sentence, []), stop=True)
         cited = [n - 1 for n in markers(sentence) if 1 <= n <= len(self._passages)]
         said = " ".join(strip_markers(sentence).lower().split())
         words = tx.content_words(said)

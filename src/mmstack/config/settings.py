@@ -225,13 +225,6 @@ class AnswerSettings(BaseModel):
         le=1,
         description="A model that declines after a 'yes' this sure is asked once more",
     )
-    min_question_coverage: float = Field(
-        0.85,
-        ge=0,
-        le=1,
-        description="Share of the question's key terms a passage must name to be given to "
-        "the model; with none, the answer is a refusal (0: every passage)",
-    )
     verify: bool = Field(True, description="Check every answer sentence against its passage")
     min_lexical_support: float = Field(
         0.6, ge=0, le=1, description="Share of a sentence's content words its passage must hold"
