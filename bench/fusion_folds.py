@@ -1,6 +1,8 @@
 """How the hybrid search defaults were chosen, without overfitting: leave one collection out.
 
-For each BEIR collection in ../shared/data (all but coco-mini) the keyword and vector
+For each BEIR collection in ../shared/data (all but coco-mini), and for the development
+half of the handbook questions (`bench/qa`, each judged relevant to the page it was
+written from; never the test half), the keyword and vector
 candidate lists of every judged query are taken once from the real indexes (ingested by
 the real pipeline, kept in `--workdir`), with their scores. Every fusion setting of a grid
 (RRF with k and weights, z-score and min-max score fusion with weights, candidates per side)
@@ -20,17 +22,21 @@ import argparse
 import itertools
 import json
 import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import handbook, handbook_qa
 from bench.common import bench_stack, load_beir, ndcg_at, print_table
-from bench.retrieval import COLLECTIONS, ingest_corpus
+from bench.retrieval import COLLECTIONS
 from mmstack.config.settings import SearchSettings
 from mmstack.index import fusion
 from mmstack.index.filters import SearchFilter
+from mmstack.stack import Stack
 from mmstack.store.models import Chunk, StoredFile
 
+HANDBOOK_DEV = "handbook-dev"
 DEPTH = 200  # candidates taken from each side; settings use their first `candidates`
 RANKED_CHUNKS = 100  # as bench.retrieval: the top 100 hits, a document at its best chunk
 
@@ -75,26 +81,62 @@ def grid() -> list[Setting]:
     return found
 
 
+@dataclass(frozen=True)
+class Collection:
+    """What one fold ingests and asks: files (name -> bytes), queries and judgments, by
+    document id (a file's name without its extension)."""
+
+    files: dict[str, bytes]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+
+def load_collection(name: str) -> Collection:
+    if name == HANDBOOK_DEV:
+        return _handbook_dev()
+    beir = load_beir(name)
+    files = {}
+    for doc_id, (title, body) in beir.corpus.items():
+        files[f"{doc_id}.txt"] = (f"{title}\n\n{body}" if title else body).encode()
+    return Collection(files, beir.queries, beir.qrels)
+
+
+def _handbook_dev() -> Collection:
+    """The development half of the handbook questions (`bench/qa`), original and reworded,
+    answerable ones: each judged relevant to the page it was written from. The test half
+    is never used here."""
+    book = handbook.pages()
+    records = handbook_qa.load("dev")
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    for part in ("original", "reworded"):
+        for item in handbook_qa.items(records, part):
+            if item.answerable:
+                queries[item.id] = item.question
+                page = next(r["page"] for r in records if r["id"] == item.base)
+                qrels[item.id] = {page.removesuffix(".html"): 1}
+    return Collection({p.filename: p.html for p in book}, queries, qrels)
+
+
 def collect(name: str, workdir: Path) -> Candidates:
+    source = load_collection(name)
     cached = workdir / f"{name}.candidates.json"
     if cached.exists():
         raw = json.loads(cached.read_text())
-        beir = load_beir(name)
         return Candidates(
             name,
             {q: [(int(c), float(x)) for c, x in v] for q, v in raw["keyword"].items()},
             {q: [(int(c), float(x)) for c, x in v] for q, v in raw["vector"].items()},
             {int(k): v for k, v in raw["doc_of"].items()},
-            beir.qrels,
+            source.qrels,
         )
-    beir = load_beir(name)
     keyword: dict[str, Scored] = {}
     vector: dict[str, Scored] = {}
     with bench_stack(workdir / name) as stack:
-        collection_id = ingest_corpus(stack, name, beir.corpus)
+        collection_id = ingest_files(stack, name, source.files)
         stack.vectors.optimize()
         flt = SearchFilter(collection_ids=[collection_id])
-        for qid, query in beir.queries.items():
+        for qid, query in source.queries.items():
             with stack.db.session() as session:
                 found = stack.keywords.search(session, query, limit=DEPTH, flt=flt)
             keyword[qid] = [(h.id, h.score) for h in found]
@@ -105,9 +147,19 @@ def collect(name: str, workdir: Path) -> Candidates:
             rows = session.query(Chunk.id, StoredFile.filename).join(
                 StoredFile, StoredFile.id == Chunk.file_id
             )
-            doc_of = {i: f.removesuffix(".txt") for i, f in rows if i in ids}
+            doc_of = {i: Path(f).stem for i, f in rows if i in ids}
     cached.write_text(json.dumps({"keyword": keyword, "vector": vector, "doc_of": doc_of}))
-    return Candidates(name, keyword, vector, doc_of, beir.qrels)
+    return Candidates(name, keyword, vector, doc_of, source.qrels)
+
+
+def ingest_files(stack: Stack, name: str, files: dict[str, bytes]) -> str:
+    collection_id = stack.collections.create(name).id
+    started = time.perf_counter()
+    for filename, data in files.items():
+        stack.ingestion.add_file(collection_id, filename, data)
+    stack.worker.run_until_idle()
+    print(f"{name}: {len(files)} files ingested in {time.perf_counter() - started:.0f} s")
+    return collection_id
 
 
 def ranked(setting: Setting | str, keyword: Scored, vector: Scored) -> list[int]:
@@ -144,7 +196,7 @@ def best(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--collections", default=",".join(COLLECTIONS))
+    parser.add_argument("--collections", default=",".join([*COLLECTIONS, HANDBOOK_DEV]))
     parser.add_argument("--workdir", type=Path, default=Path("bench/results/fusion_folds"))
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 
-from mmstack.answer import prompts
 from mmstack.llm.types import (
     AssistantMessage,
     ChatCompletion,
@@ -50,13 +49,11 @@ class ScriptedModels:
         *,
         p_yes: float = 0.9,
         window: int | None = 4096,
-        insisted: str = "",
         rewrite: str = "",
     ) -> None:
         self.answer = answer
         self.rewrite = rewrite  # the standalone question a follow-up is rewritten as
         self.completions: list[ChatCompletionRequest] = []
-        self.insisted = insisted  # the answer when asked again, without the way out
         self.p_yes = p_yes
         self.window = window
         self.requests: list[ChatCompletionRequest] = []
@@ -75,8 +72,7 @@ class ScriptedModels:
         if request.max_tokens == 1:
             stream = ListStream([self._yes_no()])
         else:
-            insisting = request.messages[-1].text().endswith(prompts.INSIST)
-            text = self.insisted if insisting else self.answer
+            text = self.answer
             pieces = [text[i : i + 4] for i in range(0, len(text), 4)]
             stream = ListStream([_chunk(Delta(content=piece)) for piece in pieces])
         self.streams.append(stream)

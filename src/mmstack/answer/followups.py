@@ -23,10 +23,21 @@ MAX_QUESTION_TOKENS = 64
 
 SYSTEM = (
     "You rewrite the last message of a conversation as a question that can be understood "
-    "without the conversation. Replace every pronoun or vague reference (it, they, that, "
-    "the second one) with what it refers to, and keep everything else the user asked. If "
-    "the message already stands on its own, repeat it unchanged. Reply with only the "
-    "question."
+    "without the conversation. Name the thing it is about: replace every pronoun or vague "
+    "reference (it, they, that, this one, the second one, the other) with what it refers "
+    "to, and fill in what a short follow-up leaves out. Keep everything else the user "
+    "asked. If the message already stands on its own, repeat it unchanged. Reply with only "
+    "the question."
+)
+# One worked example (about nothing in any user's documents): small models follow an
+# example far better than a description.
+EXAMPLE = (
+    "Conversation:\n"
+    "User: Which database does the billing service use?\n"
+    "Assistant: The billing service uses PostgreSQL 15.\n"
+    "User: and how often is it backed up?\n\n"
+    "The last message as a standalone question:",
+    "How often is the PostgreSQL database of the billing service backed up?",
 )
 
 
@@ -49,7 +60,12 @@ def request(model: str, history: Sequence[Turn], question: str) -> ChatCompletio
     lines = [f"{'User' if t.role == 'user' else 'Assistant'}: {t.text}" for t in recent(history)]
     lines.append(f"User: {question.strip()}")
     prompt = "Conversation:\n" + "\n".join(lines) + "\n\nThe last message as a standalone question:"
-    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
+    messages = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": EXAMPLE[0]},
+        {"role": "assistant", "content": EXAMPLE[1]},
+        {"role": "user", "content": prompt},
+    ]
     return ChatCompletionRequest.model_validate(
         {
             "model": model,

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mmstack.answer.types import REFUSAL
 from mmstack.index.search import SearchHit
 from mmstack.llm.types import ChatCompletionRequest
 
@@ -15,18 +14,15 @@ SYSTEM = (
     "You answer questions about the user's documents using only the numbered passages "
     "given with the question, never outside knowledge."
 )
+# No way out in the answer itself: whether the passages hold the answer is the check's to
+# judge (ANSWERABLE), and a small model offered "reply only: ..." takes it even with the
+# answer in front of it. What it writes is verified sentence by sentence.
 ANSWER = (
-    "Answer the question using only facts the passages state. Be brief: one to three "
-    "sentences, or a short list when the answer has several items; give numbers with "
-    "their units. End each sentence or list item with the number of the passage that "
-    "states it, like [2]. If the passages answer only part of the question, answer that "
-    "part and then say what they do not cover. If the passages do not state the answer, "
-    f"reply only: {REFUSAL}"
-)
-# Asked when the model declined although it had judged the passages to hold the answer.
-INSIST = (
-    "Answer the question in one short sentence with the fact from the passages that "
-    "answers it, ending with the number of the passage, like [2]."
+    "Answer the question from the passages. Be brief: one to three sentences, or a short "
+    "list when the answer has several items; give numbers with their units. End each "
+    "sentence or list item with the number of the passage that states it, like [2]. If the "
+    "passages answer only part of the question, answer that part and then say what they "
+    "do not cover."
 )
 ANSWERABLE = "Do the passages above state the answer to this question? Reply with only YES or NO."
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
 from collections.abc import Sequence
 
@@ -15,7 +14,7 @@ from mmstack.answer.answerability import probability_yes
 from mmstack.answer.followups import Turn, standalone_question
 from mmstack.answer.packing import pack
 from mmstack.answer.ports import ChatModels, Retriever
-from mmstack.answer.stream import AnswerContext, AnswerStream, Retry, refusal, verified
+from mmstack.answer.stream import AnswerContext, AnswerStream, refusal, verified
 from mmstack.answer.support import SupportChecker
 from mmstack.answer.types import Answer, AnswerDone
 from mmstack.answer.verify import Verifier
@@ -154,15 +153,5 @@ class AnswerService:
         }
         request = prompts.request(model, question, passages, prompts.ANSWER, **fields)
         chat = await self._llm.stream(request)
-        retry: Retry | None = None
-        sure = context.answerability is not None and (
-            context.answerability >= settings.retry_threshold
-        )
-        if settings.verify and sure:
-            # It judged the passages to hold the answer: a decline is asked again, without
-            # the way out, and what it then says is verified like any answer.
-            insist = prompts.request(model, question, passages, prompts.INSIST, **fields)
-            retry = functools.partial(self._llm.stream, insist)
-
         verifier = Verifier(question, passages, checker, verify=settings.verify)
-        return verified(context, chat, verifier, retry)
+        return verified(context, chat, verifier)

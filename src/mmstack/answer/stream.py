@@ -4,13 +4,14 @@ whole answer with its citations.
 A sentence goes out once it is complete and judged (see `verify.py`), so the text streamed
 is exactly the final answer's text: nothing sent is ever taken back. The price is latency of
 one sentence. A sentence without content (a bare "Yes.") waits for a supported sentence to
-go out with; an answer that ends with none becomes the refusal.
+go out with, and is left out when none follows; an answer that ends with none becomes the
+refusal.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -68,7 +69,7 @@ class _Assembly:
 
 
 class _Generation:
-    """The model's stream being read (a retry replaces it), closed with the answer's."""
+    """The model's stream being read, closed with the answer's."""
 
     def __init__(self, chat: ChatStream | None) -> None:
         self.chat = chat
@@ -108,31 +109,18 @@ def refusal(context: AnswerContext, reason: RefusalReason, draft: str = "") -> E
     return EventStream(events(), _Generation(None))
 
 
-Retry = Callable[[], Awaitable[ChatStream]]
-
-
-def verified(
-    context: AnswerContext, chat: ChatStream, verifier: Verifier, retry: Retry | None = None
-) -> EventStream:
-    """The answer read from `chat`. When the model declines before saying anything and
-    `retry` is given, the answer is read from the stream `retry` starts instead."""
+def verified(context: AnswerContext, chat: ChatStream, verifier: Verifier) -> EventStream:
+    """The answer read from `chat`, sentence by sentence as `verifier` judges them."""
     generation = _Generation(chat)
-    return EventStream(_verified_events(context, generation, verifier, retry), generation)
+    return EventStream(_verified_events(context, generation, verifier), generation)
 
 
 async def _verified_events(
-    context: AnswerContext, generation: _Generation, verifier: Verifier, retry: Retry | None
+    context: AnswerContext, generation: _Generation, verifier: Verifier
 ) -> AsyncIterator[AnswerEvent]:
     state = _Assembly()
     async for event in _read(generation, verifier, state):
         yield event
-    if state.declined_first and retry is not None:
-        generation.chat = await retry()
-        generation.draft.append("\n")
-        verifier.restart()
-        state = _Assembly()
-        async for event in _read(generation, verifier, state):
-            yield event
     usage = Usage(context.prompt_tokens, generation.completion_tokens)
     draft = "".join(generation.draft)
     reason = refusal_reason(
@@ -145,9 +133,8 @@ async def _verified_events(
         yield TextDelta(REFUSAL)
         yield AnswerDone(_refused(context, reason, draft, usage))
         return
-    for segment, verdict in state.pending:  # trailing sentences without content
-        if verdict.text is not None:
-            yield _emit(state, verifier, segment, verdict)
+    # Sentences without content after the last fact ("This is stated in [2].", "Hope this
+    # helps.") are left out: they only talk about the answer.
     answer = Answer(
         question=context.question,
         model=context.model,

@@ -93,9 +93,11 @@ class SupportChecker:
         words = tx.content_words(sentence)
         stated = tx.numbers(sentence)
         claim = sentence
-        if question and len(words - stated) < SHORT_ANSWER_WORDS:
+        short = bool(question) and len(words - stated) < SHORT_ANSWER_WORDS
+        if short:
             # A short answer ("1987.", "Two blasts.") says something only with its question:
-            # it is compared to the passage together with it.
+            # it is compared to the passage together with it, and what it adds must be the
+            # passage's word for word (the question alone would make it look close).
             claim = f"{question} {sentence}"
         # The question's words may be paraphrased; what the sentence adds may not.
         added = words - tx.content_words(question) or words
@@ -103,10 +105,16 @@ class SupportChecker:
         # texts, and the quantized model's numbers vary with the CPU's integer kernels (a
         # borderline cosine moved from below 0.7 to 0.701 between two machines).
         vector = self._embedder.embed([claim])[0]
-        return [self._support(i, words, added, stated, vector) for i in indexes]
+        return [self._support(i, words, added, stated, vector, short) for i in indexes]
 
     def _support(
-        self, index: int, words: set[str], added: set[str], stated: set[str], vector: FloatArray
+        self,
+        index: int,
+        words: set[str],
+        added: set[str],
+        stated: set[str],
+        vector: FloatArray,
+        short: bool,
     ) -> Support:
         passage = self._passages[index]
         numbers_ok = stated <= passage.numbers
@@ -119,11 +127,8 @@ class SupportChecker:
         best = max(range(len(passage.spans)), key=lambda i: similarities[i] + matches[i])
         lexical = max(overlaps, default=0.0)
         semantic = float(similarities.max()) if len(similarities) else 0.0
-        supported = (
-            bool(added)
-            and numbers_ok
-            and (lexical >= self._min_lexical or semantic >= self._min_semantic)
-        )
+        close = semantic >= self._min_semantic and not short
+        supported = bool(added) and numbers_ok and (lexical >= self._min_lexical or close)
         start, end = passage.spans[best]
         start = self._quote_start(index, start, end)
         return Support(index, supported, lexical, semantic, numbers_ok, start, end)

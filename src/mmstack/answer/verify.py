@@ -54,11 +54,6 @@ class Verifier:
             label = " ".join([hit.filename, *hit.anchor.heading_path])
             self._heading_words |= tx.content_words(label)
 
-    def restart(self) -> None:
-        """For a new attempt at the answer: nothing said yet."""
-        self._first = True
-        self._seen.clear()
-
     def judge(self, sentence: str) -> Verdict:
         """Blocking: embeds the sentence."""
         first, self._first = self._first, False
@@ -76,6 +71,8 @@ class Verifier:
             return Verdict(None)  # a small model repeating itself or the prompt
         self._seen.add(said)
         if not words:
+            if self._verify and not any(c.isalnum() for c in said):
+                return Verdict(None)  # a stray code fence or bullet
             return Verdict(with_markers(sentence, []) if self._verify else sentence)
         supports = self._checker.check(sentence, question=self._question)
         if not self._verify:

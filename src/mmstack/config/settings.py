@@ -219,12 +219,6 @@ class AnswerSettings(BaseModel):
     answerability_threshold: float = Field(
         0.6, ge=0, le=1, description="Lowest probability of 'yes' that lets the model answer"
     )
-    retry_threshold: float = Field(
-        0.6,
-        ge=0,
-        le=1,
-        description="A model that declines after a 'yes' this sure is asked once more",
-    )
     verify: bool = Field(True, description="Check every answer sentence against its passage")
     min_lexical_support: float = Field(
         0.6, ge=0, le=1, description="Share of a sentence's content words its passage must hold"
