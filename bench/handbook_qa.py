@@ -15,11 +15,22 @@ written and who saw what: `bench/qa/README.md`) come in three parts, each scored
 Scores: accuracy (an answerable question answered, every `must` group found in the text),
 refusal accuracy (unanswerable ones refused), citation precision (the share of `[n]`
 markers whose passage holds the supporting text). Latency: time to the first answer text
-and to the whole answer, and, for the original questions, the model's own time to first
-token on the same final prompt (the answer prompt, sent alone with the prompt cache off).
+and to the whole answer, and, for every third original question, the model alone on the
+same final prompt (the answer prompt with the same question and passages, sent on its own
+with the prompt cache off): its time to first token and to the end of its answer.
 
     .venv/bin/python -m bench.handbook_qa --split dev [--parts original,reworded,followup]
         [--limit N] [--ids dev-001,...] [--set answer.top_k=5 ...]
+
+Whether an answer goes out is decided on the model's probabilities of YES (the check over
+all the passages, and the second look at the text the first fact stands on), and the
+decision changes nothing the model writes. So a run with `--set
+answer.answerability_threshold=0` answers everything and records both probabilities, and
+`--rescore` scores its saved answers under any threshold, with or without the second look,
+exactly as a run with those settings would, without running the model again:
+
+    .venv/bin/python -m bench.handbook_qa --rescore bench/results/handbook_qa/answers-dev.jsonl
+        [--thresholds 0.5,0.6,0.7]
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import itertools
 import json
 import re
 import statistics
@@ -75,6 +87,7 @@ class Outcome:
     first_text: float
     total: float
     model_first_token: float | None = None
+    model_total: float | None = None  # the model alone, the whole answer
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -191,25 +204,29 @@ async def ask(service: AnswerService, item: Item, collection_id: str) -> Outcome
     return Outcome(item, answer, correct, cited, precise, first or total, total)
 
 
-async def model_first_token(stack: Stack, answer: Answer) -> float:
-    """The model's own time to first token on the final answer prompt, prompt cache off."""
+async def model_alone(stack: Stack, answer: Answer, max_tokens: int) -> tuple[float, float]:
+    """The model's own time to first token and to the end of its answer on the final answer
+    prompt (the same question and passages), with the prompt cache off."""
     request = prompts.request(
         answer.model,
         answer.search_query or answer.question,
         answer.passages,
         prompts.ANSWER,
-        max_tokens=1,
+        max_tokens=max_tokens,
         temperature=0.0,
         cache_prompt=False,
     )
     started = time.perf_counter()
+    first: float | None = None
     stream = await stack.llm.stream(request)
     try:
-        async for _ in stream:
-            break
+        async for chunk in stream:
+            if first is None and any(c.delta.content for c in chunk.choices):
+                first = time.perf_counter() - started
     finally:
         await stream.aclose()
-    return time.perf_counter() - started
+    total = time.perf_counter() - started
+    return first or total, total
 
 
 def summarize(outcomes: Sequence[Outcome]) -> list[str]:
@@ -251,6 +268,7 @@ def latency_rows(outcomes: Sequence[Outcome]) -> list[list[str]]:
                 f"{statistics.median(ratios):.2f}",
                 f"{max(ratios):.2f}",
                 f"{statistics.median(o.total for o in timed):.2f}",
+                f"{statistics.median(o.model_total or 0 for o in timed):.2f}",
             ]
         )
     return rows
@@ -274,14 +292,71 @@ def save(path: Path, outcomes: Sequence[Outcome]) -> None:
                 "cited": o.cited,
                 "precise": o.precise,
                 "p_yes": a.answerability,
+                "p_confirm": a.confirmation,
                 "text": a.text,
                 "draft": a.draft,
+                "quotes": [c.quote for c in a.citations],
+                "citations": [
+                    {
+                        "number": c.number,
+                        "heading": prompts.heading(c.number, a.passages[c.number - 1]),
+                        "quote": c.quote,
+                    }
+                    for c in a.citations
+                ],
+                "passage_texts": [h.text for h in a.passages],
                 "passages": [f"{h.filename}#{h.seq}" for h in a.passages],
                 "first_text": round(o.first_text, 2),
                 "total": round(o.total, 2),
                 "model_first_token": o.model_first_token and round(o.model_first_token, 2),
+                "model_total": o.model_total and round(o.model_total, 2),
             }
             handle.write(json.dumps(record) + "\n")
+
+
+def goes_out(record: dict[str, Any], threshold: float, *, confirm: bool) -> bool:
+    """Whether an answer saved from a threshold-0 run goes out under `threshold` (the
+    service's rule: the check alone, or the mean of the check and the second look)."""
+    if record["refused"]:
+        return False
+    first = record["p_yes"] if record["p_yes"] is not None else 1.0
+    if not confirm:
+        return bool(first >= threshold)
+    second = record["p_confirm"] if record["p_confirm"] is not None else first
+    return bool((first + second) / 2 >= threshold)
+
+
+def rescore(path: Path, thresholds: Sequence[float]) -> None:
+    records = [json.loads(line) for line in path.open()]
+    rows = []
+    for part in PARTS:
+        group = [r for r in records if r["part"] == part]
+        answerable = [r for r in group if r["answerable"]]
+        unanswerable = [r for r in group if not r["answerable"]]
+        if not group:
+            continue
+        for confirm, threshold in itertools.product((False, True), thresholds):
+            out = [r for r in answerable if goes_out(r, threshold, confirm=confirm)]
+            correct = sum(r["correct"] for r in out)
+            refused = sum(not goes_out(r, threshold, confirm=confirm) for r in unanswerable)
+            cited = sum(r["cited"] for r in out)
+            precise = sum(r["precise"] for r in out)
+            rows.append(
+                [
+                    part,
+                    "check and second look" if confirm else "check alone",
+                    f"{threshold:.2f}",
+                    f"{correct / max(len(answerable), 1):.2f} ({correct}/{len(answerable)})",
+                    f"{refused / len(unanswerable):.2f} ({refused}/{len(unanswerable)})"
+                    if unanswerable
+                    else "-",
+                    f"{precise / cited:.2f} ({precise}/{cited})" if cited else "-",
+                ]
+            )
+    print_table(
+        ["part", "decision", "threshold", "accuracy", "refusal accuracy", "citation precision"],
+        rows,
+    )
 
 
 def _settings(base: AnswerSettings, assignments: Sequence[str]) -> AnswerSettings:
@@ -302,7 +377,8 @@ async def run(
     records: Sequence[dict[str, Any]],
     parts: Sequence[str],
     *,
-    time_model: bool,
+    time_model_every: int,
+    max_answer_tokens: int,
 ) -> list[Outcome]:
     outcomes: list[Outcome] = []
     originals: dict[str, Answer] = {}
@@ -315,8 +391,10 @@ async def run(
                 outcome = await ask(service, item, collection_id)
                 if part == "original":
                     originals[item.id] = outcome.answer
-                    if time_model:
-                        outcome.model_first_token = await model_first_token(stack, outcome.answer)
+                    if time_model_every and (position - 1) % time_model_every == 0:
+                        outcome.model_first_token, outcome.model_total = await model_alone(
+                            stack, outcome.answer, max_answer_tokens
+                        )
                 if part in parts:
                     outcomes.append(outcome)
                 mark = "refused" if outcome.answer.refused else ("ok" if outcome.correct else "--")
@@ -342,9 +420,19 @@ def main() -> None:
     parser.add_argument("--ids", help="only these question ids (comma-separated)")
     parser.add_argument("--workdir", type=Path, default=Path("bench/results/handbook_qa"))
     parser.add_argument("--set", action="append", default=[], help="answer.KEY=VALUE")
-    parser.add_argument("--no-model-timing", action="store_true")
+    parser.add_argument(
+        "--time-model-every",
+        type=int,
+        default=3,
+        help="time the model alone on every Nth original question's final prompt (0: never)",
+    )
     parser.add_argument("--model", default=MODEL)
+    parser.add_argument("--rescore", type=Path, help="score a threshold-0 run's saved answers")
+    parser.add_argument("--thresholds", default="0.5,0.55,0.6,0.65,0.7")
     args = parser.parse_args()
+    if args.rescore:
+        rescore(args.rescore, [float(t) for t in args.thresholds.split(",")])
+        return
     records = load(args.split)
     if args.ids:
         wanted = set(args.ids.split(","))
@@ -358,7 +446,15 @@ def main() -> None:
         settings = _settings(stack.settings.answer, args.set)
         service = AnswerService(stack.search, stack.llm, stack.embedder, settings)
         outcomes = asyncio.run(
-            run(stack, service, collection_id, records, parts, time_model=not args.no_model_timing)
+            run(
+                stack,
+                service,
+                collection_id,
+                records,
+                parts,
+                time_model_every=args.time_model_every,
+                max_answer_tokens=settings.max_answer_tokens,
+            )
         )
     save(args.workdir / f"answers-{args.split}.jsonl", outcomes)
     print(
@@ -379,8 +475,8 @@ def main() -> None:
             "(original questions):"
         )
         print_table(
-            ["answers", "n", "first text s (p50)", "model first token s (p50)", "ratio p50",
-             "ratio max", "whole answer s (p50)"],
+            ["answers", "n", "first text s (p50)", "model alone, first token s (p50)",
+             "ratio p50", "ratio max", "whole answer s (p50)", "model alone, whole s (p50)"],
             timing,
         )  # fmt: skip
 

@@ -1,5 +1,6 @@
 """A chat model at the LLM seam that answers from a script: the answerability check gets
-YES with a set probability, the answer gets a set text, streamed a few characters at a time,
+YES with a set probability (the second look at the first fact's passage text its own),
+the answer gets a set text, streamed a few characters at a time,
 and a follow-up's rewrite (the one whole completion asked for) a set question.
 """
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from mmstack.answer import prompts
 from mmstack.llm.types import (
     AssistantMessage,
     ChatCompletion,
@@ -50,11 +52,13 @@ class ScriptedModels:
         p_yes: float = 0.9,
         window: int | None = 4096,
         rewrite: str = "",
+        p_confirm: float | None = None,
     ) -> None:
         self.answer = answer
         self.rewrite = rewrite  # the standalone question a follow-up is rewritten as
         self.completions: list[ChatCompletionRequest] = []
         self.p_yes = p_yes
+        self.p_confirm = p_yes if p_confirm is None else p_confirm
         self.window = window
         self.requests: list[ChatCompletionRequest] = []
         self.streams: list[ListStream] = []
@@ -70,7 +74,8 @@ class ScriptedModels:
     async def stream(self, request: ChatCompletionRequest) -> ListStream:
         self.requests.append(request)
         if request.max_tokens == 1:
-            stream = ListStream([self._yes_no()])
+            confirming = prompts.CONFIRM in str(request.messages[-1].content)
+            stream = ListStream([self._yes_no(self.p_confirm if confirming else self.p_yes)])
         else:
             text = self.answer
             pieces = [text[i : i + 4] for i in range(0, len(text), 4)]
@@ -87,8 +92,11 @@ class ScriptedModels:
     def answers_asked(self) -> int:
         return sum(1 for r in self.requests if r.max_tokens != 1)
 
-    def _yes_no(self) -> ChatCompletionChunk:
-        yes, no = max(self.p_yes, 1e-9), max(1 - self.p_yes, 1e-9)
+    def confirmations(self) -> list[ChatCompletionRequest]:
+        return [r for r in self.requests if prompts.CONFIRM in str(r.messages[-1].content)]
+
+    def _yes_no(self, p_yes: float) -> ChatCompletionChunk:
+        yes, no = max(p_yes, 1e-9), max(1 - p_yes, 1e-9)
         top = [
             {"token": "YES", "logprob": math.log(yes)},
             {"token": "NO", "logprob": math.log(no)},

@@ -23,9 +23,7 @@ async def service(answer_settings: Settings, handbook_stack: Stack) -> AsyncIter
     # passage that names everything asked it declines more often than given all of them:
     # the checks before answering are the bundled 1.5B model's, measured in
     # bench/grounded_qa.py. These tests are about generation and verification.
-    settings = AnswerSettings(
-        max_answer_tokens=48, answerability_check=False, min_question_coverage=0
-    )
+    settings = AnswerSettings(max_answer_tokens=48, answerability_check=False)
     yield AnswerService(handbook_stack.search, router, handbook_stack.embedder, settings)
     await router.aclose()
 

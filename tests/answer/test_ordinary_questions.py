@@ -127,7 +127,8 @@ def _notes(stack: Stack) -> list[str]:
 
 
 def _check(answer: Answer, must: list[str], cited: str) -> None:
-    seen = (answer.text, answer.draft, answer.answerability)
+    seen = (answer.text, answer.draft, answer.refusal_reason)
+    seen += (answer.answerability, answer.confirmation)
     assert not answer.refused, seen
     for pattern in must:
         assert re.search(pattern, answer.text, re.IGNORECASE), seen

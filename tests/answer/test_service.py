@@ -138,15 +138,70 @@ async def test_the_model_declining_is_a_refusal_and_ends_the_answer(handbook_sta
 async def test_passages_that_do_not_hold_the_answer_are_refused_before_answering(
     handbook_stack: Stack,
 ) -> None:
-    model = ScriptedModels("The keeper's salary is 3.2 thousand a month [1].", p_yes=0.2)
-    service = _service(handbook_stack, model)
+    # So low that no second look could make up for it: 0.1 and at most 1.0 average 0.55,
+    # under the threshold of 0.6.
+    model = ScriptedModels("The keeper's salary is 3.2 thousand a month [1].", p_yes=0.1)
+    service = _service(handbook_stack, model, answerability_threshold=0.6)
     answer = await service.answer(
         "What is the keeper's salary?", collection_ids=_lighthouse(handbook_stack)
     )
     assert answer.refused
     assert answer.refusal_reason == "not_answerable"
-    assert answer.answerability == pytest.approx(0.2)
+    assert answer.answerability == pytest.approx(0.1)
+    assert answer.confirmation is None
     assert model.answers_asked() == 0
+
+
+@pytest.mark.parametrize(
+    ("p_confirm", "answered"),
+    [(0.9, True), (0.3, False)],  # means with the first look's 0.5: 0.7 and 0.4
+)
+async def test_a_doubtful_first_look_is_settled_by_the_text_the_first_fact_stands_on(
+    handbook_stack: Stack, p_confirm: float, answered: bool
+) -> None:
+    model = ScriptedModels("", p_yes=0.5, p_confirm=p_confirm)
+    service = _service(handbook_stack, model, answerability_threshold=0.6)
+    probe = await service.answer(QUESTION, collection_ids=_lighthouse(handbook_stack))
+    lamp = next(i for i, h in enumerate(probe.passages, 1) if "14 months" in h.text)
+    model.answer = (
+        f"The main lamp is replaced every 14 months [{lamp}]. "
+        f"It is a 1000-watt metal halide bulb [{lamp}]."
+    )
+    model.requests.clear()
+
+    stream = await service.stream(QUESTION, collection_ids=_lighthouse(handbook_stack))
+    events = [event async for event in stream]
+
+    answer = events[-1].answer if isinstance(events[-1], AnswerDone) else None
+    assert answer is not None
+    assert answer.answerability == pytest.approx(0.5)
+    assert answer.confirmation == pytest.approx(p_confirm)
+    (asked,) = model.confirmations()  # once, about the first fact only
+    assert "every 14 months" in str(asked.messages[-1].content)
+    assert "Passages:" not in str(asked.messages[-1].content)
+    streamed = "".join(e.text for e in events if isinstance(e, TextDelta))
+    if answered:
+        assert not answer.refused
+        assert streamed == answer.text
+        assert answer.text == model.answer
+    else:
+        # Nothing of the answer went out before the second look said no.
+        assert answer.refused
+        assert answer.refusal_reason == "not_answerable"
+        assert streamed == REFUSAL
+        assert answer.citations == []
+
+
+async def test_without_the_second_look_the_first_decides_alone(handbook_stack: Stack) -> None:
+    model = ScriptedModels("The main lamp is replaced every 14 months [1].", p_yes=0.5)
+    service = _service(
+        handbook_stack, model, answerability_threshold=0.6, answerability_confirm=False
+    )
+    answer = await service.answer(QUESTION, collection_ids=_lighthouse(handbook_stack))
+    assert answer.refused
+    assert answer.refusal_reason == "not_answerable"
+    assert model.answers_asked() == 0
+    assert model.confirmations() == []
 
 
 async def test_no_passages_is_a_refusal_without_asking_the_model(handbook_stack: Stack) -> None:

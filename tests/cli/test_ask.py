@@ -37,7 +37,6 @@ def _run(data_dir: Path, *args: str, check: bool = True) -> subprocess.Completed
         # names what is asked it declines more often; the checks before answering are the
         # 1.5B model's (bench/grounded_qa.py). This test is about the command.
         MMSTACK_ANSWER__ANSWERABILITY_CHECK="false",
-        MMSTACK_ANSWER__MIN_QUESTION_COVERAGE="0",
     )
     result = subprocess.run(
         [sys.executable, "-m", "mmstack", "--data-dir", str(data_dir), *args],

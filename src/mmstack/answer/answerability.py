@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from mmstack.answer import prompts
 from mmstack.answer.ports import ChatModels
 from mmstack.llm.types import ChatCompletionRequest
 
@@ -48,6 +49,35 @@ async def probability_yes(llm: ChatModels, request: ChatCompletionRequest) -> fl
         if yes + no > 0:
             return yes / (yes + no)
     return 1.0 if "".join(text).strip().lower().startswith("yes") else 0.0
+
+
+class Confirmation:
+    """The second look. Once the answer's first fact is found in a passage, the model is
+    asked again, about that text alone; the answer goes on when the mean of the two
+    probabilities of YES (all the passages, then the one text) reaches the threshold. The
+    first look sees every passage and reads the question against all of them; the second
+    sees only the words the answer stands on and where they are from (file and section),
+    so the two err on different questions."""
+
+    def __init__(
+        self, llm: ChatModels, model: str, question: str, first: float, threshold: float
+    ) -> None:
+        self._llm = llm
+        self._model = model
+        self._question = question
+        self._first = first
+        self._threshold = threshold
+        self.chance: float | None = None
+
+    @staticmethod
+    def possible(first: float, threshold: float) -> bool:
+        """Whether a second look could still reach the threshold after a first of `first`."""
+        return (first + 1.0) / 2 >= threshold
+
+    async def __call__(self, quote: str, where: str) -> bool:
+        request = prompts.confirmation(self._model, self._question, quote, where)
+        self.chance = await probability_yes(self._llm, request)
+        return (self._first + self.chance) / 2 >= self._threshold
 
 
 def _top_logprobs(logprobs: Any) -> list[tuple[str, float]]:

@@ -25,16 +25,23 @@ ANSWER = (
     "do not cover."
 )
 ANSWERABLE = "Do the passages above state the answer to this question? Reply with only YES or NO."
+# The second look, at the text the answer's first fact was found in, on its own.
+CONFIRM = "Does the text above state the answer to this question? Reply with only YES or NO."
 
 
 def heading(number: int, hit: SearchHit) -> str:
+    return f"[{number}] {source(hit)}"
+
+
+def source(hit: SearchHit) -> str:
+    """Where a passage is: its file, page and section."""
     parts = [hit.filename]
     anchor = hit.anchor
     if anchor.page_start is not None:
         parts.append(f"p. {anchor.page_start}")
     if anchor.heading_path:
         parts.append(" > ".join(anchor.heading_path))
-    return f"[{number}] " + ", ".join(parts)
+    return ", ".join(parts)
 
 
 def user_message(question: str, passages: Sequence[SearchHit], instruction: str) -> str:
@@ -54,4 +61,15 @@ def request(
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": user_message(question, passages, instruction)},
     ]
+    return ChatCompletionRequest.model_validate({"model": model, "messages": messages, **fields})
+
+
+def confirmation(
+    model: str, question: str, quote: str, where: str, **fields: Any
+) -> ChatCompletionRequest:
+    """Asks whether `quote` (the passage text the answer's first fact stands on) answers
+    `question`, with only where it comes from around it (`where`: its file and section,
+    which often name what the quote is about)."""
+    text = f"Text (from {where}):\n\n{quote.strip()}\n\nQuestion: {question.strip()}\n\n{CONFIRM}"
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
     return ChatCompletionRequest.model_validate({"model": model, "messages": messages, **fields})

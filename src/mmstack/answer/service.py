@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 
 from mmstack.answer import prompts
-from mmstack.answer.answerability import probability_yes
+from mmstack.answer.answerability import Confirmation, probability_yes
 from mmstack.answer.followups import Turn, standalone_question
 from mmstack.answer.packing import pack
 from mmstack.answer.ports import ChatModels, Retriever
@@ -137,11 +137,16 @@ class AnswerService:
             min_semantic=settings.min_semantic_support,
         )
         indexing = asyncio.to_thread(checker.index, [hit.text for hit in passages])
+        confirm: Confirmation | None = None
         if settings.answerability_check:
             gate = prompts.request(model, question, passages, prompts.ANSWERABLE)
             chance, _ = await asyncio.gather(probability_yes(self._llm, gate), indexing)
             context = dataclasses.replace(context, answerability=chance)
-            if chance < settings.answerability_threshold:
+            threshold = settings.answerability_threshold
+            second_look = settings.answerability_confirm and settings.verify
+            if second_look and Confirmation.possible(chance, threshold):
+                confirm = Confirmation(self._llm, model, question, chance, threshold)
+            elif second_look or chance < threshold:
                 log.info("answer refused: not answerable", extra={"p_yes": round(chance, 3)})
                 return refusal(context, "not_answerable")
         else:
@@ -154,4 +159,4 @@ class AnswerService:
         request = prompts.request(model, question, passages, prompts.ANSWER, **fields)
         chat = await self._llm.stream(request)
         verifier = Verifier(question, passages, checker, verify=settings.verify)
-        return verified(context, chat, verifier)
+        return verified(context, chat, verifier, confirm)

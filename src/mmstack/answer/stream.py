@@ -42,6 +42,16 @@ class AnswerStream(Protocol):
     async def aclose(self) -> None: ...
 
 
+class Confirm(Protocol):
+    """Asked with the passage text the answer's first fact stands on (and where it is from),
+    before that fact goes out: whether the answer may go on. `chance` is what it found, for
+    the `Answer`."""
+
+    chance: float | None
+
+    async def __call__(self, quote: str, where: str) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class AnswerContext:
     """What the answer is about, for the final `Answer`."""
@@ -65,6 +75,7 @@ class _Assembly:
     sentences: int = 0
     supported: int = 0
     declined_first: bool = False
+    unconfirmed: bool = False
     stopped: bool = False
 
 
@@ -104,26 +115,34 @@ class EventStream:
 def refusal(context: AnswerContext, reason: RefusalReason, draft: str = "") -> EventStream:
     async def events() -> AsyncIterator[AnswerEvent]:
         yield TextDelta(REFUSAL)
-        yield AnswerDone(_refused(context, reason, draft, Usage(context.prompt_tokens, 0)))
+        yield AnswerDone(_refused(context, reason, draft, Usage(context.prompt_tokens, 0), None))
 
     return EventStream(events(), _Generation(None))
 
 
-def verified(context: AnswerContext, chat: ChatStream, verifier: Verifier) -> EventStream:
-    """The answer read from `chat`, sentence by sentence as `verifier` judges them."""
+def verified(
+    context: AnswerContext, chat: ChatStream, verifier: Verifier, confirm: Confirm | None = None
+) -> EventStream:
+    """The answer read from `chat`, sentence by sentence as `verifier` judges them; with
+    `confirm`, the first supported sentence goes out only if it says so."""
     generation = _Generation(chat)
-    return EventStream(_verified_events(context, generation, verifier), generation)
+    return EventStream(_verified_events(context, generation, verifier, confirm), generation)
 
 
 async def _verified_events(
-    context: AnswerContext, generation: _Generation, verifier: Verifier
+    context: AnswerContext,
+    generation: _Generation,
+    verifier: Verifier,
+    confirm: Confirm | None,
 ) -> AsyncIterator[AnswerEvent]:
     state = _Assembly()
-    async for event in _read(generation, verifier, state):
+    async for event in _read(generation, verifier, state, confirm):
         yield event
     usage = Usage(context.prompt_tokens, generation.completion_tokens)
     draft = "".join(generation.draft)
-    reason = refusal_reason(
+    confirmation = confirm.chance if confirm is not None else None
+    reason: RefusalReason | None = "not_answerable" if state.unconfirmed else None
+    reason = reason or refusal_reason(
         verify=context.verify,
         declined_first=state.declined_first,
         supported=state.supported,
@@ -131,7 +150,7 @@ async def _verified_events(
     )
     if reason is not None:
         yield TextDelta(REFUSAL)
-        yield AnswerDone(_refused(context, reason, draft, usage))
+        yield AnswerDone(_refused(context, reason, draft, usage, confirmation))
         return
     # Sentences without content after the last fact ("This is stated in [2].", "Hope this
     # helps.") are left out: they only talk about the answer.
@@ -144,6 +163,7 @@ async def _verified_events(
         draft=draft,
         passages=context.passages,
         answerability=context.answerability,
+        confirmation=confirmation,
         usage=usage,
         search_query=context.search_query,
     )
@@ -151,7 +171,7 @@ async def _verified_events(
 
 
 async def _read(
-    generation: _Generation, verifier: Verifier, state: _Assembly
+    generation: _Generation, verifier: Verifier, state: _Assembly, confirm: Confirm | None
 ) -> AsyncIterator[AnswerEvent]:
     """Verified sentences of the model's current stream, until it ends or declines."""
     chat = generation.chat
@@ -166,12 +186,12 @@ async def _read(
                 continue
             generation.draft.append(delta)
             for segment in splitter.feed(delta):
-                for event in await _take(state, verifier, segment):
+                for event in await _take(state, verifier, segment, confirm):
                     yield event
                 if state.stopped:
                     return
         for segment in splitter.flush():
-            for event in await _take(state, verifier, segment):
+            for event in await _take(state, verifier, segment, confirm):
                 yield event
             if state.stopped:
                 return
@@ -179,8 +199,19 @@ async def _read(
         await chat.aclose()
 
 
-async def _take(state: _Assembly, verifier: Verifier, segment: Segment) -> Sequence[AnswerEvent]:
+async def _take(
+    state: _Assembly, verifier: Verifier, segment: Segment, confirm: Confirm | None
+) -> Sequence[AnswerEvent]:
     verdict = await asyncio.to_thread(verifier.judge, segment.text)
+    first_fact = verdict.states_fact and verdict.supports and not state.supported
+    if (
+        confirm is not None
+        and first_fact
+        and not verdict.stop
+        and not await confirm(*verifier.quote_and_source(verdict.supports[0]))
+    ):
+        state.stopped = state.unconfirmed = True
+        return []
     if verdict.stop:
         state.stopped = True
         state.declined_first = state.sentences == 0
@@ -213,7 +244,13 @@ def _emit(state: _Assembly, verifier: Verifier, segment: Segment, verdict: Verdi
     return TextDelta(piece)
 
 
-def _refused(context: AnswerContext, reason: RefusalReason, draft: str, usage: Usage) -> Answer:
+def _refused(
+    context: AnswerContext,
+    reason: RefusalReason,
+    draft: str,
+    usage: Usage,
+    confirmation: float | None,
+) -> Answer:
     return Answer(
         question=context.question,
         model=context.model,
@@ -224,6 +261,7 @@ def _refused(context: AnswerContext, reason: RefusalReason, draft: str, usage: U
         draft=draft,
         passages=context.passages,
         answerability=context.answerability,
+        confirmation=confirmation,
         usage=usage,
         search_query=context.search_query,
     )

@@ -78,6 +78,9 @@ class Answer:
     passages: list[SearchHit] = field(default_factory=list)
     # The model's probability that the passages hold the answer (None: not asked).
     answerability: float | None = None
+    # The model's probability that the text the first fact stands on holds the answer, asked
+    # on that text alone (None: not asked). See `answerability.Confirmation`.
+    confirmation: float | None = None
     usage: Usage = field(default_factory=Usage)
     # What was searched and answered: the question, or for a follow-up the question it
     # stands for, rewritten from the conversation.

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from mmstack.answer import prompts
 from mmstack.answer import text as tx
 from mmstack.answer.citations import cite_filenames, markers, strip_markers, with_markers
 from mmstack.answer.declines import is_decline
@@ -86,6 +87,14 @@ class Verifier:
         numbers = [s.passage + 1 for s in kept]
         return Verdict(with_markers(sentence, numbers), kept, states_fact=True)
 
+    def quote(self, support: Support) -> str:
+        """The passage text that supports a sentence."""
+        return self._passages[support.passage].text[support.quote_start : support.quote_end]
+
+    def quote_and_source(self, support: Support) -> tuple[str, str]:
+        """The supporting text and where it is from (file, page, section)."""
+        return self.quote(support), prompts.source(self._passages[support.passage])
+
     def citations(self, sentence: str, supports: Sequence[Support], offset: int) -> list[Citation]:
         """The citations of a sentence placed at `offset` in the answer text."""
         found = []
@@ -108,7 +117,7 @@ class Verifier:
                     page_start=hit.anchor.page_start,
                     page_end=hit.anchor.page_end,
                     heading_path=list(hit.anchor.heading_path),
-                    quote=hit.text[start:end],
+                    quote=self.quote(support),
                     quote_start=hit.anchor.char_start + start,
                     quote_end=hit.anchor.char_start + end,
                     marker_start=marker_start,

@@ -98,3 +98,27 @@ def test_responses_with_file_search(embedded_client: openai.OpenAI, store: tuple
     unknown: Any = [{"type": "file_search", "vector_store_ids": ["vs_missing"]}]
     with pytest.raises(openai.NotFoundError):
         embedded_client.responses.create(model=QWEN_0_5B_ID, input=QUESTION, tools=unknown)
+
+
+def test_a_follow_up_in_the_conversation_is_answered_with_its_source(
+    embedded_client: openai.OpenAI, store: tuple[str, str]
+) -> None:
+    store_id, file_id = store
+    tools: Any = [{"type": "file_search", "vector_store_ids": [store_id]}]
+    conversation: Any = [
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": "It was replaced on 12 March 2024 [1]."},
+        {"role": "user", "content": "How many hours had the old one run?"},
+    ]
+    response = embedded_client.responses.create(
+        model=QWEN_0_5B_ID, input=conversation, tools=tools, max_output_tokens=48, temperature=0
+    )
+    assert "41,000" in response.output_text, response.output_text
+    message = response.output[-1]
+    assert message.type == "message"
+    part = message.content[0]
+    assert part.type == "output_text"
+    annotations = [a.to_dict() for a in part.annotations]
+    assert annotations, part.text
+    assert all(a["file_id"] == file_id for a in annotations)
+    assert any("41,000 hours" in a["quote"] for a in annotations)  # type: ignore[operator]
