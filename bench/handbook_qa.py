@@ -379,7 +379,9 @@ async def run(
     *,
     time_model_every: int,
     max_answer_tokens: int,
+    saved: Path,
 ) -> list[Outcome]:
+    """Asks the questions of `parts`, saving the answers so far to `saved` after each."""
     outcomes: list[Outcome] = []
     originals: dict[str, Answer] = {}
     try:
@@ -397,6 +399,7 @@ async def run(
                         )
                 if part in parts:
                     outcomes.append(outcome)
+                    save(saved, outcomes)
                 mark = "refused" if outcome.answer.refused else ("ok" if outcome.correct else "--")
                 if not item.answerable:
                     mark = "OK-refused" if outcome.answer.refused else "ANSWERED"
@@ -454,9 +457,9 @@ def main() -> None:
                 parts,
                 time_model_every=args.time_model_every,
                 max_answer_tokens=settings.max_answer_tokens,
+                saved=args.workdir / f"answers-{args.split}.jsonl",
             )
         )
-    save(args.workdir / f"answers-{args.split}.jsonl", outcomes)
     print(
         f"\nsplit {args.split}: {len(records)} questions; model {args.model}; "
         + ", ".join(f"{k}={v}" for k, v in settings.model_dump().items())

@@ -5,7 +5,8 @@ A sentence goes out once it is complete and judged (see `verify.py`), so the tex
 is exactly the final answer's text: nothing sent is ever taken back. The price is latency of
 one sentence. A sentence without content (a bare "Yes.") waits for a supported sentence to
 go out with, and is left out when none follows; an answer that ends with none becomes the
-refusal.
+refusal. With a second look (`Confirm`), the first supported sentence waits for it, and
+its no makes the whole answer the refusal: nothing has gone out yet.
 """
 
 from __future__ import annotations
