@@ -295,7 +295,6 @@ def save(path: Path, outcomes: Sequence[Outcome]) -> None:
                 "p_confirm": a.confirmation,
                 "text": a.text,
                 "draft": a.draft,
-                "quotes": [c.quote for c in a.citations],
                 "citations": [
                     {
                         "number": c.number,
