@@ -48,6 +48,7 @@ from mmstack.models.vision import DEFAULT_PROMPT, OpenAIVisionDescriber
 from mmstack.store import migrate
 from mmstack.store.blobs import BlobStore, LocalBlobStore
 from mmstack.store.db import Database
+from mmstack.store.private import private_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ def open_stack(
     settings: Settings, *, start_workers: bool = False, make_first_admin: bool = True
 ) -> Iterator[Stack]:
     """Open every component; with `start_workers`, job worker threads run in the background."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_data_dir(settings.data_dir)
     with ExitStack() as resources:
         exclusive = settings.vector.backend == "edge"
         if exclusive:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import FastAPI
 
-from mmstack.api.app import create_app
+from mmstack.api.app import create_app, server_config
 from mmstack.auth.audit import Actor
 from mmstack.config.settings import Settings
 from mmstack.stack import Stack
@@ -47,7 +47,7 @@ def serve(settings: Settings) -> Iterator[LiveServer]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(server_config(app, settings))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 120

@@ -18,7 +18,7 @@ from mmstack.auth.service import Auth, open_auth
 from mmstack.config.settings import AuthSettings, QuotaSettings, Settings
 from mmstack.store import migrate
 from mmstack.store.db import Database
-from mmstack.store.models import User
+from mmstack.store.models import LoginThrottle, User
 
 ADMIN = Actor.local()
 PASSWORD = "violet-Harbor-42-lanterns"
@@ -48,8 +48,25 @@ class Env:
             assert user is not None
             return user
 
-    def unlock(self, user_id: str) -> None:
-        self.set_user(user_id, locked_until=time.time() - 1)
+    def failures(self, username: str, address: str | None = None) -> int:
+        """Failed logins in a row under `username` from `address` (None: not known)."""
+        with self.db.session() as session:
+            row = session.get(LoginThrottle, (username, address or ""))
+            return row.failures if row else 0
+
+    def lock(self, username: str, until: float, address: str | None = None) -> None:
+        """Set the lock of `username` from `address` directly (move it into the past)."""
+        values = {"username": username, "address": address or "", "updated_at": time.time()}
+        stmt = self.db.upsert(LoginThrottle).values(**values, failures=0, locked_until=until)
+        with self.db.session(write=True) as session:
+            session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["username", "address"], set_={"locked_until": until}
+                )
+            )
+
+    def unlock(self, username: str, address: str | None = None) -> None:
+        self.lock(username, time.time() - 1, address)
 
 
 @contextmanager

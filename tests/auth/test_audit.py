@@ -52,8 +52,8 @@ def test_logins_are_recorded(env: Env) -> None:
 
 
 def test_a_locked_login_is_recorded_as_denied(env: Env) -> None:
-    user = env.user("alice")
-    env.set_user(user.id, locked_until=time.time() + 60)
+    env.user("alice")
+    env.lock("alice", time.time() + 60)
     with pytest.raises(Exception, match="too many failed logins"):
         env.auth.logins.login("alice", PASSWORD, address=None)
     [denied] = _events(env, "auth.login")

@@ -11,7 +11,7 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from mmstack.auth.access_tokens import AccessTokens, signing_key
+from mmstack.auth.access_tokens import AccessTokens, deployment_key
 from mmstack.auth.audit import Actor
 from mmstack.auth.logins import WRONG_CREDENTIALS, TokenPair
 from mmstack.auth.roles import ROLE_PERMISSIONS, Permission, Role
@@ -24,11 +24,14 @@ NEW_PASSWORD = "copper-Meadow-77-kites"
 
 
 def _key(env: Env) -> bytes:
-    return signing_key(None, env.settings.data_dir / "secrets" / "token-signing.key")
+    return deployment_key(None, env.settings.data_dir / "secrets" / "token-signing.key")
+
+
+ADDRESS = "203.0.113.9"
 
 
 def _login(env: Env, username: str = "alice", password: str = PASSWORD) -> TokenPair:
-    return env.auth.logins.login(username, password, address="203.0.113.9")
+    return env.auth.logins.login(username, password, address=ADDRESS)
 
 
 def _refused(env: Env, token: str, match: str | None = None) -> None:
@@ -93,7 +96,7 @@ def test_no_or_bad_credentials_header(env: Env) -> None:
 def test_lockout_doubles_and_a_success_resets_it(settings: Settings) -> None:
     policy = AuthSettings(lockout_threshold=3, lockout_base_seconds=60, lockout_max_seconds=200)
     with open_env(settings, auth=policy) as env:
-        user = env.user("alice")
+        env.user("alice")
         for _ in range(3):
             with pytest.raises(AuthenticationError, match=WRONG_CREDENTIALS):
                 _login(env, password="wrong-Password-0")
@@ -101,26 +104,25 @@ def test_lockout_doubles_and_a_success_resets_it(settings: Settings) -> None:
         with pytest.raises(RateLimitError) as locked:
             _login(env)
         assert locked.value.retry_after == pytest.approx(60, abs=3)
-        assert env.row(user.id).failed_logins == 3  # attempts while locked are not counted
+        assert env.failures("alice", ADDRESS) == 3  # attempts while locked are not counted
 
-        env.unlock(user.id)  # as if the 60 s had passed
+        env.unlock("alice", ADDRESS)  # as if the 60 s had passed
         with pytest.raises(AuthenticationError):
             _login(env, password="wrong-Password-0")
         with pytest.raises(RateLimitError) as doubled:
             _login(env)
         assert doubled.value.retry_after == pytest.approx(120, abs=3)
 
-        env.unlock(user.id)
+        env.unlock("alice", ADDRESS)
         with pytest.raises(AuthenticationError):
             _login(env, password="wrong-Password-0")
         with pytest.raises(RateLimitError) as capped:
             _login(env)
         assert capped.value.retry_after == pytest.approx(200, abs=3)  # not 240
 
-        env.unlock(user.id)
+        env.unlock("alice", ADDRESS)
         _login(env)
-        row = env.row(user.id)
-        assert (row.failed_logins, row.locked_until) == (0, 0.0)
+        assert env.failures("alice", ADDRESS) == 0
         for _ in range(2):  # below the threshold again
             with pytest.raises(AuthenticationError):
                 _login(env, password="wrong-Password-0")
@@ -137,11 +139,34 @@ def test_successes_in_between_keep_an_account_open(settings: Settings) -> None:
             _login(env)
 
 
-def test_unknown_users_are_never_locked(settings: Settings) -> None:
+def test_names_that_exist_and_names_that_do_not_are_locked_alike(settings: Settings) -> None:
+    """A lock would otherwise tell which names exist."""
     with open_env(settings, auth=AuthSettings(lockout_threshold=2)) as env:
-        for _ in range(4):
-            with pytest.raises(AuthenticationError, match=WRONG_CREDENTIALS):
-                _login(env, "ghost", PASSWORD)
+        env.user("alice")
+        answers: dict[str, list[str]] = {}
+        for name in ("alice", "ghost"):
+            for _ in range(3):
+                try:
+                    _login(env, name, "wrong-Password-0")
+                except (AuthenticationError, RateLimitError) as exc:
+                    answers.setdefault(name, []).append(f"{type(exc).__name__}: {exc.message}")
+        assert answers["alice"] == answers["ghost"]
+        assert answers["ghost"][-1].startswith("RateLimitError: too many failed logins")
+        assert env.failures("ghost", ADDRESS) == 2
+
+
+def test_a_lock_keeps_out_only_the_address_that_guessed(settings: Settings) -> None:
+    """Guessing from one address cannot keep the account's owner out elsewhere."""
+    with open_env(settings, auth=AuthSettings(lockout_threshold=3)) as env:
+        env.user("alice")
+        for _ in range(5):
+            with pytest.raises((AuthenticationError, RateLimitError)):
+                env.auth.logins.login("alice", "wrong-Password-0", address="198.51.100.6")
+        with pytest.raises(RateLimitError):
+            env.auth.logins.login("alice", PASSWORD, address="198.51.100.6")
+        env.auth.logins.login("alice", PASSWORD, address="203.0.113.9")
+        assert env.failures("alice", "198.51.100.6") == 3
+        assert env.failures("alice", "203.0.113.9") == 0
 
 
 def test_lockout_can_be_lifted_by_a_password_reset(settings: Settings) -> None:
@@ -336,12 +361,12 @@ def test_an_expired_session_cannot_be_refreshed(env: Env) -> None:
     _refused(env, pair.access_token, "ended")
 
 
-def test_signing_key_is_kept_in_a_private_file(tmp_path: Path) -> None:
+def test_deployment_key_is_kept_in_a_private_file(tmp_path: Path) -> None:
     path = tmp_path / "secrets" / "key"
-    key = signing_key(None, path)
+    key = deployment_key(None, path)
     assert len(key) == 32
-    assert signing_key(None, path) == key
+    assert deployment_key(None, path) == key
     assert path.stat().st_mode & 0o777 == 0o600
-    assert signing_key("x" * 40, path) == b"x" * 40
+    assert deployment_key("x" * 40, path) == b"x" * 40
     with pytest.raises(ValueError, match="at least 32 bytes"):
         AccessTokens(b"short", lifetime_seconds=60)

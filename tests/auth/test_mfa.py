@@ -6,6 +6,7 @@ import time
 
 import pyotp
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from mmstack.auth.audit import Actor
@@ -14,7 +15,7 @@ from mmstack.auth.mfa import TotpEnrolment
 from mmstack.auth.totp import STEP_SECONDS
 from mmstack.errors import AuthenticationError, ConflictError, InvalidRequestError
 from mmstack.store.models import RecoveryCode
-from tests.auth.conftest import PASSWORD, Env
+from tests.auth.conftest import PASSWORD, Env, open_env
 
 
 def _steady() -> None:
@@ -131,11 +132,11 @@ def test_recovery_codes_are_per_user(env: Env) -> None:
 
 
 def test_wrong_codes_count_towards_the_lockout(env: Env) -> None:
-    user_id, _, _ = _enrol(env)
+    _enrol(env)
     for _ in range(2):
         with pytest.raises(AuthenticationError):
             env.auth.logins.login("alice", PASSWORD, address=None, totp_code="000000")
-    assert env.row(user_id).failed_logins == 2
+    assert env.failures("alice") == 2
 
 
 def test_disable_needs_the_password_and_a_code(env: Env) -> None:
@@ -207,3 +208,35 @@ def test_enrolling_again_after_turning_it_off(env: Env) -> None:
     with pytest.raises(AuthenticationError):  # the old app's codes no longer work
         env.auth.logins.login("alice", PASSWORD, address=None, totp_code=_code(secret, 1))
     env.auth.logins.login("alice", PASSWORD, address=None, totp_code=_code(again.secret, 1))
+
+
+def test_totp_secrets_are_stored_encrypted(env: Env) -> None:
+    """A copy of the database (a backup, a dump) gives no second factor."""
+    user_id, secret, _ = _enrol(env)
+    stored = env.row(user_id).totp_secret
+    assert stored is not None
+    assert stored.startswith("enc1:")
+    assert secret not in stored
+    _steady()
+    env.auth.logins.login("alice", PASSWORD, address=None, totp_code=_code(secret, 1))
+
+
+def test_secrets_stored_in_clear_are_sealed_at_the_next_start(env: Env) -> None:
+    user_id, secret, _ = _enrol(env)
+    env.set_user(user_id, totp_secret=secret)  # as a version before encryption left it
+    with open_env(env.settings) as restarted:
+        stored = restarted.row(user_id).totp_secret
+        assert stored is not None
+        assert stored.startswith("enc1:")
+        _steady()
+        restarted.auth.logins.login("alice", PASSWORD, address=None, totp_code=_code(secret, 1))
+
+
+def test_another_data_key_takes_no_code_but_a_recovery_code(env: Env) -> None:
+    _, secret, codes = _enrol(env)
+    other = env.settings.auth.model_copy(update={"data_key": SecretStr("another-key" * 4)})
+    with open_env(env.settings, auth=other) as elsewhere:
+        _steady()
+        with pytest.raises(AuthenticationError, match="code is not right"):
+            elsewhere.auth.logins.login("alice", PASSWORD, address=None, totp_code=_code(secret, 1))
+        elsewhere.auth.logins.login("alice", PASSWORD, address=None, recovery_code=codes[0])

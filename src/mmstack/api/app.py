@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import uvicorn
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mmstack import __version__
 from mmstack.api.audit_middleware import AuditMiddleware
 from mmstack.api.errors import install_error_handlers
 from mmstack.api.middleware import RequestIdMiddleware
+from mmstack.api.request_limits import RequestLimitsMiddleware
+from mmstack.api.response_headers import ResponseHeadersMiddleware
 from mmstack.api.routes import admin, auth, collections, health, jobs, keys, openai, search, usage
 from mmstack.config.settings import Settings
 from mmstack.stack import open_stack
@@ -28,17 +33,46 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
                 # Upstream clients belong to this event loop: close them on it.
                 await stack.llm.aclose()
 
-    app = FastAPI(
+    # The API docs pages load Swagger UI and ReDoc from this server (packaged), not a CDN.
+    app = FastAPIOffline(
+        static_url="/docs-assets",
         title="mmstack",
         version=__version__,
         summary="Self-hosted multimodal LLM stack: ingest, search and answer over your files.",
         lifespan=lifespan,
     )
+    # The last added runs first.
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_body_bytes=settings.http.max_body_bytes,
+        max_upload_bytes=max(
+            settings.http.max_upload_bytes, settings.ingest.max_file_bytes + 1024 * 1024
+        ),
+        body_idle_seconds=settings.http.body_idle_seconds,
+    )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ResponseHeadersMiddleware)
+    if settings.http.trusted_proxies:
+        # Only these peers' X-Forwarded-For names the client (the login limits and the audit
+        # log go by it); the server itself is run with proxy headers off (`server_config`).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.http.trusted_proxies)
     install_error_handlers(app)
     for module in (health, auth, keys, admin, usage, collections, search, jobs):
         app.include_router(module.router)
     for router in openai.ROUTERS:
         app.include_router(router)
     return app
+
+
+def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+    """How uvicorn serves the app: proxy headers are the app's to judge (only from
+    `http.trusted_proxies`); uvicorn's own default believes any local peer."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        proxy_headers=False,
+        log_config=None,
+        access_log=False,
+    )

@@ -1,6 +1,10 @@
 """Audit of every deletion and every request refused for want of permission, with who
 asked, from where and how it ended. A deletion whose service records its own event (a key
-revocation) has both: the service's says what, this one that the request was made."""
+revocation) has both: the service's says what, this one that the request was made.
+
+Only requests made by someone signed in are recorded: one without credentials (or with
+bad ones) changed nothing, and recording it would let anyone grow the append-only log
+without limit. Failed logins are the login service's to record."""
 
 from __future__ import annotations
 
@@ -30,7 +34,8 @@ class AuditMiddleware:
         try:
             await self.app(scope, receive, remember_status)
         finally:
-            if scope["method"] == "DELETE" or status == 403:
+            signed_in = scope.get("state", {}).get("principal") is not None
+            if signed_in and (scope["method"] == "DELETE" or status == 403):
                 await run_in_threadpool(_record, scope, status)
 
 
@@ -39,14 +44,10 @@ def _record(scope: Scope, status: int) -> None:
     if stack is None:
         return
     audit: AuditLog = stack.auth.audit
-    principal: Principal | None = scope.get("state", {}).get("principal")
+    principal: Principal = scope["state"]["principal"]
     client = scope.get("client")
     address = client[0] if client else None
-    actor = (
-        Actor(principal.user_id, principal.key_id, principal.team_id, address)
-        if principal
-        else Actor(address=address)
-    )
+    actor = Actor(principal.user_id, principal.key_id, principal.team_id, address)
     result: Result
     if status == 403:
         action, result = "access.denied", "denied"

@@ -72,6 +72,12 @@ def error_response(exc: Exception) -> tuple[int, dict[str, object]]:
             "(a NUL character, or a number out of range)"
         )
         return 400, error_body(message, "invalid_request_error", code="invalid_value")
+    if isinstance(exc, UnicodeError):
+        # Text with a lone surrogate that came in some way other than a JSON body (which
+        # `RequestLimitsMiddleware` checks before the app sees it).
+        log.warning("text that is not valid Unicode", exc_info=exc)
+        message = "the request holds text that is not valid Unicode (a lone surrogate)"
+        return 400, error_body(message, "invalid_request_error", code="invalid_text")
     log.error("unhandled error", exc_info=exc)
     return 500, error_body("internal server error", "server_error")
 
@@ -122,6 +128,9 @@ async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, UnicodeError):
+        status, body = error_response(exc)
+        return JSONResponse(body, status)
     log.exception("unhandled error", extra={"path": request.url.path})
     return JSONResponse(error_body("internal server error", "server_error"), 500)
 

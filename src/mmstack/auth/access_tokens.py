@@ -70,7 +70,7 @@ class AccessTokens:
         )
 
 
-def signing_key(configured: str | None, key_file: Path) -> bytes:
+def deployment_key(configured: str | None, key_file: Path) -> bytes:
     """The configured key, or the one generated into `key_file` (0600) on first use."""
     if configured:
         return configured.encode()

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,7 @@ from mmstack.errors import (
     NotFoundError,
 )
 from mmstack.store.db import Database
-from mmstack.store.models import DEFAULT_TEAM_ID, LoginSession, Team, User
+from mmstack.store.models import DEFAULT_TEAM_ID, LoginSession, LoginThrottle, Team, User
 
 USERNAME: Final = re.compile(r"[a-z0-9][a-z0-9._@+-]{0,127}")
 TEAM_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}")
@@ -189,7 +189,7 @@ class AccountService:
             )
             user.password_hash = hash_password(password)
             user.password_changed_at = int(time.time())
-            user.failed_logins, user.locked_until = 0, 0.0
+            session.execute(delete(LoginThrottle).where(LoginThrottle.username == user.username))
             end_sessions(session, user)
             self._audit.record("user.password", actor, target=user.id, session=session)
 

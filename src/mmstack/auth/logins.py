@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from mmstack.auth.access_tokens import AccessTokens
@@ -16,13 +16,19 @@ from mmstack.auth.mfa import check_second_factor
 from mmstack.auth.passwords import hash_password, needs_rehash, verify_password
 from mmstack.auth.principal import Principal
 from mmstack.auth.roles import ROLE_PERMISSIONS, Role
+from mmstack.auth.secret_box import SecretBox
 from mmstack.auth.secrets_format import digest, new_refresh_token
 from mmstack.config.settings import AuthSettings
 from mmstack.errors import AuthenticationError, RateLimitError
 from mmstack.store.db import Database
-from mmstack.store.models import LoginSession, User
+from mmstack.store.models import LoginSession, LoginThrottle, User
 
 WRONG_CREDENTIALS = "wrong username or password"
+FORGET_FAILURES_SECONDS = 86_400
+
+_LOCKED_UNTIL = select(LoginThrottle.locked_until).where(
+    LoginThrottle.username == bindparam("name"), LoginThrottle.address == bindparam("address")
+)
 
 
 _SESSION_ROW = (
@@ -57,11 +63,17 @@ class TokenPair:
 
 class LoginService:
     def __init__(
-        self, db: Database, audit: AuditLog, tokens: AccessTokens, settings: AuthSettings
+        self,
+        db: Database,
+        audit: AuditLog,
+        tokens: AccessTokens,
+        box: SecretBox,
+        settings: AuthSettings,
     ) -> None:
         self._db = db
         self._audit = audit
         self._tokens = tokens
+        self._box = box
         self._settings = settings
 
     def login(
@@ -74,14 +86,19 @@ class LoginService:
         recovery_code: str | None = None,
     ) -> TokenPair:
         name = username.strip().lower()
+        throttle = (name[:128], (address or "")[:64])
         now = time.time()
         with self._db.session(write=True) as session:
             # Locked (PostgreSQL) until this attempt commits: parallel guesses must each be
             # counted, and a TOTP or recovery code must not be accepted twice.
             user = session.scalar(select(User).where(User.username == name).with_for_update())
             actor = Actor(user.id if user else None, None, user.team_id if user else None, address)
-            if user is not None and user.locked_until > now:
-                wait = user.locked_until - now
+            locked_until = session.scalar(
+                _LOCKED_UNTIL, {"name": throttle[0], "address": throttle[1]}
+            )
+            if locked_until is not None and locked_until > now:
+                # Known and unknown names alike: the same answer, as fast.
+                wait = locked_until - now
                 self._audit.record(
                     "auth.login",
                     actor,
@@ -94,7 +111,7 @@ class LoginService:
                     f"too many failed logins: try again in {int(wait) + 1} s", retry_after=wait
                 )
             if not verify_password(user.password_hash if user else None, password) or user is None:
-                self._fail(session, user, actor, "password", now)
+                self._fail(session, throttle, actor, "password", now)
                 raise AuthenticationError(WRONG_CREDENTIALS)
             if user.disabled:
                 self._audit.record(
@@ -113,13 +130,17 @@ class LoginService:
                         "or a recovery code"
                     )
                 if not check_second_factor(
-                    session, user, code=totp_code, recovery_code=recovery_code
+                    session, user, self._box, code=totp_code, recovery_code=recovery_code
                 ):
-                    self._fail(session, user, actor, "second factor", now)
+                    self._fail(session, throttle, actor, "second factor", now)
                     raise AuthenticationError("the code is not right")
             if user.password_hash and needs_rehash(user.password_hash):
                 user.password_hash = hash_password(password)
-            user.failed_logins, user.locked_until = 0, 0.0
+            session.execute(
+                delete(LoginThrottle).where(
+                    LoginThrottle.username == throttle[0], LoginThrottle.address == throttle[1]
+                )
+            )
             pair = self._open_session(session, user, address)
             detail = {"mfa": "recovery_code" if recovery_code and not totp_code else "totp"}
             self._audit.record(
@@ -232,17 +253,37 @@ class LoginService:
         return TokenPair(access, expires, token, login.id, user.id)
 
     def _fail(
-        self, session: Session, user: User | None, actor: Actor, reason: str, now: float
+        self, session: Session, throttle: tuple[str, str], actor: Actor, reason: str, now: float
     ) -> None:
-        """Count a failed attempt; enough in a row lock the account, for longer each time."""
+        """Count a failed attempt under this name from this address; enough in a row lock
+        them out, for longer each time. Counts left alone for a day are forgotten."""
+        s = self._settings
+        name, address = throttle
+        counted = (
+            self._db.upsert(LoginThrottle)
+            .values(username=name, address=address, failures=1, locked_until=0.0, updated_at=now)
+            .on_conflict_do_update(
+                index_elements=["username", "address"],
+                set_={"failures": LoginThrottle.failures + 1, "updated_at": now},
+            )
+            .returning(LoginThrottle.failures)
+        )
+        failures = int(session.execute(counted).scalar_one())
         detail: dict[str, object] = {"reason": reason}
-        if user is not None:
-            s = self._settings
-            user.failed_logins += 1
-            over = user.failed_logins - s.lockout_threshold
-            if over >= 0:
-                seconds = min(s.lockout_max_seconds, s.lockout_base_seconds * 2 ** min(over, 30))
-                user.locked_until = now + seconds
-                detail["locked_seconds"] = seconds
+        over = failures - s.lockout_threshold
+        if over >= 0:
+            seconds = min(s.lockout_max_seconds, s.lockout_base_seconds * 2 ** min(over, 30))
+            session.execute(
+                update(LoginThrottle)
+                .where(LoginThrottle.username == name, LoginThrottle.address == address)
+                .values(locked_until=now + seconds)
+            )
+            detail["locked_seconds"] = seconds
+        session.execute(
+            delete(LoginThrottle).where(
+                LoginThrottle.updated_at < now - FORGET_FAILURES_SECONDS,
+                LoginThrottle.locked_until < now,
+            )
+        )
         self._audit.record("auth.login", actor, result="failure", detail=detail, session=session)
         session.commit()

@@ -3,6 +3,7 @@ recovery codes, and checking a second factor at login."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Final
@@ -14,12 +15,26 @@ from mmstack.auth import totp
 from mmstack.auth.accounts import find_user
 from mmstack.auth.audit import Actor, AuditLog
 from mmstack.auth.passwords import verify_password
+from mmstack.auth.secret_box import SecretBox, SecretBoxError, is_sealed
 from mmstack.auth.secrets_format import digest, new_recovery_code, normalize_recovery_code
 from mmstack.errors import AuthenticationError, ConflictError, InvalidRequestError
 from mmstack.store.db import Database
 from mmstack.store.models import RecoveryCode, User
 
 RECOVERY_CODES: Final = 10
+
+log = logging.getLogger(__name__)
+
+
+def seal_stored_secrets(db: Database, box: SecretBox) -> int:
+    """Encrypt the TOTP secrets stored in clear (by a version before encryption); how many."""
+    with db.session(write=True) as session:
+        users = session.scalars(select(User).where(User.totp_secret.is_not(None))).all()
+        clear = [u for u in users if u.totp_secret and not is_sealed(u.totp_secret)]
+        for user in clear:
+            assert user.totp_secret is not None
+            user.totp_secret = box.seal(user.totp_secret, bound_to=user.id)
+    return len(clear)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +45,23 @@ class TotpEnrolment:
 
 
 def check_second_factor(
-    session: Session, user: User, *, code: str | None, recovery_code: str | None
+    session: Session,
+    user: User,
+    box: SecretBox,
+    *,
+    code: str | None,
+    recovery_code: str | None,
 ) -> bool:
     """Whether the TOTP code (not used before) or an unused recovery code is right; a
-    recovery code is used up by this."""
+    recovery code is used up by this. A TOTP secret that does not open with the data key
+    takes no code (logged): a recovery code still works."""
     if code and user.totp_secret:
-        step = totp.matching_step(user.totp_secret, code, after_step=user.last_totp_step)
+        try:
+            secret = box.open(user.totp_secret, bound_to=user.id)
+        except SecretBoxError as exc:
+            log.error("TOTP secret unreadable", extra={"user": user.id, "error": exc.message})
+            return False
+        step = totp.matching_step(secret, code, after_step=user.last_totp_step)
         if step is not None:
             user.last_totp_step = step
             return True
@@ -49,9 +75,10 @@ def check_second_factor(
 
 
 class MfaService:
-    def __init__(self, db: Database, audit: AuditLog, *, issuer: str) -> None:
+    def __init__(self, db: Database, audit: AuditLog, box: SecretBox, *, issuer: str) -> None:
         self._db = db
         self._audit = audit
+        self._box = box
         self._issuer = issuer
 
     def begin_totp(self, user_id: str, *, actor: Actor) -> TotpEnrolment:
@@ -61,13 +88,12 @@ class MfaService:
             user = find_user(session, user_id)
             if user.totp_enabled:
                 raise ConflictError("two-factor authentication is already on; turn it off first")
-            user.totp_secret = totp.new_secret()
+            secret = totp.new_secret()
+            user.totp_secret = self._box.seal(secret, bound_to=user.id)
             user.last_totp_step = 0
             self._audit.record("mfa.totp.begin", actor, target=user.id, session=session)
-            uri = totp.provisioning_uri(
-                user.totp_secret, username=user.username, issuer=self._issuer
-            )
-            return TotpEnrolment(user.totp_secret, uri, totp.qr_svg_data_uri(uri))
+            uri = totp.provisioning_uri(secret, username=user.username, issuer=self._issuer)
+            return TotpEnrolment(secret, uri, totp.qr_svg_data_uri(uri))
 
     def confirm_totp(self, user_id: str, code: str, *, actor: Actor) -> list[str]:
         """Turn TOTP on with a first code from the app; returns the recovery codes (shown
@@ -78,7 +104,7 @@ class MfaService:
                 raise ConflictError("two-factor authentication is already on")
             if not user.totp_secret:
                 raise InvalidRequestError("start the enrolment first", param="code")
-            if not check_second_factor(session, user, code=code, recovery_code=None):
+            if not check_second_factor(session, user, self._box, code=code, recovery_code=None):
                 self._audit.record(
                     "mfa.totp.confirm", actor, result="failure", target=user.id, session=session
                 )
@@ -106,7 +132,7 @@ class MfaService:
             if not user.totp_enabled:
                 raise ConflictError("two-factor authentication is not on")
             if not verify_password(user.password_hash, password) or not check_second_factor(
-                session, user, code=code, recovery_code=recovery_code
+                session, user, self._box, code=code, recovery_code=recovery_code
             ):
                 self._audit.record(
                     "mfa.totp.disable", actor, result="failure", target=user.id, session=session
@@ -124,7 +150,7 @@ class MfaService:
             user = find_user(session, user_id)
             if not user.totp_enabled:
                 raise ConflictError("two-factor authentication is not on")
-            if not check_second_factor(session, user, code=code, recovery_code=None):
+            if not check_second_factor(session, user, self._box, code=code, recovery_code=None):
                 raise AuthenticationError("the code is not right")
             codes = self._replace_recovery_codes(session, user)
             self._audit.record("mfa.recovery_codes", actor, target=user.id, session=session)

@@ -16,8 +16,6 @@ from limits import RateLimitItemPerMinute
 from limits.storage import Storage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 from sqlalchemy import bindparam, case, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mmstack.auth.principal import Principal
 from mmstack.config.settings import QuotaSettings
@@ -70,7 +68,6 @@ class QuotaService:
             storage = _storage(settings.redis_address)
         self._limiter = SlidingWindowCounterRateLimiter(storage) if storage else None
         self._windows = LocalWindows()
-        self._insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
 
     def limits_of(self, quotas: dict[str, Any] | None, fallback: Limits | None = None) -> Limits:
         base = fallback or self._defaults
@@ -143,7 +140,7 @@ class QuotaService:
             "completion_tokens": completion_tokens,
             "upload_bytes": upload_bytes,
         }
-        stmt = self._insert(Usage).values(**values)
+        stmt = self._db.upsert(Usage).values(**values)
         stmt = stmt.on_conflict_do_update(
             index_elements=["day", "user_id", "key_id", "model"],
             set_={

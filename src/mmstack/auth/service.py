@@ -7,20 +7,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmstack.auth.access_tokens import AccessTokens, signing_key
+from mmstack.auth.access_tokens import AccessTokens, deployment_key
 from mmstack.auth.accounts import AccountService, FirstAdmin
 from mmstack.auth.api_keys import ApiKeyService
 from mmstack.auth.audit import AuditLog
 from mmstack.auth.logins import LoginService
-from mmstack.auth.mfa import MfaService
+from mmstack.auth.mfa import MfaService, seal_stored_secrets
 from mmstack.auth.principal import Principal
 from mmstack.auth.quotas import QuotaService
+from mmstack.auth.secret_box import SecretBox
 from mmstack.auth.secrets_format import API_KEY_PREFIX
 from mmstack.auth.service_key import ensure_service_key
 from mmstack.config.settings import AuthSettings, QuotaSettings, Settings
 from mmstack.errors import AuthenticationError
 from mmstack.store import migrate
 from mmstack.store.db import Database
+from mmstack.store.private import private_data_dir
 
 NO_CREDENTIALS = (
     "no credentials: send 'Authorization: Bearer <key>' with an API key "
@@ -59,10 +61,17 @@ def open_auth(
 ) -> Auth:
     """Everything built; with no user at all and `make_first_admin`, the first admin is
     made (a process that cannot show its password, such as a worker, passes False)."""
-    key = signing_key(
+    key = deployment_key(
         auth.token_secret.get_secret_value() if auth.token_secret else None,
         data_dir / "secrets" / "token-signing.key",
     )
+    box = SecretBox(
+        deployment_key(
+            auth.data_key.get_secret_value() if auth.data_key else None,
+            data_dir / "secrets" / "data-encryption.key",
+        )
+    )
+    seal_stored_secrets(db, box)
     audit = AuditLog(db)
     tokens = AccessTokens(key, lifetime_seconds=auth.access_token_minutes * 60)
     accounts = AccountService(db, audit, auth)
@@ -73,8 +82,8 @@ def open_auth(
         )
     return Auth(
         accounts=accounts,
-        logins=LoginService(db, audit, tokens, auth),
-        mfa=MfaService(db, audit, issuer=auth.totp_issuer),
+        logins=LoginService(db, audit, tokens, box, auth),
+        mfa=MfaService(db, audit, box, issuer=auth.totp_issuer),
         keys=ApiKeyService(db, audit),
         audit=audit,
         quotas=QuotaService(db, quotas),
@@ -86,7 +95,7 @@ def open_auth(
 def open_accounts(settings: Settings) -> Iterator[Auth]:
     """Identity and access alone (no models, no indexes, no data-directory lock): what
     user and key management need, also while a server runs on the same database."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_data_dir(settings.data_dir)
     db = Database(settings.sqlalchemy_url)
     try:
         migrate.upgrade(db.engine)

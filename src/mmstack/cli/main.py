@@ -91,7 +91,7 @@ def up(
     """Run the server (API and ingestion workers) with embedded defaults."""
     import uvicorn
 
-    from mmstack.api.app import create_app
+    from mmstack.api.app import create_app, server_config
 
     settings = cli_settings(host=host, port=port)
     configure_logging(settings.log_level, settings.log_format)
@@ -134,13 +134,7 @@ def up(
         soft_wrap=True,
     )
     try:
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-        )
+        uvicorn.Server(server_config(create_app(settings), settings)).run()
     except MMStackError as exc:
         fail(exc.message)
 

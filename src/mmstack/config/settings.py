@@ -7,13 +7,14 @@ Nested groups are set from the environment with a double underscore, for example
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -245,6 +246,45 @@ class AnswerSettings(BaseModel):
     )
 
 
+class HttpSettings(BaseModel):
+    """What the HTTP server accepts from a client, and whose proxy headers it believes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trusted_proxies: list[str] = Field(
+        [],
+        description="Addresses or networks (CIDR) of the reverse proxies in front of the "
+        "server: only their X-Forwarded-For and X-Forwarded-Proto are believed. Empty: none "
+        "(the client address is the connection's)",
+    )
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body other than a file upload (JSON requests)",
+    )
+    max_upload_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024,
+        description="Largest multipart request (file uploads); never less than "
+        "ingest.max_file_bytes plus 1 MiB",
+    )
+    body_idle_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A request whose body sends nothing for this long is answered 408",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+
 class AuthSettings(BaseModel):
     """Logins, sessions and the first administrator."""
 
@@ -254,6 +294,13 @@ class AuthSettings(BaseModel):
         None,
         description="Key that signs access tokens; default: generated once into "
         "DATA_DIR/secrets/token-signing.key (every API replica needs the same key)",
+    )
+    data_key: SecretStr | None = Field(
+        None,
+        description="Key that encrypts TOTP secrets in the database; default: generated once "
+        "into DATA_DIR/secrets/data-encryption.key (every API replica needs the same key; "
+        "with another key, users with two-factor authentication log in with a recovery code "
+        "and enrol again)",
     )
     access_token_minutes: int = Field(15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(14, ge=1, le=365)
@@ -327,6 +374,7 @@ class Settings(BaseSettings):
     vector: VectorSettings = VectorSettings()
     llm: LlmSettings = LlmSettings()
     answer: AnswerSettings = AnswerSettings()
+    http: HttpSettings = HttpSettings()
     auth: AuthSettings = AuthSettings()
     quotas: QuotaSettings = QuotaSettings()
 

@@ -26,7 +26,7 @@ from mmstack.ingest.chunker import ChunkDraft, chunk_document
 from mmstack.ingest.collections import find_member, unused_blobs
 from mmstack.ingest.document import ParsedDocument
 from mmstack.ingest.jobs import ClaimedJob, JobQueue, PermanentJobError
-from mmstack.ingest.media.images import load_image, perceptual_hash
+from mmstack.ingest.media.images import upload_hash
 from mmstack.ingest.parsers import ParseContext, ParseLimits, parse_file
 from mmstack.ingest.parsers.context import ImageDescriber, TextReader, Transcriber
 from mmstack.ingest.parsers.detect import detect_media_type
@@ -200,13 +200,7 @@ class IngestionService:
         other files and for pictures that do not decode (their ingestion says why)."""
         if self._duplicate_image_distance < 0 or modality_of(media_type) is not Modality.IMAGE:
             return None
-        try:
-            loaded = load_image(
-                self._blobs.local_path(digest), max_pixels=self._limits.max_image_pixels
-            )
-        except IngestError:
-            return None
-        return perceptual_hash(loaded.image)
+        return upload_hash(self._blobs.local_path(digest), max_pixels=self._limits.max_image_pixels)
 
     def _same_picture(
         self, session: Session, collection_id: str, picture_hash: str
@@ -509,6 +503,14 @@ class IngestionService:
                 .where(StoredFile.id == file_id)
                 .values(media_info=info or None, thumbnail=document.thumbnail)
             )
+            if picture_hash := document.metadata.get("perceptual_hash"):
+                # A picture too large to hash in its upload request: later uploads of the
+                # same picture are found by this one.
+                session.execute(
+                    update(StoredFile)
+                    .where(StoredFile.id == file_id, StoredFile.perceptual_hash.is_(None))
+                    .values(perceptual_hash=picture_hash)
+                )
 
     def _set_progress(self, member_ids: list[int], progress: float) -> None:
         with self._db.session(write=True) as session:

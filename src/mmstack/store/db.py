@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any, cast
 
 from sqlalchemy import ClauseElement, Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -84,6 +85,13 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def upsert(self, table: Any) -> Any:
+        """An INSERT into `table` that can say what to do on a conflict
+        (`.on_conflict_do_update`): both dialects have one, spelled in their own module."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
 
     @contextmanager
     def session(self, *, write: bool = False) -> Iterator[Session]:

@@ -259,17 +259,30 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str | None] = mapped_column(String(256))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[float] = mapped_column(Float, default=0.0)
     # Raised by a password change, a disable or "log out everywhere": every session of an
     # older generation is refused.
     session_generation: Mapped[int] = mapped_column(Integer, default=0)
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_secret: Mapped[str | None] = mapped_column(String(255))  # sealed: auth/secret_box.py
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     last_totp_step: Mapped[int] = mapped_column(BigInteger, default=0)  # no code used twice
     quotas: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # None: the defaults
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     password_changed_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class LoginThrottle(Base):
+    """Failed logins in a row under one user name from one address, and the lock they
+    earned. Names that exist and names that do not are counted alike (a lock says nothing
+    about which exist), and a lock keeps out only that address: guessing from elsewhere
+    cannot lock the account's owner out."""
+
+    __tablename__ = "login_throttles"
+
+    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)  # "": not known
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[float] = mapped_column(Float, default=0.0)
+    updated_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class RecoveryCode(Base):

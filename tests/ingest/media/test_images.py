@@ -17,6 +17,7 @@ from mmstack.ingest.media.images import (
     load_image,
     perceptual_hash,
     thumbnail_bytes,
+    upload_hash,
 )
 from tests.pictures import encode, png_header_only, sample, text_image
 
@@ -180,3 +181,46 @@ def test_perceptual_hash_finds_copies_and_tells_pictures_apart() -> None:
     assert hash_distance(original, perceptual_hash(copy)) <= 4
     assert hash_distance(original, perceptual_hash(cat)) >= 20
     assert hash_distance(original, original) == 0
+
+
+def test_upload_hash_scales_a_jpeg_down_as_it_decodes(tmp_path: Path) -> None:
+    """In the upload request a big JPEG is decoded at 1/8 of its size, and hashes within
+    the duplicate distance of the whole picture."""
+    astronaut = sample("astronaut").resize((4096, 4096))
+    path = write(tmp_path, "big.jpg", encode(astronaut, "JPEG", quality=90))
+    whole = perceptual_hash(load_image(path, max_pixels=LIMIT).image)
+    scaled = upload_hash(path, max_pixels=LIMIT)
+    assert scaled is not None
+    assert hash_distance(whole, scaled) <= 4
+    cat = write(tmp_path, "cat.png", encode(sample("chelsea"), "PNG"))
+    assert hash_distance(scaled, upload_hash(cat, max_pixels=LIMIT) or "0" * 16) >= 20
+
+
+def test_upload_hash_does_not_decode_what_it_cannot_bound(tmp_path: Path) -> None:
+    """A PNG of 9,990 x 9,990 pixels (a few hundred KB, about 300 MB decoded) is not decoded
+    in the upload request; nor is anything over the pixel limit, or broken."""
+    bomb = write(tmp_path, "bomb.png", encode(Image.new("L", (9990, 9990), 255), "PNG"))
+    assert bomb.stat().st_size < 1_000_000
+    decoded: list[str] = []
+    original = Image.Image.load
+
+    def recording_load(image: Image.Image) -> object:
+        decoded.append(image.format or "")
+        return original(image)
+
+    big_jpeg = write(tmp_path, "huge.jpg", encode(Image.new("L", (5000, 5000), 128), "JPEG"))
+    Image.Image.load = recording_load  # type: ignore[method-assign]
+    try:
+        assert upload_hash(bomb, max_pixels=LIMIT) is None
+        assert upload_hash(big_jpeg, max_pixels=1_000_000) is None  # over the limit given
+    finally:
+        Image.Image.load = original  # type: ignore[method-assign]
+    assert decoded == []
+    assert (
+        upload_hash(write(tmp_path, "bad.png", b"\x89PNG\r\n\x1a\n" + b"0" * 40), max_pixels=LIMIT)
+        is None
+    )
+    small = write(tmp_path, "small.png", encode(sample("chelsea"), "PNG"))
+    assert upload_hash(small, max_pixels=LIMIT) == perceptual_hash(
+        load_image(small, max_pixels=LIMIT).image
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,6 +77,41 @@ def load_image(path: Path, *, max_pixels: int) -> LoadedImage:
             raise IngestError(f"image is truncated or corrupt ({exc})") from None
     metadata["width"], metadata["height"] = image.size
     return LoadedImage(image, FORMAT_MEDIA_TYPES[str(source.format)], metadata)
+
+
+def upload_hash(path: Path, *, max_pixels: int) -> str | None:
+    """The perceptual hash of the picture at `path`, decoded in bounded memory (this runs
+    in the upload request): one picture at a time, a JPEG scaled down as it is decoded
+    (to 1/8, its decoder's own step), another format only up to `UPLOAD_HASH_PIXELS`.
+    None when it cannot be hashed that way, or does not decode (its ingestion says why).
+
+    A picture of 100 megapixels decoded whole takes hundreds of megabytes; a few uploads
+    at once would take the server down.
+    """
+    with _upload_decodes, path.open("rb") as handle:
+        try:
+            source = _identify(handle, path.name)
+            pixels = source.size[0] * source.size[1]
+            if pixels > max_pixels:
+                return None
+            source.seek(0)
+            if source.format in ("JPEG", "MPO"):
+                source.draft("RGB", (_UPLOAD_HASH_SIDE, _UPLOAD_HASH_SIDE))
+            elif pixels > UPLOAD_HASH_PIXELS:
+                return None
+            source.load()
+            return perceptual_hash(to_rgb(ImageOps.exif_transpose(source)))
+        except (IngestError, Image.DecompressionBombError):
+            return None
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error):
+            return None
+
+
+# The most pixels an upload request decodes (about 64 MB as RGBA), and the side a JPEG is
+# scaled towards (ample for the hash's 32 x 32).
+UPLOAD_HASH_PIXELS: Final = 16_000_000
+_UPLOAD_HASH_SIDE: Final = 256
+_upload_decodes = threading.BoundedSemaphore(1)
 
 
 def _megapixels(pixels: int) -> str:
