@@ -88,6 +88,11 @@ def test_first_admin_is_made_only_when_there_are_no_users(settings: Settings) ->
         ("PASSWORD1234", "too easy"),
         ("abababababababab", "too easy"),
         ("aaaaaaaaaaaaaaaa", "too easy"),
+        # Long enough, and on breach lists or built from what they are made of.
+        ("Password123!", "too easy"),
+        ("qwertyuiop123", "too easy"),
+        ("iloveyou1234", "too easy"),
+        ("Carol-2024-password", "must not contain the username"),
         ("x" * 1025, "at most 1024"),
     ],
 )
@@ -98,6 +103,15 @@ def test_password_policy(env: Env, password: str, message: str) -> None:
     user = env.user("carol")
     with pytest.raises(InvalidRequestError, match=message):
         env.auth.accounts.set_password(user.id, password, actor=ADMIN)
+
+
+@pytest.mark.parametrize(
+    "password", ["violet-Harbor-42-lanterns", "correct horse battery staple", "a8#kP2m!xQ9z"]
+)
+def test_strong_passwords_pass_the_policy(env: Env, password: str) -> None:
+    user = env.user("carol")
+    env.auth.accounts.set_password(user.id, password, actor=ADMIN)
+    env.auth.logins.login("carol", password, address=None)
 
 
 def test_passwords_are_stored_as_argon2id(env: Env) -> None:

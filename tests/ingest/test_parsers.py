@@ -529,6 +529,43 @@ def test_docx_total_uncompressed_size_limit() -> None:
     assert message == "DOCX is too large uncompressed: its parts add up to more than 19.5 KiB"
 
 
+def _docx_with_body(body: bytes) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(make_docx(build_report))) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    namespace = b'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    document = b"<w:document " + namespace + b"><w:body>" + body + b"</w:body></w:document>"
+    return make_zip({**parts, "word/document.xml": document})
+
+
+def test_docx_part_over_its_own_limit_is_refused_before_inflating(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 24 MB DOCX whose document.xml is 240 MB passed the checks (the ratio was 10:1)
+    and took the worker past 4 GB: each part has a limit of its own (scaled down here)."""
+    rng = random.Random(7)
+    words = [bytes(rng.choice(b"abcdefghij") for _ in range(6)) for _ in range(4000)]
+    text = b" ".join(rng.choice(words) for _ in range(200_000))  # inflates about 4:1
+    data = _docx_with_body(b"<w:p><w:r><w:t>" + text + b"</w:t></w:r></w:p>")
+    opened: list[object] = []
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda _self, name, *a, **k: opened.append(name))
+    message = fails(data, "big.docx", ParseLimits(max_part_bytes=1024 * 1024))
+    assert message.startswith("DOCX part 'word/document.xml' is 1.3 MiB uncompressed, over")
+    assert message.endswith("the limit of 1.0 MiB")
+    assert opened == []
+
+
+def test_docx_elements_are_counted_as_they_stream() -> None:
+    """Small, but millions of elements to parse: refused while counting, before a tree."""
+    data = _docx_with_body(b"<w:p/>" * 300_000)
+    assert len(data) < 100_000
+    limits = ParseLimits(max_xml_elements=200_000, max_compression_ratio=10_000)
+    assert fails(data, "many.docx", limits) == (
+        "DOCX has more than 200,000 XML elements, over the limit"
+    )
+    within = _docx_with_body(b"<w:p><w:r><w:t>Enough.</w:t></w:r></w:p>" * 10)
+    assert parse_document(within, filename="ok.docx").elements
+
+
 def test_docx_that_is_not_a_zip() -> None:
     assert fails(b"plain text pretending", "fake.docx") == (
         "not a DOCX file: it is not a ZIP archive"
@@ -567,7 +604,7 @@ def test_docx_with_broken_parts() -> None:
     )
     malformed = make_zip({**parts, "word/document.xml": b"<w:document><w:body>"})
     assert fails(malformed, "malformed.docx").startswith(
-        "DOCX is corrupt: a part is not well-formed XML ("
+        "DOCX is corrupt: part 'word/document.xml' is not well-formed XML ("
     )
 
 

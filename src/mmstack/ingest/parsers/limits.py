@@ -18,6 +18,11 @@ class ParseLimits:
     """Most text blocks (paragraphs, rows, records...) one document may produce."""
     max_uncompressed_bytes: int = 256 * _MIB
     """Sum of the declared sizes of all members of a zip container (DOCX)."""
+    max_part_bytes: int = 64 * _MIB
+    """Largest declared size of one member of a zip container: its XML is parsed whole."""
+    max_xml_elements: int = 2_000_000
+    """Most XML elements in a container's parts (counted streaming, before the parse that
+    keeps them all: about 150 bytes of memory each)."""
     max_compression_ratio: float = 100.0
     """Largest uncompressed/compressed ratio for a zip member bigger than `ratio_min_bytes`."""
     ratio_min_bytes: int = 1 * _MIB

@@ -22,7 +22,7 @@ from mmstack.ingest.document import ElementKind, ParsedDocument
 from .builder import ElementBuilder, collapse_whitespace, table_row
 from .detect import APPLICATION_DOCX
 from .limits import ParseLimits
-from .zip_guard import check_zip_container
+from .zip_guard import check_xml_parts, check_zip_container
 
 _HEADING_STYLE = re.compile(r"heading\s*([1-9])", re.IGNORECASE)
 _BODY_TEXT_OUTLINE_LEVEL = 9
@@ -47,6 +47,7 @@ _OTHER_OFFICE_FORMATS = {
 def parse(data: bytes, *, filename: str, limits: ParseLimits) -> ParsedDocument:
     limits.check_input(data)
     _check_members(set(check_zip_container(data, limits, label="DOCX")))
+    check_xml_parts(data, limits, label="DOCX")
     builder = ElementBuilder(limits)
     try:
         document = _open(data)
