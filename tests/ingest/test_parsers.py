@@ -342,6 +342,36 @@ def test_html_invalid_utf8() -> None:
     )
 
 
+def test_html_nested_too_deep_is_refused_from_its_tags() -> None:
+    """200,000 nested divs (2.2 MB) held the only worker for 135 s: the tree builder's
+    time grows faster than the depth. Refused before it runs."""
+    deep = b"<html><body>" + b"<div>" * 200_000 + b"x" + b"</div>" * 200_000
+    message = fails(deep, "deep.html")
+    assert message.startswith("HTML nests elements more than 512 deep (near character ")
+    assert fails(b"<section>" * 40, "d.html", ParseLimits(max_html_depth=32)).startswith(
+        "HTML nests elements more than 32 deep"
+    )
+
+
+def test_html_in_markdown_is_held_to_the_same_depth() -> None:
+    deep = b"# Notes\n\n" + b"<div>" * 2000 + b"x" + b"</div>" * 2000 + b"\n"
+    assert fails(deep, "notes.md").startswith("HTML nests elements more than 512 deep")
+
+
+def test_html_that_is_sloppy_but_not_deep_is_read() -> None:
+    """Unclosed paragraphs, items and old formatting tags, tags in scripts, and nesting
+    up to the limit are no reason to refuse a page."""
+    sloppy = (
+        b"<ul>" + b"<li>item <font color=red>red <b>bold" * 2000 + b"</ul>"
+        + b"<p>para" * 2000
+        + b"<script>var s = '" + b"<div>" * 2000 + b"';</script>"
+        + b"<div>" * 500 + b"Deep enough" + b"</div>" * 500
+    )  # fmt: skip
+    document = parse_document(sloppy, filename="old.html")
+    assert "Deep enough" in texts(document)[-1]
+    assert sum("para" in t for t in texts(document)) >= 1
+
+
 def test_html_without_visible_text() -> None:
     data = b"<html><head><title>T</title><script>x()</script></head><body> </body></html>"
     assert fails(data, "blank.html") == "HTML page contains no visible text"
@@ -349,7 +379,8 @@ def test_html_without_visible_text() -> None:
 
 def test_deeply_nested_html_does_not_hit_the_recursion_limit() -> None:
     data = b"<div>" * 5000 + b"deep text" + b"</div>" * 5000
-    assert texts(parse_document(data, filename="deep.html")) == ["deep text"]
+    document = parse_document(data, filename="deep.html", limits=ParseLimits(max_html_depth=6000))
+    assert texts(document) == ["deep text"]
 
 
 # --- PDF ------------------------------------------------------------------------------------

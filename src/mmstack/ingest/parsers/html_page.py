@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from mmstack.errors import IngestError
 from mmstack.ingest.document import ElementKind, ParsedDocument
 
 from .builder import ElementBuilder, collapse_whitespace, table_row
@@ -33,12 +34,29 @@ _BLOCK_TAGS = frozenset(
         "td", "tfoot", "th", "thead", "tr",
     }
 )  # fmt: skip
+_TAG = re.compile(r"<(/)?([A-Za-z][A-Za-z0-9:-]*)(?:\s[^>]*?)?(/)?>")
+_RAW_TEXT = re.compile(r"(?is)<(script|style|textarea|title|xmp|plaintext)\b.*?</\1\s*>")
+_NOT_NESTING = frozenset(
+    {
+        # void elements
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr", "param", "keygen",
+        # end tag optional: closed by the next sibling or the parent's end
+        "p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot", "option",
+        "optgroup", "rb", "rt", "rp", "rtc", "colgroup", "caption", "html", "head", "body",
+        # formatting, often left open on old pages; the tree builder bounds what they cost
+        "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong",
+        "tt", "u",
+    }
+)  # fmt: skip
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 
 
 def parse(data: bytes, *, filename: str, limits: ParseLimits) -> ParsedDocument:
     limits.check_input(data)
-    tree = LexborHTMLParser(decode_text(data, encoding=_declared_encoding(data)))
+    text = decode_text(data, encoding=_declared_encoding(data))
+    check_nesting(text, limits.max_html_depth)
+    tree = LexborHTMLParser(text)
     builder = ElementBuilder(limits)
     root = tree.body or tree.root
     if root is not None:
@@ -50,8 +68,32 @@ def parse(data: bytes, *, filename: str, limits: ParseLimits) -> ParsedDocument:
     return builder.finish(TEXT_HTML, empty_reason="HTML page contains no visible text", title=title)
 
 
-def fragment_text(html: str) -> str:
+def check_nesting(html: str, max_depth: int) -> None:
+    """Refuse HTML whose elements nest deeper than `max_depth`, from its tags alone (before
+    the tree builder, whose time grows faster than the depth). Elements that close
+    themselves, whose end tag may be left out (`<p>`, `<li>`, `<td>`...) or that old pages
+    leave open (`<font>`, `<b>`) do not count, so a sloppy page is not mistaken for a deep
+    one."""
+    depth = 0
+    for match in _TAG.finditer(_RAW_TEXT.sub("", html)):
+        closing, name, self_closing = match.groups()
+        name = name.lower()
+        if name in _NOT_NESTING or self_closing:
+            continue
+        if closing:
+            depth = max(depth - 1, 0)
+            continue
+        depth += 1
+        if depth > max_depth:
+            raise IngestError(
+                f"HTML nests elements more than {max_depth} deep (near character "
+                f"{match.start():,}), over the limit"
+            )
+
+
+def fragment_text(html: str, *, max_depth: int) -> str:
     """The visible text of an HTML fragment, on one line (for HTML embedded in Markdown)."""
+    check_nesting(html, max_depth)
     root = LexborHTMLParser(html).body
     return "" if root is None else _inline_text(root)
 

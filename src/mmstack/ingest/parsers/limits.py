@@ -27,6 +27,9 @@ class ParseLimits:
     """Largest uncompressed/compressed ratio for a zip member bigger than `ratio_min_bytes`."""
     ratio_min_bytes: int = 1 * _MIB
     max_zip_entries: int = 10_000
+    max_html_depth: int = 512
+    """Deepest nesting of HTML elements (Chromium's parser stops nesting at 512 too): the
+    HTML tree builder's time grows faster than the depth (40,000 levels take seconds)."""
     max_image_pixels: int = 100_000_000
     """Largest image (width times height, in pixels) decoded: a picture, a frame, a page render."""
 

@@ -35,7 +35,7 @@ def parse(data: bytes, *, filename: str, limits: ParseLimits) -> ParsedDocument:
         text = text[front_matter.end() :]
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
     builder = ElementBuilder(limits)
-    _TokenWalker(builder).walk(tokens)
+    _TokenWalker(builder, limits.max_html_depth).walk(tokens)
     if title is None:
         title = next((e.text for e in builder.elements if e.level == 1), None)
     return builder.finish(TEXT_MARKDOWN, title=title)
@@ -64,8 +64,9 @@ class _TokenWalker:
     LIST element; tables outside lists become one TABLE element each.
     """
 
-    def __init__(self, builder: ElementBuilder) -> None:
+    def __init__(self, builder: ElementBuilder, max_html_depth: int) -> None:
         self._builder = builder
+        self._max_html_depth = max_html_depth
         self._lists: list[list[int]] = []  # per open list: [next number] or [] if bulleted
         self._list_lines: list[str] = []
         self._item_prefix = ""  # marker of the item whose first line is still to come
@@ -104,7 +105,7 @@ class _TokenWalker:
     _on_code_block = _on_fence
 
     def _on_html_block(self, token: Token) -> None:
-        text = fragment_text(token.content)
+        text = fragment_text(token.content, max_depth=self._max_html_depth)
         if self._lists:
             self._list_line(text)
         else:
