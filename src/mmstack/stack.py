@@ -307,7 +307,9 @@ def open_stack(
             image_weight=settings.media.clip_weight,
         )
         resources.callback(search.close)
-        reconciler = Reconciler(db, embedder, vectors, derived=[pictures.index] if pictures else [])
+        reconciler = Reconciler(
+            db, embedder, vectors, blobs, derived=[pictures.index] if pictures else []
+        )
         llm = open_llm(settings, models)
         resources.callback(llm.close)
         started = int(time.time())
@@ -374,7 +376,7 @@ def open_stack(
                 log.info("requeued jobs of a previous run", extra={"jobs": recovered})
         report = reconciler.run()
         if report.changed:
-            log.info("reconciled vector index", extra=report.as_dict())
+            log.info("reconciled vector index and blobs", extra=report.as_dict())
         if start_workers and settings.ingest.workers > 0:
             worker.start()
             resources.callback(worker.stop)

@@ -279,3 +279,26 @@ def test_the_api_docs_load_nothing_from_elsewhere(client: TestClient) -> None:
                 asset = client.get(url)
                 assert asset.status_code == 200, url
                 assert len(asset.content) > 10_000
+
+
+def test_collection_names_and_tags_display_as_themselves(client: TestClient) -> None:
+    for name in ("invoice\u202egpj.exe", "bell\x07", "line\u2028break", "\u2066isolated"):
+        refused = client.post("/api/collections", json={"name": name})
+        assert refused.status_code == 400, name
+        assert refused.json()["error"]["param"] == "name"
+    family = "family \U0001f468\u200d\U0001f469\u200d\U0001f467"  # joined by ZWJ: allowed
+    assert client.post("/api/collections", json={"name": family}).status_code == 201
+    assert client.post("/v1/vector_stores", json={"name": "x\u202ey"}).status_code == 400
+
+    def upload(tags: list[str]) -> int:
+        files = [("files", ("a.txt", b"some text"))]
+        data = {"tags": tags}
+        return client.post(f"/api/collections/{family}/files", files=files, data=data).status_code
+
+    assert upload(["ok\u202e"]) == 400
+    assert upload(["x" * 129]) == 400
+    assert upload([f"t{n}" for n in range(65)]) == 400
+    assert client.get(f"/api/collections/{family}/files").json()["data"] == []
+    assert upload(["draft", "draft", " q3 "]) in (200, 201)
+    [stored] = client.get(f"/api/collections/{family}/files").json()["data"]
+    assert stored["tags"] == ["draft", "q3"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import func, select
 from mmstack.errors import InvalidRequestError, NotFoundError
 from mmstack.index.filters import SearchFilter
 from mmstack.ingest.jobs import ClaimedJob
+from mmstack.ingest.reconcile import BLOB_GRACE_SECONDS
 from mmstack.stack import Stack
 from mmstack.store.models import Chunk, CollectionFile, FileStatus, Job, JobStatus, StoredFile
 from tests.documents import PAGE_TEXTS, make_pdf
@@ -217,3 +219,26 @@ def test_retry_failed_file(stack: Stack) -> None:
         stack.ingestion.retry_file(cid, fine.collection_file.file_id)
     with pytest.raises(NotFoundError):
         stack.ingestion.retry_file(cid, "file-nope")
+
+
+def test_blobs_no_file_refers_to_are_removed_once_old(stack: Stack) -> None:
+    """A crash between storing an upload's bytes and recording it leaves a blob behind."""
+    cid = stack.collections.create("c").id
+    kept = stack.ingestion.add_file(cid, "kept.txt", b"Badgers dig setts.")
+    stack.worker.run_until_idle()
+    an_hour_ago = time.time() - BLOB_GRACE_SECONDS - 60
+    orphan = stack.blobs.put(b"bytes of an upload whose request died")
+    in_flight = stack.blobs.put(b"bytes of an upload being recorded right now")
+    leftover = stack.blobs.local_path(orphan).parent / ".tmp-crashed"
+    leftover.write_bytes(b"half a write")
+    for digest in (orphan, kept.collection_file.sha256):
+        os.utime(stack.blobs.local_path(digest), (an_hour_ago, an_hour_ago))
+    os.utime(leftover, (an_hour_ago, an_hour_ago))
+
+    report = stack.reconciler.run()
+    assert report.removed_blobs == 1
+    assert not stack.blobs.exists(orphan)
+    assert not leftover.exists()
+    assert stack.blobs.exists(in_flight)  # too young to judge
+    assert stack.blobs.exists(kept.collection_file.sha256)
+    assert stack.reconciler.run().changed is False

@@ -469,7 +469,7 @@ def models_verify(json_out: JsonOpt = False) -> None:
 
 @app.command()
 def reconcile(json_out: JsonOpt = False) -> None:
-    """Repair differences between the database and the vector index."""
+    """Repair differences between the database and the vector index and stored blobs."""
     with _stack() as stack:
         report = stack.reconciler.run()
     if json_out:
@@ -477,7 +477,8 @@ def reconcile(json_out: JsonOpt = False) -> None:
     else:
         console.print(
             f"vectors {report.vectors}, chunks {report.chunks}: removed "
-            f"{report.removed_orphans} orphan vectors, re-embedded {report.re_embedded} chunks"
+            f"{report.removed_orphans} orphan vectors, re-embedded {report.re_embedded} chunks, "
+            f"removed {report.removed_blobs} unreferenced blobs"
         )
 
 

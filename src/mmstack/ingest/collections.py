@@ -16,6 +16,7 @@ from mmstack.errors import (
     PermissionDeniedError,
 )
 from mmstack.index.vector import VectorFilter, VectorIndex
+from mmstack.ingest.labels import check_label
 from mmstack.store.blobs import BlobStore
 from mmstack.store.db import Database
 from mmstack.store.models import (
@@ -83,9 +84,7 @@ def team_of(owner: Owner | None) -> str:
 def check_name(session: Session, name: str, *, team_id: str, current_id: str | None = None) -> str:
     """`name` stripped, if it can name a collection of the team (1 to 256 characters,
     unused)."""
-    name = name.strip()
-    if not name or len(name) > 256:
-        raise InvalidRequestError("collection name must be 1 to 256 characters", param="name")
+    name = check_label(name, what="collection name", param="name", max_length=256)
     holder = session.scalar(
         select(Collection.id).where(Collection.name == name, Collection.team_id == team_id)
     )

@@ -1,8 +1,11 @@
-"""Keeps the derived vector index equal to the database: vectors missing for searchable
-chunks are re-embedded, vectors without a chunk are removed."""
+"""Keeps what is derived or stored beside the database equal to it: vectors missing for
+searchable chunks are re-embedded, vectors without a chunk are removed, and so are stored
+blobs no file or derived image refers to (left by a crash between storing an upload's
+bytes and recording it)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -10,10 +13,13 @@ from sqlalchemy import select
 
 from mmstack.index.vector import VectorIndex, VectorPayload, VectorPoint
 from mmstack.models.embedder import Embedder
+from mmstack.store.blobs import BlobStore
 from mmstack.store.db import Database
-from mmstack.store.models import Chunk, CollectionFile, FileStatus, StoredFile
+from mmstack.store.models import Chunk, CollectionFile, FileAsset, FileStatus, StoredFile
 
 BATCH = 256
+# A blob younger than this may belong to an upload still being recorded (by any process).
+BLOB_GRACE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,10 +28,11 @@ class ReconcileReport:
     chunks: int
     removed_orphans: int
     re_embedded: int
+    removed_blobs: int = 0
 
     @property
     def changed(self) -> bool:
-        return bool(self.removed_orphans or self.re_embedded)
+        return bool(self.removed_orphans or self.re_embedded or self.removed_blobs)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -37,12 +44,14 @@ class Reconciler:
         db: Database,
         embedder: Embedder,
         vectors: VectorIndex,
+        blobs: BlobStore,
         *,
         derived: Sequence[VectorIndex] = (),
     ) -> None:
         self._db = db
         self._embedder = embedder
         self._vectors = vectors
+        self._blobs = blobs
         # Other indexes keyed by chunk id (picture vectors): only their orphans are removed;
         # a missing one comes back when its file is ingested again.
         self._derived = list(derived)
@@ -67,7 +76,22 @@ class Reconciler:
         missing = sorted(searchable - vector_ids)
         for start in range(0, len(missing), BATCH):
             self._re_embed(missing[start : start + BATCH])
-        return ReconcileReport(len(vector_ids), len(chunk_ids), len(orphans), len(missing))
+        removed_blobs = self._remove_unreferenced_blobs()
+        return ReconcileReport(
+            len(vector_ids), len(chunk_ids), len(orphans), len(missing), removed_blobs
+        )
+
+    def _remove_unreferenced_blobs(self) -> int:
+        candidates = set(self._blobs.written_before(time.time() - BLOB_GRACE_SECONDS))
+        if not candidates:
+            return 0
+        with self._db.session() as session:
+            referenced = set(session.scalars(select(StoredFile.sha256)))
+            referenced.update(session.scalars(select(FileAsset.key)))
+        unreferenced = sorted(candidates - referenced)
+        for digest in unreferenced:
+            self._blobs.delete(digest)
+        return len(unreferenced)
 
     def _re_embed(self, ids: list[int]) -> None:
         stmt = (

@@ -26,6 +26,7 @@ from mmstack.ingest.chunker import ChunkDraft, chunk_document
 from mmstack.ingest.collections import find_member, unused_blobs
 from mmstack.ingest.document import ParsedDocument
 from mmstack.ingest.jobs import ClaimedJob, JobQueue, PermanentJobError
+from mmstack.ingest.labels import check_tags
 from mmstack.ingest.media.images import upload_hash
 from mmstack.ingest.parsers import ParseContext, ParseLimits, parse_file
 from mmstack.ingest.parsers.context import ImageDescriber, TextReader, Transcriber
@@ -115,6 +116,7 @@ class IngestionService:
         reason (so a batch reports them), never parsed and never searchable.
         """
         name = safe_filename(filename)
+        unique_tags = check_tags(tags)
         digest = sha256_hex(data)
         error: str | None = None
         error_code: FileErrorCode | None = None
@@ -163,7 +165,6 @@ class IngestionService:
             )
             session.add(stored)
             session.flush()
-            unique_tags = sorted(set(tags))
             member = CollectionFile(
                 collection_id=collection_id,
                 file_id=stored.id,

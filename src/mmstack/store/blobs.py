@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -32,6 +33,10 @@ class BlobStore(Protocol):
 
     def delete(self, sha256: str) -> None:
         """Remove the blob; absent blobs are ignored."""
+
+    def written_before(self, cutoff: float) -> Iterator[str]:
+        """The digests of the blobs last written before `cutoff` (a Unix time); the
+        leftovers of writes that never finished, older than that, are removed on the way."""
 
 
 class LocalBlobStore:
@@ -81,3 +86,16 @@ class LocalBlobStore:
 
     def delete(self, sha256: str) -> None:
         self._path(sha256).unlink(missing_ok=True)
+
+    def written_before(self, cutoff: float) -> Iterator[str]:
+        for path in self.root.glob("*/*/*"):
+            try:
+                written = path.stat().st_mtime
+            except FileNotFoundError:
+                continue  # deleted meanwhile
+            if written >= cutoff:
+                continue
+            if path.name.startswith(".tmp-"):
+                path.unlink(missing_ok=True)
+            elif _SHA256.match(path.name):
+                yield path.name
