@@ -77,6 +77,15 @@ class IngestSettings(BaseModel):
     max_attempts: int = Field(5, ge=1)
     retry_base_seconds: float = Field(2.0, gt=0)
     lease_seconds: float = Field(60.0, gt=0)
+    isolate_parsers: bool = Field(
+        True,
+        description="Parse documents (text, HTML, Markdown, CSV, JSON, DOCX) in a child "
+        "process with the time and memory budgets below, killed past them",
+    )
+    parse_timeout_seconds: float = Field(300.0, gt=0, description="A document's parse time")
+    parse_memory_bytes: int = Field(
+        2 * 1024**3, ge=256 * 1024**2, description="A document parser's address space"
+    )
 
 
 class MediaSettings(BaseModel):

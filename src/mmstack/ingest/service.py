@@ -29,7 +29,7 @@ from mmstack.ingest.jobs import ClaimedJob, JobQueue, PermanentJobError
 from mmstack.ingest.labels import check_tags
 from mmstack.ingest.media.images import upload_hash
 from mmstack.ingest.parsers import ParseContext, ParseLimits, parse_file
-from mmstack.ingest.parsers.context import ImageDescriber, TextReader, Transcriber
+from mmstack.ingest.parsers.context import ImageDescriber, Isolation, TextReader, Transcriber
 from mmstack.ingest.parsers.detect import detect_media_type
 from mmstack.ingest.uploads import safe_filename, size_limit_message
 from mmstack.media_types import Modality, modality_of
@@ -367,6 +367,9 @@ class IngestionService:
             transcriber=self._transcriber,
             describer=self._describer,
             progress=self._parse_progress(member_id, heartbeat),
+            isolation=Isolation(self._ingest.parse_timeout_seconds, self._ingest.parse_memory_bytes)
+            if self._ingest.isolate_parsers
+            else None,
         )
         path = self._blobs.local_path(stored.sha256)
         document = parse_file(path, filename=stored.filename, context=context)

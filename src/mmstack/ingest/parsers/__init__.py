@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 
+OUT_OF_MEMORY = "document needs more memory to parse than is available"
+
+
 class Parser(Protocol):
     """A document format read from memory (text formats, DOCX)."""
 
@@ -100,13 +103,31 @@ def parse_file(path: Path, *, filename: str, context: ParseContext | None = None
     with path.open("rb") as handle:
         head = handle.read(16)
     media_type = detect_media_type(name, head)
-    parser = _PARSERS.get(media_type)
+    if media_type in _PARSERS:
+        if context.isolation is None:
+            return parse_bytes(media_type, path.read_bytes(), filename=name, limits=context.limits)
+        context.limits.check_size(path.stat().st_size)
+        from .sandbox import parse_isolated
+
+        return parse_isolated(
+            media_type,
+            path,
+            filename=name,
+            limits=context.limits,
+            isolation=context.isolation,
+            waiting=lambda: context.progress(0.0),
+        )
     with _reasons():
-        if parser is not None:
-            data = path.read_bytes()
-            return parser(data, filename=name, limits=context.limits)
         context.limits.check_size(path.stat().st_size)
         return _file_parser(media_type)(path, filename=name, context=context)
+
+
+def parse_bytes(
+    media_type: str, data: bytes, *, filename: str, limits: ParseLimits
+) -> ParsedDocument:
+    """Parse a document format read from memory (`media_type` one of those)."""
+    with _reasons():
+        return _PARSERS[media_type](data, filename=filename, limits=limits)
 
 
 def parse_document(
@@ -121,10 +142,8 @@ def parse_document(
     context = context or ParseContext(limits=limits or ParseLimits())
     name = base_name(filename)
     media_type = detect_media_type(name, data[:16])
-    parser = _PARSERS.get(media_type)
-    if parser is not None:
-        with _reasons():
-            return parser(data, filename=name, limits=context.limits)
+    if media_type in _PARSERS and context.isolation is None:
+        return parse_bytes(media_type, data, filename=name, limits=context.limits)
     context.limits.check_input(data)
     with tempfile.TemporaryDirectory(prefix="mmstack-parse-") as tmp:
         path = Path(tmp) / "input"
@@ -142,7 +161,7 @@ def _reasons() -> Iterator[None]:
     except RecursionError:
         raise IngestError("document is nested too deeply to parse") from None
     except MemoryError:
-        raise IngestError("document needs more memory to parse than is available") from None
+        raise IngestError(OUT_OF_MEMORY) from None
     except Exception as exc:
         # A parser bug or a library failure we did not anticipate: still the file's reason.
         raise IngestError(f"file could not be parsed ({type(exc).__name__}: {exc})") from exc

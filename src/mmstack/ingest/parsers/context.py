@@ -66,6 +66,14 @@ def _ignore_progress(_: float) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class Isolation:
+    """Budgets of a document parser run in a child process (`sandbox.py`)."""
+
+    timeout_seconds: float
+    memory_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class ParseContext:
     limits: ParseLimits = field(default_factory=ParseLimits)
     ocr: TextReader | None = None
@@ -73,3 +81,6 @@ class ParseContext:
     describer: ImageDescriber | None = None
     progress: Callable[[float], None] = _ignore_progress
     """Share of the file parsed so far (0..1); long media report it as they go."""
+    isolation: Isolation | None = None
+    """Run the document parsers in a child process with these budgets (`sandbox.py`);
+    None: in this process."""
