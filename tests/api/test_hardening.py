@@ -302,3 +302,19 @@ def test_collection_names_and_tags_display_as_themselves(client: TestClient) -> 
     assert upload(["draft", "draft", " q3 "]) in (200, 201)
     [stored] = client.get(f"/api/collections/{family}/files").json()["data"]
     assert stored["tags"] == ["draft", "q3"]
+
+
+def test_the_openapi_document_tells_the_errors_as_they_are(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert "422" not in responses, (path, method)
+            assert {"400", "default"} <= set(responses), (path, method)
+    wrong = client.put("/api/collections/anything")
+    assert wrong.status_code == 405
+    assert wrong.headers["allow"] == "DELETE, GET"
+    missing = client.get("/v1/files?after=file-nothing")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["param"] == "after"

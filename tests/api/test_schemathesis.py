@@ -1,7 +1,12 @@
 """Schemathesis against the app's own OpenAPI document: requests generated from every
 operation's schema (valid ones and broken ones, in its examples, coverage and fuzzing
-phases), as an admin (logged in, and with an API key) and with no credentials; none may end
-in a server error. Bounded and deterministic: a fixed seed, a few examples per operation."""
+phases), as an admin (logged in, and with an API key) and with no credentials. Every
+check of schemathesis runs (no server error; every status, content type, header and
+response body as documented; `Allow` on 405; authentication not ignored...) except the two
+that judge whether the schema says everything the app checks (`positive_data_acceptance`,
+`negative_data_rejection`): the app refuses more than the schema says (a wrong TOTP code,
+a weak password, a lone surrogate), which those count as failures. Bounded and
+deterministic: a fixed seed, a few examples per operation."""
 
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ from tests.conftest import PG_DSN
 from tests.llm.fake_upstream import API_KEY, FakeUpstream
 
 MAX_EXAMPLES = 10
+# Whether the schema states every rule the app applies: not yet (issue 14's note).
+SCHEMA_COMPLETENESS = ("positive_data_acceptance", "negative_data_rejection")
 SEED = 20261127
 PASSWORD = "Correct-Horse-Battery-42"
 # The admin the runs act as: a name no generator will come up with (schemathesis also tries
@@ -143,14 +150,14 @@ class Credentials:
 def _run(
     app: FastAPI, credentials: Credentials | None, *, coverage: bool = True
 ) -> tuple[list[str], dict[int, int]]:
-    """Schemathesis's engine with only the `not_a_server_error` check: what failed, as
-    readable lines, and how many responses of each status there were."""
+    """Schemathesis's engine with its checks (but the two of `SCHEMA_COMPLETENESS`): what
+    failed, as readable lines, and how many responses of each status there were."""
     config = schemathesis.Config.from_dict(
         {
             "seed": SEED,
             "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True},
             "phases": {"stateful": {"enabled": False}, "coverage": {"enabled": coverage}},
-            "checks": {"enabled": False, "not_a_server_error": {"enabled": True}},
+            "checks": {name: {"enabled": False} for name in SCHEMA_COMPLETENESS},
         }
     )
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)

@@ -106,7 +106,13 @@ def test_password_policy(env: Env, password: str, message: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "password", ["violet-Harbor-42-lanterns", "correct horse battery staple", "a8#kP2m!xQ9z"]
+    "password",
+    [
+        "violet-Harbor-42-lanterns",
+        "correct horse battery staple",
+        "a8#kP2m!xQ9z",
+        "a long passphrase that goes on well past seventy-two characters, as some do " * 3,
+    ],
 )
 def test_strong_passwords_pass_the_policy(env: Env, password: str) -> None:
     user = env.user("carol")

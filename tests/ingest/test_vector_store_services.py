@@ -208,7 +208,7 @@ def test_pagination(stack: Stack) -> None:
     assert [f.id for f in before.items] == everything[1:3]
     assert before.has_more
     assert stack.files.list(PageRequest(), purpose="batch").items == []
-    with pytest.raises(InvalidRequestError, match="cursor"):
+    with pytest.raises(NotFoundError, match="cursor"):
         stack.files.list(PageRequest(after="file-nope"))
 
     stores = {stack.vector_stores.create(name=f"s{i}").collection.id for i in range(3)}

@@ -14,6 +14,7 @@ from mmstack import __version__
 from mmstack.api.audit_middleware import AuditMiddleware
 from mmstack.api.errors import install_error_handlers
 from mmstack.api.middleware import RequestIdMiddleware
+from mmstack.api.openapi import install_openapi
 from mmstack.api.request_limits import RequestLimitsMiddleware
 from mmstack.api.response_headers import ResponseHeadersMiddleware
 from mmstack.api.routes import admin, auth, collections, health, jobs, keys, openai, search, usage
@@ -58,6 +59,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         # log go by it); the server itself is run with proxy headers off (`server_config`).
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.http.trusted_proxies)
     install_error_handlers(app)
+    install_openapi(app)
     for module in (health, auth, keys, admin, usage, collections, search, jobs):
         app.include_router(module.router)
     for router in openai.ROUTERS:

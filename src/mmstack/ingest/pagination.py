@@ -12,7 +12,7 @@ from typing import Any, Generic, Literal, TypeVar
 from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import QueryableAttribute, Session
 
-from mmstack.errors import InvalidRequestError
+from mmstack.errors import InvalidRequestError, NotFoundError
 
 T = TypeVar("T")
 
@@ -40,8 +40,9 @@ class Page(Generic[T]):
 SortKey = tuple[Any, Any]
 
 
-def unknown_cursor(name: str, value: str) -> InvalidRequestError:
-    return InvalidRequestError(f"'{name}' cursor '{value}' is not in this list", param=name)
+def unknown_cursor(name: str, value: str) -> NotFoundError:
+    """A cursor that names nothing in the list: not found (it may have been deleted)."""
+    return NotFoundError(f"'{name}' cursor '{value}' is not in this list", param=name)
 
 
 def paginate(

@@ -49,7 +49,7 @@ async def upload_files(
     stack: StackDep,
     collections: CollectionsDep,
     meter: MeterDep,
-    files: Annotated[list[UploadFile], File(description="One or more files")],
+    files: Annotated[list[UploadFile], File(description="One or more files", min_length=1)],
     tags: Annotated[list[str] | None, Form(description="Tags for every uploaded file")] = None,
 ) -> ListOut[FileOut]:
     """Stores each file and queues its ingestion. A file over the size limit or of an

@@ -51,7 +51,7 @@ async def create_transcription(
     request: Request,
     transcriber: TranscriberDep,
     file: Annotated[UploadFile, File()],
-    model: Annotated[str, Form()],
+    model: Annotated[str, Form(min_length=1)],
     language: Annotated[str | None, Form()] = None,
     prompt: Annotated[str | None, Form()] = None,
     response_format: Annotated[str, Form()] = "json",

@@ -26,7 +26,7 @@ async def upload_file(
     files: FilesDep,
     meter: MeterDep,
     file: Annotated[UploadFile, File()],
-    purpose: Annotated[str, Form()],
+    purpose: Annotated[str, Form(min_length=1)],
 ) -> FileObjectOut:
     """Store a file on its own; it stays until deleted (`expires_after` is ignored)."""
     if not file.filename:

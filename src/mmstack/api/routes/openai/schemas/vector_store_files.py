@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mmstack.api.routes.openai.schemas.common import Attributes, ChunkingStrategyIn, Identified
 from mmstack.api.routes.openai.schemas.vector_stores import FileCountsOut
@@ -30,6 +30,11 @@ class BatchFileIn(BaseModel):
 
 
 class FileBatchCreate(BaseModel):
+    # Either list, not both: said in the schema too, so clients and fuzzers know.
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["file_ids"]}, {"required": ["files"]}]}
+    )
+
     file_ids: list[str] | None = Field(None, max_length=MAX_BATCH_FILES)
     files: list[BatchFileIn] | None = Field(None, max_length=MAX_BATCH_FILES)
     attributes: Attributes | None = None
