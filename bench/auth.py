@@ -29,9 +29,6 @@ import cProfile
 import os
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +39,15 @@ from pathlib import Path
 import httpx
 from fastapi import Request
 
-from bench.common import median, percentile, print_table
+from bench.common import (
+    free_port,
+    median,
+    percentile,
+    print_table,
+    start_server,
+    stop_server,
+    wait_ready,
+)
 from mmstack.auth.audit import Actor
 from mmstack.auth.roles import ROLE_PERMISSIONS, Role
 from mmstack.auth.service import Auth, open_accounts
@@ -56,12 +61,6 @@ NEVER = 1_000_000_000  # a rate limit that is counted but never reached
 QUOTAS = {"requests_per_minute": NEVER, "tokens_per_day": NEVER}
 USER = "bench"
 PASSWORD = "correct horse battery staple"  # a throwaway data directory
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -219,35 +218,6 @@ def serve(port: int) -> None:
     uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False)
 
 
-def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-
-
-def _wait_ready(client: httpx.Client, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            if client.get("/readyz").status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server not ready: {log.read_text(errors='replace')[-2000:]}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
 def _cpu_seconds(pid: int) -> float:
     """User and system CPU time of a process, all its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
@@ -283,14 +253,14 @@ def over_http(requests: int, block: int) -> list[list[str]]:
     with open_accounts(Settings(data_dir=data_dir, quotas=QuotaSettings(**QUOTAS))) as auth:
         auth.accounts.create_user(USER, role=Role.DEVELOPER, actor=Actor.local(), password=PASSWORD)
         _, key = auth.keys.create(USER, name="bench", actor=Actor.local())
-    port = _free_port()
+    port = free_port()
     log = data_dir / "server.log"
-    server = _start(
+    server = start_server(
         [sys.executable, "-m", "bench.auth", "--serve", str(port)], _server_env(data_dir), log
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            _wait_ready(client, server, log)
+            wait_ready(client, server, log)
             login = client.post("/api/auth/login", json={"username": USER, "password": PASSWORD})
             login.raise_for_status()
             token = login.json()["access_token"]
@@ -322,7 +292,7 @@ def over_http(requests: int, block: int) -> list[list[str]]:
             _timed_blocks(steps, 2, block, server.pid)  # warm-up
             times, cpu = _timed_blocks(steps, max(1, requests // block), block, server.pid)
     finally:
-        _stop(server)
+        stop_server(server)
     shutil.rmtree(data_dir, ignore_errors=True)  # kept, with the server's log, on a failure
     base = median(times["GET /healthz (public)"])
     no_auth = median(times["GET /v1/models, no auth (fixed principal)"])

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import socket
 import statistics
+import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from mmstack.config.settings import Settings
 from mmstack.stack import Stack, open_stack
@@ -85,3 +91,39 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     print("-+-".join("-" * w for w in widths))
     for row in rows:
         print(" | ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A server process (`mmstack up`, or a bench's own), its output into `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+
+
+def wait_ready(client: httpx.Client, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            if client.get("/readyz").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server not ready: {log.read_text(errors='replace')[-2000:]}")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)

@@ -50,7 +50,7 @@ from typing import Any
 import av
 import numpy as np
 import numpy.typing as npt
-import psutil  # type: ignore[import-untyped]
+import psutil
 from PIL import Image, ImageDraw, ImageFont
 
 from bench.common import print_table

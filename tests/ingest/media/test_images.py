@@ -3,6 +3,8 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -224,3 +226,18 @@ def test_upload_hash_does_not_decode_what_it_cannot_bound(tmp_path: Path) -> Non
     assert upload_hash(small, max_pixels=LIMIT) == perceptual_hash(
         load_image(small, max_pixels=LIMIT).image
     )
+
+
+def test_upload_hash_works_as_the_first_use_of_pillow_in_a_process(tmp_path: Path) -> None:
+    """In a fresh server, an upload's hash was the first thing to read a picture: Pillow's
+    format registry was still empty and every picture upload was a 500."""
+    small = write(tmp_path, "small.png", encode(sample("chelsea"), "PNG"))
+    code = (
+        "import sys; from pathlib import Path; "
+        "from mmstack.ingest.media.images import upload_hash; "
+        "print(upload_hash(Path(sys.argv[1]), max_pixels=10**8))"
+    )
+    fresh = subprocess.run(
+        [sys.executable, "-c", code, str(small)], capture_output=True, text=True, check=True
+    )
+    assert fresh.stdout.strip() == perceptual_hash(load_image(small, max_pixels=LIMIT).image)

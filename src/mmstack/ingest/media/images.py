@@ -57,7 +57,6 @@ class LoadedImage:
 
 def load_image(path: Path, *, max_pixels: int) -> LoadedImage:
     """Open, check and decode the image at `path`; every failure is an `IngestError`."""
-    Image.init()
     with path.open("rb") as handle:
         try:
             source = _identify(handle, path.name)
@@ -124,6 +123,7 @@ def _identify(handle: io.BufferedReader, name: str) -> ImageFile.ImageFile:
     Pillow's own `Image.open` does the same but checks the size against its process-wide
     `MAX_IMAGE_PIXELS` first, so the error could not name the dimensions.
     """
+    Image.init()  # the format registry, filled on first use
     prefix = handle.read(16)
     if not prefix:
         raise IngestError("file is empty")
