@@ -8,12 +8,14 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from mmstack.auth.audit import Actor
 from mmstack.errors import InvalidRequestError, NotFoundError
 from mmstack.index.filters import SearchFilter
 from mmstack.ingest.jobs import ClaimedJob
 from mmstack.ingest.reconcile import BLOB_GRACE_SECONDS
 from mmstack.stack import Stack
 from mmstack.store.models import Chunk, CollectionFile, FileStatus, Job, JobStatus, StoredFile
+from mmstack.store.ownership import Owner
 from tests.documents import PAGE_TEXTS, make_pdf
 
 NOTES = b"""# Garden notes
@@ -242,3 +244,15 @@ def test_blobs_no_file_refers_to_are_removed_once_old(stack: Stack) -> None:
     assert stack.blobs.exists(in_flight)  # too young to judge
     assert stack.blobs.exists(kept.collection_file.sha256)
     assert stack.reconciler.run().changed is False
+
+
+def test_teams_take_turns_at_the_queue(stack: Stack) -> None:
+    """A burst of one team's files does not hold back another team's file."""
+    other = stack.auth.accounts.create_team("other", actor=Actor.local())
+    busy = stack.collections.create("burst").id
+    quiet = stack.collections.for_owner(Owner(other.id)).create("one").id
+    burst = [stack.ingestion.add_file(busy, f"{n}.txt", f"File {n}.".encode()) for n in range(6)]
+    lone = stack.ingestion.add_file(quiet, "lone.txt", b"The other team's file.")
+    claimed = stack.queue.claim(limit=2)
+    members = {job.collection_file_id for job in claimed}
+    assert members == {burst[0].collection_file.id, lone.collection_file.id}

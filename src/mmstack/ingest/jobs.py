@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from mmstack.errors import IngestError
 from mmstack.store.db import Database
-from mmstack.store.models import Job, JobStatus
+from mmstack.store.models import Collection, CollectionFile, Job, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +75,29 @@ class JobQueue:
 
     def claim(self, limit: int = 1, worker: str | None = None) -> list[ClaimedJob]:
         """Take up to `limit` runnable jobs (queued and due, or running with an expired
-        lease), oldest first, leased to this worker."""
+        lease), teams in turn and each team's oldest first, leased to this worker."""
         now = time.time()
-        runnable = (
-            select(Job.id)
-            .where(
-                or_(
-                    (Job.status == JobStatus.QUEUED) & (Job.run_after <= now),
-                    (Job.status == JobStatus.RUNNING) & (Job.lease_expires_at < now),
-                )
-            )
-            .order_by(Job.run_after, Job.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        due = or_(
+            (Job.status == JobStatus.QUEUED) & (Job.run_after <= now),
+            (Job.status == JobStatus.RUNNING) & (Job.lease_expires_at < now),
         )
+        # Teams take turns: each team's oldest runnable job first, then each one's second...
+        # so a burst of one team's files does not hold back another team's one file.
+        team = func.coalesce(Collection.team_id, "")
+        turn = func.row_number().over(partition_by=team, order_by=(Job.run_after, Job.id))
+        ranked = (
+            select(Job.id, Job.run_after, turn.label("turn"))
+            .outerjoin(CollectionFile, CollectionFile.id == Job.collection_file_id)
+            .outerjoin(Collection, Collection.id == CollectionFile.collection_id)
+            .where(due)
+            .subquery()
+        )
+        chosen = (
+            select(ranked.c.id)
+            .order_by(ranked.c.turn, ranked.c.run_after, ranked.c.id)
+            .limit(limit)
+        )
+        runnable = select(Job.id).where(Job.id.in_(chosen)).with_for_update(skip_locked=True)
         stmt = (
             update(Job)
             .where(Job.id.in_(runnable))
