@@ -69,6 +69,10 @@ def test_bad_uploads(client: openai.OpenAI, base_url: str, auth_headers: dict[st
         no_file = http.post("/files", data={"purpose": "assistants"})
         bad_cursor = http.get("/files", params={"after": "file-nope"})
         bad_limit = http.get("/files", params={"limit": 0})
-    for response, param in ((no_file, "file"), (bad_cursor, "after"), (bad_limit, "limit")):
-        assert response.status_code == 400, response.text
+    for response, param, status in (
+        (no_file, "file", 400),
+        (bad_cursor, "after", 404),  # names nothing in the list
+        (bad_limit, "limit", 400),
+    ):
+        assert response.status_code == status, response.text
         assert response.json()["error"]["param"] == param
