@@ -190,8 +190,12 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 def thumbnail_bytes(image: Image.Image, max_side: int = 320) -> bytes:
     """A JPEG preview whose longer side is at most `max_side` pixels."""
-    preview = image.convert("RGB") if image.mode != "RGB" else image.copy()
-    preview.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    # A new small image, never a copy of the whole picture (300 MB for 100 megapixels).
+    preview = image
+    if max(image.size) > max_side:
+        preview = ImageOps.contain(image, (max_side, max_side), Image.Resampling.LANCZOS)
+    if preview.mode != "RGB":
+        preview = preview.convert("RGB")
     out = io.BytesIO()
     preview.save(out, "JPEG", quality=80, optimize=True)
     return out.getvalue()
