@@ -1,7 +1,8 @@
 """Hostile uploads against a running server (`mmstack up`, embedded LLM off): 20 at once,
 each one of the worst cases issue 14 found, while another team searches.
 
-- a PNG of 9,990 x 9,990 pixels, a few hundred KB (about 300 MB decoded);
+- a PNG as large as `media.max_image_pixels` lets through, a few hundred KB (issue 14's was
+  9,990 x 9,990 under the limit of then; about 300 MB decoded);
 - a DOCX of about 24 MB whose document.xml inflates to about 240 MB;
 - an HTML page nesting 200,000 divs (2.2 MB).
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import math
 import os
 import random
 import sys
@@ -44,14 +46,16 @@ from bench.common import (
 from mmstack.auth.audit import Actor
 from mmstack.auth.roles import Role
 from mmstack.auth.service import open_accounts
-from mmstack.config.settings import Settings
+from mmstack.config.settings import MediaSettings, Settings
 
 CACHE = Path("bench/results/hostile_uploads")
 PASSWORD = "correct horse battery staple"  # a throwaway data directory
 
 
 def bomb_png(variant: int) -> bytes:
-    picture = Image.new("L", (9990, 9990), 255)
+    """The largest picture the pixel limit lets through, a few hundred KB as a PNG."""
+    side = math.isqrt(MediaSettings().max_image_pixels)
+    picture = Image.new("L", (side, side), 255)
     picture.putpixel((variant, variant), 0)  # each upload its own bytes (no deduplication)
     out = io.BytesIO()
     picture.save(out, "PNG")

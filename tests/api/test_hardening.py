@@ -6,6 +6,7 @@ a data directory others can read."""
 from __future__ import annotations
 
 import io
+import math
 import re
 import socket
 import stat
@@ -21,7 +22,7 @@ from PIL import Image, ImageFile
 from mmstack.api.app import create_app
 from mmstack.api.request_limits import has_lone_surrogate
 from mmstack.auth.audit import AuditQuery
-from mmstack.config.settings import HttpSettings, Settings
+from mmstack.config.settings import HttpSettings, MediaSettings, Settings
 from mmstack.stack import open_stack
 from tests.api.live_server import LiveServer, admin_key, serve
 
@@ -36,10 +37,12 @@ def client(settings: Settings) -> Iterator[TestClient]:
 def test_an_upload_decodes_no_picture_it_cannot_bound(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A 9,990 x 9,990 PNG of a few hundred KB was decoded whole (about 770 MB) in the
-    upload request, to hash it; five at once took the server from 3 to 6 GB."""
+    """A 9,990 x 9,990 PNG of a few hundred KB (under the pixel limit of then) was decoded
+    whole (about 770 MB) in the upload request, to hash it; five at once took the server
+    from 3 to 6 GB. The largest the limit lets through now is not decoded there either."""
+    side = math.isqrt(MediaSettings().max_image_pixels)
     bomb = io.BytesIO()
-    Image.new("L", (9990, 9990), 255).save(bomb, "PNG")
+    Image.new("L", (side, side), 255).save(bomb, "PNG")
     decoded: list[str] = []
     load = Image.Image.load
 

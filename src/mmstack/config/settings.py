@@ -102,7 +102,10 @@ class MediaSettings(BaseModel):
         5, ge=1, le=10, description="Whisper beam width (1: greedy decoding)"
     )
     max_image_pixels: int = Field(
-        100_000_000, ge=1, description="Largest image decoded (width x height): image bombs fail"
+        64_000_000,
+        ge=1,
+        description="Largest image decoded (width x height): image bombs fail. One of this "
+        "size takes about 1 GB to read (decoded RGB, OCR); 64 MP keeps a worker near 1.5 GB",
     )
     duplicate_image_distance: int = Field(
         4,

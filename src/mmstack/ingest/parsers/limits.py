@@ -30,7 +30,7 @@ class ParseLimits:
     max_html_depth: int = 512
     """Deepest nesting of HTML elements (Chromium's parser stops nesting at 512 too): the
     HTML tree builder's time grows faster than the depth (40,000 levels take seconds)."""
-    max_image_pixels: int = 100_000_000
+    max_image_pixels: int = 64_000_000
     """Largest image (width times height, in pixels) decoded: a picture, a frame, a page render."""
 
     def check_input(self, data: bytes) -> None:
