@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 import uvicorn
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -27,6 +28,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with open_stack(settings, start_workers=start_workers) as stack:
             app.state.stack = stack
+            app.state.upload_reads = anyio.Semaphore(settings.http.upload_reads)
             stack.search.warm_in_background()
             try:
                 yield

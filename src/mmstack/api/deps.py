@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 
 from mmstack.auth.audit import Actor
@@ -26,6 +27,13 @@ from mmstack.stack import Stack
 
 # The providers are coroutines although they only read attributes: FastAPI runs a plain
 # `def` dependency in its thread pool, a thread hop per dependency on every request.
+
+
+def upload_reads(request: Request) -> anyio.Semaphore:
+    """Taken while an uploaded file is read into memory and stored: a burst of large
+    uploads waits its turn instead of holding them all in memory at once."""
+    semaphore: anyio.Semaphore = request.app.state.upload_reads
+    return semaphore
 
 
 def stack_of(request: Request) -> Stack:

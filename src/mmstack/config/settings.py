@@ -285,6 +285,12 @@ class HttpSettings(BaseModel):
         gt=0,
         description="A request whose body sends nothing for this long is answered 408",
     )
+    upload_reads: int = Field(
+        2,
+        ge=1,
+        description="Uploaded files read into memory at once (each up to "
+        "ingest.max_file_bytes); further uploads wait their turn",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

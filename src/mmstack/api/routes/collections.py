@@ -3,10 +3,17 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from mmstack.api.deps import CollectionsDep, IngestionDep, MeterDep, StackDep, authorize
+from mmstack.api.deps import (
+    CollectionsDep,
+    IngestionDep,
+    MeterDep,
+    StackDep,
+    authorize,
+    upload_reads,
+)
 from mmstack.api.schemas import CollectionCreate, CollectionOut, FileOut, ListOut
 from mmstack.auth.roles import EndpointGroup
 from mmstack.errors import InvalidRequestError
@@ -45,6 +52,7 @@ def delete_collection(collection: str, collections: CollectionsDep) -> dict[str,
 
 @router.post("/{collection}/files", status_code=201)
 async def upload_files(
+    request: Request,
     collection: str,
     stack: StackDep,
     collections: CollectionsDep,
@@ -58,16 +66,22 @@ async def upload_files(
     limit = stack.settings.ingest.max_file_bytes
     results = []
     for upload in files:
-        # Read one byte past the limit: enough to know the file is too large.
-        data = await upload.read(limit + 1)
         if not upload.filename:
             raise InvalidRequestError("every uploaded file needs a filename", param="files")
-        await run_in_threadpool(meter.check_upload, len(data))
-        added = await run_in_threadpool(
-            partial(stack.ingestion.add_file, tags=tags or ()), collection_id, upload.filename, data
-        )
+        async with upload_reads(request):
+            # Read one byte past the limit: enough to know the file is too large.
+            data = await upload.read(limit + 1)
+            size = len(data)
+            await run_in_threadpool(meter.check_upload, size)
+            added = await run_in_threadpool(
+                partial(stack.ingestion.add_file, tags=tags or ()),
+                collection_id,
+                upload.filename,
+                data,
+            )
+            del data
         if added.created:
-            await run_in_threadpool(meter.record_upload, len(data))
+            await run_in_threadpool(meter.record_upload, size)
         results.append(FileOut.of(added.collection_file, duplicate=not added.created))
     return ListOut(data=results)
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from mmstack.api.deps import FilesDep, MeterDep, authorize
+from mmstack.api.deps import FilesDep, MeterDep, authorize, upload_reads
 from mmstack.api.routes.openai.schemas.common import CursorPage, Deleted
 from mmstack.api.routes.openai.schemas.files import FileObjectOut
 from mmstack.auth.roles import EndpointGroup
@@ -23,6 +23,7 @@ router = APIRouter(
 
 @router.post("")
 async def upload_file(
+    request: Request,
     files: FilesDep,
     meter: MeterDep,
     file: Annotated[UploadFile, File()],
@@ -31,11 +32,14 @@ async def upload_file(
     """Store a file on its own; it stays until deleted (`expires_after` is ignored)."""
     if not file.filename:
         raise InvalidRequestError("the uploaded file needs a filename", param="file")
-    # One byte past the limit is enough to know the file is too large.
-    data = await file.read(files.max_file_bytes + 1)
-    await run_in_threadpool(meter.check_upload, len(data))
-    stored = await run_in_threadpool(files.upload, file.filename, data, purpose=purpose)
-    await run_in_threadpool(meter.record_upload, len(data))
+    async with upload_reads(request):
+        # One byte past the limit is enough to know the file is too large.
+        data = await file.read(files.max_file_bytes + 1)
+        size = len(data)
+        await run_in_threadpool(meter.check_upload, size)
+        stored = await run_in_threadpool(files.upload, file.filename, data, purpose=purpose)
+        del data
+    await run_in_threadpool(meter.record_upload, size)
     return FileObjectOut.of(stored)
 
 
