@@ -135,15 +135,13 @@ def _methods_of_path(request: Request) -> list[str]:
     return sorted(methods)
 
 
-async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _request_value_error(_request: Request, exc: Exception) -> JSONResponse:
+    """A value of the request the database or Python's text cannot take (`error_response`)."""
     status, body = error_response(exc)
     return JSONResponse(body, status)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, UnicodeError):
-        status, body = error_response(exc)
-        return JSONResponse(body, status)
     log.exception("unhandled error", extra={"path": request.url.path})
     return JSONResponse(error_body("internal server error", "server_error"), 500)
 
@@ -152,5 +150,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(MMStackError, _mmstack_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(DataError, _request_value_error)
+    app.add_exception_handler(UnicodeError, _request_value_error)
     app.add_exception_handler(Exception, _unexpected_error)

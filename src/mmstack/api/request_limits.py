@@ -125,16 +125,8 @@ class RequestLimitsMiddleware:
                 raise refused
             return {"type": "http.request", "body": body, "more_body": False}
 
-        checked_json: Message | None = None
-
         async def receive_checked() -> Message:
-            nonlocal checked_json
-            if not is_json:
-                return await read()
-            if checked_json is None:
-                checked_json = await read_json()
-                return checked_json
-            return await read()
+            return await (read_json() if is_json and not body_done else read())
 
         async def send_unless_refused(message: Message) -> None:
             nonlocal started

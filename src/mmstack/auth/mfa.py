@@ -15,7 +15,7 @@ from mmstack.auth import totp
 from mmstack.auth.accounts import find_user
 from mmstack.auth.audit import Actor, AuditLog
 from mmstack.auth.passwords import verify_password
-from mmstack.auth.secret_box import SecretBox, SecretBoxError, is_sealed
+from mmstack.auth.secret_box import SEALED_PREFIX, SecretBox, SecretBoxError
 from mmstack.auth.secrets_format import digest, new_recovery_code, normalize_recovery_code
 from mmstack.errors import AuthenticationError, ConflictError, InvalidRequestError
 from mmstack.store.db import Database
@@ -27,14 +27,20 @@ log = logging.getLogger(__name__)
 
 
 def seal_stored_secrets(db: Database, box: SecretBox) -> int:
-    """Encrypt the TOTP secrets stored in clear (by a version before encryption); how many."""
+    """Encrypt the TOTP secrets stored in clear (by a version before encryption); how many.
+    Runs at every start: a read that finds none is all it costs then."""
+    in_clear = select(User).where(
+        User.totp_secret.is_not(None), User.totp_secret.not_like(f"{SEALED_PREFIX}%")
+    )
+    with db.session() as session:
+        if session.scalar(in_clear.with_only_columns(User.id).limit(1)) is None:
+            return 0
     with db.session(write=True) as session:
-        users = session.scalars(select(User).where(User.totp_secret.is_not(None))).all()
-        clear = [u for u in users if u.totp_secret and not is_sealed(u.totp_secret)]
-        for user in clear:
+        users = session.scalars(in_clear).all()
+        for user in users:
             assert user.totp_secret is not None
             user.totp_secret = box.seal(user.totp_secret, bound_to=user.id)
-    return len(clear)
+    return len(users)
 
 
 @dataclass(frozen=True, slots=True)

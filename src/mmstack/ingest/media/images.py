@@ -72,10 +72,19 @@ def load_image(path: Path, *, max_pixels: int) -> LoadedImage:
             image = to_rgb(ImageOps.exif_transpose(source))
         except Image.DecompressionBombError as exc:
             raise IngestError(f"image is too large to decode safely ({exc})") from None
-        except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as exc:
+        except _DECODE_ERRORS as exc:
             raise IngestError(f"image is truncated or corrupt ({exc})") from None
     metadata["width"], metadata["height"] = image.size
     return LoadedImage(image, FORMAT_MEDIA_TYPES[str(source.format)], metadata)
+
+
+# What Pillow raises for a truncated or corrupt picture.
+_DECODE_ERRORS: Final = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error)
+# The most pixels an upload request decodes (about 64 MB as RGBA), and the side a JPEG is
+# scaled towards (ample for the hash's 32 x 32).
+UPLOAD_HASH_PIXELS: Final = 16_000_000
+_UPLOAD_HASH_SIDE: Final = 256
+_upload_decodes = threading.BoundedSemaphore(1)
 
 
 def upload_hash(path: Path, *, max_pixels: int) -> str | None:
@@ -100,17 +109,8 @@ def upload_hash(path: Path, *, max_pixels: int) -> str | None:
                 return None
             source.load()
             return perceptual_hash(to_rgb(ImageOps.exif_transpose(source)))
-        except (IngestError, Image.DecompressionBombError):
+        except (IngestError, Image.DecompressionBombError, *_DECODE_ERRORS):
             return None
-        except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error):
-            return None
-
-
-# The most pixels an upload request decodes (about 64 MB as RGBA), and the side a JPEG is
-# scaled towards (ample for the hash's 32 x 32).
-UPLOAD_HASH_PIXELS: Final = 16_000_000
-_UPLOAD_HASH_SIDE: Final = 256
-_upload_decodes = threading.BoundedSemaphore(1)
 
 
 def _megapixels(pixels: int) -> str:
