@@ -215,7 +215,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/collections/{collection}/files/{file_id}"): Route("red"),
     ("DELETE", "/api/collections/{collection}/files/{file_id}"): Route("red"),
     # Retrying a completed file is refused even to its owner.
-    ("POST", "/api/collections/{collection}/files/{file_id}/retry"): Route("red", ok=400),
+    ("POST", "/api/collections/{collection}/files/{file_id}/retry"): Route("red", ok=409),
     ("POST", "/api/search"): Route(
         "red", lambda r: Call(json={"query": QUERY, "collections": [r.collection_id]})
     ),

@@ -21,7 +21,8 @@ from PIL import Image, ImageFile
 
 from mmstack.api.app import create_app
 from mmstack.api.request_limits import has_lone_surrogate
-from mmstack.auth.audit import AuditQuery
+from mmstack.auth.audit import Actor, AuditQuery
+from mmstack.auth.roles import Role
 from mmstack.config.settings import HttpSettings, MediaSettings, Settings
 from mmstack.stack import open_stack
 from tests.api.live_server import LiveServer, admin_key, serve
@@ -322,3 +323,54 @@ def test_the_openapi_document_tells_the_errors_as_they_are(client: TestClient) -
     missing = client.get("/v1/files?after=file-nothing")
     assert missing.status_code == 404
     assert missing.json()["error"]["param"] == "after"
+
+
+def _admin_login(client: TestClient) -> dict[str, str]:
+    """Headers of a logged-in admin (an API key cannot administer)."""
+    stack = client.app.state.stack
+    password = "Correct-Horse-Battery-42"
+    stack.auth.accounts.create_user(
+        "hardening-admin", role=Role.ADMIN, actor=Actor.local(), password=password
+    )
+    pair = stack.auth.logins.login("hardening-admin", password, address=None)
+    return {"Authorization": f"Bearer {pair.access_token}"}
+
+
+def test_request_bodies_take_json_types_as_the_schema_says(client: TestClient) -> None:
+    """Schemathesis's schema checks found the app lax where the schema is not: `false` or
+    "5" taken as a number. An integer is a number without a fraction, `2.0` included."""
+    search = {"query": "x", "top_k": 5}
+    assert client.post("/api/search", json=search).status_code == 200
+    assert client.post("/api/search", json={**search, "top_k": 5.0}).status_code == 200
+    for wrong in (False, "5", 5.5):
+        refused = client.post("/api/search", json={**search, "top_k": wrong})
+        assert refused.status_code == 400, wrong
+        assert refused.json()["error"]["param"] == "top_k"
+    admin = _admin_login(client)
+    quotas = {"name": "k", "quotas": {"tokens_per_day": True}}
+    assert client.post("/api/keys", json=quotas, headers=admin).status_code == 400
+    empty = {"name": "k", "endpoints": []}
+    assert client.post("/api/keys", json=empty, headers=admin).status_code == 400
+    assert client.get("/api/usage?since=0").status_code == 400
+    # A day alone is a range's end or start; an empty range is no rows, not an error.
+    assert client.get("/api/usage?until=2000-01-01").json()["data"] == []
+    assert client.get("/api/usage?since=2030-01-01&until=2029-01-01").status_code == 200
+
+
+def test_the_schema_states_the_naming_rules(client: TestClient) -> None:
+    admin = _admin_login(client)
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    pattern = re.compile(schemas["UserCreate"]["properties"]["username"]["pattern"])
+    for name, valid in [("Alice", True), ("bob.smith+ops@example.org", True), (" alice", False)]:
+        assert bool(pattern.fullmatch(name)) is valid, name
+        created = client.post("/api/users", json={"username": name}, headers=admin)
+        assert created.status_code == (201 if valid else 400), created.text
+        if valid:
+            assert created.json()["username"] == name.lower()
+    team = re.compile(schemas["TeamCreate"]["properties"]["name"]["pattern"])
+    for name, valid in [("Data Science", True), ("ops ", False), ("-ops", False)]:
+        assert bool(team.fullmatch(name)) is valid, name
+        assert client.post("/api/teams", json={"name": name}, headers=admin).status_code == (
+            201 if valid else 400
+        )

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mmstack.auth.audit import Actor
-from mmstack.errors import InvalidRequestError, NotFoundError
+from mmstack.errors import ConflictError, NotFoundError
 from mmstack.index.filters import SearchFilter
 from mmstack.ingest.jobs import ClaimedJob
 from mmstack.ingest.reconcile import BLOB_GRACE_SECONDS
@@ -215,9 +215,9 @@ def test_retry_failed_file(stack: Stack) -> None:
     stack.worker.run_until_idle()
     again = stack.collections.file(cid, file_id)
     assert (again.status, again.last_error) == (FileStatus.FAILED, first_error)
-    with pytest.raises(InvalidRequestError, match="rejected before storage"):
+    with pytest.raises(ConflictError, match="refused before it was stored"):
         stack.ingestion.retry_file(cid, rejected.collection_file.file_id)
-    with pytest.raises(InvalidRequestError, match="not failed"):
+    with pytest.raises(ConflictError, match="not failed"):
         stack.ingestion.retry_file(cid, fine.collection_file.file_id)
     with pytest.raises(NotFoundError):
         stack.ingestion.retry_file(cid, "file-nope")

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
 from PIL import ImageDraw, ImageFont
 
 from mmstack.ingest.parsers.context import TextLine
-from mmstack.models.ocr import DEFAULT_MIN_SCORE, RapidTextReader, reading_order
+from mmstack.models.ocr import (
+    _BAND_OVERLAP,
+    _BAND_PIXELS,
+    DEFAULT_MIN_SCORE,
+    RapidTextReader,
+    _bands,
+    reading_order,
+)
 from tests.pictures import session_text_reader, text_image
 
 
@@ -73,6 +81,34 @@ def test_boxes_of_a_large_image_are_in_its_own_pixels(reader: RapidTextReader) -
     assert 100 <= top <= 135
     assert right <= 3000
     assert 170 <= bottom <= 215  # 60 px glyphs with descenders, from y=120
+
+
+def test_a_large_page_is_read_in_bands_each_line_once(reader: RapidTextReader) -> None:
+    """A page of 4 megapixels at the working size is read in six overlapping bands (its
+    detection would take some 800 MB at once); lines across a band's edge are read whole,
+    once, where they are."""
+    texts = [f"Row {i:02d} of the ledger: {i * 1117} units shipped" for i in range(19)]
+    image = text_image(texts, size=(2000, 2000), font_size=48, at=(40, 40), spacing=2.1)
+    assert len(_bands(2000, 2000)) == 6
+    lines = reader.read(image)
+    assert [line.text for line in lines] == texts
+    for i, line in enumerate(lines):
+        top = 40 + i * round(48 * 2.1)
+        assert abs(line.box[1] - top) <= 15, (line.text, line.box)
+
+
+@pytest.mark.parametrize(("height", "width"), [(2000, 2000), (2000, 1414), (990, 2000), (300, 900)])
+def test_bands_cover_the_page_within_their_budget(height: int, width: int) -> None:
+    bands = _bands(height, width)
+    assert bands[0].top == 0
+    assert bands[-1].bottom == height
+    for band in bands:
+        assert (band.bottom - band.top) * width <= max(_BAND_PIXELS, 2 * _BAND_OVERLAP * width)
+    for before, after in itertools.pairwise(bands):
+        assert before.bottom - after.top >= _BAND_OVERLAP
+        # Every row belongs to exactly one band's keeping range, inside both bands.
+        assert before.keep_to == after.keep_from
+        assert after.top + _BAND_OVERLAP / 2 <= before.keep_to <= before.bottom - _BAND_OVERLAP / 2
 
 
 def test_reading_order_rows_then_left_to_right() -> None:

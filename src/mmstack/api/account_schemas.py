@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from mmstack.api.schemas import BY_VALUE, NOT_BLANK, STRICT
+from mmstack.auth.accounts import TEAM_NAME_PATTERN, USERNAME_PATTERN
 from mmstack.auth.logins import TokenPair
 from mmstack.auth.roles import ROLE_PERMISSIONS, EndpointGroup, Role
+from mmstack.json_numbers import JsonInt
 from mmstack.store.models import ApiKey, AuditEvent, Team, Usage, User
 
 SECRET = Field(min_length=1, max_length=1024)
@@ -17,17 +20,19 @@ SECRET = Field(min_length=1, max_length=1024)
 class Quotas(BaseModel):
     """Limits (0: none); a limit left out is the configured default."""
 
-    model_config = {"extra": "forbid"}
+    model_config = ConfigDict(strict=True, extra="forbid")
 
-    requests_per_minute: int | None = Field(None, ge=0)
-    tokens_per_day: int | None = Field(None, ge=0)
-    upload_bytes_per_day: int | None = Field(None, ge=0)
+    requests_per_minute: JsonInt | None = Field(None, ge=0)
+    tokens_per_day: JsonInt | None = Field(None, ge=0)
+    upload_bytes_per_day: JsonInt | None = Field(None, ge=0)
 
     def as_dict(self) -> dict[str, int]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
 class LoginRequest(BaseModel):
+    model_config = STRICT
+
     username: str = Field(min_length=1, max_length=128)
     password: str = SECRET
     totp_code: str | None = Field(None, max_length=16)
@@ -35,10 +40,14 @@ class LoginRequest(BaseModel):
 
 
 class RefreshRequest(BaseModel):
+    model_config = STRICT
+
     refresh_token: str = SECRET
 
 
 class LogoutRequest(BaseModel):
+    model_config = STRICT
+
     everywhere: bool = Field(False, description="End every login of this user")
 
 
@@ -62,21 +71,29 @@ class TokenOut(BaseModel):
 
 
 class PasswordChange(BaseModel):
+    model_config = STRICT
+
     current_password: str = SECRET
     new_password: str = SECRET
 
 
 class PasswordReset(BaseModel):
+    model_config = STRICT
+
     password: str | None = Field(
         None, max_length=1024, description="The new password (default: generated, shown once)"
     )
 
 
 class TotpCode(BaseModel):
+    model_config = STRICT
+
     code: str = Field(min_length=1, max_length=16)
 
 
 class TotpDisable(BaseModel):
+    model_config = STRICT
+
     password: str = SECRET
     code: str | None = Field(None, max_length=16)
     recovery_code: str | None = Field(None, max_length=32)
@@ -121,8 +138,14 @@ class UserOut(BaseModel):
 
 
 class UserCreate(BaseModel):
-    username: str = Field(min_length=1, max_length=128)
-    role: Role = Role.VIEWER
+    model_config = STRICT
+
+    username: str = Field(
+        max_length=128,
+        json_schema_extra={"pattern": USERNAME_PATTERN},
+        description="Letters (stored in lower case), digits and . _ @ + -",
+    )
+    role: Annotated[Role, BY_VALUE] = Role.VIEWER
     team: str | None = Field(None, description="Team id or name (default: the default team)")
     password: str | None = Field(
         None, max_length=1024, description="Default: generated, returned once"
@@ -134,13 +157,17 @@ class UserCreated(UserOut):
 
 
 class UserUpdate(BaseModel):
-    role: Role | None = None
+    model_config = STRICT
+
+    role: Annotated[Role, BY_VALUE] | None = None
     disabled: bool | None = None
     quotas: Quotas | None = Field(None, description="Limits of this user; {} for the defaults")
 
 
 class TeamCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=128)
+    model_config = STRICT
+
+    name: str = Field(max_length=128, json_schema_extra={"pattern": TEAM_NAME_PATTERN})
 
 
 class TeamOut(BaseModel):
@@ -155,15 +182,17 @@ class TeamOut(BaseModel):
 
 
 class KeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=128)
+    model_config = STRICT
+
+    name: str = Field(min_length=1, max_length=128, json_schema_extra=NOT_BLANK)
     access: Literal["read", "write"] = "write"
-    endpoints: list[EndpointGroup] | None = Field(
-        None, description="Endpoint groups the key may use (default: all)"
+    endpoints: list[Annotated[EndpointGroup, BY_VALUE]] | None = Field(
+        None, min_length=1, description="Endpoint groups the key may use (default: all)"
     )
     collections: list[str] | None = Field(
         None, description="Collection (vector store) ids the key may use (default: all)"
     )
-    expires_in_days: int | None = Field(None, ge=1, le=3650)
+    expires_in_days: JsonInt | None = Field(None, ge=1, le=3650)
     user: str | None = Field(None, description="Admins: make the key for this user")
     quotas: Quotas | None = Field(None, description="Admins: limits of this key")
 

@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic.config import JsonDict
 
 from mmstack.index.search import SearchHit
 from mmstack.ingest.collections import CollectionInfo
+from mmstack.ingest.labels import LABEL_PATTERN, MAX_TAG_LENGTH
+from mmstack.json_numbers import JsonInt
 from mmstack.media_types import Modality
 from mmstack.store.models import CollectionFile, Job
 from mmstack.urls import thumbnail_url
 
 T = TypeVar("T")
 
-# The range of the database's integer columns: a number outside it is an invalid request,
-# not a query the database refuses.
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
+# The largest integer every JSON reader holds exactly (JavaScript's MAX_SAFE_INTEGER), well
+# inside the database's integer columns: a number past it is an invalid request, not a
+# query the database refuses.
+MAX_JSON_INT = 2**53 - 1
+# Row ids are 32-bit integers on PostgreSQL: a larger one names no row.
+MAX_ROW_ID = 2**31 - 1
+# Request bodies take JSON's types as they are: `false` or "1" is not a number.
+STRICT = ConfigDict(strict=True)
+# An enum in a strict body, given by its value (strict alone wants an enum instance).
+BY_VALUE = Strict(False)
+# What `check_label` accepts, stated for clients (the service checks it, with a plainer
+# message than a pattern's).
+LABEL: JsonDict = {"pattern": LABEL_PATTERN}
+TAG: JsonDict = {"maxLength": MAX_TAG_LENGTH, **LABEL}
+# Text with something in it besides spaces (a search).
+NOT_BLANK: JsonDict = {"pattern": r"\S"}
 
 
 class CollectionCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=256)
+    model_config = STRICT
+
+    name: str = Field(min_length=1, max_length=256, json_schema_extra=LABEL)
     description: str | None = Field(None, max_length=4096)
 
 
@@ -132,25 +149,29 @@ class ListOut(BaseModel, Generic[T]):
 
 
 class SearchFilters(BaseModel):
+    model_config = STRICT
+
     file_ids: list[str] | None = None
     media_types: list[str] | None = None
-    modalities: list[Modality] | None = Field(
+    modalities: list[Annotated[Modality, BY_VALUE]] | None = Field(
         None, description="Files of these kinds: text (documents), image, audio, video"
     )
     tags: list[str] | None = Field(None, description="Files having any of these tags")
-    created_after: int | None = Field(
-        None, ge=INT64_MIN, le=INT64_MAX, description="Unix seconds, inclusive"
+    created_after: JsonInt | None = Field(
+        None, ge=-MAX_JSON_INT, le=MAX_JSON_INT, description="Unix seconds, inclusive"
     )
-    created_before: int | None = Field(
-        None, ge=INT64_MIN, le=INT64_MAX, description="Unix seconds, exclusive"
+    created_before: JsonInt | None = Field(
+        None, ge=-MAX_JSON_INT, le=MAX_JSON_INT, description="Unix seconds, exclusive"
     )
 
 
 class SearchRequest(BaseModel):
-    query: str = Field(min_length=1, max_length=8192)
+    model_config = STRICT
+
+    query: str = Field(min_length=1, max_length=8192, json_schema_extra=NOT_BLANK)
     collections: list[str] | None = Field(None, description="Collection ids or names")
     mode: Literal["hybrid", "keyword", "vector"] | None = None
-    top_k: int | None = Field(None, ge=1, le=100)
+    top_k: JsonInt | None = Field(None, ge=1, le=100)
     filters: SearchFilters | None = None
 
 

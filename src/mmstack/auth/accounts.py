@@ -26,8 +26,11 @@ from mmstack.errors import (
 from mmstack.store.db import Database
 from mmstack.store.models import DEFAULT_TEAM_ID, LoginSession, LoginThrottle, Team, User
 
-USERNAME: Final = re.compile(r"[a-z0-9][a-z0-9._@+-]{0,127}")
-TEAM_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}")
+# Usernames are stored in lower case; teams as named (spaces inside, not at the ends).
+USERNAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
+TEAM_NAME_PATTERN: Final = r"^[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,126}[A-Za-z0-9._-])?$"
+_USERNAME: Final = re.compile(USERNAME_PATTERN)
+_TEAM_NAME: Final = re.compile(TEAM_NAME_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +90,13 @@ class AccountService:
         password: str | None = None,
     ) -> tuple[User, str | None]:
         """A new user; without `password` one is generated and returned (show it once)."""
-        name = username.strip().lower()
-        if not USERNAME.fullmatch(name):
+        if not _USERNAME.fullmatch(username):
             raise InvalidRequestError(
                 "username must be 1 to 128 of a-z, 0-9 and . _ @ + -, starting with a letter "
                 "or digit",
                 param="username",
             )
+        name = username.lower()
         shown = None
         if password is None:  # 144 random bits: the policy is for passwords people choose
             password = shown = generated_password()
@@ -215,10 +218,11 @@ class AccountService:
     # Teams
 
     def create_team(self, name: str, *, actor: Actor) -> Team:
-        name = name.strip()
-        if not TEAM_NAME.fullmatch(name):
+        if not _TEAM_NAME.fullmatch(name):
             raise InvalidRequestError(
-                "team name must be 1 to 128 letters, digits, spaces or . _ -", param="name"
+                "team name must be 1 to 128 letters, digits, spaces or . _ -, starting with "
+                "a letter or digit and not ending with a space",
+                param="name",
             )
         with self._db.session(write=True) as session:
             team = Team(name=name)

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mmstack.config.settings import ChunkingSettings, IngestSettings
-from mmstack.errors import IngestError, InvalidRequestError, NotFoundError
+from mmstack.errors import ConflictError, IngestError, NotFoundError
 from mmstack.index.image_search import ImageSearch
 from mmstack.index.vector import FloatArray, VectorIndex, VectorPayload, VectorPoint
 from mmstack.ingest.chunker import ChunkDraft, chunk_document
@@ -225,9 +225,11 @@ class IngestionService:
         with self._db.session(write=True) as session:
             member = find_member(session, collection_id, file_id)
             if member.status != FileStatus.FAILED:
-                raise InvalidRequestError(f"file {file_id} is {member.status}, not failed")
+                raise ConflictError(f"file {file_id} is {member.status}, not failed")
             if not self._blobs.exists(member.file.sha256):
-                raise InvalidRequestError(f"file {file_id} was rejected before storage")
+                raise ConflictError(
+                    f"file {file_id} was refused before it was stored: upload it again"
+                )
             member.status, member.last_error, member.progress = FileStatus.QUEUED, None, 0.0
             member.error_code = None
             self._queue.enqueue(session, INGEST_JOB, member.id)

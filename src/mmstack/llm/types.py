@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mmstack.json_numbers import JsonInt
+
 
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -80,16 +82,19 @@ class ChatMessage(_Open):
 
 
 class ChatCompletionRequest(_Open):
+    # JSON's types as they are: `false` or "1" is not a number.
+    model_config = ConfigDict(extra="allow", strict=True)
+
     model: str
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: JsonInt | None = Field(default=None, ge=1)
+    max_completion_tokens: JsonInt | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    n: int | None = Field(default=None, ge=1)
+    n: JsonInt | None = Field(default=None, ge=1)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: JsonInt | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None

@@ -6,11 +6,14 @@ so it never looks for, or downloads, models of its own.
 
 from __future__ import annotations
 
+import math
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 from rapidocr import RapidOCR
 
@@ -28,6 +31,9 @@ _MAX_SIDE = 2000  # RapidOCR shrinks larger images to this before detection
 # detection then splits words apart, and takes ten times longer.
 _SMALL_SIDE = 736
 _MAX_UPSCALE = 2.0
+_BAND_PIXELS = 1_000_000  # read at a time: about 250 MB of detection
+_BAND_OVERLAP = 128  # rows two bands share: the tallest line read whole
+_Found = tuple["npt.NDArray[np.float64]", str, float]  # corners, text, score
 
 
 class RapidTextReader:
@@ -70,29 +76,72 @@ class RapidTextReader:
         width, height = image.size
         if not width or not height:
             return []
-        work = to_rgb(image)
+        # Made small before it is made RGB: a grey picture's RGB copy is three times its size.
+        work = image if image.mode in ("L", "RGB") else to_rgb(image)
         scale = _working_scale(width, height)
         if scale != 1:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             work = work.resize(size, Image.Resampling.BICUBIC)
-        pixels = np.asarray(work)
         # RapidOCR expects OpenCV's BGR channel order for arrays.
-        pixels = np.ascontiguousarray(pixels[:, :, ::-1])
-        with self._lock:
-            result = self._engine(pixels)
+        pixels = np.ascontiguousarray(np.asarray(to_rgb(work))[:, :, ::-1])
+        with self._lock:  # the bands of one image, then the next image
+            found = [
+                line for band in _bands(*pixels.shape[:2]) for line in self._read(pixels, band)
+            ]
+        lines = [
+            TextLine(text, _box(corners, scale, width, height), score)
+            for corners, text, score in found
+        ]
+        return reading_order(lines)
+
+    def _read(self, pixels: npt.NDArray[np.uint8], band: _Band) -> list[_Found]:
+        """The lines read in `band` that it keeps, corners in the whole working image."""
+        result = self._engine(pixels[band.top : band.bottom])
         boxes = getattr(result, "boxes", None)
         texts = getattr(result, "txts", None)
         scores = getattr(result, "scores", None)
         if boxes is None or texts is None or scores is None:
             return []
-        lines = []
+        found = []
         for quad, text, score in zip(boxes, texts, scores, strict=True):
             text = " ".join(str(text).split())
             if not text or float(score) < self._min_score:
                 continue
-            box = _box(quad, scale, width, height)
-            lines.append(TextLine(text, box, round(float(score), 4)))
-        return reading_order(lines)
+            corners = np.asarray(quad, dtype=np.float64).reshape(-1, 2) + np.array([0, band.top])
+            if band.keeps(float(corners[:, 1].mean())):
+                found.append((corners, text, round(float(score), 4)))
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Band:
+    """Rows `top` to `bottom` of the working image, read on their own; a line read there
+    is kept if its middle falls between `keep_from` and `keep_to` (the bands overlap, and
+    the neighbour reads a line near the edge whole)."""
+
+    top: int
+    bottom: int
+    keep_from: float
+    keep_to: float
+
+    def keeps(self, middle: float) -> bool:
+        return self.keep_from <= middle < self.keep_to
+
+
+def _bands(height: int, width: int) -> list[_Band]:
+    """Bands of rows covering the image, each at most `_BAND_PIXELS` (but `_BAND_OVERLAP`
+    rows at least twice over), overlapping by `_BAND_OVERLAP` rows or more: a line up to
+    that tall lies whole inside the band that keeps it. Detection's memory grows with the
+    pixels it is given (about 250 MB a megapixel), so a large page is read in bands."""
+    rows = max(_BAND_PIXELS // max(width, 1), 2 * _BAND_OVERLAP)
+    if height <= rows:
+        return [_Band(0, height, -math.inf, math.inf)]
+    count = math.ceil((height - _BAND_OVERLAP) / (rows - _BAND_OVERLAP))
+    tops = [round(i * (height - rows) / (count - 1)) for i in range(count)]
+    # Between two neighbours, the middle of their overlap decides which keeps a line.
+    edges = [(tops[i + 1] + tops[i] + rows) / 2 for i in range(count - 1)]
+    bounds = [-math.inf, *edges, math.inf]
+    return [_Band(top, top + rows, bounds[i], bounds[i + 1]) for i, top in enumerate(tops)]
 
 
 def _working_scale(width: int, height: int) -> float:
@@ -104,10 +153,12 @@ def _working_scale(width: int, height: int) -> float:
     return min(max(1.0, enlarge), _MAX_UPSCALE)
 
 
-def _box(quad: Any, scale: float, width: int, height: int) -> tuple[int, int, int, int]:
-    """The axis-aligned box around a detected quadrilateral, in the pixels of the image
-    before it was resized by `scale`, clipped to it."""
-    points = np.asarray(quad, dtype=np.float64).reshape(-1, 2) / scale
+def _box(
+    corners: npt.NDArray[np.float64], scale: float, width: int, height: int
+) -> tuple[int, int, int, int]:
+    """The axis-aligned box around a detected quadrilateral (its corners in the working
+    image), in the pixels of the image before it was resized by `scale`, clipped to it."""
+    points = corners / scale
     left = max(0, int(np.floor(points[:, 0].min())))
     top = max(0, int(np.floor(points[:, 1].min())))
     right = min(width, int(np.ceil(points[:, 0].max())))

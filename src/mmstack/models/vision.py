@@ -85,8 +85,11 @@ class OpenAIVisionDescriber:
 
 
 def _data_url(image: Image) -> str:
-    picture = image.convert("RGB")
-    picture.thumbnail((MAX_SIDE, MAX_SIDE))
+    from PIL import ImageOps
+
+    # Made small first: a copy of the whole picture in RGB can be hundreds of MB.
+    picture = ImageOps.contain(image, (MAX_SIDE, MAX_SIDE)) if max(image.size) > MAX_SIDE else image
+    picture = picture.convert("RGB")
     out = io.BytesIO()
     picture.save(out, "JPEG", quality=85)
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")

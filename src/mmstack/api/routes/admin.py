@@ -20,7 +20,7 @@ from mmstack.api.account_schemas import (
     UserUpdate,
 )
 from mmstack.api.deps import ActorDep, authorize, stack_of
-from mmstack.api.schemas import INT64_MAX, ListOut
+from mmstack.api.schemas import MAX_JSON_INT, MAX_ROW_ID, ListOut
 from mmstack.auth.accounts import generated_password
 from mmstack.auth.audit import AuditQuery, Result
 from mmstack.auth.roles import Permission
@@ -103,10 +103,12 @@ def _audit_query(
     since: Annotated[float | None, Query(description="Unix seconds, inclusive")] = None,
     until: Annotated[float | None, Query(description="Unix seconds, exclusive")] = None,
     after: Annotated[
-        int | None, Query(ge=0, le=INT64_MAX, description="Events after this id")
+        int | None, Query(ge=0, le=MAX_JSON_INT, description="Events after this id")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditQuery:
+    # Past the largest row id there is nothing after (and nothing the database can compare).
+    after = min(after, MAX_ROW_ID) if after is not None else None
     return AuditQuery(action, actor_id, result, since, until, after, limit)
 
 

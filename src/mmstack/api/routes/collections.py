@@ -4,6 +4,7 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from mmstack.api.deps import (
@@ -14,9 +15,10 @@ from mmstack.api.deps import (
     authorize,
     upload_reads,
 )
-from mmstack.api.schemas import CollectionCreate, CollectionOut, FileOut, ListOut
+from mmstack.api.schemas import TAG, CollectionCreate, CollectionOut, FileOut, ListOut
 from mmstack.auth.roles import EndpointGroup
 from mmstack.errors import InvalidRequestError
+from mmstack.ingest.labels import MAX_TAGS
 from mmstack.store.models import FileStatus
 
 router = APIRouter(
@@ -58,7 +60,10 @@ async def upload_files(
     collections: CollectionsDep,
     meter: MeterDep,
     files: Annotated[list[UploadFile], File(description="One or more files", min_length=1)],
-    tags: Annotated[list[str] | None, Form(description="Tags for every uploaded file")] = None,
+    tags: Annotated[
+        list[Annotated[str, Field(json_schema_extra=TAG)]] | None,
+        Form(description="Tags for every uploaded file", json_schema_extra={"maxItems": MAX_TAGS}),
+    ] = None,
 ) -> ListOut[FileOut]:
     """Stores each file and queues its ingestion. A file over the size limit or of an
     unsupported type is recorded as failed with its reason; the others go on."""

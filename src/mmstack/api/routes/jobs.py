@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import Select, select
 
 from mmstack.api.deps import PrincipalDep, StackDep, authorize
-from mmstack.api.schemas import INT64_MAX, JobOut, ListOut
+from mmstack.api.schemas import MAX_ROW_ID, JobOut, ListOut
 from mmstack.auth.principal import Principal
 from mmstack.auth.roles import EndpointGroup, Permission
 from mmstack.errors import NotFoundError
@@ -37,7 +37,7 @@ def list_jobs(
 
 @router.get("/{job_id}")
 def get_job(job_id: int, stack: StackDep, principal: PrincipalDep) -> JobOut:
-    if not 0 < job_id <= INT64_MAX:  # no such job, nor a number the database can compare
+    if not 0 < job_id <= MAX_ROW_ID:  # no such job, nor a number the database can compare
         raise NotFoundError(f"job {job_id} not found", param="job_id")
     with stack.db.session() as session:
         job = session.scalar(_team_jobs(principal).where(Job.id == job_id))

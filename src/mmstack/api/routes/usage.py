@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BeforeValidator
 
 from mmstack.api.account_schemas import UsageOut
 from mmstack.api.deps import PrincipalDep, authorize, stack_of
 from mmstack.api.schemas import ListOut
 from mmstack.auth.roles import Permission
-from mmstack.errors import InvalidRequestError
 
 router = APIRouter(
     prefix="/api/usage", tags=["usage"], dependencies=[Depends(authorize(None, Permission.READ))]
 )
 EPOCH = dt.date(1970, 1, 1)
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: object) -> object:
+    """Only YYYY-MM-DD (pydantic alone would also take a number of seconds)."""
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[dt.date | None, BeforeValidator(_iso_day)]
 
 
 def _day(value: dt.date) -> int:
@@ -27,13 +39,17 @@ def _day(value: dt.date) -> int:
 def usage(
     request: Request,
     principal: PrincipalDep,
-    since: Annotated[dt.date | None, Query(description="First day (UTC), default today")] = None,
-    until: Annotated[dt.date | None, Query(description="Last day (UTC), default today")] = None,
+    since: Annotated[
+        Day, Query(description="First day (UTC); default today, or `until` if earlier")
+    ] = None,
+    until: Annotated[
+        Day, Query(description="Last day (UTC); default today, or `since` if later")
+    ] = None,
 ) -> ListOut[UsageOut]:
     today = dt.datetime.now(dt.UTC).date()
-    first, last = since or today, until or today
-    if first > last:
-        raise InvalidRequestError("since must not be after until", param="since")
+    # After `until`, `since` makes an empty range (no rows), not an error.
+    first = since or min(today, until or today)
+    last = until or max(today, first)
     auth = stack_of(request).auth
     user_ids: list[str] | None = [principal.user_id]
     if principal.can(Permission.ADMIN):

@@ -46,7 +46,7 @@ _EXIF_DATE_FORMAT = "%Y:%m:%d %H:%M:%S"
 
 @dataclass(frozen=True, slots=True)
 class LoadedImage:
-    """A decoded picture: upright, first frame only, RGB."""
+    """A decoded picture: upright, first frame only, grey (L) or RGB."""
 
     image: Image.Image
     media_type: str
@@ -69,7 +69,9 @@ def load_image(path: Path, *, max_pixels: int) -> LoadedImage:
             metadata = _describe(source)
             source.seek(0)  # the first frame of an animation or a multi-page TIFF
             source.load()
-            image = to_rgb(ImageOps.exif_transpose(source))
+            # Turned in place, and greys kept grey: a copy of 64 megapixels in RGB is 192 MB.
+            ImageOps.exif_transpose(source, in_place=True)
+            image = source if source.mode in ("L", "RGB") else to_rgb(source)
         except Image.DecompressionBombError as exc:
             raise IngestError(f"image is too large to decode safely ({exc})") from None
         except _DECODE_ERRORS as exc:

@@ -12,6 +12,7 @@ from mmstack.api.routes.openai.schemas.common import CursorPage, Deleted
 from mmstack.api.routes.openai.schemas.files import FileObjectOut
 from mmstack.auth.roles import EndpointGroup
 from mmstack.errors import InvalidRequestError
+from mmstack.ingest.files import UPLOAD_PURPOSES
 from mmstack.ingest.pagination import Order, PageRequest
 
 router = APIRouter(
@@ -26,8 +27,8 @@ async def upload_file(
     request: Request,
     files: FilesDep,
     meter: MeterDep,
-    file: Annotated[UploadFile, File()],
-    purpose: Annotated[str, Form(min_length=1)],
+    file: Annotated[UploadFile, File(json_schema_extra={"minLength": 1})],
+    purpose: Annotated[str, Form(json_schema_extra={"enum": list(UPLOAD_PURPOSES)})],
 ) -> FileObjectOut:
     """Store a file on its own; it stays until deleted (`expires_after` is ignored)."""
     if not file.filename:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from mmstack.json_numbers import JsonInt
 
 MAX_PAIRS = 16
 
@@ -69,5 +71,7 @@ ChunkingStrategyIn = dict[str, Any]
 class ExpiresAfterIn(BaseModel):
     """Accepted for compatibility; mmstack does not expire vector stores."""
 
+    model_config = ConfigDict(strict=True)
+
     anchor: Literal["last_active_at"]
-    days: int
+    days: JsonInt

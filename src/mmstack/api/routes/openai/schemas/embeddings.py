@@ -1,24 +1,42 @@
 from __future__ import annotations
 
 import base64
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, WithJsonSchema, field_validator
 
+from mmstack.api.schemas import NOT_BLANK, STRICT
 from mmstack.errors import InvalidRequestError
-from mmstack.index.embeddings import EmbeddingInput, Embeddings
+from mmstack.index.embeddings import MAX_INPUTS, EmbeddingInput, Embeddings
 from mmstack.index.vector import FloatArray
+from mmstack.json_numbers import JsonInt
 
 _INPUT_SHAPE = "input must be a string, an array of strings, or one or more token arrays"
 
 
+_TOKENS = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1}
+_TEXT = {"type": "string", **NOT_BLANK}
+# What `inputs()` and the embedding service take (the vocabulary's size and the token
+# limit are the model's, not the schema's).
+_INPUT_SCHEMA = {
+    "anyOf": [
+        _TEXT,
+        {"type": "array", "items": _TEXT, "minItems": 1, "maxItems": MAX_INPUTS},
+        _TOKENS,
+        {"type": "array", "items": _TOKENS, "minItems": 1, "maxItems": MAX_INPUTS},
+    ]
+}
+
+
 class EmbeddingRequest(BaseModel):
+    model_config = STRICT
+
     model: str
     # Checked by `inputs()`, which says what is wrong more plainly than a union's errors.
-    input: str | list[Any]
+    input: Annotated[str | list[Any], WithJsonSchema(_INPUT_SCHEMA)]
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(None, ge=1)
+    dimensions: JsonInt | None = Field(None, ge=1)
     user: str | None = None
 
     @field_validator("input", mode="before")

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mmstack.api.routes.openai.schemas.common import Metadata
+from mmstack.json_numbers import JsonInt
 
 
 class _Open(BaseModel):
@@ -30,18 +31,22 @@ class InputItem(_Open):
 
 
 class FileSearchTool(_Open):
+    model_config = ConfigDict(extra="allow", strict=True)
+
     type: Literal["file_search"]
     vector_store_ids: list[str] = Field(min_length=1)
-    max_num_results: int | None = Field(None, ge=1, le=50)
+    max_num_results: JsonInt | None = Field(None, ge=1, le=50)
     filters: dict[str, Any] | None = None
     ranking_options: dict[str, Any] | None = None
 
 
 class ResponsesRequest(_Open):
+    model_config = ConfigDict(extra="allow", strict=True)
+
     model: str
     input: str | list[InputItem] = Field(union_mode="left_to_right")
     instructions: str | None = None
-    max_output_tokens: int | None = Field(None, ge=1)
+    max_output_tokens: JsonInt | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     stream: bool = False

@@ -5,12 +5,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from mmstack.api.routes.openai.schemas.vector_store_files import TextPart
+from mmstack.api.schemas import NOT_BLANK, STRICT
 from mmstack.index.attribute_filter import AttributeFilter, Comparison, ComparisonOp, Compound
 from mmstack.ingest.vector_store_search import MAX_RESULTS, StoreHit
+from mmstack.json_numbers import JsonInt
 from mmstack.urls import thumbnail_url
 
 
 class ComparisonFilterIn(BaseModel):
+    model_config = STRICT
+
     type: ComparisonOp
     key: str
     value: str | bool | int | float | list[str | int | float]
@@ -20,6 +24,8 @@ class ComparisonFilterIn(BaseModel):
 
 
 class CompoundFilterIn(BaseModel):
+    model_config = STRICT
+
     type: Literal["and", "or"]
     filters: list[FilterIn] = Field(min_length=1)
 
@@ -35,13 +41,22 @@ class RankingOptionsIn(BaseModel):
     """`ranker` is accepted (mmstack always ranks with its hybrid fusion); results scoring
     below `score_threshold` are dropped."""
 
+    model_config = STRICT
+
     ranker: str | None = None
     score_threshold: float | None = None
 
 
 class SearchRequest(BaseModel):
-    query: str | list[str]
-    max_num_results: int = Field(10, ge=1, le=MAX_RESULTS)
+    model_config = STRICT
+
+    query: (
+        Annotated[str, Field(json_schema_extra=NOT_BLANK)]
+        | Annotated[
+            list[str], Field(json_schema_extra={"contains": {"type": "string", **NOT_BLANK}})
+        ]
+    )
+    max_num_results: JsonInt = Field(10, ge=1, le=MAX_RESULTS)
     filters: FilterIn | None = None
     ranking_options: RankingOptionsIn | None = None
     rewrite_query: bool = False  # accepted; queries are searched as given

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from mmstack.api.routes.openai.schemas.common import Attributes, ChunkingStrategyIn, Identified
 from mmstack.api.routes.openai.schemas.vector_stores import FileCountsOut
+from mmstack.api.schemas import STRICT
 from mmstack.config.settings import ChunkingSettings
 from mmstack.ingest.file_batches import MAX_BATCH_FILES, BatchInfo
 from mmstack.ingest.file_states import error_code_of, state_of
@@ -14,16 +16,22 @@ from mmstack.store.models import CollectionFile
 
 
 class StoreFileCreate(BaseModel):
+    model_config = STRICT
+
     file_id: str
     attributes: Attributes | None = None
     chunking_strategy: ChunkingStrategyIn | None = None
 
 
 class StoreFileUpdate(BaseModel):
+    model_config = STRICT
+
     attributes: Attributes | None
 
 
 class BatchFileIn(BaseModel):
+    model_config = STRICT
+
     file_id: str
     attributes: Attributes | None = None
     chunking_strategy: ChunkingStrategyIn | None = None
@@ -32,13 +40,26 @@ class BatchFileIn(BaseModel):
 class FileBatchCreate(BaseModel):
     # Either list, not both: said in the schema too, so clients and fuzzers know.
     model_config = ConfigDict(
-        json_schema_extra={"oneOf": [{"required": ["file_ids"]}, {"required": ["files"]}]}
+        strict=True,
+        json_schema_extra={"oneOf": [{"required": ["file_ids"]}, {"required": ["files"]}]},
     )
 
-    file_ids: list[str] | None = Field(None, max_length=MAX_BATCH_FILES)
-    files: list[BatchFileIn] | None = Field(None, max_length=MAX_BATCH_FILES)
+    # Left out, not null, when not given (the schema says so: `oneOf` counts a null).
+    file_ids: list[str] | SkipJsonSchema[None] = Field(
+        None, min_length=1, max_length=MAX_BATCH_FILES
+    )
+    files: list[BatchFileIn] | SkipJsonSchema[None] = Field(
+        None, min_length=1, max_length=MAX_BATCH_FILES
+    )
     attributes: Attributes | None = None
     chunking_strategy: ChunkingStrategyIn | None = None
+
+    @field_validator("file_ids", "files", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("give a list, or leave it out")
+        return value
 
     @model_validator(mode="after")
     def _one_of(self) -> FileBatchCreate:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -10,12 +10,17 @@ from mmstack.api.routes.openai.schemas.common import (
     Identified,
     Metadata,
 )
+from mmstack.api.schemas import LABEL, STRICT
 from mmstack.ingest.file_states import StateCounts
 from mmstack.ingest.vector_stores import VectorStoreInfo
 
+StoreName = Annotated[str, Field(max_length=256, json_schema_extra=LABEL)]
+
 
 class VectorStoreCreate(BaseModel):
-    name: str | None = Field(None, max_length=256)
+    model_config = STRICT
+
+    name: StoreName | None = None
     description: str | None = Field(None, max_length=4096)
     metadata: Metadata | None = None
     file_ids: list[str] = Field(default_factory=list, max_length=2000)
@@ -24,7 +29,9 @@ class VectorStoreCreate(BaseModel):
 
 
 class VectorStoreUpdate(BaseModel):
-    name: str | None = Field(None, max_length=256)
+    model_config = STRICT
+
+    name: StoreName | None = None
     metadata: Metadata | None = None
     expires_after: ExpiresAfterIn | None = None
 
