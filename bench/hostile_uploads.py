@@ -1,8 +1,8 @@
 """Hostile uploads against a running server (`mmstack up`, embedded LLM off): 20 at once,
 each one of the worst cases issue 14 found, while another team searches.
 
-- a PNG as large as `media.max_image_pixels` lets through, a few hundred KB (issue 14's was
-  9,990 x 9,990 under the limit of then; about 300 MB decoded);
+- a PNG as large as `media.max_image_pixels` lets through, a few hundred KB, in RGBA (issue
+  14's was 9,990 x 9,990 under the limit of then; about 300 MB decoded);
 - a DOCX of about 24 MB whose document.xml inflates to about 240 MB;
 - an HTML page nesting 200,000 divs (2.2 MB).
 
@@ -12,6 +12,7 @@ the other team's search latency while the uploads are taken in and ingested, aga
 same searches before them (p50 and p95); what became of each file.
 
     .venv/bin/python -m bench.hostile_uploads [--uploads 20] [--budget-mb 1536]
+        [--picture-mode RGBA]
 """
 
 from __future__ import annotations
@@ -52,10 +53,11 @@ CACHE = Path("bench/results/hostile_uploads")
 PASSWORD = "correct horse battery staple"  # a throwaway data directory
 
 
-def bomb_png(variant: int) -> bytes:
-    """The largest picture the pixel limit lets through, a few hundred KB as a PNG."""
+def bomb_png(variant: int, mode: str = "RGBA") -> bytes:
+    """The largest picture the pixel limit lets through, a few hundred KB as a PNG; in
+    RGBA (4 bytes a pixel decoded) by default, the costliest mode to read."""
     side = math.isqrt(MediaSettings().max_image_pixels)
-    picture = Image.new("L", (side, side), 255)
+    picture = Image.new(mode, (side, side), "white")
     picture.putpixel((variant, variant), 0)  # each upload its own bytes (no deduplication)
     out = io.BytesIO()
     picture.save(out, "PNG")
@@ -147,11 +149,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--uploads", type=int, default=20)
     parser.add_argument("--budget-mb", type=int, default=1536)
+    parser.add_argument("--picture-mode", default="RGBA", help="Pillow mode: RGBA, RGB, L")
     args = parser.parse_args()
     print("making the files (the DOCX once, then cached) ...", flush=True)
     docx = inflating_docx()
     makers: dict[str, Callable[[int], bytes]] = {
-        "picture.png": bomb_png,
+        "picture.png": lambda n: bomb_png(n, args.picture_mode),
         "report.docx": lambda n: variant_docx(docx, n),
         "page.html": deep_html,
     }

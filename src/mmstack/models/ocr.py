@@ -17,7 +17,7 @@ import numpy.typing as npt
 from PIL import Image
 from rapidocr import RapidOCR
 
-from mmstack.ingest.media.images import to_rgb
+from mmstack.ingest.media.images import flatten, to_rgb
 from mmstack.ingest.parsers.context import TextLine
 from mmstack.models.registry import ModelSpec
 
@@ -77,7 +77,7 @@ class RapidTextReader:
         if not width or not height:
             return []
         # Made small before it is made RGB: a grey picture's RGB copy is three times its size.
-        work = image if image.mode in ("L", "RGB") else to_rgb(image)
+        work = flatten(image)
         scale = _working_scale(width, height)
         if scale != 1:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))

@@ -15,6 +15,7 @@ from PIL import ExifTags, Image
 from mmstack.errors import IngestError
 from mmstack.ingest.media.images import (
     asset_key,
+    flatten,
     hash_distance,
     load_image,
     perceptual_hash,
@@ -99,13 +100,35 @@ def test_transparency_becomes_white_so_dark_text_stays_readable(tmp_path: Path) 
     assert np.asarray(loaded.image.convert("L")).min() < 50  # the black text is still there
 
 
+@pytest.mark.parametrize(
+    ("mode", "colour", "expected"),
+    [
+        ("RGBA", (200, 0, 0, 128), (227, 127, 127)),
+        ("LA", (0, 64), 191),
+        ("RGBa", (100, 0, 0, 128), (227, 127, 127)),  # premultiplied: 100 is 200 at 50 %
+    ],
+)
+def test_half_transparent_pixels_are_laid_on_white(
+    mode: str, colour: tuple[int, ...], expected: object
+) -> None:
+    flat = flatten(Image.new(mode, (4, 4), colour))
+    assert flat.mode == ("L" if mode == "LA" else "RGB")
+    got = flat.getpixel((1, 1))
+    values = got if isinstance(got, tuple) else (got,)
+    wanted = expected if isinstance(expected, tuple) else (expected,)
+    assert all(abs(a - b) <= 1 for a, b in zip(values, wanted, strict=True)), got
+    palette = Image.new("P", (4, 4), 0)
+    palette.info["transparency"] = 0
+    assert flatten(palette).getpixel((0, 0)) == (255, 255, 255)
+
+
 def test_sixteen_bit_grey_is_scaled_to_eight_bits(tmp_path: Path) -> None:
     ramp = np.tile(np.linspace(0, 65535, 256, dtype=np.uint16), (32, 1))
     path = write(tmp_path, "g.png", encode(Image.fromarray(ramp), "PNG"))
     loaded = load_image(path, max_pixels=LIMIT)
-    assert loaded.image.mode == "RGB"
-    assert loaded.image.getpixel((0, 0)) == (0, 0, 0)
-    assert loaded.image.getpixel((255, 0)) == (255, 255, 255)
+    assert loaded.image.mode == "L"  # grey stays grey (a third of the memory of RGB)
+    assert loaded.image.getpixel((0, 0)) == 0
+    assert loaded.image.getpixel((255, 0)) == 255
 
 
 def test_webp_and_tiff(tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ def load_image(path: Path, *, max_pixels: int) -> LoadedImage:
             source.load()
             # Turned in place, and greys kept grey: a copy of 64 megapixels in RGB is 192 MB.
             ImageOps.exif_transpose(source, in_place=True)
-            image = source if source.mode in ("L", "RGB") else to_rgb(source)
+            image = flatten(source)
         except Image.DecompressionBombError as exc:
             raise IngestError(f"image is too large to decode safely ({exc})") from None
         except _DECODE_ERRORS as exc:
@@ -110,7 +110,7 @@ def upload_hash(path: Path, *, max_pixels: int) -> str | None:
             elif pixels > UPLOAD_HASH_PIXELS:
                 return None
             source.load()
-            return perceptual_hash(to_rgb(ImageOps.exif_transpose(source)))
+            return perceptual_hash(flatten(ImageOps.exif_transpose(source)))
         except (IngestError, Image.DecompressionBombError, *_DECODE_ERRORS):
             return None
 
@@ -171,23 +171,33 @@ def _exif_date(value: object) -> str | None:
         return None
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB pixels; transparency becomes white (dark text on a transparent background stays
-    readable) and 16-bit or float greys are scaled to 8 bits."""
-    if image.mode == "RGB":
+def flatten(image: Image.Image) -> Image.Image:
+    """Eight-bit pixels, grey (L) for a grey picture and RGB for any other; transparency
+    becomes white (dark text on a transparent background stays readable) and 16-bit or
+    float greys are scaled to 8 bits. Never a copy in RGBA: 64 megapixels are 256 MB so."""
+    if image.mode in ("L", "RGB"):
         return image
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         values = np.asarray(image, dtype=np.float64)
         low, high = float(values.min()), float(values.max())
         scaled = (values - low) * (255.0 / (high - low)) if high > low else values * 0
-        return Image.fromarray(scaled.astype(np.uint8), "L").convert("RGB")
+        return Image.fromarray(scaled.astype(np.uint8), "L")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
+    if image.mode in ("RGBa", "La"):  # premultiplied
+        image = image.convert(image.mode.upper())
+    if image.mode in ("RGBA", "LA", "PA"):
+        grey = image.mode == "LA"
+        flat = Image.new("L" if grey else "RGB", image.size, "white")
+        flat.paste(image, mask=image.getchannel("A"))
+        return flat
+    return image.convert("L" if image.mode == "1" else "RGB")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB pixels, as `flatten` makes them."""
+    flat = flatten(image)
+    return flat if flat.mode == "RGB" else flat.convert("RGB")
 
 
 def thumbnail_bytes(image: Image.Image, max_side: int = 320) -> bytes:
