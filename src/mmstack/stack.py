@@ -36,6 +36,7 @@ from mmstack.ingest.vector_store_search import VectorStoreSearch
 from mmstack.ingest.vector_stores import VectorStoreService
 from mmstack.llm.factory import open_llm
 from mmstack.llm.router import LlmRouter
+from mmstack.llm.stored_responses import ResponseStore
 from mmstack.models.catalog import BUNDLED_MODELS, load_onnx_embedder
 from mmstack.models.clip import CLIP_FILES, PREPROCESS_FILE, OnnxClipEmbedder, load_clip
 from mmstack.models.embedder import OnnxSentenceEmbedder
@@ -81,6 +82,7 @@ class Stack:
     llm: LlmRouter
     answers: AnswerService
     grounded_chat: GroundedChat
+    stored_responses: ResponseStore
     auth: Auth
     text_reader: TextReader | None = None  # OCR; None when `media.ocr` is off
     transcriber: Transcriber | None = None  # speech to text; None when off
@@ -359,6 +361,7 @@ def open_stack(
             llm=llm,
             answers=answers,
             grounded_chat=GroundedChat(answers, vector_stores),
+            stored_responses=ResponseStore(db, keep_days=settings.llm.stored_response_days),
             auth=open_auth(
                 db,
                 settings.auth,

@@ -87,6 +87,7 @@ class Red:
     key_id: str = ""
     job_ids: list[int] = field(default_factory=list)
     thumbnail_id: str = ""
+    response_id: str = ""  # a stored response (Responses API)
 
     def strings(self) -> set[str]:
         """What may not appear in another team's responses (unless it sent it)."""
@@ -104,6 +105,7 @@ class Red:
             self.batch_id,
             self.key_id,
             self.thumbnail_id,
+            self.response_id,
         }
         return ids | set(SECRETS) | set(RED_NAMES) | {"red-dev", "red-viewer", "red-op"}
 
@@ -118,7 +120,7 @@ class Red:
             "user": self.developer_id,
             "job_id": str(self.job_ids[0]),
             "thumbnail_id": self.thumbnail_id,
-            "response_id": "resp_0123456789",
+            "response_id": self.response_id,
             "model_id": "echo",
         }
 
@@ -244,7 +246,8 @@ ROUTES: dict[tuple[str, str], Route] = {
             }
         ),
     ),
-    ("GET", "/v1/responses/{response_id}"): Route("own", ok=404),
+    ("GET", "/v1/responses/{response_id}"): Route("red"),
+    ("DELETE", "/v1/responses/{response_id}"): Route("red"),
     ("POST", "/v1/embeddings"): Route(
         "own", lambda r: Call(json={"model": MINILM_ID, "input": QUERY})
     ),
@@ -460,6 +463,8 @@ def _populate(world: World) -> None:
             and sorted(f["status"] for f in store["data"]) == ["completed", "completed"]
         )
 
+    asked = {"model": "echo", "input": "What does the red ledger say?"}
+    red.response_id = _ok(client.post("/v1/responses", json=asked, headers=dev))["id"]
     wait_for(settled, "red's files to be ingested")
     jobs = _ok(client.get("/api/jobs", headers=world.auth("red-op")))["data"]
     red.job_ids = [job["id"] for job in jobs]
@@ -518,6 +523,7 @@ def snapshot(world: World) -> dict[str, Any]:
         "users": pick(get("/api/users", world.admin)["data"], "id", "role", "disabled"),
         "teams": pick(get("/api/teams", world.admin)["data"], "id", "name"),
         "content": client.get(f"/v1/files/{red.standalone_id}/content", headers=dev).text,
+        "response": get(f"/v1/responses/{red.response_id}")["output"],
         "thumbnail": client.get(
             f"/v1/files/{red.standalone_id}/thumbnails/{red.thumbnail_id}", headers=dev
         ).content,

@@ -53,7 +53,6 @@ SEMANTIC_RULES = {
     ("POST", "/api/users/{user}/password"): "a password strong enough (zxcvbn)",
     ("POST", "/v1/chat/completions"): "the messages in an order a conversation can have",
     ("POST", "/v1/embeddings"): "within the model's vocabulary, token limit and dimension",
-    ("POST", "/v1/responses"): "previous_response_id naming a stored response",
 }
 SEED = 20261127
 PASSWORD = "Correct-Horse-Battery-42"

@@ -23,6 +23,7 @@ from mmstack.ingest.files import FileService
 from mmstack.ingest.service import IngestionService
 from mmstack.ingest.vector_store_search import VectorStoreSearch
 from mmstack.ingest.vector_stores import VectorStoreService
+from mmstack.llm.stored_responses import ResponseStore
 from mmstack.stack import Stack
 
 # The providers are coroutines although they only read attributes: FastAPI runs a plain
@@ -137,6 +138,10 @@ async def get_store_search(request: Request, principal: PrincipalDep) -> VectorS
     return stack_of(request).store_search.for_owner(principal.owner)
 
 
+async def get_stored_responses(request: Request, principal: PrincipalDep) -> ResponseStore:
+    return stack_of(request).stored_responses.for_owner(principal.owner)
+
+
 async def get_chunking(request: Request) -> ChunkingSettings:
     return stack_of(request).settings.chunking
 
@@ -152,3 +157,4 @@ VectorStoresDep = Annotated[VectorStoreService, Depends(get_vector_stores)]
 FileBatchesDep = Annotated[FileBatchService, Depends(get_file_batches)]
 StoreSearchDep = Annotated[VectorStoreSearch, Depends(get_store_search)]
 ChunkingDep = Annotated[ChunkingSettings, Depends(get_chunking)]
+StoredResponsesDep = Annotated[ResponseStore, Depends(get_stored_responses)]

@@ -206,6 +206,12 @@ class LlmSettings(BaseModel):
     aliases: dict[str, list[str]] = Field(
         default_factory=dict, description="Alias -> model ids, tried in this order"
     )
+    stored_response_days: int = Field(
+        30,
+        ge=0,
+        description="Days a Responses API response is kept (`store`) for retrieval and "
+        "`previous_response_id`; 0 keeps none",
+    )
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> LlmSettings:

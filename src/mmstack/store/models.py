@@ -369,3 +369,19 @@ class Usage(Base):
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     upload_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StoredResponse(Base):
+    """A Responses API response kept (`store`) for retrieval and for the next turn of its
+    conversation (`previous_response_id`), until `expires_at`."""
+
+    __tablename__ = "stored_responses"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), index=True)
+    previous_response_id: Mapped[str | None] = mapped_column(String(64))
+    # The chat messages this response adds to its conversation: its input, then its answer.
+    turns: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)  # the response object, as returned
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)

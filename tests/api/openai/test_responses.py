@@ -156,14 +156,72 @@ def test_refusals_and_errors(llm_client: openai.OpenAI) -> None:
     function = {"type": "function", "name": "f", "parameters": {"type": "object"}}
     assert "file_search tool only" in refused(tools=[function]).message
     assert refused(tools=[{"type": "file_search"}]).param == "tools[0].vector_store_ids"
-    assert "does not store responses" in refused(previous_response_id="resp_1").message
+    unknown_previous = refused(previous_response_id="resp_1")
+    assert (unknown_previous.status_code, unknown_previous.param) == (404, "previous_response_id")
     item = {"type": "function_call_output", "call_id": "c", "output": "x"}
     assert refused(input=[item]).param == "input[0]"
     pdf = {"type": "input_file", "file_id": "file-1"}
     assert "file_search" in refused(input=[{"role": "user", "content": [pdf]}]).message
 
-    with pytest.raises(openai.NotFoundError, match="does not store responses"):
+    with pytest.raises(openai.NotFoundError, match="resp_123"):
         llm_client.responses.retrieve("resp_123")
+
+
+def test_stored_responses_carry_the_conversation(
+    llm_client: openai.OpenAI, fake_upstream: FakeUpstream, upstream_server: LiveServer
+) -> None:
+    """`store` (the default) keeps a response; `previous_response_id` continues its
+    conversation: its inputs and answers, oldest first, before the new input (not its
+    instructions, as in OpenAI's API)."""
+    first = llm_client.responses.create(
+        model="echo", input="The audit found three issues.", instructions="Be brief."
+    )
+    assert first.store is True
+    kept = llm_client.responses.retrieve(first.id)
+    assert (kept.id, kept.output_text, kept.status) == (first.id, first.output_text, "completed")
+
+    second = llm_client.responses.create(
+        model="echo", input="which ones?", previous_response_id=first.id
+    )
+    assert second.previous_response_id == first.id
+    assert fake_upstream.bodies[-1]["messages"] == [
+        {"role": "user", "content": "The audit found three issues."},
+        {"role": "assistant", "content": "echo: The audit found three issues."},
+        {"role": "user", "content": "which ones?"},
+    ]
+    # Streamed: kept before the stream says it is done.
+    with llm_client.responses.stream(
+        model="echo", input="and the second?", previous_response_id=second.id
+    ) as stream:
+        third = stream.get_final_response()
+    assert llm_client.responses.retrieve(third.id).output_text == "echo: and the second?"
+    llm_client.responses.create(model="echo", input="go on", previous_response_id=third.id)
+    assert [m["content"] for m in fake_upstream.bodies[-1]["messages"]] == [
+        "The audit found three issues.",
+        "echo: The audit found three issues.",
+        "which ones?",
+        "echo: which ones?",
+        "and the second?",
+        "echo: and the second?",
+        "go on",
+    ]
+
+    unkept = llm_client.responses.create(model="echo", input="forget me", store=False)
+    assert unkept.store is False
+    with pytest.raises(openai.NotFoundError):
+        llm_client.responses.retrieve(unkept.id)
+    llm_client.responses.delete(second.id)
+    with pytest.raises(openai.NotFoundError):
+        llm_client.responses.retrieve(second.id)
+    with pytest.raises(openai.NotFoundError):
+        llm_client.responses.delete(second.id)
+    # What came before a deleted turn is no longer part of the conversation.
+    llm_client.responses.create(model="echo", input="last", previous_response_id=third.id)
+    assert [m["content"] for m in fake_upstream.bodies[-1]["messages"]] == [
+        "and the second?",
+        "echo: and the second?",
+        "last",
+    ]
 
 
 def test_failure_midway_sends_error_and_failed_events(upstream_server: LiveServer) -> None:

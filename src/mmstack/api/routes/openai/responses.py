@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from typing import NoReturn
+from functools import partial
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
-from mmstack.api.deps import authorize
+from mmstack.api.deps import StoredResponsesDep, authorize
 from mmstack.api.routes.openai.answer_source import AnswersDep
 from mmstack.api.routes.openai.disconnect import unless_disconnected
 from mmstack.api.routes.openai.event_stream import EventStreamResponse
@@ -13,12 +15,17 @@ from mmstack.api.routes.openai.responses_events import response_events
 from mmstack.api.routes.openai.responses_output import ResponseBuilder
 from mmstack.api.routes.openai.responses_request import (
     chat_request,
+    input_messages,
     retrieval_scope,
     search_query,
 )
-from mmstack.api.routes.openai.schemas.responses import ResponseObject, ResponsesRequest
+from mmstack.api.routes.openai.schemas.common import Deleted
+from mmstack.api.routes.openai.schemas.responses import (
+    OutputMessage,
+    ResponseObject,
+    ResponsesRequest,
+)
 from mmstack.auth.roles import EndpointGroup, Permission
-from mmstack.errors import NotFoundError
 
 router = APIRouter(
     prefix="/v1/responses",
@@ -33,24 +40,59 @@ router = APIRouter(
     responses={200: {"model": ResponseObject, "description": "or an event stream"}},
 )
 async def create_response(
-    body: ResponsesRequest, request: Request, answers: AnswersDep
+    body: ResponsesRequest, request: Request, answers: AnswersDep, stored: StoredResponsesDep
 ) -> Response:
     """A model response to text input, over the chat models; the `file_search` tool answers
-    from vector stores. Streamed as the Responses API's semantic events."""
-    chat = chat_request(body)
+    from vector stores. Streamed as the Responses API's semantic events. Kept (`store`,
+    the default) for retrieval and for the next turn (`previous_response_id`)."""
+    history = None
+    if body.previous_response_id is not None:
+        history = await run_in_threadpool(stored.conversation, body.previous_response_id)
+    chat = chat_request(body, history)
     scope = retrieval_scope(body)
     source = answers.source(scope)
-    builder = ResponseBuilder(body, search_query=search_query(chat) if scope else None)
+    keep = body.store and stored.enabled
+    builder = ResponseBuilder(body, search_query=search_query(chat) if scope else None, stored=keep)
+
+    async def kept(response: ResponseObject) -> None:
+        if keep:
+            save = partial(
+                stored.save,
+                response.model_dump(mode="json"),
+                turns=[*input_messages(body), _answer(response)],
+                previous_response_id=body.previous_response_id,
+            )
+            await run_in_threadpool(save)
+
     if body.stream:
         stream = await unless_disconnected(request, source.stream(chat))
-        return EventStreamResponse(response_events(builder, stream), stream)
+        return EventStreamResponse(response_events(builder, stream, kept), stream)
     completion = await unless_disconnected(request, source.complete(chat))
-    return Response(builder.completed(completion).model_dump_json(), media_type="application/json")
+    response = builder.completed(completion)
+    await kept(response)
+    return Response(response.model_dump_json(), media_type="application/json")
 
 
-@router.get("/{response_id}", response_model=None)
-def retrieve_response(response_id: str) -> NoReturn:
-    raise NotFoundError(
-        f"response '{response_id}' not found: mmstack does not store responses",
-        param="response_id",
+@router.get("/{response_id}")
+def retrieve_response(response_id: str, stored: StoredResponsesDep) -> ResponseObject:
+    """A stored response (`store`), while it is kept."""
+    return ResponseObject.model_validate(stored.get(response_id))
+
+
+@router.delete(
+    "/{response_id}", dependencies=[Depends(authorize(EndpointGroup.RESPONSES, Permission.WRITE))]
+)
+def delete_response(response_id: str, stored: StoredResponsesDep) -> Deleted:
+    stored.delete(response_id)
+    return Deleted(id=response_id, object="response")
+
+
+def _answer(response: ResponseObject) -> dict[str, Any]:
+    """The response's answer as the assistant's turn of the conversation."""
+    text = "".join(
+        part.text
+        for item in response.output
+        if isinstance(item, OutputMessage)
+        for part in item.content
     )
+    return {"role": "assistant", "content": text}

@@ -9,7 +9,7 @@ max_output_tokens). A failure midway sends an `error` event and response.failed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,7 +17,11 @@ from pydantic import BaseModel
 from mmstack.api.errors import error_response
 from mmstack.api.routes.openai.event_stream import sse_event
 from mmstack.api.routes.openai.responses_output import ResponseBuilder, annotations_of
-from mmstack.api.routes.openai.schemas.responses import OutputMessage, OutputText
+from mmstack.api.routes.openai.schemas.responses import (
+    OutputMessage,
+    OutputText,
+    ResponseObject,
+)
 from mmstack.llm.backend import ChatStream
 from mmstack.llm.types import Usage
 
@@ -39,8 +43,12 @@ def _json(model: BaseModel) -> dict[str, Any]:
 
 
 async def response_events(
-    builder: ResponseBuilder, stream: ChatStream
+    builder: ResponseBuilder,
+    stream: ChatStream,
+    on_done: Callable[[ResponseObject], Awaitable[None]] | None = None,
 ) -> AsyncGenerator[bytes, None]:
+    """`on_done` is given the final response (completed or incomplete) before the event
+    that ends the stream: what is kept is there when the client learns it is done."""
     event = _Events()
     yield event("response.created", response=_json(builder.response()))
     yield event("response.in_progress", response=_json(builder.response()))
@@ -107,5 +115,7 @@ async def response_events(
     yield event("response.output_item.done", output_index=index, item=_json(message))
     output = builder.output(message)
     final = builder.response("completed", output, usage=usage, finish_reason=finish)
+    if on_done is not None:
+        await on_done(final)
     done = "response.completed" if final.status == "completed" else "response.incomplete"
     yield event(done, response=_json(final))

@@ -31,9 +31,13 @@ def annotations_of(extra: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 class ResponseBuilder:
-    def __init__(self, body: ResponsesRequest, *, search_query: str | None) -> None:
-        """`search_query`: what the file_search tool looked for; None when it was not used."""
+    def __init__(
+        self, body: ResponsesRequest, *, search_query: str | None, stored: bool = False
+    ) -> None:
+        """`search_query`: what the file_search tool looked for; None when it was not used.
+        `stored`: whether the response is kept."""
         self._body = body
+        self.stored = stored
         self.id = f"resp_{uuid.uuid4().hex}"
         self.message_id = f"msg_{uuid.uuid4().hex}"
         self.search_id = f"fs_{uuid.uuid4().hex}"
@@ -75,6 +79,8 @@ class ResponseBuilder:
             text=body.text or {"format": {"type": "text"}},
             metadata=body.metadata or {},
             user=body.user,
+            store=self.stored,
+            previous_response_id=body.previous_response_id,
             usage=_usage(usage),
         )
 

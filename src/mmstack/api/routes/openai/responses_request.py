@@ -19,20 +19,15 @@ from mmstack.llm.types import ChatCompletionRequest
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "refusal"})
 
 
-def chat_request(body: ResponsesRequest) -> ChatCompletionRequest:
-    if body.previous_response_id is not None:
-        raise InvalidRequestError(
-            "previous_response_id is not supported: mmstack does not store responses; "
-            "send the conversation in `input`",
-            param="previous_response_id",
-        )
+def chat_request(
+    body: ResponsesRequest, history: list[dict[str, Any]] | None = None
+) -> ChatCompletionRequest:
+    """The request as chat completions take it: `instructions` as the system message, then
+    `history` (the conversation of `previous_response_id`), then the input."""
     messages: list[dict[str, Any]] = []
     if body.instructions:
         messages.append({"role": "system", "content": body.instructions})
-    if isinstance(body.input, str):
-        messages.append({"role": "user", "content": body.input})
-    else:
-        messages += [_message(item, n) for n, item in enumerate(body.input)]
+    messages += [*(history or ()), *input_messages(body)]
     fields: dict[str, Any] = {"model": body.model, "messages": messages, "stream": body.stream}
     if body.stream:
         fields["stream_options"] = {"include_usage": True}
@@ -74,6 +69,14 @@ def retrieval_scope(body: ResponsesRequest) -> RetrievalScope | None:
         return None
     search = searches[0]
     return RetrievalScope(search.vector_store_ids, search.max_num_results, search.filters)
+
+
+def input_messages(body: ResponsesRequest) -> list[dict[str, Any]]:
+    """The request's input as chat messages (what a stored response adds to its
+    conversation, with the answer)."""
+    if isinstance(body.input, str):
+        return [{"role": "user", "content": body.input}]
+    return [_message(item, n) for n, item in enumerate(body.input)]
 
 
 def search_query(request: ChatCompletionRequest) -> str:

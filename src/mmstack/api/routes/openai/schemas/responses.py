@@ -54,7 +54,10 @@ class ResponsesRequest(_Open):
     tool_choice: str | dict[str, Any] = "auto"
     text: dict[str, Any] | None = None
     metadata: Metadata | None = None
-    previous_response_id: str | None = None
+    previous_response_id: str | None = Field(
+        None, description="Continue the conversation of this stored response"
+    )
+    store: bool = Field(True, description="Keep the response (llm.stored_response_days)")
     user: str | None = None
 
 
@@ -120,8 +123,8 @@ class ResponseObject(BaseModel):
     tools: list[dict[str, Any]] = Field(default_factory=list)
     text: dict[str, Any] = Field(default_factory=lambda: {"format": {"type": "text"}})
     truncation: Literal["disabled"] = "disabled"
-    store: bool = False  # mmstack keeps no responses: GET /v1/responses/{id} is a 404
-    previous_response_id: None = None
+    store: bool = False
+    previous_response_id: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     user: str | None = None
     usage: ResponseUsage | None = None
