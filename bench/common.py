@@ -13,12 +13,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from mmstack.config.settings import Settings
-from mmstack.stack import Stack, open_stack
+if TYPE_CHECKING:
+    from mmstack.stack import Stack
 
 DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -78,6 +78,10 @@ def median(values: Sequence[float]) -> float:
 
 @contextmanager
 def bench_stack(data_dir: Path, **settings: Any) -> Iterator[Stack]:
+    # Imported here: a bench that only starts processes stays small (fork copies it).
+    from mmstack.config.settings import Settings
+    from mmstack.stack import open_stack
+
     config = {"data_dir": data_dir, **settings}
     config.setdefault("ingest", {"workers": 0})
     with open_stack(Settings(**config)) as stack:

@@ -383,11 +383,14 @@ async def run(
     """Asks the questions of `parts`, saving the answers so far to `saved` after each."""
     outcomes: list[Outcome] = []
     originals: dict[str, Answer] = {}
+    records_by_id = {r["id"]: r for r in records}
     try:
         for part in PARTS:
             if part not in parts and not (part == "original" and "followup" in parts):
                 continue
             todo = followups(records, originals) if part == "followup" else items(records, part)
+            if part not in parts:  # asked only for the follow-ups' conversations
+                todo = [item for item in todo if records_by_id[item.base].get("followups")]
             for position, item in enumerate(todo, 1):
                 outcome = await ask(service, item, collection_id)
                 if part == "original":

@@ -116,3 +116,23 @@ def test_models_list_and_verify(tmp_path: Path) -> None:
     assert models[0]["available"]
     verify = _run(tmp_path, "models", "verify")
     assert "all-minilm-l6-v2-int8: ok" in verify.stdout
+
+
+def test_version_and_help_answer_without_loading_the_stack(tmp_path: Path) -> None:
+    """`--version` was refused ("Missing command") before it was an eager option; neither
+    it nor `--help` imports the stack (models, indexes, the database layer)."""
+    from mmstack import __version__
+
+    assert _run(tmp_path, "--version").stdout.strip() == __version__
+    assert "collections" in _run(tmp_path, "--help").stdout
+    probe = (
+        "import sys, runpy; sys.argv = ['mmstack', '--help']\n"
+        "try:\n    runpy.run_module('mmstack', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "heavy = ('mmstack.stack', 'sqlalchemy', 'pydantic', 'onnxruntime', 'numpy')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert loaded.stdout.strip().splitlines()[-1] == "[]", loaded.stdout

@@ -6,30 +6,45 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mmstack.auth.accounts import FirstAdmin
-from mmstack.auth.api_keys import key_dict
-from mmstack.auth.audit import Actor
 from mmstack.auth.roles import EndpointGroup, Role
-from mmstack.auth.service import Auth, open_accounts
 from mmstack.cli.options import cli_settings
 from mmstack.cli.output import console, err_console, fail, print_json, print_table
 from mmstack.config.logging import configure_logging
 from mmstack.errors import MMStackError
-from mmstack.store.models import DEFAULT_TEAM_ID, User
+
+if TYPE_CHECKING:
+    from mmstack.auth.accounts import FirstAdmin
+    from mmstack.auth.audit import Actor
+    from mmstack.auth.service import Auth
+    from mmstack.store.models import ApiKey, User
 
 users_app = typer.Typer(help="Create, list, change and disable users.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-LOCAL = Actor.local()
+
+
+def _local() -> Actor:
+    """The actor of a command run here (audited as the local operator)."""
+    from mmstack.auth.audit import Actor
+
+    return Actor.local()
+
+
+def _key_dict(key: ApiKey) -> dict[str, Any]:
+    from mmstack.auth.api_keys import key_dict
+
+    return key_dict(key)
 
 
 @contextmanager
 def _auth() -> Iterator[Auth]:
+    from mmstack.auth.service import open_accounts
+
     configure_logging("WARNING", "console")
     try:
         with open_accounts(cli_settings()) as auth:
@@ -73,12 +88,16 @@ def _user_dict(user: User) -> dict[str, Any]:
 def users_create(
     username: str,
     role: Annotated[Role, typer.Option(help="admin, developer, operator or viewer")] = Role.VIEWER,
-    team: Annotated[str, typer.Option(help="Team id or name")] = DEFAULT_TEAM_ID,
+    team: Annotated[str | None, typer.Option(help="Team id or name [the default team]")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a user with a generated password, shown once."""
     with _auth() as auth:
-        user, password = auth.accounts.create_user(username, role=role, team=team, actor=LOCAL)
+        from mmstack.store.models import DEFAULT_TEAM_ID
+
+        user, password = auth.accounts.create_user(
+            username, role=role, team=team or DEFAULT_TEAM_ID, actor=_local()
+        )
     if json_out:
         print_json({**_user_dict(user), "password": password})
         return
@@ -119,7 +138,7 @@ def users_list(
 def users_set_role(user: str, role: Role, json_out: JsonOpt = False) -> None:
     """Change a user's role (by id or username)."""
     with _auth() as auth:
-        changed = auth.accounts.set_role(user, role, actor=LOCAL)
+        changed = auth.accounts.set_role(user, role, actor=_local())
     if json_out:
         print_json(_user_dict(changed))
     else:
@@ -134,7 +153,7 @@ def users_disable(
 ) -> None:
     """Disable a user: every login ends and every key of theirs stops working."""
     with _auth() as auth:
-        changed = auth.accounts.set_disabled(user, not enable, actor=LOCAL)
+        changed = auth.accounts.set_disabled(user, not enable, actor=_local())
     if json_out:
         print_json(_user_dict(changed))
     else:
@@ -161,14 +180,14 @@ def keys_create(
         key, token = auth.keys.create(
             user,
             name=name,
-            actor=LOCAL,
+            actor=_local(),
             access="read" if read_only else "write",
             endpoints=[e.value for e in endpoint] if endpoint else None,
             collections=collection or None,
             expires_at=expires_at,
         )
     if json_out:
-        print_json({**key_dict(key), "key": token})
+        print_json({**_key_dict(key), "key": token})
         return
     console.print(
         f"created key {key.id} ({key.access}) for {key.user_id}\nkey (shown only now): {token}",
@@ -186,7 +205,7 @@ def keys_list(
     with _auth() as auth:
         keys = auth.keys.list(user_id=user)
     if json_out:
-        print_json([key_dict(k) for k in keys])
+        print_json([_key_dict(k) for k in keys])
         return
     rows = [
         (
@@ -210,8 +229,8 @@ def keys_list(
 def keys_revoke(key_id: str, json_out: JsonOpt = False) -> None:
     """Revoke a key (by id, or its printed prefix mmk_<id>): it stops working at once."""
     with _auth() as auth:
-        key = auth.keys.revoke(key_id.removeprefix("mmk_"), actor=LOCAL)
+        key = auth.keys.revoke(key_id.removeprefix("mmk_"), actor=_local())
     if json_out:
-        print_json(key_dict(key))
+        print_json(_key_dict(key))
     else:
         console.print(f"revoked key {key.id}")

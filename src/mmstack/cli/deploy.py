@@ -9,9 +9,6 @@ import typer
 
 from mmstack.cli.output import console, fail
 from mmstack.errors import MMStackError
-from mmstack.ops.compose import write_compose
-from mmstack.ops.helm import write_chart
-from mmstack.ops.stack_file import load_stack_file, locate_stack_file
 
 deploy_app = typer.Typer(help="Deployments generated from the stack file.", no_args_is_help=True)
 
@@ -36,6 +33,9 @@ def helm(
     file: StackFileOpt = None,
 ) -> None:
     """Write a Helm chart: values.yaml for ENV, values-<env>.yaml for every environment."""
+    from mmstack.ops.helm import write_chart
+    from mmstack.ops.stack_file import load_stack_file, locate_stack_file
+
     try:
         stack = load_stack_file(locate_stack_file(file))
         out_dir = out or Path("deploy/helm") / stack.project
@@ -65,6 +65,9 @@ def compose(
     file: StackFileOpt = None,
 ) -> None:
     """Write compose.<env>.yaml: a profile per stack, health checks, secrets as files."""
+    from mmstack.ops.compose import write_compose
+    from mmstack.ops.stack_file import load_stack_file, locate_stack_file
+
     try:
         loaded = load_stack_file(locate_stack_file(file))
         path = write_compose(loaded, env, out, stack)

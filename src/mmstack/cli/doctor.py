@@ -10,12 +10,6 @@ import typer
 
 from mmstack.cli.options import options
 from mmstack.cli.output import console, print_json, print_table
-from mmstack.ops.compose import render_compose
-from mmstack.ops.doctor import config_check, run_doctor
-from mmstack.ops.findings import blocking, ordered
-from mmstack.ops.host_facts import gather_host_facts
-from mmstack.ops.network_checks import published_ports
-from mmstack.ops.stack_file import locate_stack_file
 
 COLOURS = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
@@ -31,6 +25,13 @@ def doctor(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Check the host and the deployment: subnets, ports, GPUs, configuration, security."""
+    from mmstack.ops.compose import render_compose
+    from mmstack.ops.doctor import config_check, run_doctor
+    from mmstack.ops.findings import blocking, ordered
+    from mmstack.ops.host_facts import gather_host_facts
+    from mmstack.ops.network_checks import published_ports
+    from mmstack.ops.stack_file import locate_stack_file
+
     path = locate_stack_file(file)
     stack, findings = config_check(path, env, options.config)
     if stack is not None and env in stack.environments:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import signal
 import sys
@@ -11,17 +10,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from mmstack import __version__
-from mmstack.answer.types import clock
-from mmstack.auth.service import open_accounts
-from mmstack.cli import ask as asking
 from mmstack.cli.accounts import keys_app, users_app
 from mmstack.cli.deploy import deploy_app
 from mmstack.cli.doctor import doctor
@@ -30,13 +23,14 @@ from mmstack.cli.output import console, fail, print_json, print_table
 from mmstack.cli.secrets import secrets_app
 from mmstack.cli.stack import stack_app
 from mmstack.config.logging import configure_logging
-from mmstack.config.settings import Settings
 from mmstack.errors import MMStackError
-from mmstack.index.filters import SearchFilter, media_type_filter
-from mmstack.media_types import Modality
-from mmstack.stack import Stack, model_registry, open_stack
-from mmstack.store.db import Database
-from mmstack.store.models import FileStatus
+
+if TYPE_CHECKING:
+    from mmstack.config.settings import Settings
+    from mmstack.stack import Stack
+
+# Each command imports what it uses when it runs: `mmstack --help` and `--version` answer
+# without loading the stack (models, indexes, the database layer).
 
 app = typer.Typer(
     help="mmstack: a self-hosted multimodal LLM stack.", no_args_is_help=True, add_completion=False
@@ -57,6 +51,12 @@ app.command()(doctor)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(__version__)
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     data_dir: Annotated[
@@ -64,16 +64,20 @@ def main(
         typer.Option(help="Data directory (default: MMSTACK_DATA_DIR or ~/.local/share/mmstack)"),
     ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
-    if version:
-        console.print(__version__)
-        raise typer.Exit()
     options.data_dir, options.config = data_dir, config
 
 
 @contextmanager
 def _stack(settings: Settings | None = None, *, make_first_admin: bool = True) -> Iterator[Stack]:
+    from mmstack.stack import open_stack
+
     settings = settings or cli_settings()
     configure_logging("WARNING", "console")
     try:
@@ -92,6 +96,7 @@ def up(
     import uvicorn
 
     from mmstack.api.app import create_app, server_config
+    from mmstack.auth.service import open_accounts
 
     settings = cli_settings(host=host, port=port)
     configure_logging(settings.log_level, settings.log_format)
@@ -150,6 +155,11 @@ def worker(
     settings = cli_settings()
     configure_logging(settings.log_level, settings.log_format)
     if check:
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from mmstack.store.db import Database
+
         # Only a query: a health check must not migrate, nor make the first admin.
         db = Database(settings.sqlalchemy_url)
         try:
@@ -280,6 +290,8 @@ def ingest(
 
     Exits non-zero when any file failed; the others are ingested all the same.
     """
+    from mmstack.store.models import FileStatus
+
     files, missing = _collect_paths(paths)
     for name in missing:
         console.print(f"[red]not found:[/red] {name}")
@@ -338,6 +350,8 @@ def ingest(
 
 
 def _run_jobs(stack: Stack, total: int) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("ingesting"),
         BarColumn(),
@@ -369,6 +383,10 @@ def search(
     json_out: JsonOpt = False,
 ) -> None:
     """Search the ingested files."""
+    from mmstack.answer.types import clock
+    from mmstack.index.filters import SearchFilter, media_type_filter
+    from mmstack.media_types import Modality
+
     if mode not in (None, "hybrid", "keyword", "vector"):
         fail(f"unknown mode {mode!r}: use hybrid, keyword or vector")
     kinds = [m.value for m in Modality]
@@ -425,6 +443,10 @@ def ask(
     json_out: JsonOpt = False,
 ) -> None:
     """Answer a question from the ingested files: the answer streams, then its sources."""
+    import asyncio
+
+    from mmstack.cli import ask as asking
+
     with _stack() as stack:
         try:
             ids = [stack.collections.resolve_id(c) for c in collection] if collection else None
@@ -440,6 +462,8 @@ def ask(
 @models_app.command("list")
 def models_list(json_out: JsonOpt = False) -> None:
     """Models the registry knows, where they come from and whether they are available."""
+    from mmstack.stack import model_registry
+
     registry = model_registry(cli_settings())
     statuses = [registry.status(spec.id) for spec in registry.specs()]
     if json_out:
@@ -455,6 +479,8 @@ def models_list(json_out: JsonOpt = False) -> None:
 @models_app.command("verify")
 def models_verify(json_out: JsonOpt = False) -> None:
     """Re-hash every model file against its pinned sha256; exits non-zero on any failure."""
+    from mmstack.stack import model_registry
+
     registry = model_registry(cli_settings())
     statuses = [registry.status(spec.id, full=True) for spec in registry.specs()]
     if json_out:

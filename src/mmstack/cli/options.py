@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmstack.cli.output import fail
-from mmstack.config.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from mmstack.config.settings import Settings
 
 
 @dataclasses.dataclass
@@ -20,6 +22,8 @@ options = Options()
 
 
 def cli_settings(**overrides: Any) -> Settings:
+    from mmstack.config.settings import load_settings
+
     try:
         return load_settings(options.config, data_dir=options.data_dir, **overrides)
     except FileNotFoundError as exc:

@@ -8,23 +8,17 @@ import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
 from mmstack.cli.output import console, fail, print_json, print_table
 from mmstack.errors import MMStackError
-from mmstack.ops import secrets_rotation as rotation
-from mmstack.ops.secrets_render import FORMATS, Format, render
-from mmstack.ops.secrets_store import (
-    KEY_NAME,
-    STORE_DIR,
-    STORE_NAME,
-    SecretsStore,
-    load_key,
-    locked,
-)
-from mmstack.ops.stack_file import PACKAGED_STACK, StackFile, load_stack_file, locate_stack_file
+
+if TYPE_CHECKING:
+    from mmstack.ops.secrets_rotation import Change
+    from mmstack.ops.secrets_store import SecretsStore
+    from mmstack.ops.stack_file import StackFile
 
 secrets_app = typer.Typer(
     help="Generate, render, rotate and roll back the secrets of a deployment.",
@@ -69,6 +63,9 @@ class _Where:
 def _where(file: Path | None, store: Path | None, key_file: Path | None) -> _Where:
     """The store sits next to the stack file; next to the packaged default, in the
     current directory (the package may be read-only)."""
+    from mmstack.ops.secrets_store import KEY_NAME, STORE_DIR, STORE_NAME
+    from mmstack.ops.stack_file import PACKAGED_STACK, locate_stack_file
+
     file = locate_stack_file(file)
     base = Path(".") if file == PACKAGED_STACK else file.parent
     return _Where(
@@ -83,6 +80,9 @@ def _where(file: Path | None, store: Path | None, key_file: Path | None) -> _Whe
 def _opened(
     env: str, where: _Where, *, write: bool = False, create_key: bool = False
 ) -> Iterator[tuple[StackFile, SecretsStore]]:
+    from mmstack.ops.secrets_store import SecretsStore, load_key, locked
+    from mmstack.ops.stack_file import load_stack_file
+
     try:
         stack = load_stack_file(where.stack_path)
         stack.environment(env)
@@ -116,6 +116,8 @@ def init(
     json_out: JsonOpt = False,
 ) -> None:
     """Generate every secret the stack file lists that the environment lacks."""
+    from mmstack.ops import secrets_rotation as rotation
+
     where = _where(file, store, key_file)
     with _opened(env, where, write=True, create_key=True) as (stack, opened):
         created, existing = rotation.init_secrets(opened, stack, env)
@@ -147,6 +149,8 @@ def render_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Write the current secrets: out/.env, out/secrets/<name> or out/secrets.yaml (0600)."""
+    from mmstack.ops.secrets_render import FORMATS, Format, render
+
     if fmt not in FORMATS:
         fail(f"unknown format '{fmt}': one of {', '.join(FORMATS)}")
     with _opened(env, _where(file, store, key_file)) as (stack, opened):
@@ -169,6 +173,8 @@ def rotate_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Give the named secret, or every due one, a new version (the previous kept)."""
+    from mmstack.ops import secrets_rotation as rotation
+
     with _opened(env, _where(file, store, key_file), write=not dry_run) as (stack, opened):
         changes = rotation.rotate(
             opened, stack, env, name, database_url=database_url, dry_run=dry_run
@@ -192,6 +198,8 @@ def rollback_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Make the version current before the last change current again (reversible)."""
+    from mmstack.ops import secrets_rotation as rotation
+
     with _opened(env, _where(file, store, key_file), write=True) as (stack, opened):
         change = rotation.rollback(opened, stack, env, name, database_url=database_url)
     if json_out:
@@ -200,7 +208,7 @@ def rollback_cmd(
         _print_change(change, "rolled back")
 
 
-def _print_change(change: rotation.Change, verb: str) -> None:
+def _print_change(change: Change, verb: str) -> None:
     kept = f", version {change.previous} kept" if change.previous is not None else ""
     console.print(
         f"{verb} [bold]{change.secret}[/bold]: version {change.version} current{kept}",
@@ -219,6 +227,8 @@ def status_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Each secret's versions and age against its rotation policy."""
+    from mmstack.ops import secrets_rotation as rotation
+
     with _opened(env, _where(file, store, key_file)) as (stack, opened):
         rows = rotation.secrets_status(opened, stack, env)
     if json_out:

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mmstack.cli.output import console, fail, print_json
 from mmstack.errors import MMStackError
-from mmstack.ops.compose import write_compose
-from mmstack.ops.docker import ComposeProject, DockerUnavailableError
-from mmstack.ops.stack_file import StackFile, json_schema, load_stack_file, locate_stack_file
+
+if TYPE_CHECKING:
+    from mmstack.ops.docker import ComposeProject
+    from mmstack.ops.stack_file import StackFile
 
 stack_app = typer.Typer(
     help="The stack file and the deployment made from it.", no_args_is_help=True
@@ -28,6 +29,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 
 
 def load(file: Path | None) -> StackFile:
+    from mmstack.ops.stack_file import load_stack_file, locate_stack_file
+
     try:
         return load_stack_file(locate_stack_file(file))
     except MMStackError as exc:
@@ -37,6 +40,8 @@ def load(file: Path | None) -> StackFile:
 @stack_app.command("validate")
 def validate(file: FileOpt = None, json_out: JsonOpt = False) -> None:
     """Check the stack file; every error is reported with its path."""
+    from mmstack.ops.stack_file import load_stack_file, locate_stack_file
+
     path = locate_stack_file(file)
     try:
         stack = load_stack_file(path)
@@ -60,6 +65,8 @@ def validate(file: FileOpt = None, json_out: JsonOpt = False) -> None:
 @stack_app.command("schema")
 def schema(out: Annotated[Path | None, typer.Option(help="Write it here")] = None) -> None:
     """Print (or write) the stack file's JSON schema."""
+    from mmstack.ops.stack_file import json_schema
+
     text = json.dumps(json_schema(), indent=2) + "\n"
     if out is None:
         typer.echo(text, nl=False)
@@ -71,6 +78,9 @@ def schema(out: Annotated[Path | None, typer.Option(help="Write it here")] = Non
 def _project(file: Path | None, env: str, out: Path, only: str | None) -> ComposeProject:
     """The environment's compose project; with `only`, that stack and the stacks its
     services depend on (compose refuses a dependency whose profile is off)."""
+    from mmstack.ops.compose import write_compose
+    from mmstack.ops.docker import ComposeProject
+
     stack = load(file)
     try:
         compose_file = write_compose(stack, env, out)
@@ -84,6 +94,8 @@ OutOpt = Annotated[Path, typer.Option(help="Where the compose file is written")]
 
 
 def _run(project: ComposeProject, action: str, *args: str) -> None:
+    from mmstack.ops.docker import DockerUnavailableError
+
     try:
         code = project.run(action, *args)
     except DockerUnavailableError as exc:
