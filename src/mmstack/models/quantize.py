@@ -9,13 +9,33 @@ float vectors already in the index (see `bench/README.md` for the retrieval chec
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import onnxruntime as ort
 
 from mmstack.models.registry import file_sha256
+
+
+@contextmanager
+def _root_logger_silenced() -> Iterator[None]:
+    """Drops records logged on the root logger itself meanwhile: onnxruntime's quantizer
+    logs there (advice to pre-process the model, a line per tensor), news to no operator.
+    Records of named loggers (mmstack's, the libraries' own) pass as before."""
+    root = logging.getLogger()
+
+    def drop(record: logging.LogRecord) -> bool:
+        return False
+
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
 
 
 def dynamic_int8(model_path: Path, cache_dir: Path, *, source_sha256: str | None = None) -> Path:
@@ -40,6 +60,7 @@ def dynamic_int8(model_path: Path, cache_dir: Path, *, source_sha256: str | None
         options.optimized_model_filepath = str(folded)
         ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         quantized = Path(work) / "int8.onnx"
-        quantize_dynamic(folded, quantized, weight_type=QuantType.QInt8, per_channel=True)
+        with _root_logger_silenced():
+            quantize_dynamic(folded, quantized, weight_type=QuantType.QInt8, per_channel=True)
         os.replace(quantized, target)
     return target
