@@ -134,6 +134,19 @@ def start_fake(workdir: Path) -> Server:
     return _spawn("fake", argv, env, workdir, port)
 
 
+def mmstack_key(data_dir: Path) -> str:
+    """An API key of a developer, made on the data directory before the server starts."""
+    from mmstack.auth.audit import Actor
+    from mmstack.auth.roles import Role
+    from mmstack.auth.service import open_accounts
+    from mmstack.config.settings import Settings
+
+    with open_accounts(Settings(data_dir=data_dir)) as auth:
+        actor = Actor.local()
+        user, _ = auth.accounts.create_user("bench", role=Role.DEVELOPER, actor=actor)
+        return auth.keys.create(user.id, name="gateway bench", actor=actor)[1]
+
+
 def start_mmstack(workdir: Path, fake_port: int, profile: Path | None = None) -> Server:
     port = _free_port()
     upstream = {"name": "fake", "base_url": f"http://127.0.0.1:{fake_port}/v1", "models": [MODEL]}
@@ -144,6 +157,8 @@ def start_mmstack(workdir: Path, fake_port: int, profile: Path | None = None) ->
         "MMSTACK_LLM__EMBEDDED__ENABLED": "false",
         "MMSTACK_LLM__UPSTREAMS": json.dumps([upstream]),
         "MMSTACK_LLM__DEFAULT_MODEL": MODEL,
+        # No request quota: the load test is the point (LiteLLM runs without limits too).
+        "MMSTACK_QUOTAS__REQUESTS_PER_MINUTE": "0",
     }
     argv = [sys.executable, "-m", "mmstack", "up", "--port", str(port)]
     if profile is None:
@@ -412,12 +427,12 @@ async def connect(port: int) -> HttpConnection:
     return protocol
 
 
-def payload(port: int, mode: str) -> bytes:
+def payload(port: int, mode: str, token: str) -> bytes:
     body = json.dumps({**REQUEST, "stream": True} if mode == "stream" else REQUEST).encode()
     head = (
         "POST /v1/chat/completions HTTP/1.1\r\n"
         f"Host: 127.0.0.1:{port}\r\n"
-        "Authorization: Bearer sk-bench\r\n"
+        f"Authorization: Bearer {token}\r\n"
         "Content-Type: application/json\r\n"
         "Accept: application/json, text/event-stream\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
@@ -467,6 +482,7 @@ class Target:
     port: int
     pid: int | None  # the gateway's process (None for direct: the fake is counted anyway)
     failed: str | None = None
+    token: str = "sk-bench"  # what it takes as a bearer token (mmstack: a key of its own)
 
 
 @dataclass
@@ -503,7 +519,7 @@ class Measured:
 
 async def validate(target: Target, mode: str, warmup: int) -> str | None:
     conn = await connect(target.port)
-    data = payload(target.port, mode)
+    data = payload(target.port, mode, target.token)
     try:
         for n in range(warmup):
             status, body = await conn.request(data)
@@ -526,7 +542,7 @@ async def latency(
     """Sequential requests, one keep-alive connection per target, the targets taking turns
     of `per_round` requests. Latencies in ms by target; why a target failed, if one did (it
     is dropped from later turns)."""
-    datas = {t.name: payload(t.port, mode) for t in targets}
+    datas = {t.name: payload(t.port, mode, t.token) for t in targets}
     check = quick_check(mode)
     samples: dict[str, list[float]] = {t.name: [] for t in targets}
     failed: dict[str, str] = {}
@@ -555,10 +571,12 @@ async def latency(
     return samples, failed
 
 
-async def load(port: int, mode: str, clients: int, warmup: float, duration: float) -> Level:
+async def load(
+    port: int, token: str, mode: str, clients: int, warmup: float, duration: float
+) -> Level:
     """`clients` closed-loop clients for warmup + duration seconds; answers completed within
     the last `duration` seconds count. Any error in the whole run counts."""
-    data = payload(port, mode)
+    data = payload(port, mode, token)
     check = quick_check(mode)
     start = time.perf_counter()
     window_start, window_end = start + warmup, start + warmup + duration
@@ -652,7 +670,9 @@ async def measure(
             for target in live:
                 windows: list[CpuWindow] = []
                 with cpu_window(fake_pid, target.pid, windows):
-                    level = await load(target.port, mode, clients, opts.warmup, opts.duration)
+                    level = await load(
+                        target.port, target.token, mode, clients, opts.warmup, opts.duration
+                    )
                 level.cpu = windows[0]
                 results[(target.name, mode)].levels.append(level)
                 cpu = level.cpu
@@ -814,6 +834,7 @@ def main() -> None:
         problem = _wait_ready(fake, "/health", 30)
         if problem is not None:
             raise SystemExit(f"the fake upstream did not start: {problem}")
+        key = mmstack_key(workdir / "mmstack-data")  # before the server opens the database
         mmstack = start_mmstack(workdir, fake.port, args.profile_mmstack)
         servers.append(mmstack)
         litellm = start_litellm(workdir, litellm_exe, fake.port) if litellm_exe else None
@@ -822,7 +843,7 @@ def main() -> None:
         started = time.perf_counter()
         targets = [Target("direct", fake.port, None)]
         problem = _wait_ready(mmstack, "/readyz", 180)
-        targets.append(Target("mmstack", mmstack.port, mmstack.process.pid, problem))
+        targets.append(Target("mmstack", mmstack.port, mmstack.process.pid, problem, key))
         if litellm is not None:
             problem = _wait_ready(litellm, "/health/liveliness", 180)
             if problem is None:
