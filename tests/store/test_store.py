@@ -24,6 +24,30 @@ def test_migrations_upgrade_downgrade_upgrade(db_url: str) -> None:
         db.dispose()
 
 
+def test_head_is_alembics_and_a_database_at_it_is_left_alone(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    db = Database(db_url)
+    try:
+        config = migrate.alembic_config(db.engine)
+        assert ScriptDirectory.from_config(config).get_current_head() == migrate.HEAD
+        assert migrate.current_revision(db.engine) is None
+        migrate.upgrade(db.engine)
+        assert migrate.current_revision(db.engine) == migrate.HEAD
+        handed: list[str] = []
+        monkeypatch.setattr(command, "upgrade", lambda config, revision: handed.append(revision))
+        migrate.upgrade(db.engine)
+        assert handed == []
+        migrate.downgrade(db.engine, "0006")
+        migrate.upgrade(db.engine)
+        assert handed == ["head"]  # behind: Alembic brings it up
+    finally:
+        db.dispose()
+
+
 def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'x.db'}")
     with db.engine.connect() as conn:

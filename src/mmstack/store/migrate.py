@@ -5,17 +5,33 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, inspect, text
 
 from mmstack.store.db import is_sqlite
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The newest revision in migrations/versions (a test checks it is Alembic's head): a
+# database already there is not handed to Alembic at all, which a command's start saves.
+HEAD: Final = "0007"
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None: a new database)."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        found = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return str(found) if found is not None else None
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
@@ -48,6 +64,10 @@ def _migration_connection(engine: Engine) -> Iterator[Connection]:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    if revision == "head" and current_revision(engine) == HEAD:
+        return
+    from alembic import command
+
     config = alembic_config(engine)
     with _migration_connection(engine) as connection:
         config.attributes["connection"] = connection
@@ -55,6 +75,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
     config = alembic_config(engine)
     with _migration_connection(engine) as connection:
         config.attributes["connection"] = connection
