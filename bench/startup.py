@@ -3,7 +3,9 @@ memory of each command, against `python -c pass` in the same run.
 
 - `mmstack --version` and `--help`: no stack, no database (issue 15's target: 0.3 s);
 - `mmstack users list --json`: one table of the accounts database (target: 1 s);
-- `mmstack collections list --json`: opens the whole stack today (models, indexes).
+- `mmstack collections list --json`: opens the whole stack today (models, indexes);
+- `mmstack up` (embedded LLM off): seconds until `/healthz` answers, and until `/readyz`
+  does, and the server's resident memory idle after that (target: 3 s, 300 MB).
 
     .venv/bin/python -m bench.startup [--runs 5]
 """
@@ -19,7 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import print_table
+import httpx
+
+from bench.common import free_port, print_table, start_server, stop_server
 
 COMMANDS: list[tuple[str, list[str]]] = [
     ("python -c pass", ["-c", "pass"]),
@@ -44,6 +48,39 @@ def measure(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
+def server_start(env: dict[str, str], log: Path) -> tuple[float, float, float]:
+    """Seconds to `/healthz`, to `/readyz`, and resident MB idle once ready."""
+    port = free_port()
+    env = {**env, "MMSTACK_LLM__EMBEDDED__ENABLED": "false"}
+    argv = [sys.executable, "-m", "mmstack", "up", "--port", str(port)]
+    started = time.perf_counter()
+    process = start_server(argv, env, log)
+    healthy = ready = 0.0
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2) as client:
+            while not ready:
+                if process.poll() is not None:
+                    sys.exit(f"the server exited: {log.read_text(errors='replace')[-2000:]}")
+                if time.perf_counter() - started > 180:
+                    sys.exit("the server was not ready in 180 s")
+                for path in ("/healthz", "/readyz"):
+                    try:
+                        answered = client.get(path).status_code == 200
+                    except httpx.HTTPError:
+                        answered = False
+                    if answered and path == "/healthz" and not healthy:
+                        healthy = time.perf_counter() - started
+                    if answered and path == "/readyz":
+                        ready = time.perf_counter() - started
+                time.sleep(0.05)
+        time.sleep(2)
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        resident_mb = int(status.split("VmRSS:")[1].split()[0]) / 1024
+    finally:
+        stop_server(process)
+    return healthy, ready, resident_mb
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
@@ -64,6 +101,19 @@ def main() -> None:
         baseline = baseline or wall
         rows.append((label, f"{wall:.3f}", f"{wall / baseline:.1f}", f"{peak_mb:.0f}"))
     print_table(["command", "wall s (median)", "ratio to python -c pass", "peak MB"], rows)
+    starts = [server_start(env, data_dir / "server.log") for _ in range(args.runs)]
+    print()
+    print_table(
+        ["mmstack up (LLM off)", "median", "max"],
+        [
+            (label, f"{statistics.median(v):.2f}", f"{max(v):.2f}")
+            for label, v in (
+                ("s to /healthz", [h for h, _, _ in starts]),
+                ("s to /readyz", [r for _, r, _ in starts]),
+                ("resident MB, idle", [m for _, _, m in starts]),
+            )
+        ],
+    )
 
 
 if __name__ == "__main__":
