@@ -40,7 +40,6 @@ from mmstack.llm.stored_responses import ResponseStore
 from mmstack.models.catalog import BUNDLED_MODELS, load_onnx_embedder
 from mmstack.models.clip import CLIP_FILES, PREPROCESS_FILE, OnnxClipEmbedder, load_clip
 from mmstack.models.embedder import OnnxSentenceEmbedder
-from mmstack.models.ocr import RapidTextReader, load_text_reader
 from mmstack.models.on_demand import OnDemandTextReader, OnDemandTranscriber
 from mmstack.models.quantize import dynamic_int8
 from mmstack.models.registry import FileSource, HubFile, LocalFile, ModelRegistry, ModelSpec
@@ -116,6 +115,9 @@ def media_models(
         models.spec(settings.ocr_model)  # an unknown model fails at start-up, not later
 
         def load_ocr() -> TextReader:
+            # Imported here: RapidOCR and OpenCV cost a start that reads no picture.
+            from mmstack.models.ocr import RapidTextReader, load_text_reader
+
             def loader(spec: ModelSpec, paths: dict[str, Path]) -> RapidTextReader:
                 return load_text_reader(spec, paths, threads=settings.ocr_threads)
 
