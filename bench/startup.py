@@ -73,7 +73,7 @@ def server_start(env: dict[str, str], log: Path) -> tuple[float, float, float]:
                     if answered and path == "/readyz":
                         ready = time.perf_counter() - started
                 time.sleep(0.05)
-        time.sleep(2)
+        time.sleep(5)  # models a server loads in the background are loaded by then
         status = Path(f"/proc/{process.pid}/status").read_text()
         resident_mb = int(status.split("VmRSS:")[1].split()[0]) / 1024
     finally:

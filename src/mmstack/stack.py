@@ -39,8 +39,8 @@ from mmstack.llm.router import LlmRouter
 from mmstack.llm.stored_responses import ResponseStore
 from mmstack.models.catalog import BUNDLED_MODELS, load_onnx_embedder
 from mmstack.models.clip import CLIP_FILES, PREPROCESS_FILE, OnnxClipEmbedder, load_clip
-from mmstack.models.embedder import OnnxSentenceEmbedder
-from mmstack.models.on_demand import OnDemandTextReader, OnDemandTranscriber
+from mmstack.models.embedder import Embedder, OnnxSentenceEmbedder
+from mmstack.models.on_demand import OnDemandEmbedder, OnDemandTextReader, OnDemandTranscriber
 from mmstack.models.quantize import dynamic_int8
 from mmstack.models.registry import FileSource, HubFile, LocalFile, ModelRegistry, ModelSpec
 from mmstack.models.transcriber import load_whisper
@@ -63,7 +63,7 @@ class Stack:
     db: Database
     blobs: BlobStore
     models: ModelRegistry
-    embedder: OnnxSentenceEmbedder
+    embedder: Embedder
     vectors: VectorIndex
     keywords: KeywordIndex
     queue: JobQueue
@@ -86,6 +86,13 @@ class Stack:
     text_reader: TextReader | None = None  # OCR; None when `media.ocr` is off
     transcriber: Transcriber | None = None  # speech to text; None when off
     pictures: ImageSearch | None = None  # text-to-image search; None without a CLIP model
+
+    def warm_in_background(self) -> None:
+        """Load what the first requests would otherwise wait for (a server's start): the
+        embedding model, and the keyword index's caches."""
+        if isinstance(self.embedder, OnDemandEmbedder):
+            self.embedder.warm_in_background()
+        self.search.warm_in_background()
 
 
 def model_registry(settings: Settings) -> ModelRegistry:
@@ -252,10 +259,27 @@ def open_stack(
                 query_model_path=query_model,
             )
 
-        embedder = models.load(
-            emb.model,
-            loader,
-            options=(emb.max_tokens, emb.batch_size, emb.threads, emb.query_model),
+        def load_embedder() -> OnnxSentenceEmbedder:
+            loaded = models.load(
+                emb.model,
+                loader,
+                options=(emb.max_tokens, emb.batch_size, emb.threads, emb.query_model),
+            )
+            if declared is not None and loaded.dimension != declared:
+                raise MMStackError(
+                    f"embedding model {emb.model} makes {loaded.dimension}-dimensional "
+                    f"vectors, not the {declared} its registry entry says"
+                )
+            return loaded
+
+        # Loaded when first needed (a server warms it in the background) when its
+        # registry entry gives its dimension, which the vector index needs now.
+        spec = models.spec(emb.model)
+        declared = spec.options.get("dimension")
+        embedder: Embedder = (
+            OnDemandEmbedder(spec.id, int(declared), load_embedder)
+            if declared is not None
+            else load_embedder()
         )
         vectors = _vector_index(settings, embedder.dimension)
         resources.callback(vectors.close)

@@ -1,20 +1,28 @@
-"""Media models loaded on the first file that needs them, not at start-up: OCR and Whisper
-take memory and seconds to load, and most stacks ingest documents long before (or
-without ever) seeing a picture or a recording."""
+"""Models loaded when first needed, not at start-up. OCR and Whisper take memory and
+seconds to load, and most stacks ingest documents long before (or without ever) seeing a
+picture or a recording; the text embedder is needed by nearly everything, but not by a
+command that only lists, and a server answers before it has loaded it (`warm_in_background`)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from mmstack.ingest.parsers.context import SpeechSegment, TextLine, TextReader, Transcriber
+from mmstack.models.embedder import Embedder
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from PIL.Image import Image
 
+    from mmstack.index.vector import FloatArray
+
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class _OnDemand(Generic[T]):
@@ -34,6 +42,17 @@ class _OnDemand(Generic[T]):
     def loaded(self) -> bool:
         return self._model is not None
 
+    def warm_in_background(self) -> None:
+        """Load the model in a thread of its own; callers meanwhile wait for it, and a
+        failure there is raised again by the first call."""
+        threading.Thread(target=self._try_load, name="model-load", daemon=True).start()
+
+    def _try_load(self) -> None:
+        try:
+            self.get()
+        except Exception:  # the first call that needs the model raises it
+            log.warning("loading a model in the background failed", exc_info=True)
+
 
 class OnDemandTextReader(_OnDemand[TextReader]):
     def read(self, image: Image) -> list[TextLine]:
@@ -45,3 +64,32 @@ class OnDemandTranscriber(_OnDemand[Transcriber]):
         self, path: Path, *, progress: Callable[[float], None] | None = None
     ) -> Iterator[SpeechSegment]:
         return self.get().transcribe(path, progress=progress)
+
+
+class OnDemandEmbedder(_OnDemand[Embedder]):
+    """`Embedder` whose model (known by its id and dimension) loads when first used."""
+
+    def __init__(self, model_id: str, dimension: int, load: Callable[[], Embedder]) -> None:
+        super().__init__(load)
+        self._model_id = model_id
+        self._dimension = dimension
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed(self, texts: Sequence[str]) -> FloatArray:
+        return self.get().embed(texts)
+
+    def embed_query(self, text: str) -> FloatArray:
+        return self.get().embed_query(text)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.get().count_tokens(texts)
+
+    def tokenize_offsets(self, text: str) -> list[tuple[int, int]]:
+        return self.get().tokenize_offsets(text)
