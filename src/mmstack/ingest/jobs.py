@@ -97,10 +97,12 @@ class JobQueue:
             .order_by(ranked.c.turn, ranked.c.run_after, ranked.c.id)
             .limit(limit)
         )
-        runnable = select(Job.id).where(Job.id.in_(chosen)).with_for_update(skip_locked=True)
+        # `due` again where the rows are locked and changed: PostgreSQL checks it there on
+        # a row another worker claimed meanwhile (`chosen` saw it before that commit).
+        runnable = select(Job.id).where(Job.id.in_(chosen), due).with_for_update(skip_locked=True)
         stmt = (
             update(Job)
-            .where(Job.id.in_(runnable))
+            .where(Job.id.in_(runnable), due)
             .values(
                 status=JobStatus.RUNNING,
                 attempts=Job.attempts + 1,
