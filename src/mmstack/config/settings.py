@@ -104,8 +104,9 @@ class MediaSettings(BaseModel):
     max_image_pixels: int = Field(
         64_000_000,
         ge=1,
-        description="Largest image decoded (width x height): image bombs fail. One of this "
-        "size takes about 1 GB to read (decoded RGB, OCR); 64 MP keeps a worker near 1.5 GB",
+        description="Largest image decoded (width x height): image bombs fail. At 64 MP, 20 "
+        "uploads of the costliest picture at once keep the server near 1.3 GB "
+        "(bench/hostile_uploads.py)",
     )
     duplicate_image_distance: int = Field(
         4,

@@ -5,6 +5,7 @@ for the OpenAPI document."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Final
 
@@ -41,6 +42,7 @@ def _class(ranges: tuple[tuple[int, int], ...]) -> str:
     return "".join(f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges)
 
 
+_REFUSED_CHARACTER: Final = re.compile(f"[{_class(_REFUSED)}]")
 # Anything but refused characters, and at least one that is not a space.
 LABEL_PATTERN: Final = (
     f"^[^{_class(_REFUSED)}]*[^{_class(_REFUSED + _SPACES)}][^{_class(_REFUSED)}]*$"
@@ -53,13 +55,12 @@ def check_label(value: str, *, what: str, param: str, max_length: int) -> str:
     text = value.strip()
     if not text or len(value) > max_length:
         raise InvalidRequestError(f"{what} must be 1 to {max_length} characters", param=param)
-    for character in value:
-        if any(low <= ord(character) <= high for low, high in _REFUSED):
-            raise InvalidRequestError(
-                f"{what} must not contain control or bidirectional formatting characters "
-                f"(U+{ord(character):04X})",
-                param=param,
-            )
+    if refused := _REFUSED_CHARACTER.search(value):
+        raise InvalidRequestError(
+            f"{what} must not contain control or bidirectional formatting characters "
+            f"(U+{ord(refused.group()):04X})",
+            param=param,
+        )
     return text
 
 

@@ -15,9 +15,10 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-# The newest revision in migrations/versions (a test checks it is Alembic's head): a
-# database already there is not handed to Alembic at all, which a command's start saves.
-HEAD: Final = "0007"
+# The newest revision, from the files' names ("0007_stored_responses.py": each file's
+# revision is its number; a test checks this is Alembic's head). A database already there
+# is not handed to Alembic at all, which a command's start saves.
+HEAD: Final = max(p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -68,7 +68,16 @@ def delete_file(file_id: str, files: FilesDep) -> Deleted:
     return Deleted(id=file_id, object="file")
 
 
-@router.get("/{file_id}/content")
+# Bytes in their own media type (the file's, the image's), documented as such.
+_BYTES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The bytes, in their own media type",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.get("/{file_id}/content", response_class=Response, responses=_BYTES)
 def file_content(file_id: str, files: FilesDep) -> Response:
     stored, data = files.content(file_id)
     return Response(
@@ -78,7 +87,7 @@ def file_content(file_id: str, files: FilesDep) -> Response:
     )
 
 
-@router.get("/{file_id}/thumbnails/{thumbnail_id}")
+@router.get("/{file_id}/thumbnails/{thumbnail_id}", response_class=Response, responses=_BYTES)
 def file_thumbnail(file_id: str, thumbnail_id: str, files: FilesDep) -> Response:
     """An image derived from the file: its preview, a video frame, a page render (the
     `thumbnail_url` of search results and citations)."""
