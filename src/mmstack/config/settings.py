@@ -79,12 +79,26 @@ class IngestSettings(BaseModel):
     lease_seconds: float = Field(60.0, gt=0)
     isolate_parsers: bool = Field(
         True,
-        description="Parse documents (text, HTML, Markdown, CSV, JSON, DOCX) in a child "
-        "process with the time and memory budgets below, killed past them",
+        description="Parse documents (text, HTML, Markdown, CSV, JSON, DOCX) and decode PDF, "
+        "pictures, audio and video in a child process with the time and memory budgets "
+        "below, killed past them (OCR and speech-to-text read what it decodes, in the worker)",
     )
-    parse_timeout_seconds: float = Field(300.0, gt=0, description="A document's parse time")
+    parse_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Time one file's parsing and decoding may take (OCR and speech-to-text "
+        "not counted), plus parse_seconds_per_mib for each MiB of the file",
+    )
+    parse_seconds_per_mib: float = Field(
+        10.0,
+        ge=0,
+        description="Time added to parse_timeout_seconds for each MiB of a file: a tiny "
+        "hostile file is stopped within a minute, a 100 MiB recording has 17 minutes to decode",
+    )
     parse_memory_bytes: int = Field(
-        2 * 1024**3, ge=256 * 1024**2, description="A document parser's address space"
+        2 * 1024**3,
+        ge=256 * 1024**2,
+        description="The parsing and decoding process's address space",
     )
 
 

@@ -369,7 +369,12 @@ class IngestionService:
             transcriber=self._transcriber,
             describer=self._describer,
             progress=self._parse_progress(member_id, heartbeat),
-            isolation=Isolation(self._ingest.parse_timeout_seconds, self._ingest.parse_memory_bytes)
+            heartbeat=heartbeat,
+            isolation=Isolation(
+                self._ingest.parse_timeout_seconds,
+                self._ingest.parse_memory_bytes,
+                seconds_per_mib=self._ingest.parse_seconds_per_mib,
+            )
             if self._ingest.isolate_parsers
             else None,
         )

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from mmstack.ingest.media.decoder import IN_PROCESS, Decoder
 from mmstack.ingest.parsers.context import SpeechSegment, TextLine, TextReader, Transcriber
 from mmstack.models.embedder import Embedder
 
@@ -61,9 +62,13 @@ class OnDemandTextReader(_OnDemand[TextReader]):
 
 class OnDemandTranscriber(_OnDemand[Transcriber]):
     def transcribe(
-        self, path: Path, *, progress: Callable[[float], None] | None = None
+        self,
+        path: Path,
+        *,
+        progress: Callable[[float], None] | None = None,
+        decoder: Decoder = IN_PROCESS,
     ) -> Iterator[SpeechSegment]:
-        return self.get().transcribe(path, progress=progress)
+        return self.get().transcribe(path, progress=progress, decoder=decoder)
 
 
 class OnDemandEmbedder(_OnDemand[Embedder]):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mmstack.ingest.media.audio import SAMPLE_RATE, AudioWindow, audio_windows, probe_audio
+from mmstack.ingest.media.decoder import IN_PROCESS, Decoder
 from mmstack.ingest.parsers.context import SpeechSegment, Transcriber
 from mmstack.models.catalog import WHISPER_BASE_ID
 from mmstack.models.on_demand import OnDemandTranscriber
@@ -104,10 +105,15 @@ class WhisperTranscriber:
         self._window_seconds = window_seconds
 
     def transcribe(
-        self, path: Path, *, progress: Callable[[float], None] | None = None
+        self,
+        path: Path,
+        *,
+        progress: Callable[[float], None] | None = None,
+        decoder: Decoder = IN_PROCESS,
     ) -> Iterator[SpeechSegment]:
-        duration = probe_audio(path).duration
-        for _, segment in self._segments(path, duration, TranscriptionOptions(), progress):
+        duration = decoder.call(probe_audio, path).duration
+        options = TranscriptionOptions()
+        for _, segment in self._segments(path, duration, options, progress, decoder):
             yield segment.speech()
 
     def transcribe_file(
@@ -133,11 +139,13 @@ class WhisperTranscriber:
         duration: float,
         options: TranscriptionOptions,
         progress: Callable[[float], None] | None,
+        decoder: Decoder = IN_PROCESS,
     ) -> Iterator[tuple[str, TimedSegment]]:
         report = _Progress(duration, progress)
         language = options.language
         seconds = self._window_seconds
-        for window in audio_windows(path, seconds=seconds, cut_search=min(10.0, seconds / 4)):
+        search = min(10.0, seconds / 4)
+        for window in decoder.iterate(audio_windows, path, seconds=seconds, cut_search=search):
             found, segments = self._window(window, options, language)
             for segment in segments:
                 report(segment.end)

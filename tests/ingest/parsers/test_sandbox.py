@@ -1,19 +1,28 @@
-"""Document parsers in a helper process with time and memory budgets (`sandbox.py`)."""
+"""Parsing and decoding in a helper process with time and memory budgets (`sandbox.py`)."""
 
 from __future__ import annotations
 
 import json
+import time
+import zlib
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from mmstack.config.settings import IngestSettings, Settings
 from mmstack.errors import IngestError
 from mmstack.ingest.parsers import ParseLimits, parse_file
 from mmstack.ingest.parsers.context import Isolation, ParseContext
 from mmstack.ingest.parsers.sandbox import _local
+from mmstack.models.ocr import RapidTextReader
+from mmstack.models.transcriber import WhisperTranscriber
 from mmstack.stack import open_stack
 from mmstack.store.models import FileStatus
+from tests.documents import make_pdf
+from tests.ingest.media.video_samples import talk
+from tests.pictures import encode, pdf_with_scanned_page, text_image
+from tests.speech import recording, session_transcriber
 
 ISOLATED = ParseContext(isolation=Isolation(timeout_seconds=60, memory_bytes=2 * 1024**3))
 
@@ -84,3 +93,121 @@ def test_the_worker_fails_only_that_file(tmp_path: Path, settings: Settings) -> 
         assert "memory budget of 400.0 MiB" in (failed.last_error or "")
         done = stack.collections.file(cid, fine.collection_file.file_id)
         assert done.status == FileStatus.COMPLETED
+
+
+@pytest.fixture(scope="module")
+def whisper(tmp_path_factory: pytest.TempPathFactory) -> WhisperTranscriber:
+    return session_transcriber(tmp_path_factory)
+
+
+def _media(kind: str, folder: Path) -> tuple[Path, str]:
+    match kind:
+        case "pdf":
+            return pdf_with_scanned_page(folder / "log.pdf"), "log.pdf"
+        case "picture":
+            sign = text_image(["Platform 4: trains to Lisbon"], mode="RGBA")
+            (folder / "sign.png").write_bytes(encode(sign, "PNG"))
+            return folder / "sign.png", "sign.png"
+        case "recording":
+            recording(folder / "note.wav", [0.5, "Lunch will be served in the garden."])
+            return folder / "note.wav", "note.wav"
+        case _:
+            return talk(folder / "talk.mp4"), "talk.mp4"
+
+
+@pytest.mark.parametrize("kind", ["pdf", "picture", "recording", "video"])
+def test_media_decode_the_same_in_the_helper(
+    kind: str, text_reader: RapidTextReader, whisper: WhisperTranscriber, tmp_path: Path
+) -> None:
+    path, name = _media(kind, tmp_path)
+    here_shares: list[float] = []
+    here = ParseContext(ocr=text_reader, transcriber=whisper, progress=here_shares.append)
+    shares: list[float] = []
+    isolated = ParseContext(
+        ocr=text_reader, transcriber=whisper, progress=shares.append, isolation=ISOLATED.isolation
+    )
+    document = parse_file(path, filename=name, context=isolated)
+    assert document == parse_file(path, filename=name, context=here)
+    assert document.elements
+    assert shares == here_shares
+
+
+def _pdf_of_strokes(path: Path, strokes: int, *, pages: int = 1) -> Path:
+    """Pages that are nothing but `strokes` lines (one content stream shared by all): no
+    text layer, so each is rendered for OCR, and rendering takes about a second per 5,000
+    strokes here, from a file of a few kilobytes."""
+    lines = b"".join(b"%d 0 m %d 842 l S\n" % (i % 595, i * 7 % 595) for i in range(strokes))
+    content = zlib.compress(lines)
+    kids = " ".join(f"{3 + n} 0 R" for n in range(pages)).encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages,
+        *[b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents %d 0 R >>" % (3 + pages)]
+        * pages,
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content)
+        + content
+        + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    start = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1)
+    out += b"startxref\n%d\n%%%%EOF\n" % start
+    path.write_bytes(bytes(out))
+    return path
+
+
+def _warm(tmp_path: Path, context: ParseContext) -> None:
+    """Start this thread's helper with PDFium loaded, so a budget times only the page."""
+    (tmp_path / "warm.pdf").write_bytes(make_pdf(["A page with a text layer to read."]))
+    assert parse_file(tmp_path / "warm.pdf", filename="warm.pdf", context=context).elements
+
+
+def test_a_pdf_past_its_time_is_stopped(text_reader: RapidTextReader, tmp_path: Path) -> None:
+    context = ParseContext(
+        ocr=text_reader, isolation=Isolation(timeout_seconds=2, memory_bytes=2 * 1024**3)
+    )
+    _warm(tmp_path, context)
+    slow = _pdf_of_strokes(tmp_path / "slow.pdf", 100_000)  # about 20 s to render
+    assert slow.stat().st_size < 30_000
+    started = time.monotonic()
+    with pytest.raises(IngestError, match=r"took longer than 2 s, over the limit"):
+        parse_file(slow, filename="slow.pdf", context=context)
+    assert time.monotonic() - started < 10
+    _warm(tmp_path, context)  # a fresh helper
+
+
+def test_all_the_pages_of_a_pdf_share_its_time(
+    text_reader: RapidTextReader, tmp_path: Path
+) -> None:
+    many = _pdf_of_strokes(tmp_path / "many.pdf", 12_000, pages=2000)
+    assert many.stat().st_size < 300_000  # 2,000 pages of about 2 s each: over an hour
+    context = ParseContext(
+        ocr=text_reader,
+        isolation=Isolation(timeout_seconds=2, memory_bytes=2 * 1024**3, seconds_per_mib=4),
+    )
+    _warm(tmp_path, context)
+    started = time.monotonic()
+    with pytest.raises(
+        IngestError,
+        match=r"took longer than 2.[5-9]\d* s, over the limit "
+        r"\(2 s \(ingest.parse_timeout_seconds\) \+ 4 s per MiB",
+    ):
+        parse_file(many, filename="many.pdf", context=context)
+    assert time.monotonic() - started < 30  # OCR of the pages rendered is not counted
+
+
+def test_a_picture_past_the_memory_budget_is_stopped(tmp_path: Path) -> None:
+    small = ParseContext(isolation=Isolation(timeout_seconds=60, memory_bytes=400 * 1024**2))
+    big = tmp_path / "big.png"
+    Image.new("RGB", (8000, 8000), "white").save(big)  # 64 MP: 256 MB decoded
+    with pytest.raises(IngestError, match=r"more than its memory budget of 400.0 MiB"):
+        parse_file(big, filename="big.png", context=small)
+    fine = tmp_path / "fine.png"
+    Image.new("RGB", (300, 200), "white").save(fine)
+    assert parse_file(fine, filename="fine.png", context=small).elements

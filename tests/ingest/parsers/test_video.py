@@ -12,6 +12,7 @@ from PIL import Image
 
 from mmstack.errors import IngestError
 from mmstack.ingest.document import Element, ParsedDocument, TextSource
+from mmstack.ingest.media.decoder import IN_PROCESS, Decoder
 from mmstack.ingest.parsers import ParseContext, ParseLimits, parse_file
 from mmstack.ingest.parsers.context import SpeechSegment, TextLine
 from mmstack.ingest.parsers.video import FRAMES_SHARE, parse
@@ -45,7 +46,11 @@ class ScriptedTranscriber:
         self.calls = 0
 
     def transcribe(
-        self, path: Path, *, progress: Callable[[float], None] | None = None
+        self,
+        path: Path,
+        *,
+        progress: Callable[[float], None] | None = None,
+        decoder: Decoder = IN_PROCESS,
     ) -> Iterator[SpeechSegment]:
         self.calls += 1
         for n, segment in enumerate(self.segments, 1):
@@ -56,7 +61,11 @@ class ScriptedTranscriber:
 
 class BrokenTranscriber:
     def transcribe(
-        self, path: Path, *, progress: Callable[[float], None] | None = None
+        self,
+        path: Path,
+        *,
+        progress: Callable[[float], None] | None = None,
+        decoder: Decoder = IN_PROCESS,
     ) -> Iterator[SpeechSegment]:
         raise IngestError("the audio is damaged at 3.0 s (Invalid data)")
 

@@ -83,7 +83,42 @@ def keyframes(
     max_side: int = 1920,
     progress: Callable[[float], None] | None = None,
 ) -> Iterator[Keyframe]:
-    """The frames worth reading, in time order.
+    """The frames worth reading, in time order (`keyframes_and_positions` tells the
+    parameters).
+
+    `progress` receives the seconds of video decoded so far.
+    """
+    for step in keyframes_and_positions(
+        path,
+        limits=limits,
+        sample_fps=sample_fps,
+        threshold=threshold,
+        min_gap=min_gap,
+        settle=settle,
+        motion_gap=motion_gap,
+        max_interval=max_interval,
+        max_side=max_side,
+    ):
+        if isinstance(step, Keyframe):
+            yield step
+        elif progress is not None:
+            progress(step)
+
+
+def keyframes_and_positions(
+    path: Path,
+    *,
+    limits: ParseLimits,
+    sample_fps: float = 2.0,
+    threshold: float = 0.01,
+    min_gap: float = 2.0,
+    settle: float = 2.0,
+    motion_gap: float = 10.0,
+    max_interval: float = 30.0,
+    max_side: int = 1920,
+) -> Iterator[Keyframe | float]:
+    """The frames worth reading, in time order, between the seconds of video decoded so far
+    (one for each frame compared).
 
     - `sample_fps`: frames compared per second (a slide change is seen within 1/sample_fps).
     - `threshold`: share of the picture that must differ (pixels of a 64-pixel-wide gray
@@ -101,11 +136,10 @@ def keyframes(
     - `max_interval`: seconds after which a keyframe is taken even without a change, so
       slowly changing video (a scroll, a pan) is still sampled.
     - `max_side`: the yielded image is scaled down to this longer side (OCR needs no more).
-    - `progress` receives the seconds of video decoded so far.
 
     The first frame is always a keyframe. Raises `IngestError` for a file that cannot be
     decoded from the start; a stream that breaks off later ends the keyframes there (the
-    last `progress` value tells how far it got).
+    last position tells how far it got).
     """
     pixel_limit = limits.max_image_pixels
     with _open(path) as container:
@@ -134,8 +168,7 @@ def keyframes(
                 next_sample += step
             if frame.width * frame.height > pixel_limit:
                 raise IngestError(_too_large(frame.width, frame.height, pixel_limit))
-            if progress is not None:
-                progress(time)
+            yield time
             gray = _gray(frame)
             last, last_time = frame, time
             if pending is not None and pending_gray is not None:

@@ -6,6 +6,7 @@ Every failure is an `IngestError` whose message says what is wrong with the file
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -96,37 +97,41 @@ def parse_file(path: Path, *, filename: str, context: ParseContext | None = None
     """Parse the file at `path` by the type its name and first bytes say it has.
 
     `filename` (the name the user gave it) only serves type detection; any directory part
-    of it is ignored.
+    of it is ignored. With `context.isolation`, the parsing and decoding run in a helper
+    process with its budgets.
     """
     context = context or ParseContext()
     name = base_name(filename)
     with path.open("rb") as handle:
         head = handle.read(16)
     media_type = detect_media_type(name, head)
-    if media_type in _PARSERS:
-        if context.isolation is None:
-            return parse_bytes(media_type, path.read_bytes(), filename=name, limits=context.limits)
-        context.limits.check_size(path.stat().st_size)
-        from .sandbox import parse_isolated
+    size = path.stat().st_size
+    if context.isolation is not None:
+        from .sandbox import IsolatedDecoder
 
-        return parse_isolated(
-            media_type,
-            path,
-            filename=name,
-            limits=context.limits,
-            isolation=context.isolation,
-            waiting=lambda: context.progress(0.0),
-        )
-    with _reasons():
-        context.limits.check_size(path.stat().st_size)
+        decoder = IsolatedDecoder(context.isolation, size, waiting=context.heartbeat)
+        context = dataclasses.replace(context, decoder=decoder)
+    with failure_reasons():
+        context.limits.check_size(size)
+        if media_type in _PARSERS:
+            return context.decoder.call(
+                parse_path, media_type, path, filename=name, limits=context.limits
+            )
         return _file_parser(media_type)(path, filename=name, context=context)
+
+
+def parse_path(
+    media_type: str, path: Path, *, filename: str, limits: ParseLimits
+) -> ParsedDocument:
+    """Parse the file at `path`, of a document format read from memory."""
+    return parse_bytes(media_type, path.read_bytes(), filename=filename, limits=limits)
 
 
 def parse_bytes(
     media_type: str, data: bytes, *, filename: str, limits: ParseLimits
 ) -> ParsedDocument:
     """Parse a document format read from memory (`media_type` one of those)."""
-    with _reasons():
+    with failure_reasons():
         return _PARSERS[media_type](data, filename=filename, limits=limits)
 
 
@@ -138,7 +143,7 @@ def parse_document(
     context: ParseContext | None = None,
 ) -> ParsedDocument:
     """Parse bytes held in memory (written to a temporary file for the formats read from
-    disk)."""
+    disk, or parsed in a helper)."""
     context = context or ParseContext(limits=limits or ParseLimits())
     name = base_name(filename)
     media_type = detect_media_type(name, data[:16])
@@ -152,7 +157,7 @@ def parse_document(
 
 
 @contextmanager
-def _reasons() -> Iterator[None]:
+def failure_reasons() -> Iterator[None]:
     """Turn any parser failure into an `IngestError` whose message is the file's reason."""
     try:
         yield

@@ -27,11 +27,14 @@ _BY_CONTAINER = {
 
 def parse(path: Path, *, filename: str, context: ParseContext) -> ParsedDocument:
     context.limits.check_size(path.stat().st_size)
-    info = probe_audio(path)
+    info = context.decoder.call(probe_audio, path)
     if context.transcriber is None:
         raise IngestError(DISABLED_REASON)
     elements: list[Element] = []
-    for segment in context.transcriber.transcribe(path, progress=context.progress):
+    segments = context.transcriber.transcribe(
+        path, progress=context.progress, decoder=context.decoder
+    )
+    for segment in segments:
         if len(elements) >= context.limits.max_elements:
             raise IngestError(
                 f"recording has more than {context.limits.max_elements} speech segments, "

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from mmstack.ingest.media.decoder import IN_PROCESS, Decoder
+
 from .limits import ParseLimits
 
 if TYPE_CHECKING:
@@ -57,7 +59,11 @@ class Transcriber(Protocol):
     """
 
     def transcribe(
-        self, path: Path, *, progress: Callable[[float], None] | None = None
+        self,
+        path: Path,
+        *,
+        progress: Callable[[float], None] | None = None,
+        decoder: Decoder = IN_PROCESS,
     ) -> Iterator[SpeechSegment]: ...
 
 
@@ -65,12 +71,23 @@ def _ignore_progress(_: float) -> None:
     return None
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Isolation:
-    """Budgets of a document parser run in a child process (`sandbox.py`)."""
+    """Budgets of the helper process that parses documents and decodes media (`sandbox.py`)."""
 
     timeout_seconds: float
+    """Time one file's parsing and decoding may take in the helper (OCR and speech-to-text
+    of what it decodes are not counted)..."""
     memory_bytes: int
+    seconds_per_mib: float = 0.0
+    """...plus this for each MiB of the file."""
+
+    def seconds_for(self, size: int) -> float:
+        return self.timeout_seconds + self.seconds_per_mib * size / 1024**2
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +98,10 @@ class ParseContext:
     describer: ImageDescriber | None = None
     progress: Callable[[float], None] = _ignore_progress
     """Share of the file parsed so far (0..1); long media report it as they go."""
+    heartbeat: Callable[[], None] = _nothing
+    """Called about once a second while the helper works, to show the parse is alive."""
     isolation: Isolation | None = None
-    """Run the document parsers in a child process with these budgets (`sandbox.py`);
-    None: in this process."""
+    """Parse documents and decode media in a helper process with these budgets
+    (`sandbox.py`); None: in this process."""
+    decoder: Decoder = IN_PROCESS
+    """What runs the decoding: `parse_file` sets it from `isolation`."""

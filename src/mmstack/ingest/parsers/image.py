@@ -9,12 +9,14 @@ photographs they are mostly textures read as text.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from mmstack.errors import IngestError
 from mmstack.ingest.document import Element, ElementKind, ParsedDocument, TextSource
 from mmstack.ingest.media.images import (
+    LoadedImage,
     asset_key,
     load_image,
     perceptual_hash,
@@ -30,13 +32,18 @@ _MIN_BLOCK_CHARS = 2  # OCR blocks with fewer letters or digits are mostly textu
 _MIN_TEXT_CHARS = 5  # with fewer letters or digits read in all, the picture is described too
 
 
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    loaded: LoadedImage
+    preview: bytes  # the thumbnail
+
+
 def parse(path: Path, *, filename: str, context: ParseContext) -> ParsedDocument:
+    context.limits.check_size(path.stat().st_size)
     limits = context.limits
-    limits.check_size(path.stat().st_size)
-    loaded = load_image(path, max_pixels=limits.max_image_pixels)
+    decoded = context.decoder.call(_decode, path, max_pixels=limits.max_image_pixels)
+    loaded, preview = decoded.loaded, decoded.preview
     image, metadata = loaded.image, loaded.metadata
-    metadata["perceptual_hash"] = perceptual_hash(image)
-    preview = thumbnail_bytes(image)
     key = asset_key(preview)
     elements: list[Element] = []
     if context.ocr is not None and min(image.size) >= MIN_OCR_SIDE:
@@ -70,6 +77,13 @@ def parse(path: Path, *, filename: str, context: ParseContext) -> ParsedDocument
         assets={key: preview},
         thumbnail=key,
     )
+
+
+def _decode(path: Path, *, max_pixels: int) -> _Decoded:
+    """The decoding, which a `Decoder` may run in a helper process."""
+    loaded = load_image(path, max_pixels=max_pixels)
+    loaded.metadata["perceptual_hash"] = perceptual_hash(loaded.image)
+    return _Decoded(loaded, thumbnail_bytes(loaded.image))
 
 
 def describe(filename: str, metadata: dict[str, object]) -> str:

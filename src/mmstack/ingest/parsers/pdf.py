@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import math
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -87,61 +88,28 @@ class _PageScan:
     thumbnail: bytes | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    """What the document says of itself, before its pages."""
+
+    page_count: int
+    title: str | None
+    ends_with_eof: bool
+
+
 def parse(path: Path, *, filename: str, context: ParseContext) -> ParsedDocument:
+    context.limits.check_size(path.stat().st_size)
     limits = context.limits
-    limits.check_size(path.stat().st_size)
-    data = path.read_bytes()
-    # PDFium tolerates up to 1 KiB of junk before the header, as the spec allows.
-    if data.find(PDF_MAGIC, 0, 1024) < 0:
-        what = describe_signature(data[:16])
-        detail = f": the content is {what}" if what else " (no %PDF- header)"
-        raise IngestError(f"not a PDF file{detail}")
-    with _PDFIUM_LOCK:
-        document = _open(data)
-    try:
-        return _extract(document, data, context)
-    finally:
-        with _PDFIUM_LOCK:
-            document.close()
-
-
-def _open(data: bytes) -> pdfium.PdfDocument:
-    try:
-        return pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as exc:
-        code = getattr(exc, "err_code", None)
-        if code == _ERR_PASSWORD:
-            raise IngestError("PDF is encrypted (password-protected)") from None
-        if code == _ERR_SECURITY:
-            raise IngestError("PDF uses an unsupported security handler") from None
-        if not _has_eof_marker(data):
-            raise IngestError(
-                "PDF is truncated: it does not end with %%EOF and cannot be read"
-            ) from None
-        if code == _ERR_SUCCESS:
-            raise IngestError("PDF has no pages") from None
-        if code in (_ERR_FILE, _ERR_FORMAT):
-            raise IngestError("PDF is corrupt: PDFium cannot read its structure") from None
-        raise IngestError(f"PDF cannot be opened: {exc}") from None
-
-
-def _extract(document: pdfium.PdfDocument, data: bytes, context: ParseContext) -> ParsedDocument:
-    limits = context.limits
-    with _PDFIUM_LOCK:
-        page_count = len(document)
-        info = document.get_metadata_dict(skip_empty=True)
-    if page_count > limits.max_pages:
-        raise IngestError(f"PDF has {page_count} pages, over the limit of {limits.max_pages}")
+    steps = context.decoder.iterate(_scan, path, ocr=context.ocr is not None, limits=limits)
+    opened = next(steps)
+    assert isinstance(opened, _Opened)
+    page_count = opened.page_count
     builder = ElementBuilder(limits)
     assets: dict[str, bytes] = {}
     preview: str | None = None
     empty_pages = ocr_pages = ocr_pictures = 0
-    for index in range(page_count):
-        with _PDFIUM_LOCK:
-            try:
-                scan = _scan_page(document, index, context, preview=index == 0)
-            except pdfium.PdfiumError as exc:
-                raise IngestError(f"PDF page {index + 1} cannot be read: {exc}") from None
+    for index, scan in enumerate(steps):
+        assert isinstance(scan, _PageScan)
         thumbnail = asset_key(scan.thumbnail) if scan.thumbnail else None
         read: list[Element] = []
         if scan.render is not None and context.ocr is not None:
@@ -169,18 +137,70 @@ def _extract(document: pdfium.PdfDocument, data: bytes, context: ParseContext) -
         metadata["ocr_pages"] = ocr_pages
     if ocr_pictures:
         metadata["ocr_pictures"] = ocr_pictures
-    if not _has_eof_marker(data):
+    if not opened.ends_with_eof:
         metadata["warning"] = "the file does not end with %%EOF; it may be truncated"
     document_out = builder.finish(
         APPLICATION_PDF,
         empty_reason=NO_TEXT_AFTER_OCR_REASON if context.ocr else NO_TEXT_REASON,
-        title=info.get("Title"),
+        title=opened.title,
         metadata=metadata,
         page_count=page_count,
     )
     document_out.assets = assets
     document_out.thumbnail = preview
     return document_out
+
+
+def _scan(path: Path, *, ocr: bool, limits: ParseLimits) -> Iterator[_Opened | _PageScan]:
+    """What PDFium reads of the document, then of each page in turn: the decoding, which
+    a `Decoder` may run in a helper process; OCR of what it renders runs in the caller."""
+    data = path.read_bytes()
+    # PDFium tolerates up to 1 KiB of junk before the header, as the spec allows.
+    if data.find(PDF_MAGIC, 0, 1024) < 0:
+        what = describe_signature(data[:16])
+        detail = f": the content is {what}" if what else " (no %PDF- header)"
+        raise IngestError(f"not a PDF file{detail}")
+    with _PDFIUM_LOCK:
+        document = _open(data)
+    try:
+        with _PDFIUM_LOCK:
+            page_count = len(document)
+            info = document.get_metadata_dict(skip_empty=True)
+        if page_count > limits.max_pages:
+            raise IngestError(f"PDF has {page_count} pages, over the limit of {limits.max_pages}")
+        yield _Opened(page_count, info.get("Title"), _has_eof_marker(data))
+        for index in range(page_count):
+            with _PDFIUM_LOCK:
+                try:
+                    scan = _scan_page(
+                        document, index, ocr, limits.max_image_pixels, preview=index == 0
+                    )
+                except pdfium.PdfiumError as exc:
+                    raise IngestError(f"PDF page {index + 1} cannot be read: {exc}") from None
+            yield scan
+    finally:
+        with _PDFIUM_LOCK:
+            document.close()
+
+
+def _open(data: bytes) -> pdfium.PdfDocument:
+    try:
+        return pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        code = getattr(exc, "err_code", None)
+        if code == _ERR_PASSWORD:
+            raise IngestError("PDF is encrypted (password-protected)") from None
+        if code == _ERR_SECURITY:
+            raise IngestError("PDF uses an unsupported security handler") from None
+        if not _has_eof_marker(data):
+            raise IngestError(
+                "PDF is truncated: it does not end with %%EOF and cannot be read"
+            ) from None
+        if code == _ERR_SUCCESS:
+            raise IngestError("PDF has no pages") from None
+        if code in (_ERR_FILE, _ERR_FORMAT):
+            raise IngestError("PDF is corrupt: PDFium cannot read its structure") from None
+        raise IngestError(f"PDF cannot be opened: {exc}") from None
 
 
 def _extend(builder: ElementBuilder, elements: list[Element], limits: ParseLimits) -> None:
@@ -193,19 +213,18 @@ def _extend(builder: ElementBuilder, elements: list[Element], limits: ParseLimit
 
 
 def _scan_page(
-    document: pdfium.PdfDocument, index: int, context: ParseContext, *, preview: bool
+    document: pdfium.PdfDocument, index: int, ocr: bool, max_pixels: int, *, preview: bool
 ) -> _PageScan:
-    """The page's text lines and, with OCR, the images to read; callers hold the lock."""
+    """The page's text lines and, for OCR, the images to read; callers hold the lock."""
     page = document[index]
     try:
         textpage = page.get_textpage()
         try:
             scan = _PageScan(_lines(textpage))
-            max_pixels = context.limits.max_image_pixels
-            if context.ocr is not None and _text_length(scan.lines) < _MIN_TEXT_CHARS:
+            if ocr and _text_length(scan.lines) < _MIN_TEXT_CHARS:
                 scan.render_scale = _render_scale(page, max_pixels)
                 scan.render = _render(page, scan.render_scale)
-            elif context.ocr is not None:
+            elif ocr:
                 scan.pictures = _pictures(page, textpage, max_pixels)
         finally:
             textpage.close()

@@ -21,7 +21,7 @@ from typing import Any, Final
 from mmstack.errors import IngestError
 from mmstack.ingest.document import Element, ElementKind, ParsedDocument, TextSource
 from mmstack.ingest.media.images import asset_key, thumbnail_bytes
-from mmstack.ingest.media.keyframes import Keyframe, VideoInfo, keyframes, probe
+from mmstack.ingest.media.keyframes import Keyframe, VideoInfo, keyframes_and_positions, probe
 from mmstack.ingest.media.ocr_layout import ocr_elements
 
 from .context import ParseContext, Transcriber
@@ -58,7 +58,7 @@ class _Shot:
 
 def parse(path: Path, *, filename: str, context: ParseContext) -> ParsedDocument:
     context.limits.check_size(path.stat().st_size)
-    info = probe(path, limits=context.limits)
+    info = context.decoder.call(probe, path, limits=context.limits)
     frames_share = FRAMES_SHARE if context.transcriber is not None and info.has_audio else 1.0
     metadata: dict[str, Any] = {
         "width": info.width,
@@ -138,8 +138,12 @@ class _FramePass:
         self._open: _Shot | None = None
 
     def run(self, path: Path) -> None:
-        for keyframe in keyframes(path, limits=self._context.limits, progress=self._decoded):
-            self._add(keyframe)
+        decoder = self._context.decoder
+        for step in decoder.iterate(keyframes_and_positions, path, limits=self._context.limits):
+            if isinstance(step, Keyframe):
+                self._add(step)
+            else:
+                self._decoded(step)
         self._close(self.end)
 
     @property
@@ -215,7 +219,7 @@ def _speech(
     def report(share: float) -> None:
         context.progress(frames_share + (1.0 - frames_share) * share)
 
-    for segment in transcriber.transcribe(path, progress=report):
+    for segment in transcriber.transcribe(path, progress=report, decoder=context.decoder):
         if text := " ".join(segment.text.split()):
             yield Element(
                 ElementKind.PARAGRAPH,
