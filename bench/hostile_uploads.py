@@ -4,7 +4,9 @@ each one of the worst cases issue 14 found, while another team searches.
 - a PNG as large as `media.max_image_pixels` lets through, a few hundred KB, in RGBA (issue
   14's was 9,990 x 9,990 under the limit of then; about 300 MB decoded);
 - a DOCX of about 24 MB whose document.xml inflates to about 240 MB;
-- an HTML page nesting 200,000 divs (2.2 MB).
+- an HTML page nesting 200,000 divs (2.2 MB);
+- a PDF of 2,000 pages of 100,000 strokes each and no text layer (about 200 KB): each page
+  takes some 20 s to render for OCR, over 10 hours in all.
 
 Printed: the peak resident memory of the server and every process it started (parser
 helpers) against the same processes idle just before, and against the budget (1.5 GB);
@@ -35,6 +37,7 @@ from pathlib import Path
 import httpx
 import psutil
 from PIL import Image
+from tests.documents import pdf_of_strokes
 
 from bench.common import (
     free_port,
@@ -157,6 +160,7 @@ def main() -> None:
         "picture.png": lambda n: bomb_png(n, args.picture_mode),
         "report.docx": lambda n: variant_docx(docx, n),
         "page.html": deep_html,
+        "strokes.pdf": lambda n: pdf_of_strokes(100_000, pages=2000) + f"% {n}\n".encode(),
     }
     names = list(makers)
     uploads = [names[n % len(names)] for n in range(args.uploads)]

@@ -370,13 +370,7 @@ class IngestionService:
             describer=self._describer,
             progress=self._parse_progress(member_id, heartbeat),
             heartbeat=heartbeat,
-            isolation=Isolation(
-                self._ingest.parse_timeout_seconds,
-                self._ingest.parse_memory_bytes,
-                seconds_per_mib=self._ingest.parse_seconds_per_mib,
-            )
-            if self._ingest.isolate_parsers
-            else None,
+            isolation=Isolation.configured(self._ingest),
         )
         path = self._blobs.local_path(stored.sha256)
         document = parse_file(path, filename=stored.filename, context=context)

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from PIL import Image
 from rapidocr import RapidOCR
 
-from mmstack.ingest.media.images import flatten, to_rgb
+from mmstack.ingest.media.images import READ_MAX_SIDE, flatten, to_rgb
 from mmstack.ingest.parsers.context import TextLine
 from mmstack.models.registry import ModelSpec
 
@@ -25,7 +25,7 @@ DEFAULT_MIN_SCORE = 0.6
 """Recognition confidence under which a line is dropped: such lines are mostly noise read
 from textures, edges and pictures."""
 
-_MAX_SIDE = 2000  # RapidOCR shrinks larger images to this before detection
+_MAX_SIDE = READ_MAX_SIDE  # RapidOCR shrinks larger images to this before detection
 # Small images are enlarged towards this shorter side, at most twice. RapidOCR's own rule
 # (shorter side to 736 px, however far) blows a 600x100 line up more than seven times: its
 # detection then splits words apart, and takes ten times longer.

@@ -122,13 +122,14 @@ class WhisperTranscriber:
         options: TranscriptionOptions | None = None,
         *,
         progress: Callable[[float], None] | None = None,
+        decoder: Decoder = IN_PROCESS,
     ) -> Transcript:
         """The whole transcript with the language spoken and Whisper's statistics."""
         options = options or TranscriptionOptions()
-        duration = probe_audio(path).duration
+        duration = decoder.call(probe_audio, path).duration
         language = options.language or ""
         segments: list[TimedSegment] = []
-        for found, segment in self._segments(path, duration, options, progress):
+        for found, segment in self._segments(path, duration, options, progress, decoder):
             language = language or found
             segments.append(segment)
         return Transcript(language, duration, segments)
@@ -227,17 +228,23 @@ class _Progress:
 
 
 def transcribe_file(
-    transcriber: Transcriber, path: Path, options: TranscriptionOptions | None = None
+    transcriber: Transcriber,
+    path: Path,
+    options: TranscriptionOptions | None = None,
+    *,
+    decoder: Decoder = IN_PROCESS,
 ) -> Transcript:
     """A whole transcript from any `Transcriber`: Whisper's in full (loading it if it is
     loaded on demand), another's (a test double) from its plain segments."""
     if isinstance(transcriber, OnDemandTranscriber):
         transcriber = transcriber.get()
     if isinstance(transcriber, WhisperTranscriber):
-        return transcriber.transcribe_file(path, options)
+        return transcriber.transcribe_file(path, options, decoder=decoder)
     options = options or TranscriptionOptions()
-    duration = probe_audio(path).duration
-    segments = [TimedSegment(s.start, s.end, s.text) for s in transcriber.transcribe(path)]
+    duration = decoder.call(probe_audio, path).duration
+    segments = [
+        TimedSegment(s.start, s.end, s.text) for s in transcriber.transcribe(path, decoder=decoder)
+    ]
     return Transcript(options.language or "", duration, segments)
 
 

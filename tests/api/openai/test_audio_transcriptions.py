@@ -108,6 +108,22 @@ def test_disabled(
     assert caught.value.status_code == 503
 
 
+def test_the_upload_is_decoded_within_the_parse_budgets(
+    client: openai.OpenAI, server: LiveServer, greeting: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = server.stack.settings
+    hurried = IngestSettings(workers=0, parse_timeout_seconds=1e-6, parse_seconds_per_mib=0)
+    monkeypatch.setattr(server.stack, "settings", settings.model_copy(update={"ingest": hurried}))
+    with pytest.raises(openai.BadRequestError, match=r"took longer than 1e-06 s") as caught:
+        client.audio.transcriptions.create(model="whisper-1", file=greeting)
+    assert caught.value.param == "file"
+    monkeypatch.setattr(server.stack, "settings", settings)
+    assert (
+        GREETING.split()[0]
+        in client.audio.transcriptions.create(model="whisper-1", file=greeting).text
+    )
+
+
 def test_cue_clock() -> None:
     assert clock(0, decimal=",") == "00:00:00,000"
     assert clock(59.9996, decimal=",") == "00:01:00,000"

@@ -71,6 +71,26 @@ def test_text_in_a_picture_becomes_ocr_paragraphs_with_regions(
     assert shares[-1] == 1.0
 
 
+def test_a_large_picture_is_read_shrunk_with_regions_in_its_own_pixels(
+    tmp_path: Path, text_reader: RapidTextReader
+) -> None:
+    small = Image.open(notice(tmp_path))
+    large = small.resize((4000, 2400), Image.Resampling.NEAREST)  # four times the notice
+    path = write(tmp_path, "large.png", encode(large, "PNG"))
+    document = parse(path, filename="large.png", context=ParseContext(ocr=text_reader))
+    assert [e.text for e in document.elements] == [
+        "Water notice",
+        "The board approved the budget for the treatment plant in Valparaiso.",
+        "Printed 3 March",
+    ]
+    title, paragraph, footer = (e.region or (0, 0, 0, 0) for e in document.elements)
+    assert 100 <= title[1] <= 180  # drawn at y=4 x 30
+    assert 520 <= paragraph[1] < 600 < 760 <= paragraph[3] <= 960
+    assert 2400 <= footer[0] < footer[2] <= 4000  # drawn at x=4 x 620
+    assert footer[3] <= 2400
+    assert document.metadata["width"] == 4000
+
+
 def test_picture_without_text_is_described_so_it_can_be_found(
     tmp_path: Path, text_reader: RapidTextReader
 ) -> None:

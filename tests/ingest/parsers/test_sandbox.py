@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import zlib
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from mmstack.models.ocr import RapidTextReader
 from mmstack.models.transcriber import WhisperTranscriber
 from mmstack.stack import open_stack
 from mmstack.store.models import FileStatus
-from tests.documents import make_pdf
+from tests.documents import make_pdf, pdf_of_strokes
 from tests.ingest.media.video_samples import talk
 from tests.pictures import encode, pdf_with_scanned_page, text_image
 from tests.speech import recording, session_transcriber
@@ -132,36 +131,6 @@ def test_media_decode_the_same_in_the_helper(
     assert shares == here_shares
 
 
-def _pdf_of_strokes(path: Path, strokes: int, *, pages: int = 1) -> Path:
-    """Pages that are nothing but `strokes` lines (one content stream shared by all): no
-    text layer, so each is rendered for OCR, and rendering takes about a second per 5,000
-    strokes here, from a file of a few kilobytes."""
-    lines = b"".join(b"%d 0 m %d 842 l S\n" % (i % 595, i * 7 % 595) for i in range(strokes))
-    content = zlib.compress(lines)
-    kids = " ".join(f"{3 + n} 0 R" for n in range(pages)).encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages,
-        *[b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents %d 0 R >>" % (3 + pages)]
-        * pages,
-        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content)
-        + content
-        + b"\nendstream",
-    ]
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    start = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1)
-    out += b"startxref\n%d\n%%%%EOF\n" % start
-    path.write_bytes(bytes(out))
-    return path
-
-
 def _warm(tmp_path: Path, context: ParseContext) -> None:
     """Start this thread's helper with PDFium loaded, so a budget times only the page."""
     (tmp_path / "warm.pdf").write_bytes(make_pdf(["A page with a text layer to read."]))
@@ -173,7 +142,8 @@ def test_a_pdf_past_its_time_is_stopped(text_reader: RapidTextReader, tmp_path: 
         ocr=text_reader, isolation=Isolation(timeout_seconds=2, memory_bytes=2 * 1024**3)
     )
     _warm(tmp_path, context)
-    slow = _pdf_of_strokes(tmp_path / "slow.pdf", 100_000)  # about 20 s to render
+    slow = tmp_path / "slow.pdf"
+    slow.write_bytes(pdf_of_strokes(100_000))  # about 20 s to render
     assert slow.stat().st_size < 30_000
     started = time.monotonic()
     with pytest.raises(IngestError, match=r"took longer than 2 s, over the limit"):
@@ -185,7 +155,8 @@ def test_a_pdf_past_its_time_is_stopped(text_reader: RapidTextReader, tmp_path: 
 def test_all_the_pages_of_a_pdf_share_its_time(
     text_reader: RapidTextReader, tmp_path: Path
 ) -> None:
-    many = _pdf_of_strokes(tmp_path / "many.pdf", 12_000, pages=2000)
+    many = tmp_path / "many.pdf"
+    many.write_bytes(pdf_of_strokes(12_000, pages=2000))
     assert many.stat().st_size < 300_000  # 2,000 pages of about 2 s each: over an hour
     context = ParseContext(
         ocr=text_reader,

@@ -194,6 +194,22 @@ def flatten(image: Image.Image) -> Image.Image:
     return image.convert("L" if image.mode == "1" else "RGB")
 
 
+READ_MAX_SIDE: Final = 2000
+"""The longest side of a picture the models that read it work on (OCR's working size; the
+vision model's is smaller): a larger picture is shrunk to it before they see it."""
+
+
+def shrunk_for_reading(image: Image.Image) -> tuple[Image.Image, float]:
+    """`image` at most `READ_MAX_SIDE` pixels a side, resized as OCR would resize it, and
+    the scale applied (1.0: the picture itself)."""
+    width, height = image.size
+    if max(width, height) <= READ_MAX_SIDE:
+        return image, 1.0
+    scale = READ_MAX_SIDE / max(width, height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return image.resize(size, Image.Resampling.BICUBIC), scale
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
     """RGB pixels, as `flatten` makes them."""
     flat = flatten(image)

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
 from mmstack.errors import IngestError
 from mmstack.ingest.document import ParsedDocument
+from mmstack.ingest.media.decoder import IN_PROCESS, Decoder
 
 from . import csv_table, html_page, json_records, markdown, plaintext, word
-from .context import ParseContext
+from .context import Isolation, ParseContext
 from .detect import (
     APPLICATION_DOCX,
     APPLICATION_JSON,
@@ -107,9 +108,7 @@ def parse_file(path: Path, *, filename: str, context: ParseContext | None = None
     media_type = detect_media_type(name, head)
     size = path.stat().st_size
     if context.isolation is not None:
-        from .sandbox import IsolatedDecoder
-
-        decoder = IsolatedDecoder(context.isolation, size, waiting=context.heartbeat)
+        decoder = decoder_for(context.isolation, size, waiting=context.heartbeat)
         context = dataclasses.replace(context, decoder=decoder)
     with failure_reasons():
         context.limits.check_size(size)
@@ -118,6 +117,18 @@ def parse_file(path: Path, *, filename: str, context: ParseContext | None = None
                 parse_path, media_type, path, filename=name, limits=context.limits
             )
         return _file_parser(media_type)(path, filename=name, context=context)
+
+
+def decoder_for(
+    isolation: Isolation | None, size: int, *, waiting: Callable[[], None] = lambda: None
+) -> Decoder:
+    """What decodes a file of `size` bytes: a helper with `isolation`'s budgets, or this
+    process where there are none."""
+    if isolation is None:
+        return IN_PROCESS
+    from .sandbox import IsolatedDecoder
+
+    return IsolatedDecoder(isolation, size, waiting=waiting)
 
 
 def parse_path(

@@ -18,6 +18,8 @@ from .limits import ParseLimits
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+    from mmstack.config.settings import IngestSettings
+
 
 @dataclass(frozen=True, slots=True)
 class TextLine:
@@ -88,6 +90,17 @@ class Isolation:
 
     def seconds_for(self, size: int) -> float:
         return self.timeout_seconds + self.seconds_per_mib * size / 1024**2
+
+    @classmethod
+    def configured(cls, settings: IngestSettings) -> Isolation | None:
+        """The budgets the settings give, or None where parsing is not isolated."""
+        if not settings.isolate_parsers:
+            return None
+        return cls(
+            settings.parse_timeout_seconds,
+            settings.parse_memory_bytes,
+            seconds_per_mib=settings.parse_seconds_per_mib,
+        )
 
 
 @dataclass(frozen=True, slots=True)

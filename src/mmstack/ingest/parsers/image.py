@@ -9,17 +9,21 @@ photographs they are mostly textures read as text.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from mmstack.errors import IngestError
-from mmstack.ingest.document import Element, ElementKind, ParsedDocument, TextSource
+from mmstack.ingest.document import Element, ElementKind, ParsedDocument, Region, TextSource
 from mmstack.ingest.media.images import (
     LoadedImage,
     asset_key,
     load_image,
     perceptual_hash,
+    shrunk_for_reading,
     thumbnail_bytes,
 )
 from mmstack.ingest.media.ocr_layout import ocr_elements
@@ -35,6 +39,8 @@ _MIN_TEXT_CHARS = 5  # with fewer letters or digits read in all, the picture is 
 @dataclass(frozen=True, slots=True)
 class _Decoded:
     loaded: LoadedImage
+    """Its image shrunk for reading (`shrunk_for_reading`), its metadata the picture's."""
+    scale: float  # of that image against the picture
     preview: bytes  # the thumbnail
 
 
@@ -47,7 +53,9 @@ def parse(path: Path, *, filename: str, context: ParseContext) -> ParsedDocument
     key = asset_key(preview)
     elements: list[Element] = []
     if context.ocr is not None and min(image.size) >= MIN_OCR_SIDE:
-        blocks = ocr_elements(context.ocr.read(image), thumbnail=key)
+        to_picture = _scaled(1 / decoded.scale, metadata["width"], metadata["height"])
+        lines = context.ocr.read(image)
+        blocks = ocr_elements(lines, thumbnail=key, transform=to_picture)
         elements = [e for e in blocks if _letters_and_digits(e.text) >= _MIN_BLOCK_CHARS]
         metadata["ocr"] = True
     if len(elements) > limits.max_elements:
@@ -80,10 +88,30 @@ def parse(path: Path, *, filename: str, context: ParseContext) -> ParsedDocument
 
 
 def _decode(path: Path, *, max_pixels: int) -> _Decoded:
-    """The decoding, which a `Decoder` may run in a helper process."""
+    """The decoding, which a `Decoder` may run in a helper process: the models get the
+    picture no larger than they read it, so it need not cross whole."""
     loaded = load_image(path, max_pixels=max_pixels)
     loaded.metadata["perceptual_hash"] = perceptual_hash(loaded.image)
-    return _Decoded(loaded, thumbnail_bytes(loaded.image))
+    preview = thumbnail_bytes(loaded.image)
+    image, scale = shrunk_for_reading(loaded.image)
+    return _Decoded(dataclasses.replace(loaded, image=image), scale, preview)
+
+
+def _scaled(factor: float, width: int, height: int) -> Callable[[Region], Region] | None:
+    """Boxes in the image read mapped onto the picture's pixels (None: the same)."""
+    if factor == 1:
+        return None
+
+    def to_picture(box: Region) -> Region:
+        left, top, right, bottom = box
+        return (
+            min(math.floor(left * factor), width),
+            min(math.floor(top * factor), height),
+            min(math.ceil(right * factor), width),
+            min(math.ceil(bottom * factor), height),
+        )
+
+    return to_picture
 
 
 def describe(filename: str, metadata: dict[str, object]) -> str:

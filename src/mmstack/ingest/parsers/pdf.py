@@ -24,7 +24,12 @@ from PIL import Image
 
 from mmstack.errors import IngestError
 from mmstack.ingest.document import Element, ElementKind, ParsedDocument, Region
-from mmstack.ingest.media.images import asset_key, thumbnail_bytes
+from mmstack.ingest.media.images import (
+    READ_MAX_SIDE,
+    asset_key,
+    shrunk_for_reading,
+    thumbnail_bytes,
+)
 from mmstack.ingest.media.ocr_layout import ocr_elements
 
 from .builder import ElementBuilder
@@ -47,7 +52,6 @@ _NEW_PARAGRAPH_SIZE = 1.2  # change of font size between lines that opens one
 
 _MIN_TEXT_CHARS = 16  # a text layer shorter than this (a page number, a stamp) is no text
 _OCR_DPI = 200
-_OCR_MAX_SIDE = 2000  # RapidOCR shrinks anything larger to this before detection
 _THUMBNAIL_SIDE = 320
 # An embedded picture is read when it shows at least this big on the page (points) and has
 # at least this many pixels: smaller ones are icons, logos and rules.
@@ -251,7 +255,7 @@ def _render_scale(page: pdfium.PdfPage, max_pixels: int) -> float:
     the image pixel limit."""
     width, height = page.get_size()
     width, height = max(width, 1.0), max(height, 1.0)
-    scale = min(_OCR_DPI / 72, _OCR_MAX_SIDE / max(width, height))
+    scale = min(_OCR_DPI / 72, READ_MAX_SIDE / max(width, height))
     while math.ceil(width * scale) * math.ceil(height * scale) > max_pixels and scale > 1e-3:
         scale = min(scale * 0.99, math.sqrt(max_pixels / (width * height)))
     return float(scale)
@@ -303,7 +307,8 @@ def _pictures(
             bitmap = obj.get_bitmap(render=True)
         except pdfium.PdfiumError:
             continue  # an image PDFium cannot decode is skipped, not the whole file
-        pictures.append(_Picture(bitmap.to_pil().convert("RGB"), bounds))
+        picture, _ = shrunk_for_reading(bitmap.to_pil().convert("RGB"))
+        pictures.append(_Picture(picture, bounds))
     return pictures
 
 

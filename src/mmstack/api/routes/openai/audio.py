@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import IO, Annotated, cast
 
@@ -15,7 +16,8 @@ from mmstack.api.routes.openai import transcript_formats as formats
 from mmstack.auth.roles import EndpointGroup, Permission
 from mmstack.errors import IngestError, InvalidRequestError, MMStackError
 from mmstack.index.model_directory import ModelNotFoundError
-from mmstack.ingest.parsers.context import Transcriber
+from mmstack.ingest.parsers import decoder_for
+from mmstack.ingest.parsers.context import Isolation, Transcriber
 from mmstack.ingest.parsers.detect import extension_of
 from mmstack.ingest.uploads import FileTooLargeError, size_limit_message
 from mmstack.models.catalog import WHISPER_BASE_ID
@@ -93,7 +95,8 @@ async def create_transcription(
         temperature=temperature,
         word_timestamps="word" in granularities,
     )
-    limit: int = stack_of(request).settings.ingest.max_file_bytes
+    settings = stack_of(request).settings.ingest
+    limit = settings.max_file_bytes
     with tempfile.TemporaryDirectory(prefix="mmstack-audio-") as tmp:
         # The name keeps the upload's extension: FFmpeg's hint for headerless formats.
         path = Path(tmp) / f"upload{extension_of(file.filename or '')}"
@@ -102,8 +105,11 @@ async def create_transcription(
             raise FileTooLargeError(size_limit_message(size, limit), param="file")
         if size == 0:
             raise InvalidRequestError("the uploaded file is empty", param="file")
+        decoder = decoder_for(Isolation.configured(settings), size)
         try:
-            transcript = await run_in_threadpool(transcribe_file, transcriber, path, options)
+            transcript = await run_in_threadpool(
+                partial(transcribe_file, transcriber, path, options, decoder=decoder)
+            )
         except IngestError as exc:
             raise InvalidRequestError(exc.message, param="file") from None
     match cast(formats.ResponseFormat, response_format):
