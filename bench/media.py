@@ -55,11 +55,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bench.common import print_table
 from mmstack.ingest.document import TextSource
-from mmstack.ingest.media.audio import probe_audio
-from mmstack.ingest.media.keyframes import probe
 from mmstack.ingest.parsers import audio, image, video
-from mmstack.ingest.parsers.context import ParseContext, Transcriber
+from mmstack.ingest.parsers.context import ParseContext
+from mmstack.media.audio import probe_audio
+from mmstack.media.keyframes import probe
 from mmstack.models.catalog import BUNDLED_MODELS, OCR_ID, WHISPER_BASE_ID
+from mmstack.models.contracts import Transcriber
 from mmstack.models.ocr import RapidTextReader, load_text_reader
 from mmstack.models.registry import ModelRegistry
 from mmstack.models.transcriber import load_whisper, whisper_model_dir
@@ -248,7 +249,7 @@ def decode_picture(path: Path) -> None:
 
 
 def video_rows(reader: RapidTextReader, path: Path) -> list[list[str]]:
-    minutes = probe(path, limits=ParseContext().limits).duration or 0.0
+    minutes = probe(path, max_pixels=ParseContext().limits.max_image_pixels).duration or 0.0
     minutes /= 60
     decoded = timed(lambda: decode_picture(path))
     context = ParseContext(ocr=reader)
@@ -329,7 +330,7 @@ def memory_rows(path: Path, cache: Path) -> list[list[str]]:
     )
     result = json.loads(child.stdout.strip().splitlines()[-1])
     max_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    minutes = (probe(path, limits=ParseContext().limits).duration or 0.0) / 60
+    minutes = (probe(path, max_pixels=ParseContext().limits.max_image_pixels).duration or 0.0) / 60
     mb = 1024 * 1024
     growth = (result["peak_rss"] - result["loaded_rss"]) / mb
     frames_share = result["frames_seconds"] / result["seconds"]

@@ -15,8 +15,8 @@ from fpdf import FPDF
 from PIL import Image, ImageDraw, ImageFont
 from skimage import data
 
-from mmstack.ingest.parsers.context import TextLine
 from mmstack.models.catalog import BUNDLED_MODELS, OCR_ID
+from mmstack.models.contracts import TextLine
 from mmstack.models.ocr import RapidTextReader, load_text_reader
 from mmstack.models.registry import ModelRegistry
 

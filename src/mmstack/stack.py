@@ -29,7 +29,6 @@ from mmstack.ingest.file_batches import FileBatchService
 from mmstack.ingest.files import FileService
 from mmstack.ingest.jobs import JobHandler, JobQueue, JobWorker
 from mmstack.ingest.parsers import ParseLimits
-from mmstack.ingest.parsers.context import TextReader, Transcriber
 from mmstack.ingest.reconcile import Reconciler
 from mmstack.ingest.service import INGEST_JOB, IngestionService
 from mmstack.ingest.vector_store_search import VectorStoreSearch
@@ -39,6 +38,7 @@ from mmstack.llm.router import LlmRouter
 from mmstack.llm.stored_responses import ResponseStore
 from mmstack.models.catalog import BUNDLED_MODELS, load_onnx_embedder
 from mmstack.models.clip import CLIP_FILES, PREPROCESS_FILE, OnnxClipEmbedder, load_clip
+from mmstack.models.contracts import TextReader, Transcriber
 from mmstack.models.embedder import Embedder, OnnxSentenceEmbedder
 from mmstack.models.on_demand import OnDemandEmbedder, OnDemandTextReader, OnDemandTranscriber
 from mmstack.models.quantize import dynamic_int8

@@ -12,7 +12,7 @@ from mmstack.answer.chat import citation_annotations
 from mmstack.config.settings import AnswerSettings, IngestSettings, MediaSettings, Settings
 from mmstack.stack import Stack, open_stack
 from tests.answer.scripted import ScriptedModels
-from tests.ingest.media.video_samples import talk
+from tests.media.video_samples import talk
 from tests.pictures import OCR_THREADS
 
 pytestmark = pytest.mark.anyio

@@ -17,7 +17,7 @@ from PIL import Image
 from mmstack.api.app import create_app
 from mmstack.config.settings import IngestSettings, MediaSettings, Settings
 from tests.api.live_server import admin_key
-from tests.ingest.media.video_samples import talk
+from tests.media.video_samples import talk
 from tests.pictures import OCR_THREADS, encode, pdf_with_scanned_page, text_image
 
 SPOKEN_AT = 12.0  # the talk's sentence "The budget meeting starts at noon."

@@ -6,7 +6,7 @@ import time
 import pytest
 from PIL import ImageDraw, ImageFont
 
-from mmstack.ingest.parsers.context import TextLine
+from mmstack.models.contracts import TextLine
 from mmstack.models.ocr import (
     _BAND_OVERLAP,
     _BAND_PIXELS,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from faster_whisper.utils import get_assets_path  # type: ignore[import-untyped]
 
-from mmstack.ingest.media.audio import audio_windows
+from mmstack.media.audio import audio_windows
 from mmstack.models.transcriber import TranscriptionOptions, WhisperTranscriber, whisper_model_dir
 from tests.speech import recording, word_error_rate
 

@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from mmstack.config.settings import IngestSettings, MediaSettings, Settings
 from mmstack.index.filters import SearchFilter
-from mmstack.ingest.parsers.context import DescriberError
+from mmstack.models.contracts import DescriberError
 from mmstack.models.vision import OpenAIVisionDescriber
 from mmstack.stack import open_stack
 from tests.pictures import encode

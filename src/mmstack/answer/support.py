@@ -20,7 +20,7 @@ import numpy as np
 
 from mmstack.answer import text as tx
 from mmstack.answer.citations import strip_markers
-from mmstack.index.vector import FloatArray
+from mmstack.arrays import FloatArray
 from mmstack.models.embedder import Embedder
 
 # Below this many words besides numbers, a sentence is checked together with its question.

@@ -13,9 +13,9 @@ from typing import Protocol
 
 from tokenizers import Tokenizer
 
+from mmstack.arrays import FloatArray
 from mmstack.errors import InvalidRequestError
 from mmstack.index.model_directory import ModelDirectory
-from mmstack.index.vector import FloatArray
 from mmstack.models.embedder import Embedder
 
 # OpenAI's limits per request.

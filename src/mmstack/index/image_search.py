@@ -16,8 +16,9 @@ from typing import Protocol
 
 from PIL import Image
 
+from mmstack.arrays import FloatArray
 from mmstack.index.filters import SearchFilter
-from mmstack.index.vector import FloatArray, VectorIndex, VectorPayload, VectorPoint
+from mmstack.index.vector import VectorIndex, VectorPayload, VectorPoint
 
 
 class ImageTextEmbedder(Protocol):

@@ -43,8 +43,8 @@ from qdrant_edge import (
     UpdateOperation,
 )
 
+from mmstack.arrays import FloatArray
 from mmstack.index.vector import (
-    FloatArray,
     VectorFilter,
     VectorHit,
     VectorIndexStats,

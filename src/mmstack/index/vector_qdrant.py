@@ -12,8 +12,8 @@ from collections.abc import Iterator, Sequence
 
 from qdrant_client import QdrantClient, models
 
+from mmstack.arrays import FloatArray
 from mmstack.index.vector import (
-    FloatArray,
     VectorFilter,
     VectorHit,
     VectorIndexStats,

@@ -16,8 +16,8 @@ from mmstack.errors import IngestError, InvalidRequestError, NotFoundError
 from mmstack.index.vector import VectorIndex
 from mmstack.ingest.collections import blobs_of, unused_blobs
 from mmstack.ingest.pagination import Page, PageRequest, paginate, unknown_cursor
-from mmstack.ingest.parsers.detect import detect_media_type
 from mmstack.ingest.uploads import FileTooLargeError, safe_filename, size_limit_message
+from mmstack.media.detect import detect_media_type
 from mmstack.store.blobs import BlobStore
 from mmstack.store.db import Database
 from mmstack.store.models import DEFAULT_TEAM_ID, Chunk, FileAsset, StoredFile

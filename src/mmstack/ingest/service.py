@@ -18,21 +18,23 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mmstack.arrays import FloatArray
 from mmstack.config.settings import ChunkingSettings, IngestSettings
 from mmstack.errors import ConflictError, IngestError, NotFoundError
 from mmstack.index.image_search import ImageSearch
-from mmstack.index.vector import FloatArray, VectorIndex, VectorPayload, VectorPoint
+from mmstack.index.vector import VectorIndex, VectorPayload, VectorPoint
 from mmstack.ingest.chunker import ChunkDraft, chunk_document
 from mmstack.ingest.collections import find_member, unused_blobs
 from mmstack.ingest.document import ParsedDocument
 from mmstack.ingest.jobs import ClaimedJob, JobQueue, PermanentJobError
 from mmstack.ingest.labels import check_tags
-from mmstack.ingest.media.images import upload_hash
 from mmstack.ingest.parsers import ParseContext, ParseLimits, parse_file
-from mmstack.ingest.parsers.context import ImageDescriber, Isolation, TextReader, Transcriber
-from mmstack.ingest.parsers.detect import detect_media_type
+from mmstack.ingest.parsers.context import Isolation
 from mmstack.ingest.uploads import safe_filename, size_limit_message
+from mmstack.media.detect import detect_media_type
+from mmstack.media.images import upload_hash
 from mmstack.media_types import Modality, modality_of
+from mmstack.models.contracts import ImageDescriber, TextReader, Transcriber
 from mmstack.models.embedder import Embedder
 from mmstack.store.blobs import BlobStore, sha256_hex
 from mmstack.store.db import Database

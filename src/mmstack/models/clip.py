@@ -21,7 +21,7 @@ import onnxruntime as ort
 from PIL import Image
 from tokenizers import Tokenizer
 
-from mmstack.index.vector import FloatArray
+from mmstack.arrays import FloatArray
 
 CLIP_FILES = ("visual.onnx", "textual.onnx", "tokenizer.json")
 PREPROCESS_FILE = "preprocess.json"

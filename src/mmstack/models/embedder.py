@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
-from mmstack.index.vector import FloatArray
+from mmstack.arrays import FloatArray
 
 
 class Embedder(Protocol):

@@ -17,8 +17,8 @@ import numpy.typing as npt
 from PIL import Image
 from rapidocr import RapidOCR
 
-from mmstack.ingest.media.images import READ_MAX_SIDE, flatten, to_rgb
-from mmstack.ingest.parsers.context import TextLine
+from mmstack.media.images import READ_MAX_SIDE, flatten, to_rgb
+from mmstack.models.contracts import TextLine
 from mmstack.models.registry import ModelSpec
 
 DEFAULT_MIN_SCORE = 0.6

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from mmstack.ingest.media.decoder import IN_PROCESS, Decoder
-from mmstack.ingest.parsers.context import SpeechSegment, TextLine, TextReader, Transcriber
+from mmstack.media.decoder import IN_PROCESS, Decoder
+from mmstack.models.contracts import SpeechSegment, TextLine, TextReader, Transcriber
 from mmstack.models.embedder import Embedder
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from PIL.Image import Image
 
-    from mmstack.index.vector import FloatArray
+    from mmstack.arrays import FloatArray
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Speech to text with Whisper on CTranslate2 (faster-whisper): CPU, int8, only where the
 Silero VAD that ships inside faster-whisper hears speech (no download).
 
-A recording is decoded half a minute at a time (`ingest/media/audio.py`) and each window
+A recording is decoded half a minute at a time (`media/audio.py`) and each window
 transcribed on its own, so memory does not grow with the length of the file. Windows of
 Whisper's own 30 s context are also the fastest: in a longer one Whisper re-encodes the
 part after its last complete segment on every step. The language is detected on the first
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmstack.ingest.media.audio import SAMPLE_RATE, AudioWindow, audio_windows, probe_audio
-from mmstack.ingest.media.decoder import IN_PROCESS, Decoder
-from mmstack.ingest.parsers.context import SpeechSegment, Transcriber
+from mmstack.media.audio import SAMPLE_RATE, AudioWindow, audio_windows, probe_audio
+from mmstack.media.decoder import IN_PROCESS, Decoder
 from mmstack.models.catalog import WHISPER_BASE_ID
+from mmstack.models.contracts import SpeechSegment, Transcriber
 from mmstack.models.on_demand import OnDemandTranscriber
 from mmstack.models.registry import ModelRegistry, ModelSpec, ModelUnavailableError
 

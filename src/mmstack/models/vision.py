@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from mmstack.ingest.parsers.context import DescriberError
+from mmstack.models.contracts import DescriberError
 
 if TYPE_CHECKING:
     from PIL.Image import Image

@@ -11,7 +11,7 @@ from mmstack.ingest.document import ElementKind, TextSource
 from mmstack.ingest.parsers import ParseContext, ParseLimits, parse_file
 from mmstack.ingest.parsers.image import parse
 from mmstack.models.ocr import RapidTextReader
-from tests.ingest.media.test_images import camera_jpeg
+from tests.media.test_images import camera_jpeg
 from tests.pictures import RecordingReader, encode, png_header_only, sample, text_image
 
 

@@ -19,7 +19,7 @@ from mmstack.models.transcriber import WhisperTranscriber
 from mmstack.stack import open_stack
 from mmstack.store.models import FileStatus
 from tests.documents import make_pdf, pdf_of_strokes
-from tests.ingest.media.video_samples import talk
+from tests.media.video_samples import talk
 from tests.pictures import encode, pdf_with_scanned_page, text_image
 from tests.speech import recording, session_transcriber
 

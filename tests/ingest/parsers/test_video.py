@@ -12,13 +12,13 @@ from PIL import Image
 
 from mmstack.errors import IngestError
 from mmstack.ingest.document import Element, ParsedDocument, TextSource
-from mmstack.ingest.media.decoder import IN_PROCESS, Decoder
 from mmstack.ingest.parsers import ParseContext, ParseLimits, parse_file
-from mmstack.ingest.parsers.context import SpeechSegment, TextLine
 from mmstack.ingest.parsers.video import FRAMES_SHARE, parse
+from mmstack.media.decoder import IN_PROCESS, Decoder
+from mmstack.models.contracts import SpeechSegment, TextLine
 from mmstack.models.ocr import RapidTextReader
 from mmstack.models.transcriber import WhisperTranscriber
-from tests.ingest.media.video_samples import Scene, slide, talk, write_video
+from tests.media.video_samples import Scene, slide, talk, write_video
 from tests.pictures import session_text_reader
 from tests.speech import session_transcriber
 

@@ -15,11 +15,8 @@ from typing import Protocol
 
 from mmstack.errors import IngestError
 from mmstack.ingest.document import ParsedDocument
-from mmstack.ingest.media.decoder import IN_PROCESS, Decoder
-
-from . import csv_table, html_page, json_records, markdown, plaintext, word
-from .context import Isolation, ParseContext
-from .detect import (
+from mmstack.media.decoder import IN_PROCESS, Decoder
+from mmstack.media.detect import (
     APPLICATION_DOCX,
     APPLICATION_JSON,
     APPLICATION_NDJSON,
@@ -34,6 +31,9 @@ from .detect import (
     detect_media_type,
     modality_of,
 )
+
+from . import csv_table, html_page, json_records, markdown, plaintext, word
+from .context import Isolation, ParseContext
 from .limits import ParseLimits
 
 __all__ = [

@@ -6,11 +6,18 @@ from pathlib import Path
 
 from mmstack.errors import IngestError
 from mmstack.ingest.document import Element, ElementKind, ParsedDocument, TextSource
-from mmstack.ingest.media.audio import probe_audio
+from mmstack.media.audio import probe_audio
+from mmstack.media.detect import (
+    AUDIO_FLAC,
+    AUDIO_MP4,
+    AUDIO_MPEG,
+    AUDIO_OGG,
+    AUDIO_WAV,
+    extension_of,
+)
+from mmstack.media.detect import EXTENSION_MEDIA_TYPES as _BY_EXTENSION
 
 from .context import ParseContext
-from .detect import AUDIO_FLAC, AUDIO_MP4, AUDIO_MPEG, AUDIO_OGG, AUDIO_WAV, extension_of
-from .detect import EXTENSION_MEDIA_TYPES as _BY_EXTENSION
 
 DISABLED_REASON = "speech-to-text is disabled, so a recording cannot be transcribed"
 NO_SPEECH_REASON = "no speech was found in the recording"

@@ -1,72 +1,19 @@
-"""What a parser may use besides the file: limits, the media models, a progress callback.
-
-The media models are protocols so parsers do not import model runtimes; the stack injects
-the real ones (`models/ocr.py`, `models/transcriber.py`) and loads each on first use.
-"""
+"""What a parser may use besides the file: limits, the media models (`models/contracts.py`),
+a progress callback, and where decoding runs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from mmstack.ingest.media.decoder import IN_PROCESS, Decoder
+from mmstack.media.decoder import IN_PROCESS, Decoder
+from mmstack.models.contracts import ImageDescriber, TextReader, Transcriber
 
 from .limits import ParseLimits
 
 if TYPE_CHECKING:
-    from PIL.Image import Image
-
     from mmstack.config.settings import IngestSettings
-
-
-@dataclass(frozen=True, slots=True)
-class TextLine:
-    """One line of text read from an image, with its box in that image's pixels."""
-
-    text: str
-    box: tuple[int, int, int, int]  # left, top, right, bottom
-    score: float
-
-
-class TextReader(Protocol):
-    """OCR: the lines of text in an image, in reading order."""
-
-    def read(self, image: Image) -> list[TextLine]: ...
-
-
-class ImageDescriber(Protocol):
-    """Image understanding: a short description of what a picture shows (a vision model).
-    Raises `DescriberError` when it cannot; the picture is then ingested without one."""
-
-    def describe(self, image: Image) -> str: ...
-
-
-class DescriberError(Exception):
-    """The describer failed (its server is down, slow, or answered nonsense)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SpeechSegment:
-    start: float  # seconds from the start of the file
-    end: float
-    text: str
-
-
-class Transcriber(Protocol):
-    """Speech to text over an audio or video file, streamed segment by segment.
-
-    `progress` receives the share of the file's duration processed so far (0..1).
-    """
-
-    def transcribe(
-        self,
-        path: Path,
-        *,
-        progress: Callable[[float], None] | None = None,
-        decoder: Decoder = IN_PROCESS,
-    ) -> Iterator[SpeechSegment]: ...
 
 
 def _ignore_progress(_: float) -> None:

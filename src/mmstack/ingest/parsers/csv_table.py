@@ -7,9 +7,9 @@ import io
 
 from mmstack.errors import IngestError
 from mmstack.ingest.document import ElementKind, ParsedDocument
+from mmstack.media.detect import TEXT_CSV, extension_of
 
 from .builder import ElementBuilder, collapse_whitespace
-from .detect import TEXT_CSV, extension_of
 from .limits import ParseLimits
 from .text_decode import decode_text
 

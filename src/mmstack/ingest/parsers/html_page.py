@@ -10,9 +10,9 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from mmstack.errors import IngestError
 from mmstack.ingest.document import ElementKind, ParsedDocument
+from mmstack.media.detect import TEXT_HTML
 
 from .builder import ElementBuilder, collapse_whitespace, table_row
-from .detect import TEXT_HTML
 from .limits import ParseLimits
 from .text_decode import decode_text, sniff_bom
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from mmstack.errors import IngestError
 from mmstack.ingest.document import Element, ElementKind, ParsedDocument, Region, TextSource
-from mmstack.ingest.media.images import (
+from mmstack.ingest.parsers.ocr_layout import ocr_elements
+from mmstack.media.images import (
     LoadedImage,
     asset_key,
     load_image,
@@ -26,9 +27,9 @@ from mmstack.ingest.media.images import (
     shrunk_for_reading,
     thumbnail_bytes,
 )
-from mmstack.ingest.media.ocr_layout import ocr_elements
+from mmstack.models.contracts import DescriberError
 
-from .context import DescriberError, ParseContext
+from .context import ParseContext
 
 MIN_OCR_SIDE = 16
 """Images narrower or shorter than this (pixels) hold no line OCR can read; skip it."""

@@ -7,9 +7,9 @@ from typing import Any
 
 from mmstack.errors import IngestError
 from mmstack.ingest.document import ElementKind, ParsedDocument
+from mmstack.media.detect import APPLICATION_JSON, APPLICATION_NDJSON
 
 from .builder import ElementBuilder
-from .detect import APPLICATION_JSON, APPLICATION_NDJSON
 from .limits import ParseLimits
 from .text_decode import decode_text
 

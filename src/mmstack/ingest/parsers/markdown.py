@@ -9,9 +9,9 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from mmstack.ingest.document import ElementKind, ParsedDocument
+from mmstack.media.detect import TEXT_MARKDOWN
 
 from .builder import ElementBuilder, table_row
-from .detect import TEXT_MARKDOWN
 from .html_page import fragment_text
 from .limits import ParseLimits
 from .text_decode import decode_text

@@ -24,17 +24,18 @@ from PIL import Image
 
 from mmstack.errors import IngestError
 from mmstack.ingest.document import Element, ElementKind, ParsedDocument, Region
-from mmstack.ingest.media.images import (
+from mmstack.ingest.parsers.ocr_layout import ocr_elements
+from mmstack.media.detect import APPLICATION_PDF, PDF_MAGIC, describe_signature
+from mmstack.media.images import (
     READ_MAX_SIDE,
     asset_key,
     shrunk_for_reading,
     thumbnail_bytes,
 )
-from mmstack.ingest.media.ocr_layout import ocr_elements
+from mmstack.models.contracts import TextReader
 
 from .builder import ElementBuilder
-from .context import ParseContext, TextReader
-from .detect import APPLICATION_PDF, PDF_MAGIC, describe_signature
+from .context import ParseContext
 from .limits import ParseLimits
 
 # PDFium is not thread-safe, not even across different documents. OCR runs outside it.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 from mmstack.ingest.document import ElementKind, ParsedDocument
+from mmstack.media.detect import TEXT_PLAIN
 
 from .builder import ElementBuilder
-from .detect import TEXT_PLAIN
 from .limits import ParseLimits
 from .text_decode import decode_text
 

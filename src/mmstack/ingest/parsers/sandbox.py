@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from mmstack.errors import IngestError
-from mmstack.ingest.media.decoder import Decoder, P, R, T
+from mmstack.media.decoder import Decoder, P, R, T
 
 from .context import Isolation
 from .limits import format_bytes

@@ -5,8 +5,7 @@ from __future__ import annotations
 import codecs
 
 from mmstack.errors import IngestError
-
-from .detect import describe_signature
+from mmstack.media.detect import describe_signature
 
 # UTF-32 first: its little-endian BOM starts with the UTF-16 one.
 _BOMS: tuple[tuple[bytes, str], ...] = (

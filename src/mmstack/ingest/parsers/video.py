@@ -20,12 +20,13 @@ from typing import Any, Final
 
 from mmstack.errors import IngestError
 from mmstack.ingest.document import Element, ElementKind, ParsedDocument, TextSource
-from mmstack.ingest.media.images import asset_key, thumbnail_bytes
-from mmstack.ingest.media.keyframes import Keyframe, VideoInfo, keyframes_and_positions, probe
-from mmstack.ingest.media.ocr_layout import ocr_elements
+from mmstack.ingest.parsers.ocr_layout import ocr_elements
+from mmstack.media.detect import EXTENSION_MEDIA_TYPES, VIDEO_MATROSKA, VIDEO_MP4, extension_of
+from mmstack.media.images import asset_key, thumbnail_bytes
+from mmstack.media.keyframes import Keyframe, VideoInfo, keyframes_and_positions, probe
+from mmstack.models.contracts import Transcriber
 
-from .context import ParseContext, Transcriber
-from .detect import EXTENSION_MEDIA_TYPES, VIDEO_MATROSKA, VIDEO_MP4, extension_of
+from .context import ParseContext
 
 FRAMES_SHARE: Final = 0.25
 """Share of the progress given to the frame pass when the audio is transcribed too: on a
@@ -58,7 +59,7 @@ class _Shot:
 
 def parse(path: Path, *, filename: str, context: ParseContext) -> ParsedDocument:
     context.limits.check_size(path.stat().st_size)
-    info = context.decoder.call(probe, path, limits=context.limits)
+    info = context.decoder.call(probe, path, max_pixels=context.limits.max_image_pixels)
     frames_share = FRAMES_SHARE if context.transcriber is not None and info.has_audio else 1.0
     metadata: dict[str, Any] = {
         "width": info.width,
@@ -139,7 +140,8 @@ class _FramePass:
 
     def run(self, path: Path) -> None:
         decoder = self._context.decoder
-        for step in decoder.iterate(keyframes_and_positions, path, limits=self._context.limits):
+        max_pixels = self._context.limits.max_image_pixels
+        for step in decoder.iterate(keyframes_and_positions, path, max_pixels=max_pixels):
             if isinstance(step, Keyframe):
                 self._add(step)
             else:

@@ -18,9 +18,9 @@ from docx.text.paragraph import Paragraph
 
 from mmstack.errors import IngestError
 from mmstack.ingest.document import ElementKind, ParsedDocument
+from mmstack.media.detect import APPLICATION_DOCX
 
 from .builder import ElementBuilder, collapse_whitespace, table_row
-from .detect import APPLICATION_DOCX
 from .limits import ParseLimits
 from .zip_guard import check_xml_parts, check_zip_container
 

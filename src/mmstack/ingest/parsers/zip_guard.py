@@ -17,8 +17,8 @@ import zlib
 from lxml import etree
 
 from mmstack.errors import IngestError
+from mmstack.media.detect import ZIP_MAGIC, describe_signature
 
-from .detect import ZIP_MAGIC, describe_signature
 from .limits import ParseLimits, format_bytes
 
 

@@ -17,10 +17,11 @@ from mmstack.auth.roles import EndpointGroup, Permission
 from mmstack.errors import IngestError, InvalidRequestError, MMStackError
 from mmstack.index.model_directory import ModelNotFoundError
 from mmstack.ingest.parsers import decoder_for
-from mmstack.ingest.parsers.context import Isolation, Transcriber
-from mmstack.ingest.parsers.detect import extension_of
+from mmstack.ingest.parsers.context import Isolation
 from mmstack.ingest.uploads import FileTooLargeError, size_limit_message
+from mmstack.media.detect import extension_of
 from mmstack.models.catalog import WHISPER_BASE_ID
+from mmstack.models.contracts import Transcriber
 from mmstack.models.transcriber import WHISPER_LANGUAGES, TranscriptionOptions, transcribe_file
 
 router = APIRouter(

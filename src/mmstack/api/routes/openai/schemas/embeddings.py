@@ -7,9 +7,9 @@ import numpy as np
 from pydantic import BaseModel, Field, WithJsonSchema, field_validator
 
 from mmstack.api.schemas import NOT_BLANK, STRICT
+from mmstack.arrays import FloatArray
 from mmstack.errors import InvalidRequestError
 from mmstack.index.embeddings import MAX_INPUTS, EmbeddingInput, Embeddings
-from mmstack.index.vector import FloatArray
 from mmstack.json_numbers import JsonInt
 
 _INPUT_SHAPE = "input must be a string, an array of strings, or one or more token arrays"

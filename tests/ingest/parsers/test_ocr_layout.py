@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mmstack.ingest.document import ElementKind, TextSource
-from mmstack.ingest.media.ocr_layout import group_lines, ocr_elements
-from mmstack.ingest.parsers.context import TextLine
+from mmstack.ingest.parsers.ocr_layout import group_lines, ocr_elements
+from mmstack.models.contracts import TextLine
 
 
 def line(text: str, left: int, top: int, right: int, height: int = 30) -> TextLine:

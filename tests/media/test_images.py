@@ -13,7 +13,7 @@ import pytest
 from PIL import ExifTags, Image
 
 from mmstack.errors import IngestError
-from mmstack.ingest.media.images import (
+from mmstack.media.images import (
     asset_key,
     flatten,
     hash_distance,
@@ -257,7 +257,7 @@ def test_upload_hash_works_as_the_first_use_of_pillow_in_a_process(tmp_path: Pat
     small = write(tmp_path, "small.png", encode(sample("chelsea"), "PNG"))
     code = (
         "import sys; from pathlib import Path; "
-        "from mmstack.ingest.media.images import upload_hash; "
+        "from mmstack.media.images import upload_hash; "
         "print(upload_hash(Path(sys.argv[1]), max_pixels=10**8))"
     )
     fresh = subprocess.run(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from mmstack.ingest.document import Element, ElementKind, Region, TextSource
-from mmstack.ingest.parsers.context import TextLine
+from mmstack.models.contracts import TextLine
 
 _MAX_GAP = 0.8  # vertical gap to the paragraph's last line, in heights of the smaller line
 _MIN_OVERLAP = 0.3  # horizontal overlap, as a share of the narrower line

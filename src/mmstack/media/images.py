@@ -22,7 +22,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageFile, ImageOps
 
 from mmstack.errors import IngestError
-from mmstack.ingest.parsers.detect import (
+from mmstack.media.detect import (
     IMAGE_GIF,
     IMAGE_JPEG,
     IMAGE_PNG,

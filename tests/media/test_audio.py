@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mmstack.errors import IngestError
-from mmstack.ingest.media.audio import SAMPLE_RATE, audio_windows, probe_audio
+from mmstack.media.audio import SAMPLE_RATE, audio_windows, probe_audio
 from tests.speech import encode, recording, silent_video, write_wav
 
 

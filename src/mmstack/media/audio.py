@@ -16,18 +16,17 @@ from typing import Any
 
 import av
 import numpy as np
-import numpy.typing as npt
 from av.audio.codeccontext import AudioCodecContext
 from av.audio.frame import AudioFrame
 from av.audio.stream import AudioStream
 from av.container import InputContainer
 
+from mmstack.arrays import FloatArray
 from mmstack.errors import IngestError
 
 SAMPLE_RATE = 16_000
 """Samples per second of the decoded windows (what Whisper and Silero VAD expect)."""
 
-FloatArray = npt.NDArray[np.float32]
 
 _FRAME = SAMPLE_RATE // 50  # 20 ms: the energy frame for finding a quiet cut
 _SMOOTH_FRAMES = 10  # 200 ms: a pause between words, not a stop inside one

@@ -26,8 +26,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from mmstack.errors import IngestError
-from mmstack.ingest.parsers.detect import describe_signature
-from mmstack.ingest.parsers.limits import ParseLimits
+from mmstack.media.detect import describe_signature
 
 # ffmpeg may only try the demuxers of video containers, and read local files: anything else
 # it could open (a PNG, a GIF, a WAV or ANSI text renamed .mp4, a playlist naming other
@@ -63,17 +62,17 @@ class Keyframe:
     0 for a keyframe taken at the maximum interval on a still picture."""
 
 
-def probe(path: Path, *, limits: ParseLimits) -> VideoInfo:
+def probe(path: Path, *, max_pixels: int) -> VideoInfo:
     """What the container says about its video: raises `IngestError` if it is not a
-    readable video within the limits."""
+    readable video with frames of at most `max_pixels`."""
     with _open(path) as container:
-        return _info(container, _video_stream(container), limits)
+        return _info(container, _video_stream(container), max_pixels)
 
 
 def keyframes(
     path: Path,
     *,
-    limits: ParseLimits,
+    max_pixels: int,
     sample_fps: float = 2.0,
     threshold: float = 0.01,
     min_gap: float = 2.0,
@@ -90,7 +89,7 @@ def keyframes(
     """
     for step in keyframes_and_positions(
         path,
-        limits=limits,
+        max_pixels=max_pixels,
         sample_fps=sample_fps,
         threshold=threshold,
         min_gap=min_gap,
@@ -108,7 +107,7 @@ def keyframes(
 def keyframes_and_positions(
     path: Path,
     *,
-    limits: ParseLimits,
+    max_pixels: int,
     sample_fps: float = 2.0,
     threshold: float = 0.01,
     min_gap: float = 2.0,
@@ -141,10 +140,9 @@ def keyframes_and_positions(
     decoded from the start; a stream that breaks off later ends the keyframes there (the
     last position tells how far it got).
     """
-    pixel_limit = limits.max_image_pixels
     with _open(path) as container:
         stream = _video_stream(container)
-        info = _info(container, stream, limits)
+        info = _info(container, stream, max_pixels)
         stream.thread_type = "AUTO"
         if info.fps is not None and info.fps >= _MIN_NONREF_RATE * sample_fps:
             stream.codec_context.skip_frame = "NONREF"
@@ -166,8 +164,8 @@ def keyframes_and_positions(
                 continue
             while next_sample <= time:
                 next_sample += step
-            if frame.width * frame.height > pixel_limit:
-                raise IngestError(_too_large(frame.width, frame.height, pixel_limit))
+            if frame.width * frame.height > max_pixels:
+                raise IngestError(_too_large(frame.width, frame.height, max_pixels))
             yield time
             gray = _gray(frame)
             last, last_time = frame, time
@@ -236,13 +234,12 @@ def _video_stream(container: av.container.InputContainer) -> av.video.VideoStrea
 
 
 def _info(
-    container: av.container.InputContainer, stream: av.video.VideoStream, limits: ParseLimits
+    container: av.container.InputContainer, stream: av.video.VideoStream, max_pixels: int
 ) -> VideoInfo:
     ctx = stream.codec_context
     width, height = ctx.width, ctx.height
-    limit = limits.max_image_pixels
-    if width * height > limit:
-        raise IngestError(_too_large(width, height, limit))
+    if width * height > max_pixels:
+        raise IngestError(_too_large(width, height, max_pixels))
     duration = _seconds(stream.duration, stream.time_base)
     if duration is None and container.duration is not None and container.duration > 0:
         duration = container.duration / av.time_base
