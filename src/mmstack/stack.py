@@ -20,7 +20,8 @@ from mmstack.config.settings import MediaSettings, Settings
 from mmstack.errors import MMStackError
 from mmstack.index.embeddings import EmbeddingService, TokenizerDecoder
 from mmstack.index.image_search import ImageSearch
-from mmstack.index.keyword import KeywordIndex, keyword_index_for
+from mmstack.index.keyword import KeywordIndex, SqliteFtsKeywordIndex
+from mmstack.index.keyword_postings import Bm25Postings
 from mmstack.index.model_directory import ModelDirectory, ServedModel
 from mmstack.index.search import SearchService
 from mmstack.index.vector import VectorIndex
@@ -323,7 +324,7 @@ def open_stack(
             duplicate_image_distance=settings.media.duplicate_image_distance,
         )
         handlers[INGEST_JOB] = ingestion.run_jobs
-        keywords = keyword_index_for(db.dialect, postings=settings.search.keyword_postings)
+        keywords = _keyword_index(db.dialect, postings=settings.search.keyword_postings)
         resources.callback(keywords.close)
         search = SearchService(
             db,
@@ -410,3 +411,14 @@ def open_stack(
             worker.start()
             resources.callback(worker.stop)
         yield stack
+
+
+def _keyword_index(dialect: str, *, postings: bool) -> KeywordIndex:
+    """The database's keyword index; on SQLite `postings` keeps them in memory."""
+    if dialect == "sqlite":
+        return SqliteFtsKeywordIndex(Bm25Postings() if postings else None)
+    if dialect == "postgresql":
+        from mmstack.index.keyword_postgres import PostgresKeywordIndex
+
+        return PostgresKeywordIndex()
+    raise ValueError(f"no keyword index for database dialect {dialect!r}")

@@ -216,14 +216,3 @@ class SqliteFtsKeywordIndex:
     def close(self) -> None:
         if self._postings is not None:
             self._postings.close()
-
-
-def keyword_index_for(dialect: str, *, postings: bool = True) -> KeywordIndex:
-    """The database's keyword index; on SQLite `postings` keeps them in memory."""
-    if dialect == "sqlite":
-        return SqliteFtsKeywordIndex(Bm25Postings() if postings else None)
-    if dialect == "postgresql":
-        from mmstack.index.keyword_postgres import PostgresKeywordIndex
-
-        return PostgresKeywordIndex()
-    raise ValueError(f"no keyword index for database dialect {dialect!r}")
