@@ -8,7 +8,7 @@ import numpy as np
 
 from mmstack.index.vector import VectorPayload, VectorPoint
 from mmstack.index.vector_edge import EdgeVectorIndex
-from mmstack.stack import optimize_when_due
+from mmstack.stack.builders import optimize_when_due
 
 
 def test_optimize_when_enough_vectors_are_unindexed(tmp_path: Path) -> None:

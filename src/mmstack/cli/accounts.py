@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mmstack.auth.roles import EndpointGroup, Role
-from mmstack.cli.options import cli_settings
+from mmstack.cli.options import JsonOpt, cli_settings
 from mmstack.cli.output import console, err_console, fail, print_json, print_table
 from mmstack.config.logging import configure_logging
 from mmstack.errors import MMStackError
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
 users_app = typer.Typer(help="Create, list, change and disable users.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _local() -> Actor:

@@ -7,18 +7,18 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mmstack import __version__
 from mmstack.cli.accounts import keys_app, users_app
+from mmstack.cli.collections import collections_app
 from mmstack.cli.deploy import deploy_app
 from mmstack.cli.doctor import doctor
-from mmstack.cli.options import cli_settings, options
+from mmstack.cli.models import models_app
+from mmstack.cli.options import JsonOpt, cli_settings, opened_stack, options
 from mmstack.cli.output import console, fail, print_json, print_table
 from mmstack.cli.secrets import secrets_app
 from mmstack.cli.stack import stack_app
@@ -26,7 +26,6 @@ from mmstack.config.logging import configure_logging
 from mmstack.errors import MMStackError
 
 if TYPE_CHECKING:
-    from mmstack.config.settings import Settings
     from mmstack.stack import Stack
 
 # Each command imports what it uses when it runs: `mmstack --help` and `--version` answer
@@ -35,10 +34,6 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="mmstack: a self-hosted multimodal LLM stack.", no_args_is_help=True, add_completion=False
 )
-collections_app = typer.Typer(
-    help="Create, list, show and delete collections.", no_args_is_help=True
-)
-models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
 app.add_typer(models_app, name="models")
 app.add_typer(users_app, name="users")
@@ -47,8 +42,6 @@ app.add_typer(secrets_app, name="secrets")
 app.add_typer(stack_app, name="stack")
 app.add_typer(deploy_app, name="deploy")
 app.command()(doctor)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _print_version(value: bool) -> None:
@@ -72,19 +65,6 @@ def main(
     ] = False,
 ) -> None:
     options.data_dir, options.config = data_dir, config
-
-
-@contextmanager
-def _stack(settings: Settings | None = None, *, make_first_admin: bool = True) -> Iterator[Stack]:
-    from mmstack.stack import open_stack
-
-    settings = settings or cli_settings()
-    configure_logging("WARNING", "console")
-    try:
-        with open_stack(settings, make_first_admin=make_first_admin) as stack:
-            yield stack
-    except MMStackError as exc:
-        fail(exc.message)
 
 
 @app.command()
@@ -176,89 +156,10 @@ def worker(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopped.set())
     # The first admin is made where its password can be shown (`mmstack up`), not here.
-    with _stack(settings, make_first_admin=False) as stack:
+    with opened_stack(settings, make_first_admin=False) as stack:
         stack.worker.start()
         console.print(f"mmstack worker: {settings.ingest.workers} thread(s) consuming jobs")
         stopped.wait()
-
-
-@collections_app.command("create")
-def collections_create(
-    name: str,
-    description: Annotated[str | None, typer.Option(help="What the collection holds")] = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Create a collection."""
-    with _stack() as stack:
-        try:
-            created = stack.collections.create(name, description=description)
-        except MMStackError as exc:
-            fail(exc.message)
-        info = stack.collections.get(created.id)
-    if json_out:
-        print_json(_collection_dict(info))
-    else:
-        console.print(f"created collection [bold]{name}[/bold] ({created.id})")
-
-
-@collections_app.command("list")
-def collections_list(json_out: JsonOpt = False) -> None:
-    """List collections with their file and chunk counts."""
-    with _stack() as stack:
-        infos = stack.collections.list_all()
-    if json_out:
-        print_json([_collection_dict(i) for i in infos])
-        return
-    print_table(
-        "collections",
-        ["id", "name", "files", "completed", "failed", "chunks"],
-        [
-            (
-                i.collection.id,
-                i.collection.name,
-                i.file_counts.total,
-                i.file_counts.completed,
-                i.file_counts.failed,
-                i.chunk_count,
-            )
-            for i in infos
-        ],
-    )
-
-
-@collections_app.command("show")
-def collections_show(collection: str, json_out: JsonOpt = False) -> None:
-    """Show a collection (by id or name) and its files."""
-    with _stack() as stack:
-        try:
-            info = stack.collections.get(collection)
-        except MMStackError as exc:
-            fail(exc.message)
-        files = stack.collections.files(info.collection.id)
-    if json_out:
-        print_json({**_collection_dict(info), "files": [_file_dict(f) for f in files]})
-        return
-    print_table(
-        f"{info.collection.name} ({info.collection.id})",
-        ["file id", "filename", "status", "chunks", "error"],
-        [(f.file_id, f.file.filename, f.status, f.chunk_count, f.last_error) for f in files],
-    )
-
-
-@collections_app.command("delete")
-def collections_delete(
-    collection: str,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
-) -> None:
-    """Delete a collection with its chunks, vectors and the files only it used."""
-    if not yes:
-        typer.confirm(f"delete collection {collection!r} and everything in it?", abort=True)
-    with _stack() as stack:
-        try:
-            deleted = stack.collections.delete(collection)
-        except MMStackError as exc:
-            fail(exc.message)
-    console.print(f"deleted collection {deleted}")
 
 
 def _collect_paths(paths: list[Path]) -> tuple[list[Path], list[str]]:
@@ -295,7 +196,7 @@ def ingest(
     files, missing = _collect_paths(paths)
     for name in missing:
         console.print(f"[red]not found:[/red] {name}")
-    with _stack() as stack:
+    with opened_stack() as stack:
         try:
             collection_id = stack.collections.resolve_id(collection)
         except MMStackError:
@@ -392,7 +293,7 @@ def search(
     kinds = [m.value for m in Modality]
     if unknown := [k for k in kind or () if k not in kinds]:
         fail(f"unknown kind {unknown[0]!r}: use {', '.join(kinds)}")
-    with _stack() as stack:
+    with opened_stack() as stack:
         try:
             ids = [stack.collections.resolve_id(c) for c in collection] if collection else None
             started = time.perf_counter()
@@ -447,7 +348,7 @@ def ask(
 
     from mmstack.cli import ask as asking
 
-    with _stack() as stack:
+    with opened_stack() as stack:
         try:
             ids = [stack.collections.resolve_id(c) for c in collection] if collection else None
             answer = asyncio.run(asking.ask(stack, question, ids, model, echo=not json_out))
@@ -459,44 +360,10 @@ def ask(
         asking.print_sources(answer)
 
 
-@models_app.command("list")
-def models_list(json_out: JsonOpt = False) -> None:
-    """Models the registry knows, where they come from and whether they are available."""
-    from mmstack.stack import model_registry
-
-    registry = model_registry(cli_settings())
-    statuses = [registry.status(spec.id) for spec in registry.specs()]
-    if json_out:
-        print_json([dataclasses.asdict(s) for s in statuses])
-        return
-    print_table(
-        "models",
-        ["id", "task", "available", "source", "description"],
-        [(s.id, s.task, "yes" if s.available else "no", s.source, s.description) for s in statuses],
-    )
-
-
-@models_app.command("verify")
-def models_verify(json_out: JsonOpt = False) -> None:
-    """Re-hash every model file against its pinned sha256; exits non-zero on any failure."""
-    from mmstack.stack import model_registry
-
-    registry = model_registry(cli_settings())
-    statuses = [registry.status(spec.id, full=True) for spec in registry.specs()]
-    if json_out:
-        print_json([dataclasses.asdict(s) for s in statuses])
-    else:
-        for s in statuses:
-            mark = "[green]ok[/green]" if s.available else f"[red]FAILED[/red] {s.detail}"
-            console.print(f"{s.id}: {mark}", highlight=False)
-    if not all(s.available for s in statuses):
-        raise typer.Exit(1)
-
-
 @app.command()
 def reconcile(json_out: JsonOpt = False) -> None:
     """Repair differences between the database and the vector index and stored blobs."""
-    with _stack() as stack:
+    with opened_stack() as stack:
         report = stack.reconciler.run()
     if json_out:
         print_json(report.as_dict())
@@ -506,27 +373,3 @@ def reconcile(json_out: JsonOpt = False) -> None:
             f"{report.removed_orphans} orphan vectors, re-embedded {report.re_embedded} chunks, "
             f"removed {report.removed_blobs} unreferenced blobs"
         )
-
-
-def _collection_dict(info: Any) -> dict[str, Any]:
-    c = info.collection
-    return {
-        "id": c.id,
-        "name": c.name,
-        "description": c.description,
-        "created_at": c.created_at,
-        "file_counts": {**dataclasses.asdict(info.file_counts), "total": info.file_counts.total},
-        "chunk_count": info.chunk_count,
-    }
-
-
-def _file_dict(m: Any) -> dict[str, Any]:
-    return {
-        "id": m.file_id,
-        "filename": m.file.filename,
-        "media_type": m.file.media_type,
-        "status": m.status,
-        "last_error": m.last_error,
-        "chunk_count": m.chunk_count,
-        "tags": m.tags,
-    }

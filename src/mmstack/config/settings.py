@@ -5,6 +5,9 @@ Nested groups are set from the environment with a double underscore, for example
 `MMSTACK_SEARCH__RRF_K=60`. Settings are never persisted in the database.
 """
 
+# Longer than 400 lines: the whole configuration schema, one small class per section, in one
+# module so that it reads top to bottom as the reference docs/CONFIGURATION.md follows.
+
 from __future__ import annotations
 
 import ipaddress

@@ -12,7 +12,7 @@ from tokenizers import Tokenizer
 
 from mmstack.config.settings import Settings
 from mmstack.models.catalog import MINILM_ID
-from mmstack.stack import model_registry
+from mmstack.stack.builders import model_registry
 
 CAT = "The cat sat on the mat."
 MARKETS = "Stock markets fell sharply on Monday."

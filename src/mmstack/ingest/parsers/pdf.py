@@ -9,12 +9,10 @@ pixels of the page rendered at 72 dpi.
 
 from __future__ import annotations
 
-import ctypes
 import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from mmstack.models.contracts import TextReader
 from .builder import ElementBuilder
 from .context import ParseContext
 from .limits import ParseLimits
+from .pdf_text import Line, page_lines, paragraphs, text_length
 
 # PDFium is not thread-safe, not even across different documents. OCR runs outside it.
 _PDFIUM_LOCK = threading.Lock()
@@ -48,8 +47,6 @@ _ERR_FORMAT = 3
 _ERR_PASSWORD = 4
 _ERR_SECURITY = 5
 
-_NEW_PARAGRAPH_PITCH = 1.4  # baseline gap, relative to the page's usual one, that opens one
-_NEW_PARAGRAPH_SIZE = 1.2  # change of font size between lines that opens one
 
 _MIN_TEXT_CHARS = 16  # a text layer shorter than this (a page number, a stamp) is no text
 _OCR_DPI = 200
@@ -65,16 +62,6 @@ NO_TEXT_AFTER_OCR_REASON = "no extractable text: no text layer, and OCR read not
 
 
 @dataclass(frozen=True, slots=True)
-class _Line:
-    """One line of PDFium's text; a hyphenated word may join it to the next visual line."""
-
-    text: str
-    first_y: float | None  # baseline of the first character, None if unknown
-    last_y: float | None  # baseline of the last character
-    size: float  # font size of the first character
-
-
-@dataclass(frozen=True, slots=True)
 class _Picture:
     """An embedded picture to read, and where it shows on the page (points, top-left)."""
 
@@ -86,7 +73,7 @@ class _Picture:
 class _PageScan:
     """What one page needs from PDFium, taken under the lock; OCR then runs without it."""
 
-    lines: list[_Line]
+    lines: list[Line]
     render: Image.Image | None = None  # the whole page, when it has no text layer to speak of
     render_scale: float = 1.0  # render pixels per point
     pictures: list[_Picture] = field(default_factory=list)
@@ -123,7 +110,7 @@ def parse(path: Path, *, filename: str, context: ParseContext) -> ParsedDocument
         if not read:
             if not scan.lines:
                 empty_pages += 1
-            for paragraph in _paragraphs(scan.lines):
+            for paragraph in paragraphs(scan.lines):
                 builder.add(ElementKind.PARAGRAPH, paragraph, page=index + 1)
         if context.ocr is not None:
             for picture in scan.pictures:
@@ -225,8 +212,8 @@ def _scan_page(
     try:
         textpage = page.get_textpage()
         try:
-            scan = _PageScan(_lines(textpage))
-            if ocr and _text_length(scan.lines) < _MIN_TEXT_CHARS:
+            scan = _PageScan(page_lines(textpage))
+            if ocr and text_length(scan.lines) < _MIN_TEXT_CHARS:
                 scan.render_scale = _render_scale(page, max_pixels)
                 scan.render = _render(page, scan.render_scale)
             elif ocr:
@@ -242,13 +229,6 @@ def _scan_page(
         return scan
     finally:
         page.close()
-
-
-def _text_length(text: str | list[_Line]) -> int:
-    """Characters other than spaces, in a string or a page's lines."""
-    if isinstance(text, str):
-        return len("".join(text.split()))
-    return sum(_text_length(line.text) for line in text)
 
 
 def _render_scale(page: pdfium.PdfPage, max_pixels: int) -> float:
@@ -296,7 +276,7 @@ def _pictures(
         # Bounds of a picture inside a form XObject are in the form's space, not the page's.
         nested = obj.level > 0
         covered = "" if nested else textpage.get_text_bounded(x0, y0, x1, y1)
-        if _text_length(covered) >= _MIN_TEXT_CHARS:
+        if text_length(covered) >= _MIN_TEXT_CHARS:
             continue  # its text is in the text layer already
         bounds = None if rotated or nested else (x0 - left, top - y1, x1 - left, top - y0)
         candidates.append((shown[0] * shown[1], obj, bounds))
@@ -347,82 +327,3 @@ def _scaled(box: Region, x_scale: float, y_scale: float, dx: float, dy: float) -
 
 def _has_eof_marker(data: bytes) -> bool:
     return data.rfind(b"%%EOF", max(len(data) - 2048, 0)) >= 0
-
-
-def _lines(textpage: pdfium.PdfTextPage) -> list[_Line]:
-    text = textpage.get_text_range()
-    lines: list[_Line] = []
-    offset = 0  # in UTF-16 code units, PDFium's text indices
-    for raw_line in text.split("\r\n"):
-        content = raw_line.strip()
-        if content:
-            first = offset + len(raw_line) - len(raw_line.lstrip())
-            last = offset + _utf16_len(raw_line.rstrip()) - _utf16_len(content[-1])
-            first_y, size = _char_position(textpage, first, content[0])
-            last_y, _ = _char_position(textpage, last, content[-1])
-            lines.append(_Line(content, first_y, last_y, size))
-        offset += _utf16_len(raw_line) + 2
-    return lines
-
-
-def _utf16_len(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
-
-
-def _char_position(
-    textpage: pdfium.PdfTextPage, text_index: int, expected: str
-) -> tuple[float | None, float]:
-    """Baseline y and font size of the character at a text index, if it is the one expected."""
-    char_index = pdfium_c.FPDFText_GetCharIndexFromTextIndex(textpage.raw, text_index)
-    if char_index < 0 or pdfium_c.FPDFText_GetUnicode(textpage.raw, char_index) != ord(expected):
-        return None, 0.0
-    x, y = ctypes.c_double(), ctypes.c_double()
-    if not pdfium_c.FPDFText_GetCharOrigin(textpage.raw, char_index, x, y):
-        return None, 0.0
-    return float(y.value), float(pdfium_c.FPDFText_GetFontSize(textpage.raw, char_index))
-
-
-def _paragraphs(lines: list[_Line]) -> list[str]:
-    """Group lines into paragraphs where the baseline gap or the font size jumps."""
-    if not lines:
-        return []
-    downward = [
-        pitch
-        for prev, line in pairwise(lines)
-        if (pitch := _pitch(prev, line)) is not None and pitch > 0.3 * _size(prev, line)
-    ]
-    # The lower quartile, not the median: on a page of short paragraphs most gaps are breaks.
-    usual_pitch = sorted(downward)[len(downward) // 4] if downward else None
-    paragraphs: list[list[str]] = [[lines[0].text]]
-    for prev, line in pairwise(lines):
-        if _breaks(prev, line, usual_pitch):
-            paragraphs.append([line.text])
-        else:
-            paragraphs[-1].append(line.text)
-    return [" ".join(" ".join(paragraph).split()) for paragraph in paragraphs]
-
-
-def _pitch(prev: _Line, line: _Line) -> float | None:
-    """Distance from one line's baseline down to the next one's, if both are known."""
-    if prev.last_y is None or line.first_y is None:
-        return None
-    return prev.last_y - line.first_y
-
-
-def _size(prev: _Line, line: _Line) -> float:
-    return max(prev.size, line.size, 1.0)
-
-
-def _breaks(prev: _Line, line: _Line, usual_pitch: float | None) -> bool:
-    pitch = _pitch(prev, line)
-    if pitch is None:
-        return False
-    size = _size(prev, line)
-    if abs(pitch) < 0.3 * size:  # the same baseline: cells of a row, runs PDFium split
-        return False
-    if pitch < 0:  # moved up: a new column or a floating block
-        return True
-    smaller = min(prev.size, line.size)
-    if smaller > 0 and size / smaller > _NEW_PARAGRAPH_SIZE:
-        return True
-    return usual_pitch is not None and pitch > _NEW_PARAGRAPH_PITCH * usual_pitch

@@ -1,0 +1,119 @@
+"""`mmstack collections`: create, list, show and delete collections."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+import typer
+
+from mmstack.cli.options import JsonOpt, opened_stack
+from mmstack.cli.output import console, fail, print_json, print_table
+from mmstack.errors import MMStackError
+
+collections_app = typer.Typer(
+    help="Create, list, show and delete collections.", no_args_is_help=True
+)
+
+
+@collections_app.command("create")
+def collections_create(
+    name: str,
+    description: Annotated[str | None, typer.Option(help="What the collection holds")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a collection."""
+    with opened_stack() as stack:
+        try:
+            created = stack.collections.create(name, description=description)
+        except MMStackError as exc:
+            fail(exc.message)
+        info = stack.collections.get(created.id)
+    if json_out:
+        print_json(_collection_dict(info))
+    else:
+        console.print(f"created collection [bold]{name}[/bold] ({created.id})")
+
+
+@collections_app.command("list")
+def collections_list(json_out: JsonOpt = False) -> None:
+    """List collections with their file and chunk counts."""
+    with opened_stack() as stack:
+        infos = stack.collections.list_all()
+    if json_out:
+        print_json([_collection_dict(i) for i in infos])
+        return
+    print_table(
+        "collections",
+        ["id", "name", "files", "completed", "failed", "chunks"],
+        [
+            (
+                i.collection.id,
+                i.collection.name,
+                i.file_counts.total,
+                i.file_counts.completed,
+                i.file_counts.failed,
+                i.chunk_count,
+            )
+            for i in infos
+        ],
+    )
+
+
+@collections_app.command("show")
+def collections_show(collection: str, json_out: JsonOpt = False) -> None:
+    """Show a collection (by id or name) and its files."""
+    with opened_stack() as stack:
+        try:
+            info = stack.collections.get(collection)
+        except MMStackError as exc:
+            fail(exc.message)
+        files = stack.collections.files(info.collection.id)
+    if json_out:
+        print_json({**_collection_dict(info), "files": [_file_dict(f) for f in files]})
+        return
+    print_table(
+        f"{info.collection.name} ({info.collection.id})",
+        ["file id", "filename", "status", "chunks", "error"],
+        [(f.file_id, f.file.filename, f.status, f.chunk_count, f.last_error) for f in files],
+    )
+
+
+@collections_app.command("delete")
+def collections_delete(
+    collection: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Delete a collection with its chunks, vectors and the files only it used."""
+    if not yes:
+        typer.confirm(f"delete collection {collection!r} and everything in it?", abort=True)
+    with opened_stack() as stack:
+        try:
+            deleted = stack.collections.delete(collection)
+        except MMStackError as exc:
+            fail(exc.message)
+    console.print(f"deleted collection {deleted}")
+
+
+def _collection_dict(info: Any) -> dict[str, Any]:
+    c = info.collection
+    return {
+        "id": c.id,
+        "name": c.name,
+        "description": c.description,
+        "created_at": c.created_at,
+        "file_counts": {**dataclasses.asdict(info.file_counts), "total": info.file_counts.total},
+        "chunk_count": info.chunk_count,
+    }
+
+
+def _file_dict(m: Any) -> dict[str, Any]:
+    return {
+        "id": m.file_id,
+        "filename": m.file.filename,
+        "media_type": m.file.media_type,
+        "status": m.status,
+        "last_error": m.last_error,
+        "chunk_count": m.chunk_count,
+        "tags": m.tags,
+    }
