@@ -127,8 +127,13 @@ def _notes(stack: Stack) -> list[str]:
 
 
 def _check(answer: Answer, must: list[str], cited: str) -> None:
-    seen = (answer.text, answer.draft, answer.refusal_reason)
-    seen += (answer.answerability, answer.confirmation)
+    seen = (
+        answer.text,
+        answer.draft,
+        answer.refusal_reason,
+        answer.answerability,
+        answer.confirmation,
+    )
     assert not answer.refused, seen
     for pattern in must:
         assert re.search(pattern, answer.text, re.IGNORECASE), seen

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from mmstack.api.app import create_app, server_config
 from mmstack.auth.audit import Actor
@@ -32,6 +33,13 @@ class LiveServer:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
+
+
+def client_stack(client: TestClient) -> Stack:
+    """The stack behind a TestClient's app."""
+    assert isinstance(client.app, FastAPI)
+    stack: Stack = client.app.state.stack
+    return stack
 
 
 def admin_key(stack: Stack) -> str:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from mmstack.api.app import create_app
 from mmstack.config.settings import IngestSettings, Settings
-from tests.api.live_server import admin_key
+from tests.api.live_server import admin_key, client_stack
 from tests.documents import PAGE_TEXTS, make_pdf
 
 
@@ -21,7 +21,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
         update={"ingest": IngestSettings(workers=1, retry_base_seconds=0.01)}
     )
     with TestClient(create_app(live)) as test_client:
-        test_client.headers["Authorization"] = f"Bearer {admin_key(test_client.app.state.stack)}"
+        test_client.headers["Authorization"] = f"Bearer {admin_key(client_stack(test_client))}"
         yield test_client
 
 

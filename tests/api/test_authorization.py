@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import httpx
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
-from httpx import Response
 from pydantic import SecretStr
 
 from mmstack.api.app import create_app
@@ -29,6 +30,7 @@ from mmstack.config.settings import (
 )
 from mmstack.models.catalog import MINILM_ID
 from mmstack.store.models import FileAsset
+from tests.api.live_server import client_stack
 from tests.llm.fake_upstream import API_KEY, FakeUpstream
 
 # What red's files say: none of it may ever reach another team.
@@ -59,6 +61,9 @@ READ_ONLY_POSTS = frozenset(
     }
 )
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+# The TestClient answers with httpx2's responses, the live server's clients with httpx's.
+Response = httpx.Response | httpx2.Response
 
 
 def is_write(method: str, path: str) -> bool:
@@ -471,7 +476,7 @@ def _populate(world: World) -> None:
     assert len(red.job_ids) == 3
 
     # A picture of red's file (as ingestion derives from images and pages), by its digest.
-    stack = client.app.state.stack  # type: ignore[attr-defined]
+    stack = client_stack(client)
     red.thumbnail_id = stack.blobs.put(b"\x89PNG red's page render")
     with stack.db.session(write=True) as session:
         session.add(
@@ -674,7 +679,7 @@ def test_another_teams_lists_and_searches_hold_nothing_of_red(world: World) -> N
     }
     clean(client.post("/v1/chat/completions", json=chat, headers=blue), "grounded chat")
     both = {**chat, "vector_store_ids": [blue_store, red.vector_store_id]}
-    response = client.post("/v1/chat/completions", json=both, headers=blue)
+    response: Response = client.post("/v1/chat/completions", json=both, headers=blue)
     assert response.status_code == 404, response.text
     assert_no_leak(world, response, red.vector_store_id, "grounded chat on both")
     for stream in (False, True):
@@ -685,10 +690,10 @@ def test_another_teams_lists_and_searches_hold_nothing_of_red(world: World) -> N
     # Red's things by name, or put into blue's own store, are not found either.
     for url in ("/api/collections/red-reports", "/api/collections/red-store/files"):
         assert client.get(url, headers=blue).status_code == 404
-    attach = client.post(
+    attached = client.post(
         f"/v1/vector_stores/{blue_store}/files", json={"file_id": red.standalone_id}, headers=blue
     )
-    assert attach.status_code == 404, attach.text
+    assert attached.status_code == 404, attached.text
     batch = client.post(
         f"/v1/vector_stores/{blue_store}/file_batches",
         json={"files": [{"file_id": red.batch_file_id}]},

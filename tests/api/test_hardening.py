@@ -25,13 +25,13 @@ from mmstack.auth.audit import Actor, AuditQuery
 from mmstack.auth.roles import Role
 from mmstack.config.settings import HttpSettings, MediaSettings, Settings
 from mmstack.stack import open_stack
-from tests.api.live_server import LiveServer, admin_key, serve
+from tests.api.live_server import LiveServer, admin_key, client_stack, serve
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
-        test_client.headers["Authorization"] = f"Bearer {admin_key(test_client.app.state.stack)}"
+        test_client.headers["Authorization"] = f"Bearer {admin_key(client_stack(test_client))}"
         yield test_client
 
 
@@ -64,7 +64,7 @@ def test_an_upload_decodes_no_picture_it_cannot_bound(
 
 
 def _audit_count(client: TestClient) -> int:
-    return len(client.app.state.stack.auth.audit.query(AuditQuery(limit=100_000)))  # type: ignore[attr-defined]
+    return len(client_stack(client).auth.audit.query(AuditQuery(limit=100_000)))
 
 
 def test_requests_without_credentials_add_nothing_to_the_audit_log(client: TestClient) -> None:
@@ -77,7 +77,7 @@ def test_requests_without_credentials_add_nothing_to_the_audit_log(client: TestC
     assert _audit_count(client) == before
     # Someone signed in is still recorded, whatever the path.
     assert client.delete("/api/collections/missing").status_code == 404
-    events = client.app.state.stack.auth.audit.query(AuditQuery(action="http.delete"))  # type: ignore[attr-defined]
+    events = client_stack(client).auth.audit.query(AuditQuery(action="http.delete"))
     assert [e.target for e in events] == ["/api/collections/missing"]
 
 
@@ -331,7 +331,7 @@ def test_the_openapi_document_tells_the_errors_as_they_are(client: TestClient) -
 
 def _admin_login(client: TestClient) -> dict[str, str]:
     """Headers of a logged-in admin (an API key cannot administer)."""
-    stack = client.app.state.stack
+    stack = client_stack(client)
     password = "Correct-Horse-Battery-42"
     stack.auth.accounts.create_user(
         "hardening-admin", role=Role.ADMIN, actor=Actor.local(), password=password

@@ -16,7 +16,7 @@ from PIL import Image
 
 from mmstack.api.app import create_app
 from mmstack.config.settings import IngestSettings, MediaSettings, Settings
-from tests.api.live_server import admin_key
+from tests.api.live_server import admin_key, client_stack
 from tests.media.video_samples import talk
 from tests.pictures import OCR_THREADS, encode, pdf_with_scanned_page, text_image
 
@@ -33,7 +33,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
         }
     )
     with TestClient(create_app(live)) as test_client:
-        test_client.headers["Authorization"] = f"Bearer {admin_key(test_client.app.state.stack)}"
+        test_client.headers["Authorization"] = f"Bearer {admin_key(client_stack(test_client))}"
         yield test_client
 
 

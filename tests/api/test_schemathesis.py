@@ -20,10 +20,12 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from pydantic import SecretStr
+from requests.structures import CaseInsensitiveDict
 from schemathesis.core.mutations import OperatorKind
 from schemathesis.engine import Status, events
 from schemathesis.generation.meta import CoveragePhaseData, CoverageScenario
 from schemathesis.python import asgi
+from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from mmstack.api.app import create_app
@@ -65,6 +67,8 @@ FUZZ_ADMIN = "fuzz-admin-5c1d9e"
 # Ends the login the run uses (and is tried without one).
 NOT_LOGGED_IN = ("/api/auth/logout",)
 
+AnyCase = schemathesis.Case[Any]
+
 
 def _settings(data_dir: Path, upstream_url: str) -> Settings:
     fake = UpstreamSettings(
@@ -81,9 +85,15 @@ def _settings(data_dir: Path, upstream_url: str) -> Settings:
     )
 
 
+def _asgi(app: FastAPI) -> Any:
+    """The app as schemathesis' ASGI client takes it: its type names the same callable
+    with dict where Starlette's says MutableMapping."""
+    return app
+
+
 def _started(settings: Settings) -> FastAPI:
     application = create_app(settings)
-    with asgi.get_client(application):  # starts the lifespan: the stack opens
+    with asgi.get_client(_asgi(application)):  # starts the lifespan: the stack opens
         pass
     return application
 
@@ -161,7 +171,7 @@ class Credentials:
         return self.header
 
 
-def _type_changed_in_a_form(case: schemathesis.Case) -> bool:
+def _type_changed_in_a_form(case: AnyCase) -> bool:
     """Whether the case's only flaw is a value of another type in a multipart form, which
     the wire turns back into text: `{}` for a tag is the tag "{}"."""
     if case.meta is None or not (case.media_type or "").startswith("multipart/"):
@@ -175,7 +185,7 @@ def _type_changed_in_a_form(case: schemathesis.Case) -> bool:
 
 @schemathesis.check
 def negative_data_rejected(
-    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: AnyCase
 ) -> bool | None:
     """Schemathesis's `negative_data_rejection`, but for `_type_changed_in_a_form`."""
     if _type_changed_in_a_form(case):
@@ -222,16 +232,19 @@ def _run(
             ],
         }
     )
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
+    schema: BaseSchema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
     if credentials is not None:
         schema = schema.exclude(path=list(NOT_LOGGED_IN))
+        signed_in = credentials
 
         class Provider:
-            def get(self, case: schemathesis.Case, ctx: schemathesis.AuthContext) -> str:
-                return credentials.current()
+            def get(self, case: AnyCase, ctx: schemathesis.AuthContext) -> str:
+                return signed_in.current()
 
-            def set(self, case: schemathesis.Case, data: str, ctx: Any) -> None:
-                case.headers = {**(case.headers or {}), "Authorization": data}
+            def set(self, case: AnyCase, data: str, ctx: Any) -> None:
+                headers = CaseInsensitiveDict(case.headers or {})
+                headers["Authorization"] = data
+                case.headers = headers
 
         schema.auth(refresh_interval=None)(Provider)
     failures: list[str] = []
@@ -324,7 +337,7 @@ def test_values_the_database_cannot_take_are_refused(
     app: FastAPI = request.getfixturevalue(f"{db}_app")
     stack: Stack = app.state.stack
     headers = {"Authorization": Credentials(stack, "token", "probe").current()}
-    with asgi.get_client(app) as client:
+    with asgi.get_client(_asgi(app)) as client:
         for method, url, body in NOT_STORABLE:
             response = client.request(method, url, json=body, headers=headers)
             # SQLite stores NUL characters: only the numbers are errors on both.

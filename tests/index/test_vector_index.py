@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
+from mmstack.arrays import FloatArray
 from mmstack.index.vector import (
-    FloatArray,
     VectorFilter,
     VectorIndex,
     VectorPayload,

@@ -46,6 +46,12 @@ def _claimable_again(stack: Stack, member_id: int) -> list[ClaimedJob]:
     return stack.queue.claim()
 
 
+def _digest(member: CollectionFile) -> str:
+    """The sha256 of a file uploaded into its collection (attached files have none)."""
+    assert member.sha256 is not None
+    return member.sha256
+
+
 def _chunk_count(stack: Stack) -> int:
     with stack.db.session() as session:
         return session.scalar(select(func.count()).select_from(Chunk)) or 0
@@ -61,7 +67,7 @@ def test_pdf_page_anchor_and_hybrid_search(stack: Stack) -> None:
     for mode in ("hybrid", "keyword", "vector"):
         hits = stack.search.search(
             "corrosion of titanium valves in the desalination plant",
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
         )
         assert hits[0].file_id == ids["q1.pdf"], mode
         assert hits[0].anchor.page_start == 3 == hits[0].anchor.page_end
@@ -110,7 +116,7 @@ def test_size_limit(stack: Stack) -> None:
     added = stack.ingestion.add_file(cid, "big.txt", b"x" * 101)
     assert added.collection_file.status == FileStatus.FAILED
     assert "over the limit" in (added.collection_file.last_error or "")
-    assert not stack.blobs.exists(added.collection_file.sha256)
+    assert not stack.blobs.exists(_digest(added.collection_file))
 
 
 def test_filters(stack: Stack) -> None:
@@ -124,11 +130,11 @@ def test_filters(stack: Stack) -> None:
         h.collection_id for h in stack.search.search(query, flt=SearchFilter(collection_ids=[b]))
     } == {b}
     for mode in ("keyword", "vector"):
-        tagged = stack.search.search(query, mode=mode, flt=SearchFilter(tags=["log"]))  # type: ignore[arg-type]
+        tagged = stack.search.search(query, mode=mode, flt=SearchFilter(tags=["log"]))
         assert {h.collection_id for h in tagged} == {a}
-        md = stack.search.search(query, mode=mode, flt=SearchFilter(media_types=["text/markdown"]))  # type: ignore[arg-type]
+        md = stack.search.search(query, mode=mode, flt=SearchFilter(media_types=["text/markdown"]))
         assert {h.collection_id for h in md} == {b}
-        assert stack.search.search(query, mode=mode, flt=SearchFilter(created_before=0)) == []  # type: ignore[arg-type]
+        assert stack.search.search(query, mode=mode, flt=SearchFilter(created_before=0)) == []
 
 
 def test_delete_collection_removes_chunks_vectors_and_unshared_blobs(stack: Stack) -> None:
@@ -139,13 +145,13 @@ def test_delete_collection_removes_chunks_vectors_and_unshared_blobs(stack: Stac
     _ingest(
         stack, "drop", {"shared.txt": shared, "only.txt": b"Only here: basalt columns in Iceland."}
     )
-    only_sha = stack.collections.files(drop)[-1].sha256
+    only_sha = _digest(stack.collections.files(drop)[-1])
     assert stack.vectors.stats().points == 3
     stack.collections.delete("drop")
     assert stack.vectors.stats().points == 1
     assert _chunk_count(stack) == 1
     assert not stack.blobs.exists(only_sha)
-    assert stack.blobs.exists(stack.collections.files(keep)[0].sha256)
+    assert stack.blobs.exists(_digest(stack.collections.files(keep)[0]))
     with stack.db.session() as session:
         assert session.scalar(select(func.count()).select_from(StoredFile)) == 1
     assert stack.search.search("basalt columns Iceland", mode="keyword") == []
@@ -234,7 +240,7 @@ def test_blobs_no_file_refers_to_are_removed_once_old(stack: Stack) -> None:
     in_flight = stack.blobs.put(b"bytes of an upload being recorded right now")
     leftover = stack.blobs.local_path(orphan).parent / ".tmp-crashed"
     leftover.write_bytes(b"half a write")
-    for digest in (orphan, kept.collection_file.sha256):
+    for digest in (orphan, _digest(kept.collection_file)):
         os.utime(stack.blobs.local_path(digest), (an_hour_ago, an_hour_ago))
     os.utime(leftover, (an_hour_ago, an_hour_ago))
 
@@ -243,7 +249,7 @@ def test_blobs_no_file_refers_to_are_removed_once_old(stack: Stack) -> None:
     assert not stack.blobs.exists(orphan)
     assert not leftover.exists()
     assert stack.blobs.exists(in_flight)  # too young to judge
-    assert stack.blobs.exists(kept.collection_file.sha256)
+    assert stack.blobs.exists(_digest(kept.collection_file))
     assert stack.reconciler.run().changed is False
 
 

@@ -221,7 +221,9 @@ def test_upload_hash_scales_a_jpeg_down_as_it_decodes(tmp_path: Path) -> None:
     assert hash_distance(scaled, upload_hash(cat, max_pixels=LIMIT) or "0" * 16) >= 20
 
 
-def test_upload_hash_does_not_decode_what_it_cannot_bound(tmp_path: Path) -> None:
+def test_upload_hash_does_not_decode_what_it_cannot_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A PNG of 9,990 x 9,990 pixels (a few hundred KB, about 300 MB decoded) is not decoded
     in the upload request; nor is anything over the pixel limit, or broken."""
     bomb = write(tmp_path, "bomb.png", encode(Image.new("L", (9990, 9990), 255), "PNG"))
@@ -234,12 +236,10 @@ def test_upload_hash_does_not_decode_what_it_cannot_bound(tmp_path: Path) -> Non
         return original(image)
 
     big_jpeg = write(tmp_path, "huge.jpg", encode(Image.new("L", (5000, 5000), 128), "JPEG"))
-    Image.Image.load = recording_load  # type: ignore[method-assign]
-    try:
+    with monkeypatch.context() as patched:
+        patched.setattr(Image.Image, "load", recording_load)
         assert upload_hash(bomb, max_pixels=LIMIT) is None
         assert upload_hash(big_jpeg, max_pixels=1_000_000) is None  # over the limit given
-    finally:
-        Image.Image.load = original  # type: ignore[method-assign]
     assert decoded == []
     assert (
         upload_hash(write(tmp_path, "bad.png", b"\x89PNG\r\n\x1a\n" + b"0" * 40), max_pixels=LIMIT)

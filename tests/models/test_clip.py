@@ -65,7 +65,7 @@ def _tiny_clip(folder: Path) -> Path:
         onnx.checker.check_model(model)
         onnx.save(model, folder / name)
     tokenizer = Tokenizer(WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = Whitespace()  # type: ignore[assignment]
+    tokenizer.pre_tokenizer = Whitespace()
     tokenizer.save(str(folder / "tokenizer.json"))
     (folder / "preprocess.json").write_text(f'{{"image_size": {IMAGE_SIZE}, "context_length": 6}}')
     return folder
@@ -118,7 +118,7 @@ def test_pictures_are_searched_fused_and_reconciled(clip_dir: Path, tmp_path: Pa
         stack.ingestion.add_file(collection, "blue.png", encode(_picture("blue", "stripes"), "PNG"))
         stack.ingestion.add_file(other, "elsewhere.png", encode(_picture("red", "stripes"), "PNG"))
         stack.worker.run_until_idle()
-        pictures = stack.ingestion._pictures
+        pictures = stack.pictures
         assert pictures is not None
         assert len(list(pictures.index.iter_ids())) == 3
 
@@ -134,6 +134,6 @@ def test_pictures_are_searched_fused_and_reconciled(clip_dir: Path, tmp_path: Pa
         assert [h.filename for h in after] == ["blue.png"]
     # The deleted picture's vector is an orphan; the next start removes it.
     with open_stack(settings) as stack:
-        pictures = stack.ingestion._pictures
+        pictures = stack.pictures
         assert pictures is not None
         assert len(list(pictures.index.iter_ids())) == 2

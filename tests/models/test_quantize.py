@@ -41,7 +41,7 @@ def test_queries_embedded_by_the_quantized_copy_stay_close(
     spec = next(s for s in BUNDLED_MODELS if s.id == MINILM_ID)
     common = {"max_tokens": 128, "batch_size": 4, "threads": 1}
     plain = load_onnx_embedder(spec, paths, **common)  # type: ignore[arg-type]
-    fast = load_onnx_embedder(spec, paths, query_model_path=quantized, **common)  # type: ignore[arg-type]
+    fast = load_onnx_embedder(spec, paths, query_model_path=quantized, **common)
     for query in QUERIES:
         assert float(plain.embed_query(query) @ fast.embed_query(query)) > 0.985
         # Documents are still embedded by the model itself.

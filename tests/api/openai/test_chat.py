@@ -115,8 +115,8 @@ def test_tool_calls_pass_through(llm_client: openai.OpenAI, fake_upstream: FakeU
     assert fake_upstream.bodies[-1]["tool_choice"] == "required"
     streamed = final.choices[0].message.tool_calls or []
     assert len(streamed) == 1
-    assert streamed[0].function.name == "get_weather"  # type: ignore[union-attr]
-    assert json.loads(streamed[0].function.arguments) == {"city": "Paris"}  # type: ignore[union-attr]
+    assert streamed[0].function.name == "get_weather"
+    assert json.loads(streamed[0].function.arguments) == {"city": "Paris"}
     assert final.choices[0].finish_reason == "tool_calls"
 
 

@@ -5,7 +5,7 @@ model with real retrieval and verification, streamed and not."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import openai
 import pytest
@@ -62,7 +62,8 @@ def test_chat_completions_with_vector_store_ids(
     message = completion.choices[0].message
     text = message.content or ""
     assert "12 March 2024" in text
-    _check_citations(message.to_dict()["annotations"], text, file_id)  # type: ignore[typeddict-item]
+    cited = cast(list[dict[str, Any]], message.to_dict()["annotations"])
+    _check_citations(cited, text, file_id)
 
     stream = embedded_client.chat.completions.create(
         model=QWEN_0_5B_ID,
@@ -72,7 +73,8 @@ def test_chat_completions_with_vector_store_ids(
         stream=True,
         extra_body=body,
     )
-    streamed, annotations = "", []
+    streamed = ""
+    annotations: list[dict[str, Any]] = []
     for chunk in stream:
         delta = chunk.choices[0].delta if chunk.choices else None
         if delta is not None:

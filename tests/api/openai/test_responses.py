@@ -4,6 +4,7 @@ the fake upstream (a real OpenAI-compatible server on 127.0.0.1)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -42,7 +43,7 @@ def _wire_events(server: LiveServer, body: dict[str, Any]) -> list[dict[str, Any
     return events
 
 
-def _collapse(types: list[str]) -> list[str]:
+def _collapse(types: Sequence[str]) -> list[str]:
     """Event types with runs of the same type counted once."""
     return [t for n, t in enumerate(types) if n == 0 or types[n - 1] != t]
 
@@ -82,18 +83,19 @@ def test_text_input_and_instructions_become_chat_messages(
 
 
 def test_message_list_input(llm_client: openai.OpenAI, fake_upstream: FakeUpstream) -> None:
+    conversation: Any = [
+        {"role": "developer", "content": "Answer in French."},
+        {"role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "salut", "annotations": []}],
+        },
+        {"role": "user", "content": "and then?"},
+    ]
     response = llm_client.responses.create(
         model="echo",
-        input=[
-            {"role": "developer", "content": "Answer in French."},
-            {"role": "user", "content": [{"type": "input_text", "text": "hi"}]},
-            {
-                "type": "message",
-                "role": "assistant",
-                "content": [{"type": "output_text", "text": "salut", "annotations": []}],
-            },
-            {"role": "user", "content": "and then?"},
-        ],
+        input=conversation,
         text={"format": {"type": "json_schema", "name": "reply", "schema": {"type": "object"}}},
     )
     assert response.output_text == "echo: and then?"
@@ -176,7 +178,7 @@ def test_stored_responses_carry_the_conversation(
     first = llm_client.responses.create(
         model="echo", input="The audit found three issues.", instructions="Be brief."
     )
-    assert first.store is True
+    assert first.to_dict()["store"] is True  # a field this SDK's Response does not declare
     kept = llm_client.responses.retrieve(first.id)
     assert (kept.id, kept.output_text, kept.status) == (first.id, first.output_text, "completed")
 
@@ -207,7 +209,7 @@ def test_stored_responses_carry_the_conversation(
     ]
 
     unkept = llm_client.responses.create(model="echo", input="forget me", store=False)
-    assert unkept.store is False
+    assert unkept.to_dict()["store"] is False
     with pytest.raises(openai.NotFoundError):
         llm_client.responses.retrieve(unkept.id)
     llm_client.responses.delete(second.id)
@@ -258,7 +260,7 @@ def test_file_search_goes_through_the_grounding_seam(
 ) -> None:
     grounding = FakeGrounding()
     monkeypatch.setattr(upstream_server.stack, "grounded_chat", grounding)
-    search = {**FILE_SEARCH, "max_num_results": 5}
+    search: Any = {**FILE_SEARCH, "max_num_results": 5}
     response = llm_client.responses.create(model="echo", input="what failed?", tools=[search])
     request, scope = grounding.calls[-1]
     assert grounding.owners[-1] == Owner(DEFAULT_TEAM_ID)  # the admin's team, every key's scope
@@ -290,7 +292,9 @@ def test_file_search_goes_through_the_grounding_seam(
         "response.completed",
     ]
     assert streamed.output_text == ANSWER
-    annotations = streamed.output[1].content[0].annotations  # type: ignore[union-attr]
+    streamed_message = streamed.output[1]
+    assert streamed_message.type == "message"
+    annotations = streamed_message.content[0].annotations  # type: ignore[union-attr]
     assert [a.to_dict() for a in annotations] == [CITATION]
 
     # tool_choice "none": the model answers without searching.
