@@ -14,7 +14,7 @@ the other team's search latency while the uploads are taken in and ingested, aga
 same searches before them (p50 and p95); what became of each file.
 
     .venv/bin/python -m bench.hostile_uploads [--uploads 20] [--budget-mb 1536]
-        [--picture-mode RGBA]
+        [--picture-mode RGBA] [--scale 1.0] [--idle-seconds 15]
 """
 
 from __future__ import annotations
@@ -56,10 +56,10 @@ CACHE = Path("bench/results/hostile_uploads")
 PASSWORD = "correct horse battery staple"  # a throwaway data directory
 
 
-def bomb_png(variant: int, mode: str = "RGBA") -> bytes:
+def bomb_png(variant: int, mode: str = "RGBA", scale: float = 1.0) -> bytes:
     """The largest picture the pixel limit lets through, a few hundred KB as a PNG; in
     RGBA (4 bytes a pixel decoded) by default, the costliest mode to read."""
-    side = math.isqrt(MediaSettings().max_image_pixels)
+    side = max(math.isqrt(int(MediaSettings().max_image_pixels * scale)), 16)
     picture = Image.new(mode, (side, side), "white")
     picture.putpixel((variant, variant), 0)  # each upload its own bytes (no deduplication)
     out = io.BytesIO()
@@ -67,17 +67,17 @@ def bomb_png(variant: int, mode: str = "RGBA") -> bytes:
     return out.getvalue()
 
 
-def inflating_docx() -> bytes:
+def inflating_docx(scale: float = 1.0) -> bytes:
     """A DOCX whose document.xml is about 240 MB (random words compress about 10:1)."""
     cached = CACHE / "inflating.docx"
-    if cached.exists():
+    if scale == 1.0 and cached.exists():
         return cached.read_bytes()
     rng = random.Random(14)
     words = [
         "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9)))
         for _ in range(300)
     ]
-    paragraph_count = 240_000_000 // 1000
+    paragraph_count = max(int(240_000_000 * scale) // 1000, 1)
     namespace = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -93,8 +93,9 @@ def inflating_docx() -> bytes:
                 text = " ".join(rng.choice(words) for _ in range(150))[:960]
                 part.write(f"<w:p><w:r><w:t>{text}</w:t></w:r></w:p>".encode())
             part.write(b"</w:body></w:document>")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    cached.write_bytes(out.getvalue())
+    if scale == 1.0:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(out.getvalue())
     return out.getvalue()
 
 
@@ -105,8 +106,8 @@ def variant_docx(docx: bytes, variant: int) -> bytes:
     return out.getvalue()
 
 
-def deep_html(variant: int) -> bytes:
-    page = b"<html><body>" + b"<div>" * 200_000 + b"deep" + b"</div>" * 200_000
+def deep_html(variant: int, depth: int = 200_000) -> bytes:
+    page = b"<html><body>" + b"<div>" * depth + b"deep" + b"</div>" * depth
     return page + f"<!-- {variant} -->".encode()
 
 
@@ -153,14 +154,20 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=20)
     parser.add_argument("--budget-mb", type=int, default=1536)
     parser.add_argument("--picture-mode", default="RGBA", help="Pillow mode: RGBA, RGB, L")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="size of every worst case (smoke: 0.001)"
+    )
+    parser.add_argument("--idle-seconds", type=float, default=15.0, help="searches before")
     args = parser.parse_args()
+    scale = args.scale
     print("making the files (the DOCX once, then cached) ...", flush=True)
-    docx = inflating_docx()
+    docx = inflating_docx(scale)
+    strokes, pages = max(int(100_000 * scale), 1), max(int(2000 * scale), 1)
     makers: dict[str, Callable[[int], bytes]] = {
-        "picture.png": lambda n: bomb_png(n, args.picture_mode),
+        "picture.png": lambda n: bomb_png(n, args.picture_mode, scale),
         "report.docx": lambda n: variant_docx(docx, n),
-        "page.html": deep_html,
-        "strokes.pdf": lambda n: pdf_of_strokes(100_000, pages=2000) + f"% {n}\n".encode(),
+        "page.html": lambda n: deep_html(n, max(int(200_000 * scale), 1)),
+        "strokes.pdf": lambda n: pdf_of_strokes(strokes, pages=pages) + f"% {n}\n".encode(),
     }
     names = list(makers)
     uploads = [names[n % len(names)] for n in range(args.uploads)]
@@ -200,10 +207,10 @@ def main() -> None:
                 files=[("files", ("otters.txt", b"Sea otters sleep holding hands."))],
                 headers=readers,
             ).raise_for_status()
-            time.sleep(5)  # ingested; the models it needed are loaded
+            time.sleep(min(5.0, args.idle_seconds))  # ingested; its models are loaded
 
             stop_idle = threading.Event()
-            idle_timer = threading.Timer(15, stop_idle.set)
+            idle_timer = threading.Timer(args.idle_seconds, stop_idle.set)
             idle_timer.start()
             idle = searches(client, keys["readers"], stop_idle)
             idle_rss = tree_rss(process)
