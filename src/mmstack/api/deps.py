@@ -37,6 +37,13 @@ def upload_reads(request: Request) -> anyio.Semaphore:
     return semaphore
 
 
+def transcriptions(request: Request) -> anyio.Semaphore:
+    """Taken while an uploaded recording is decoded and transcribed: a burst of requests
+    waits its turn instead of running a helper and Whisper each at once."""
+    semaphore: anyio.Semaphore = request.app.state.transcriptions
+    return semaphore
+
+
 def stack_of(request: Request) -> Stack:
     stack: Stack = request.app.state.stack
     return stack

@@ -315,6 +315,12 @@ class HttpSettings(BaseModel):
         description="Uploaded files read into memory at once (each up to "
         "ingest.max_file_bytes); further uploads wait their turn",
     )
+    transcriptions_at_once: int = Field(
+        1,
+        ge=1,
+        description="/v1/audio/transcriptions requests decoded and transcribed at once (each a "
+        "parser helper and Whisper's working memory); further requests wait their turn",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

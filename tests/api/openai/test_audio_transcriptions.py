@@ -4,14 +4,19 @@ model of a live server, with espeak-ng speech."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import anyio
 import openai
 import pytest
 
 from mmstack.api.routes.openai.transcript_formats import clock
 from mmstack.config.settings import IngestSettings, Settings
+from mmstack.media.decoder import IN_PROCESS, Decoder
+from mmstack.models.contracts import SpeechSegment
 from tests.api.live_server import LiveServer, serve
 from tests.speech import Placed, encode, recording, word_error_rate
 
@@ -122,6 +127,54 @@ def test_the_upload_is_decoded_within_the_parse_budgets(
         GREETING.split()[0]
         in client.audio.transcriptions.create(model="whisper-1", file=greeting).text
     )
+
+
+class _Overlap:
+    """A transcriber that takes its time and counts how many run at once."""
+
+    def __init__(self) -> None:
+        self.running = self.most = 0
+        self.lock = threading.Lock()
+
+    def transcribe(
+        self,
+        path: Path,
+        *,
+        progress: Callable[[float], None] | None = None,
+        decoder: Decoder = IN_PROCESS,
+    ) -> Iterator[SpeechSegment]:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.5)
+        with self.lock:
+            self.running -= 1
+        yield SpeechSegment(0.0, 1.0, "hello")
+
+
+def _at_once(client: openai.OpenAI, greeting: Path, count: int) -> None:
+    def transcribe() -> None:
+        assert client.audio.transcriptions.create(model="whisper-1", file=greeting).text
+
+    threads = [threading.Thread(target=transcribe) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_transcriptions_wait_their_turn(
+    client: openai.OpenAI, server: LiveServer, greeting: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    capped = _Overlap()
+    monkeypatch.setattr(server.stack, "transcriber", capped)
+    _at_once(client, greeting, 3)
+    assert capped.most == 1  # http.transcriptions_at_once
+    uncapped = _Overlap()
+    monkeypatch.setattr(server.stack, "transcriber", uncapped)
+    monkeypatch.setattr(server.app.state, "transcriptions", anyio.Semaphore(3))
+    _at_once(client, greeting, 3)
+    assert uncapped.most > 1
 
 
 def test_cue_clock() -> None:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from mmstack.api.deps import authorize, stack_of
+from mmstack.api.deps import authorize, stack_of, transcriptions
 from mmstack.api.routes.openai import transcript_formats as formats
 from mmstack.auth.roles import EndpointGroup, Permission
 from mmstack.errors import IngestError, InvalidRequestError, MMStackError
@@ -108,9 +108,10 @@ async def create_transcription(
             raise InvalidRequestError("the uploaded file is empty", param="file")
         decoder = decoder_for(Isolation.configured(settings), size)
         try:
-            transcript = await run_in_threadpool(
-                partial(transcribe_file, transcriber, path, options, decoder=decoder)
-            )
+            async with transcriptions(request):
+                transcript = await run_in_threadpool(
+                    partial(transcribe_file, transcriber, path, options, decoder=decoder)
+                )
         except IngestError as exc:
             raise InvalidRequestError(exc.message, param="file") from None
     match cast(formats.ResponseFormat, response_format):
