@@ -13,7 +13,8 @@ from mmstack.auth.audit import Actor
 from mmstack.auth.principal import Principal
 from mmstack.auth.quotas import Meter
 from mmstack.auth.roles import EndpointGroup, Permission
-from mmstack.config.settings import ChunkingSettings
+from mmstack.auth.service import Auth
+from mmstack.config.settings import ChunkingSettings, Settings
 from mmstack.index.embeddings import EmbeddingService
 from mmstack.index.model_directory import ModelDirectory
 from mmstack.index.search import SearchService
@@ -100,6 +101,20 @@ async def get_actor(request: Request, principal: PrincipalDep) -> Actor:
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+async def get_settings(request: Request) -> Settings:
+    return stack_of(request).settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_auth(request: Request) -> Auth:
+    return stack_of(request).auth
+
+
+AuthDep = Annotated[Auth, Depends(get_auth)]
 
 
 async def get_meter(request: Request, principal: PrincipalDep) -> Meter:

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from mmstack.api.account_schemas import (
@@ -19,7 +19,7 @@ from mmstack.api.account_schemas import (
     UserOut,
     UserUpdate,
 )
-from mmstack.api.deps import ActorDep, authorize, stack_of
+from mmstack.api.deps import ActorDep, AuthDep, authorize
 from mmstack.api.schemas import MAX_JSON_INT, MAX_ROW_ID, ListOut
 from mmstack.auth.accounts import generated_password
 from mmstack.auth.audit import AuditQuery, Result
@@ -33,16 +33,17 @@ router = APIRouter(
 
 @router.get("/users")
 def list_users(
-    request: Request, team: Annotated[str | None, Query(description="A team id")] = None
+    auth: AuthDep,
+    team: Annotated[str | None, Query(description="A team id")] = None,
 ) -> ListOut[UserOut]:
-    users = stack_of(request).auth.accounts.list_users(team=team)
+    users = auth.accounts.list_users(team=team)
     return ListOut(data=[UserOut.of(u) for u in users])
 
 
 @router.post("/users", status_code=201)
-def create_user(body: UserCreate, request: Request, actor: ActorDep) -> UserCreated:
+def create_user(auth: AuthDep, body: UserCreate, actor: ActorDep) -> UserCreated:
     """A new user; without a password one is generated and returned once."""
-    user, password = stack_of(request).auth.accounts.create_user(
+    user, password = auth.accounts.create_user(
         body.username,
         role=body.role,
         actor=actor,
@@ -53,16 +54,16 @@ def create_user(body: UserCreate, request: Request, actor: ActorDep) -> UserCrea
 
 
 @router.get("/users/{user}")
-def get_user(user: str, request: Request) -> UserOut:
+def get_user(auth: AuthDep, user: str) -> UserOut:
     """A user by id or username."""
-    return UserOut.of(stack_of(request).auth.accounts.get_user(user))
+    return UserOut.of(auth.accounts.get_user(user))
 
 
 @router.patch("/users/{user}")
-def update_user(user: str, body: UserUpdate, request: Request, actor: ActorDep) -> UserOut:
+def update_user(auth: AuthDep, user: str, body: UserUpdate, actor: ActorDep) -> UserOut:
     """Change a user's role, disable or enable them (disabling ends every login and stops
     their keys), or set their quotas."""
-    accounts = stack_of(request).auth.accounts
+    accounts = auth.accounts
     found = accounts.get_user(user)
     if body.role is not None and body.role != found.role:
         found = accounts.set_role(found.id, body.role, actor=actor)
@@ -74,12 +75,10 @@ def update_user(user: str, body: UserUpdate, request: Request, actor: ActorDep) 
 
 
 @router.post("/users/{user}/password")
-def reset_password(
-    user: str, body: PasswordReset, request: Request, actor: ActorDep
-) -> UserCreated:
+def reset_password(auth: AuthDep, user: str, body: PasswordReset, actor: ActorDep) -> UserCreated:
     """Set a user's password (generated when none is given, returned once); every login
     of the user ends."""
-    accounts = stack_of(request).auth.accounts
+    accounts = auth.accounts
     password = body.password or generated_password()
     accounts.set_password(user, password, actor=actor)
     shown = None if body.password else password
@@ -87,13 +86,13 @@ def reset_password(
 
 
 @router.get("/teams")
-def list_teams(request: Request) -> ListOut[TeamOut]:
-    return ListOut(data=[TeamOut.of(t) for t in stack_of(request).auth.accounts.list_teams()])
+def list_teams(auth: AuthDep) -> ListOut[TeamOut]:
+    return ListOut(data=[TeamOut.of(t) for t in auth.accounts.list_teams()])
 
 
 @router.post("/teams", status_code=201)
-def create_team(body: TeamCreate, request: Request, actor: ActorDep) -> TeamOut:
-    return TeamOut.of(stack_of(request).auth.accounts.create_team(body.name, actor=actor))
+def create_team(auth: AuthDep, body: TeamCreate, actor: ActorDep) -> TeamOut:
+    return TeamOut.of(auth.accounts.create_team(body.name, actor=actor))
 
 
 def _audit_query(
@@ -116,16 +115,16 @@ AuditQueryDep = Annotated[AuditQuery, Depends(_audit_query)]
 
 
 @router.get("/audit")
-def list_audit_events(request: Request, query: AuditQueryDep) -> ListOut[AuditEventOut]:
+def list_audit_events(auth: AuthDep, query: AuditQueryDep) -> ListOut[AuditEventOut]:
     """Audit events in the order they happened; page with `after` (the last id seen)."""
-    events = stack_of(request).auth.audit.query(query)
+    events = auth.audit.query(query)
     return ListOut(data=[AuditEventOut.of(e) for e in events])
 
 
 @router.get("/audit/export", response_class=StreamingResponse)
-def export_audit_events(request: Request, query: AuditQueryDep) -> StreamingResponse:
+def export_audit_events(auth: AuthDep, query: AuditQueryDep) -> StreamingResponse:
     """Every matching event as JSON lines."""
-    lines: Iterator[str] = stack_of(request).auth.audit.export(query)
+    lines: Iterator[str] = auth.audit.export(query)
     # The first batch is read now: a query the database refuses is an error response, not
     # a stream cut off after its 200.
     first = next(lines, None)

@@ -16,7 +16,7 @@ from mmstack.api.account_schemas import (
     TotpEnrolmentOut,
     UserOut,
 )
-from mmstack.api.deps import ActorDep, PrincipalDep, actor_of, stack_of
+from mmstack.api.deps import ActorDep, AuthDep, PrincipalDep, actor_of, stack_of
 from mmstack.auth.principal import Principal
 from mmstack.errors import PermissionDeniedError
 
@@ -39,11 +39,11 @@ def _count_attempt(request: Request) -> None:
 
 
 @router.post("/login")
-def login(body: LoginRequest, request: Request) -> TokenOut:
+def login(auth: AuthDep, body: LoginRequest, request: Request) -> TokenOut:
     """Exchange a username and password (and a TOTP or recovery code, when two-factor
     authentication is on) for an access token and a refresh token."""
     _count_attempt(request)
-    pair = stack_of(request).auth.logins.login(
+    pair = auth.logins.login(
         body.username,
         body.password,
         address=actor_of(request).address,
@@ -54,45 +54,48 @@ def login(body: LoginRequest, request: Request) -> TokenOut:
 
 
 @router.post("/refresh")
-def refresh(body: RefreshRequest, request: Request) -> TokenOut:
+def refresh(auth: AuthDep, body: RefreshRequest, request: Request) -> TokenOut:
     """A new token pair for a refresh token, which is then spent."""
     _count_attempt(request)
-    logins = stack_of(request).auth.logins
+    logins = auth.logins
     return TokenOut.of(logins.refresh(body.refresh_token, address=actor_of(request).address))
 
 
 @router.post("/logout", status_code=204)
 def logout(
-    request: Request, principal: PrincipalDep, actor: ActorDep, body: LogoutRequest | None = None
+    auth: AuthDep,
+    principal: PrincipalDep,
+    actor: ActorDep,
+    body: LogoutRequest | None = None,
 ) -> None:
     """End this login (or, with `everywhere`, every login of the user)."""
     _login_only(principal)
     assert principal.session_id is not None
     everywhere = body.everywhere if body else False
-    stack_of(request).auth.logins.logout(principal.session_id, actor=actor, everywhere=everywhere)
+    auth.logins.logout(principal.session_id, actor=actor, everywhere=everywhere)
 
 
 @router.get("/me")
-def me(request: Request, principal: PrincipalDep) -> UserOut:
-    return UserOut.of(stack_of(request).auth.accounts.get_user(principal.user_id))
+def me(auth: AuthDep, principal: PrincipalDep) -> UserOut:
+    return UserOut.of(auth.accounts.get_user(principal.user_id))
 
 
 @router.post("/password", status_code=204)
 def change_password(
-    body: PasswordChange, request: Request, principal: PrincipalDep, actor: ActorDep
+    auth: AuthDep, body: PasswordChange, principal: PrincipalDep, actor: ActorDep
 ) -> None:
     """Change one's own password; every login of the user ends."""
     user_id = _login_only(principal)
-    stack_of(request).auth.accounts.change_own_password(
+    auth.accounts.change_own_password(
         user_id, body.current_password, body.new_password, actor=actor
     )
 
 
 @router.post("/mfa/totp")
-def begin_totp(request: Request, principal: PrincipalDep, actor: ActorDep) -> TotpEnrolmentOut:
+def begin_totp(auth: AuthDep, principal: PrincipalDep, actor: ActorDep) -> TotpEnrolmentOut:
     """Start TOTP enrolment: scan the QR code (or type the secret) into an authenticator
     app, then confirm with a code from it."""
-    enrolment = stack_of(request).auth.mfa.begin_totp(_login_only(principal), actor=actor)
+    enrolment = auth.mfa.begin_totp(_login_only(principal), actor=actor)
     return TotpEnrolmentOut(
         secret=enrolment.secret, otpauth_uri=enrolment.uri, qr_svg=enrolment.qr_svg
     )
@@ -100,19 +103,19 @@ def begin_totp(request: Request, principal: PrincipalDep, actor: ActorDep) -> To
 
 @router.post("/mfa/totp/confirm")
 def confirm_totp(
-    body: TotpCode, request: Request, principal: PrincipalDep, actor: ActorDep
+    auth: AuthDep, body: TotpCode, principal: PrincipalDep, actor: ActorDep
 ) -> RecoveryCodesOut:
     """Turn TOTP on with a first code; returns one-time recovery codes."""
-    mfa = stack_of(request).auth.mfa
+    mfa = auth.mfa
     codes = mfa.confirm_totp(_login_only(principal), body.code, actor=actor)
     return RecoveryCodesOut(recovery_codes=codes)
 
 
 @router.post("/mfa/totp/disable", status_code=204)
 def disable_totp(
-    body: TotpDisable, request: Request, principal: PrincipalDep, actor: ActorDep
+    auth: AuthDep, body: TotpDisable, principal: PrincipalDep, actor: ActorDep
 ) -> None:
-    stack_of(request).auth.mfa.disable_totp(
+    auth.mfa.disable_totp(
         _login_only(principal),
         password=body.password,
         code=body.code,
@@ -123,10 +126,10 @@ def disable_totp(
 
 @router.post("/mfa/recovery-codes")
 def new_recovery_codes(
-    body: TotpCode, request: Request, principal: PrincipalDep, actor: ActorDep
+    auth: AuthDep, body: TotpCode, principal: PrincipalDep, actor: ActorDep
 ) -> RecoveryCodesOut:
     """New recovery codes (the old ones stop working); needs a current TOTP code."""
-    mfa = stack_of(request).auth.mfa
+    mfa = auth.mfa
     return RecoveryCodesOut(
         recovery_codes=mfa.new_recovery_codes(_login_only(principal), body.code, actor=actor)
     )

@@ -11,7 +11,7 @@ from mmstack.api.deps import (
     CollectionsDep,
     IngestionDep,
     MeterDep,
-    StackDep,
+    SettingsDep,
     authorize,
     upload_reads,
 )
@@ -56,7 +56,8 @@ def delete_collection(collection: str, collections: CollectionsDep) -> dict[str,
 async def upload_files(
     request: Request,
     collection: str,
-    stack: StackDep,
+    settings: SettingsDep,
+    ingestion: IngestionDep,
     collections: CollectionsDep,
     meter: MeterDep,
     files: Annotated[list[UploadFile], File(description="One or more files", min_length=1)],
@@ -68,7 +69,7 @@ async def upload_files(
     """Stores each file and queues its ingestion. A file over the size limit or of an
     unsupported type is recorded as failed with its reason; the others go on."""
     collection_id = await run_in_threadpool(collections.resolve_id, collection)
-    limit = stack.settings.ingest.max_file_bytes
+    limit = settings.ingest.max_file_bytes
     results = []
     for upload in files:
         if not upload.filename:
@@ -79,7 +80,7 @@ async def upload_files(
             size = len(data)
             await run_in_threadpool(meter.check_upload, size)
             added = await run_in_threadpool(
-                partial(stack.ingestion.add_file, tags=tags or ()),
+                partial(ingestion.add_file, tags=tags or ()),
                 collection_id,
                 upload.filename,
                 data,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from mmstack.api.account_schemas import KeyCreate, KeyCreated, KeyOut
-from mmstack.api.deps import ActorDep, PrincipalDep, authorize, stack_of
+from mmstack.api.deps import ActorDep, AuthDep, PrincipalDep, authorize
 from mmstack.api.schemas import ListOut
 from mmstack.auth.principal import Principal
 from mmstack.auth.roles import Permission
@@ -25,14 +25,14 @@ def _only_own(principal: Principal) -> str | None:
 
 @router.post("", status_code=201)
 def create_key(
-    body: KeyCreate, request: Request, principal: PrincipalDep, actor: ActorDep
+    auth: AuthDep, body: KeyCreate, principal: PrincipalDep, actor: ActorDep
 ) -> KeyCreated:
     """A new key; the response holds the key itself, which is never shown again."""
     is_admin = principal.can(Permission.ADMIN)
     if (body.user is not None or body.quotas is not None) and not is_admin:
         raise PermissionDeniedError("only an admin can make keys for others or set key quotas")
     expires_at = int(time.time()) + body.expires_in_days * 86400 if body.expires_in_days else None
-    key, token = stack_of(request).auth.keys.create(
+    key, token = auth.keys.create(
         body.user or principal.user_id,
         name=body.name,
         actor=actor,
@@ -47,22 +47,22 @@ def create_key(
 
 @router.get("")
 def list_keys(
-    request: Request,
+    auth: AuthDep,
     principal: PrincipalDep,
     user: str | None = Query(None, description="Admins: the keys of this user id"),
 ) -> ListOut[KeyOut]:
     own = _only_own(principal)
-    keys = stack_of(request).auth.keys.list(user_id=own or user)
+    keys = auth.keys.list(user_id=own or user)
     return ListOut(data=[KeyOut.of(k) for k in keys])
 
 
 @router.get("/{key_id}")
-def get_key(key_id: str, request: Request, principal: PrincipalDep) -> KeyOut:
-    return KeyOut.of(stack_of(request).auth.keys.get(key_id, user_id=_only_own(principal)))
+def get_key(auth: AuthDep, key_id: str, principal: PrincipalDep) -> KeyOut:
+    return KeyOut.of(auth.keys.get(key_id, user_id=_only_own(principal)))
 
 
 @router.delete("/{key_id}")
-def revoke_key(key_id: str, request: Request, principal: PrincipalDep, actor: ActorDep) -> KeyOut:
+def revoke_key(auth: AuthDep, key_id: str, principal: PrincipalDep, actor: ActorDep) -> KeyOut:
     """Revoke a key: it stops working at once."""
-    keys = stack_of(request).auth.keys
+    keys = auth.keys
     return KeyOut.of(keys.revoke(key_id, actor=actor, user_id=_only_own(principal)))

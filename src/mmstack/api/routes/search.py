@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from mmstack.api.deps import CollectionsDep, SearchDep, StackDep, authorize
+from mmstack.api.deps import CollectionsDep, SearchDep, SettingsDep, authorize
 from mmstack.api.schemas import SearchRequest, SearchResponse, SearchResultOut
 from mmstack.auth.roles import EndpointGroup, Permission
 from mmstack.index.filters import SearchFilter, media_type_filter
@@ -16,7 +16,7 @@ router = APIRouter(
 
 @router.post("/search")
 def search(
-    body: SearchRequest, service: SearchDep, collections: CollectionsDep, stack: StackDep
+    body: SearchRequest, service: SearchDep, collections: CollectionsDep, settings: SettingsDep
 ) -> SearchResponse:
     """Hybrid (BM25 + dense, fused), keyword or vector search over completed files."""
     f = body.filters
@@ -33,6 +33,6 @@ def search(
     hits = service.search(body.query, mode=body.mode, top_k=body.top_k, flt=flt)
     return SearchResponse(
         query=body.query,
-        mode=body.mode or stack.settings.search.mode,
+        mode=body.mode or settings.search.mode,
         data=[SearchResultOut.of(h) for h in hits],
     )

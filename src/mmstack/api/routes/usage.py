@@ -6,11 +6,11 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BeforeValidator
 
 from mmstack.api.account_schemas import UsageOut
-from mmstack.api.deps import PrincipalDep, authorize, stack_of
+from mmstack.api.deps import AuthDep, PrincipalDep, authorize
 from mmstack.api.schemas import ListOut
 from mmstack.auth.roles import Permission
 
@@ -37,7 +37,7 @@ def _day(value: dt.date) -> int:
 
 @router.get("")
 def usage(
-    request: Request,
+    auth: AuthDep,
     principal: PrincipalDep,
     since: Annotated[
         Day, Query(description="First day (UTC); default today, or `until` if earlier")
@@ -50,7 +50,7 @@ def usage(
     # After `until`, `since` makes an empty range (no rows), not an error.
     first = since or min(today, until or today)
     last = until or max(today, first)
-    auth = stack_of(request).auth
+    auth = auth
     user_ids: list[str] | None = [principal.user_id]
     if principal.can(Permission.ADMIN):
         user_ids = None

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from mmstack.api.deps import authorize, stack_of, transcriptions
+from mmstack.api.deps import SettingsDep, authorize, stack_of, transcriptions
 from mmstack.api.routes.openai import transcript_formats as formats
 from mmstack.auth.roles import EndpointGroup, Permission
 from mmstack.errors import IngestError, InvalidRequestError, MMStackError
@@ -53,6 +53,7 @@ TranscriberDep = Annotated[Transcriber | None, Depends(get_transcriber)]
 async def create_transcription(
     request: Request,
     transcriber: TranscriberDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile, File()],
     model: Annotated[str, Form(min_length=1)],
     language: Annotated[str | None, Form()] = None,
@@ -96,8 +97,8 @@ async def create_transcription(
         temperature=temperature,
         word_timestamps="word" in granularities,
     )
-    settings = stack_of(request).settings.ingest
-    limit = settings.max_file_bytes
+    ingest = settings.ingest
+    limit = ingest.max_file_bytes
     with tempfile.TemporaryDirectory(prefix="mmstack-audio-") as tmp:
         # The name keeps the upload's extension: FFmpeg's hint for headerless formats.
         path = Path(tmp) / f"upload{extension_of(file.filename or '')}"
@@ -106,7 +107,7 @@ async def create_transcription(
             raise FileTooLargeError(size_limit_message(size, limit), param="file")
         if size == 0:
             raise InvalidRequestError("the uploaded file is empty", param="file")
-        decoder = decoder_for(Isolation.configured(settings), size)
+        decoder = decoder_for(Isolation.configured(ingest), size)
         try:
             async with transcriptions(request):
                 transcript = await run_in_threadpool(
