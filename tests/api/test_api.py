@@ -13,6 +13,7 @@ from mmstack.api.app import create_app
 from mmstack.config.settings import IngestSettings, Settings
 from tests.api.live_server import admin_key, client_stack
 from tests.documents import PAGE_TEXTS, make_pdf
+from tests.timing import within_one_minute
 
 
 @pytest.fixture
@@ -154,10 +155,7 @@ def test_logins_from_one_address_are_rate_limited(settings: Settings) -> None:
         update={"auth": settings.auth.model_copy(update={"login_attempts_per_minute": 3})}
     )
     with TestClient(create_app(live)) as client:
-        # Per-minute counts are weighted across the turn of a minute (a sliding window
-        # counter, as `limits` counts): a burst that straddles it is let through once more.
-        if (into_minute := time.time() % 60) > 50:
-            time.sleep(60.5 - into_minute)
+        within_one_minute()
         for n in range(3):
             wrong = client.post("/api/auth/login", json={"username": f"u{n}", "password": "x"})
             assert wrong.status_code == 401

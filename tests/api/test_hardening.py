@@ -26,6 +26,7 @@ from mmstack.auth.roles import Role
 from mmstack.config.settings import HttpSettings, MediaSettings, Settings
 from mmstack.stack import open_stack
 from tests.api.live_server import LiveServer, admin_key, client_stack, serve
+from tests.timing import within_one_minute
 
 
 @pytest.fixture
@@ -204,6 +205,7 @@ def test_a_stalled_body_is_answered_408(live: LiveServer) -> None:
 
 def test_forwarded_addresses_are_believed_only_from_trusted_proxies(live: LiveServer) -> None:
     login = live.base_url.removesuffix("/v1") + "/api/auth/login"
+    within_one_minute()
     statuses = [
         httpx.post(
             login,
