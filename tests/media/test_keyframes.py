@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import wave
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -12,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from mmstack.errors import IngestError
 from mmstack.ingest.parsers.limits import ParseLimits
-from mmstack.media.keyframes import Keyframe, keyframes, probe
+from mmstack.media.keyframes import Keyframe, keyframes_and_positions, probe
 from tests.media.video_samples import SIZE, Scene, fade, slide, talk, write_video
 
 MAX_PIXELS = ParseLimits().max_image_pixels
@@ -26,6 +28,17 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def talk_mp4(videos: Path) -> Path:
     return talk(videos / "talk.mp4")
+
+
+def keyframes(
+    path: Path, *, progress: Callable[[float], None] | None = None, **options: Any
+) -> Iterator[Keyframe]:
+    """The keyframes alone; the positions decoded between them go to `progress`."""
+    for step in keyframes_and_positions(path, **options):
+        if isinstance(step, Keyframe):
+            yield step
+        elif progress is not None:
+            progress(step)
 
 
 def _times(frames: list[Keyframe]) -> list[float]:

@@ -11,7 +11,7 @@ thumbnails a few dozen pixels wide made by swscale.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -67,41 +67,6 @@ def probe(path: Path, *, max_pixels: int) -> VideoInfo:
     readable video with frames of at most `max_pixels`."""
     with _open(path) as container:
         return _info(container, _video_stream(container), max_pixels)
-
-
-def keyframes(
-    path: Path,
-    *,
-    max_pixels: int,
-    sample_fps: float = 2.0,
-    threshold: float = 0.01,
-    min_gap: float = 2.0,
-    settle: float = 2.0,
-    motion_gap: float = 10.0,
-    max_interval: float = 30.0,
-    max_side: int = 1920,
-    progress: Callable[[float], None] | None = None,
-) -> Iterator[Keyframe]:
-    """The frames worth reading, in time order (`keyframes_and_positions` tells the
-    parameters).
-
-    `progress` receives the seconds of video decoded so far.
-    """
-    for step in keyframes_and_positions(
-        path,
-        max_pixels=max_pixels,
-        sample_fps=sample_fps,
-        threshold=threshold,
-        min_gap=min_gap,
-        settle=settle,
-        motion_gap=motion_gap,
-        max_interval=max_interval,
-        max_side=max_side,
-    ):
-        if isinstance(step, Keyframe):
-            yield step
-        elif progress is not None:
-            progress(step)
 
 
 def keyframes_and_positions(
