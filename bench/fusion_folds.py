@@ -156,7 +156,7 @@ def ingest_files(stack: Stack, name: str, files: dict[str, bytes]) -> str:
     collection_id = stack.collections.create(name).id
     started = time.perf_counter()
     for filename, data in files.items():
-        stack.ingestion.add_file(collection_id, filename, data)
+        stack.intake.add_file(collection_id, filename, data)
     stack.worker.run_until_idle()
     print(f"{name}: {len(files)} files ingested in {time.perf_counter() - started:.0f} s")
     return collection_id

@@ -95,7 +95,7 @@ def ingest(stack: Stack, corpus: dict[str, str]) -> str:
     collection_id = stack.collections.create(name).id
     started = time.perf_counter()
     for filename, text in corpus.items():
-        stack.ingestion.add_file(collection_id, filename, text.encode())
+        stack.intake.add_file(collection_id, filename, text.encode())
     stack.worker.run_until_idle()
     print(f"ingested {len(corpus)} documents in {time.perf_counter() - started:.0f} s")
     return collection_id

@@ -139,7 +139,7 @@ def ingest(stack: Stack) -> str:
     collection_id = stack.collections.create(name).id
     started = time.perf_counter()
     for page in book:
-        stack.ingestion.add_file(collection_id, page.filename, page.html)
+        stack.intake.add_file(collection_id, page.filename, page.html)
     stack.worker.run_until_idle()
     print(f"ingested {len(book)} pages in {time.perf_counter() - started:.0f} s")
     return collection_id

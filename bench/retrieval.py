@@ -34,7 +34,7 @@ def ingest_corpus(stack: Stack, name: str, corpus: dict[str, tuple[str, str]]) -
     started = time.perf_counter()
     for doc_id, (title, body) in corpus.items():
         text = f"{title}\n\n{body}" if title else body
-        stack.ingestion.add_file(collection_id, f"{doc_id}.txt", text.encode())
+        stack.intake.add_file(collection_id, f"{doc_id}.txt", text.encode())
     stack.worker.run_until_idle()
     failed = [m for m in stack.collections.files(collection_id) if m.status != "completed"]
     if failed:

@@ -60,7 +60,7 @@ def ingestion_ratio(workdir: Path, docs: int) -> list[list[str]]:
         collection = stack.collections.create("speed").id
         started = time.perf_counter()
         for n, text in enumerate(texts):
-            stack.ingestion.add_file(collection, f"doc{n}.txt", text.encode())
+            stack.intake.add_file(collection, f"doc{n}.txt", text.encode())
         stack.worker.run_until_idle()
         pipeline_s = time.perf_counter() - started
         with stack.db.session() as session:
@@ -92,7 +92,7 @@ def build_search_index(data_dir: Path, chunks: int) -> None:
         while made < chunks:
             batch = [sentences[(made + i) % len(sentences)] for i in range(per_file)]
             text = "\n\n".join(f"{s} [{n}.{i}]" for i, s in enumerate(batch))
-            stack.ingestion.add_file(collection, f"part{n:05d}.txt", text.encode())
+            stack.intake.add_file(collection, f"part{n:05d}.txt", text.encode())
             made += per_file
             n += 1
         started = time.perf_counter()

@@ -60,8 +60,8 @@ def answer_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def handbook_stack(answer_settings: Settings) -> Iterator[Stack]:
     with open_stack(answer_settings) as stack:
         collection = stack.collections.create("lighthouse").id
-        stack.ingestion.add_file(collection, "handbook.md", HANDBOOK.encode())
-        stack.ingestion.add_file(collection, "supplies.md", SUPPLIES.encode())
+        stack.intake.add_file(collection, "handbook.md", HANDBOOK.encode())
+        stack.intake.add_file(collection, "supplies.md", SUPPLIES.encode())
         stack.collections.create("empty")
         stack.worker.run_until_idle()
         yield stack

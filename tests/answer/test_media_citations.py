@@ -31,7 +31,7 @@ def talk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     with open_stack(settings) as stack:
         collection = stack.collections.create("talks").id
-        stack.ingestion.add_file(collection, "talk.mp4", talk(root / "talk.mp4").read_bytes())
+        stack.intake.add_file(collection, "talk.mp4", talk(root / "talk.mp4").read_bytes())
         stack.worker.run_until_idle()
         yield stack
 

@@ -108,8 +108,8 @@ def ordinary_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     with open_stack(settings) as stack:
         collection = stack.collections.create("notes").id
-        stack.ingestion.add_file(collection, "audit.txt", AUDIT.encode())
-        stack.ingestion.add_file(collection, "falcon.txt", FALCON.encode())
+        stack.intake.add_file(collection, "audit.txt", AUDIT.encode())
+        stack.intake.add_file(collection, "falcon.txt", FALCON.encode())
         stack.worker.run_until_idle()
         yield stack
 

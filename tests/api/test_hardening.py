@@ -259,7 +259,7 @@ def test_the_data_directory_is_private(tmp_path: Path, settings: Settings) -> No
     assert stat.S_IMODE(shared.stat().st_mode) == 0o700
     fresh = tmp_path / "fresh" / "data"
     with open_stack(settings.model_copy(update={"data_dir": fresh})) as stack:
-        stack.ingestion.add_file(stack.collections.create("n").id, "a.txt", b"some text")
+        stack.intake.add_file(stack.collections.create("n").id, "a.txt", b"some text")
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
     for path in fresh.rglob("*"):
         if path.is_file() and not path.is_symlink():

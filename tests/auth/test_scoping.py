@@ -9,10 +9,10 @@ import pytest
 
 from mmstack.auth.roles import Role
 from mmstack.errors import NotFoundError, PermissionDeniedError
-from mmstack.ingest.pagination import PageRequest
 from mmstack.stack import Stack
 from mmstack.store.models import DEFAULT_TEAM_ID
 from mmstack.store.ownership import Owner
+from mmstack.store.pagination import PageRequest
 from tests.auth.conftest import ADMIN, PASSWORD
 
 ROSES = b"""# Garden notes
@@ -46,9 +46,9 @@ def teams(stack: Stack) -> Teams:
     blue_notes = stack.collections.for_owner(blue).create("notes").id
     blue_log = stack.collections.for_owner(blue).create("log").id
     red_notes = stack.collections.for_owner(red).create("notes").id  # same name, other team
-    added = stack.ingestion.add_file(blue_notes, "garden.md", ROSES)
-    stack.ingestion.add_file(blue_log, "turbines.md", TURBINES)
-    stack.ingestion.add_file(red_notes, "harbour.md", HARBOUR)
+    added = stack.intake.add_file(blue_notes, "garden.md", ROSES)
+    stack.intake.add_file(blue_log, "turbines.md", TURBINES)
+    stack.intake.add_file(red_notes, "harbour.md", HARBOUR)
     stack.worker.run_until_idle()
     return Teams(blue, red, blue_notes, blue_log, red_notes, added.collection_file.file_id)
 
@@ -95,22 +95,22 @@ def test_files_of_another_team_are_not_found(stack: Stack, teams: Teams) -> None
 
 
 def test_vector_stores_of_another_team_are_not_found(stack: Stack, teams: Teams) -> None:
-    blue = stack.vector_stores.for_owner(teams.blue)
-    red = stack.vector_stores.for_owner(teams.red)
+    blue = stack.collections.for_owner(teams.blue)
+    red = stack.collections.for_owner(teams.red)
     blue_file = stack.files.for_owner(teams.blue).upload(
         "plan.txt", b"the blue plan", purpose="assistants"
     )
     store = blue.create(name="blue store")
     for call in (
         lambda: red.get(store.collection.id),
-        lambda: red.files(store.collection.id, PageRequest()),
+        lambda: red.file_page(store.collection.id, PageRequest()),
         lambda: red.attach(store.collection.id, blue_file.id),
         lambda: red.delete(store.collection.id),
         lambda: red.file_text(teams.blue_notes, teams.blue_file),
     ):
         with pytest.raises(NotFoundError):
             call()
-    assert store.collection.id not in {s.collection.id for s in red.list(PageRequest()).items}
+    assert store.collection.id not in {s.collection.id for s in red.list_page(PageRequest()).items}
     # Nor can another team's file be put into one's own store.
     red_store = red.create(name="red store")
     with pytest.raises(NotFoundError):
@@ -155,7 +155,7 @@ def test_a_key_limited_to_some_collections(stack: Stack, teams: Teams) -> None:
     with pytest.raises(PermissionDeniedError):
         collections.create("new")
     with pytest.raises(PermissionDeniedError):
-        stack.vector_stores.for_owner(owner).create(name="new")
+        stack.collections.for_owner(owner).create(name="new")
     hits = stack.search.for_owner(owner).search("turbine gearbox oil", mode="keyword")
     assert {h.collection_id for h in hits} <= {teams.blue_notes}
     assert stack.search.for_owner(teams.blue).search("turbine gearbox oil", mode="keyword")

@@ -73,7 +73,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, st
 def _ingest(stack: Stack, name: str, texts: dict[str, str]) -> str:
     collection = stack.collections.create(name).id
     for filename, body in texts.items():
-        stack.ingestion.add_file(collection, filename, body.encode())
+        stack.intake.add_file(collection, filename, body.encode())
     stack.worker.run_until_idle()
     return collection
 

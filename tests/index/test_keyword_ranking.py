@@ -17,7 +17,7 @@ FILLER = [
 def _ingest(stack: Stack, texts: dict[str, str]) -> None:
     collection = stack.collections.create("ranking").id
     for name, text in texts.items():
-        stack.ingestion.add_file(collection, f"{name}.txt", text.encode())
+        stack.intake.add_file(collection, f"{name}.txt", text.encode())
     stack.worker.run_until_idle()
 
 

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from mmstack.auth.audit import Actor
 from mmstack.errors import ConflictError, NotFoundError
 from mmstack.index.filters import SearchFilter
-from mmstack.ingest.jobs import ClaimedJob
 from mmstack.ingest.reconcile import BLOB_GRACE_SECONDS
 from mmstack.stack import Stack
+from mmstack.store.jobs import ClaimedJob
 from mmstack.store.models import Chunk, CollectionFile, FileStatus, Job, JobStatus, StoredFile
 from mmstack.store.ownership import Owner
 from tests.documents import PAGE_TEXTS, make_pdf
@@ -34,7 +34,7 @@ def _ingest(stack: Stack, collection: str, files: dict[str, bytes], **kw: object
     cid = stack.collections.resolve_id(collection)
     ids = {}
     for name, data in files.items():
-        added = stack.ingestion.add_file(cid, name, data, **kw)  # type: ignore[arg-type]
+        added = stack.intake.add_file(cid, name, data, **kw)  # type: ignore[arg-type]
         ids[name] = added.collection_file.file_id
     stack.worker.run_until_idle()
     return ids
@@ -79,8 +79,8 @@ def test_pdf_page_anchor_and_hybrid_search(stack: Stack) -> None:
 
 def test_same_bytes_twice_are_one_file(stack: Stack) -> None:
     cid = stack.collections.create("c").id
-    first = stack.ingestion.add_file(cid, "a.md", NOTES)
-    again = stack.ingestion.add_file(cid, "copy-of-a.md", NOTES)
+    first = stack.intake.add_file(cid, "a.md", NOTES)
+    again = stack.intake.add_file(cid, "copy-of-a.md", NOTES)
     assert first.created
     assert not again.created
     assert again.collection_file.file_id == first.collection_file.file_id
@@ -90,10 +90,10 @@ def test_same_bytes_twice_are_one_file(stack: Stack) -> None:
 
 def test_failed_files_are_not_searchable_and_the_batch_goes_on(stack: Stack) -> None:
     cid = stack.collections.create("mixed").id
-    good = stack.ingestion.add_file(cid, "good.txt", b"The zebra migration crosses the Mara river.")
-    corrupt = stack.ingestion.add_file(cid, "broken.pdf", b"%PDF-1.7\n zebra migration garbage")
-    unsupported = stack.ingestion.add_file(cid, "tool.exe", b"MZ zebra migration")
-    bad_utf8 = stack.ingestion.add_file(cid, "latin.txt", b"zebra migration caf\xe9")
+    good = stack.intake.add_file(cid, "good.txt", b"The zebra migration crosses the Mara river.")
+    corrupt = stack.intake.add_file(cid, "broken.pdf", b"%PDF-1.7\n zebra migration garbage")
+    unsupported = stack.intake.add_file(cid, "tool.exe", b"MZ zebra migration")
+    bad_utf8 = stack.intake.add_file(cid, "latin.txt", b"zebra migration caf\xe9")
     stack.worker.run_until_idle()
     status = {m.file_id: m for m in stack.collections.files(cid)}
     assert status[good.collection_file.file_id].status == FileStatus.COMPLETED
@@ -113,7 +113,7 @@ def test_failed_files_are_not_searchable_and_the_batch_goes_on(stack: Stack) -> 
 def test_size_limit(stack: Stack) -> None:
     stack.settings.ingest.max_file_bytes = 100  # the service reads the same settings object
     cid = stack.collections.create("small").id
-    added = stack.ingestion.add_file(cid, "big.txt", b"x" * 101)
+    added = stack.intake.add_file(cid, "big.txt", b"x" * 101)
     assert added.collection_file.status == FileStatus.FAILED
     assert "over the limit" in (added.collection_file.last_error or "")
     assert not stack.blobs.exists(_digest(added.collection_file))
@@ -181,7 +181,7 @@ def test_transient_failure_retries_with_backoff_then_completes(
         return real_embed(texts)
 
     monkeypatch.setattr(stack.embedder, "embed", flaky)
-    added = stack.ingestion.add_file(cid, "a.txt", b"Volcanic soil is rich in minerals.")
+    added = stack.intake.add_file(cid, "a.txt", b"Volcanic soil is rich in minerals.")
     assert stack.worker.run_batch() == 1
     member = stack.collections.file(cid, added.collection_file.file_id)
     assert member.status == FileStatus.QUEUED
@@ -211,29 +211,29 @@ def test_reprocessing_is_idempotent(stack: Stack) -> None:
 
 def test_retry_failed_file(stack: Stack) -> None:
     cid = stack.collections.create("c").id
-    broken = stack.ingestion.add_file(cid, "broken.pdf", b"%PDF-1.7\n truncated")
-    rejected = stack.ingestion.add_file(cid, "tool.exe", b"MZ")
-    fine = stack.ingestion.add_file(cid, "fine.txt", b"Hedgehogs hibernate in winter.")
+    broken = stack.intake.add_file(cid, "broken.pdf", b"%PDF-1.7\n truncated")
+    rejected = stack.intake.add_file(cid, "tool.exe", b"MZ")
+    fine = stack.intake.add_file(cid, "fine.txt", b"Hedgehogs hibernate in winter.")
     stack.worker.run_until_idle()
     file_id = broken.collection_file.file_id
     first_error = stack.collections.file(cid, file_id).last_error
-    retried = stack.ingestion.retry_file(cid, file_id)
+    retried = stack.intake.retry_file(cid, file_id)
     assert (retried.status, retried.last_error) == (FileStatus.QUEUED, None)
     stack.worker.run_until_idle()
     again = stack.collections.file(cid, file_id)
     assert (again.status, again.last_error) == (FileStatus.FAILED, first_error)
     with pytest.raises(ConflictError, match="refused before it was stored"):
-        stack.ingestion.retry_file(cid, rejected.collection_file.file_id)
+        stack.intake.retry_file(cid, rejected.collection_file.file_id)
     with pytest.raises(ConflictError, match="not failed"):
-        stack.ingestion.retry_file(cid, fine.collection_file.file_id)
+        stack.intake.retry_file(cid, fine.collection_file.file_id)
     with pytest.raises(NotFoundError):
-        stack.ingestion.retry_file(cid, "file-nope")
+        stack.intake.retry_file(cid, "file-nope")
 
 
 def test_blobs_no_file_refers_to_are_removed_once_old(stack: Stack) -> None:
     """A crash between storing an upload's bytes and recording it leaves a blob behind."""
     cid = stack.collections.create("c").id
-    kept = stack.ingestion.add_file(cid, "kept.txt", b"Badgers dig setts.")
+    kept = stack.intake.add_file(cid, "kept.txt", b"Badgers dig setts.")
     stack.worker.run_until_idle()
     an_hour_ago = time.time() - BLOB_GRACE_SECONDS - 60
     orphan = stack.blobs.put(b"bytes of an upload whose request died")
@@ -258,8 +258,8 @@ def test_teams_take_turns_at_the_queue(stack: Stack) -> None:
     other = stack.auth.accounts.create_team("other", actor=Actor.local())
     busy = stack.collections.create("burst").id
     quiet = stack.collections.for_owner(Owner(other.id)).create("one").id
-    burst = [stack.ingestion.add_file(busy, f"{n}.txt", f"File {n}.".encode()) for n in range(6)]
-    lone = stack.ingestion.add_file(quiet, "lone.txt", b"The other team's file.")
+    burst = [stack.intake.add_file(busy, f"{n}.txt", f"File {n}.".encode()) for n in range(6)]
+    lone = stack.intake.add_file(quiet, "lone.txt", b"The other team's file.")
     claimed = stack.queue.claim(limit=2)
     members = {job.collection_file_id for job in claimed}
     assert members == {burst[0].collection_file.id, lone.collection_file.id}

@@ -112,11 +112,9 @@ def test_pictures_are_searched_fused_and_reconciled(clip_dir: Path, tmp_path: Pa
     with open_stack(settings) as stack:
         collection = stack.collections.create("photos").id
         other = stack.collections.create("other").id
-        red = stack.ingestion.add_file(
-            collection, "red.png", encode(_picture("red", "circle"), "PNG")
-        )
-        stack.ingestion.add_file(collection, "blue.png", encode(_picture("blue", "stripes"), "PNG"))
-        stack.ingestion.add_file(other, "elsewhere.png", encode(_picture("red", "stripes"), "PNG"))
+        red = stack.intake.add_file(collection, "red.png", encode(_picture("red", "circle"), "PNG"))
+        stack.intake.add_file(collection, "blue.png", encode(_picture("blue", "stripes"), "PNG"))
+        stack.intake.add_file(other, "elsewhere.png", encode(_picture("red", "stripes"), "PNG"))
         stack.worker.run_until_idle()
         pictures = stack.pictures
         assert pictures is not None

@@ -147,11 +147,11 @@ def test_captions_make_pictures_without_text_findable(
     )
     with open_stack(settings) as stack:
         collection = stack.collections.create("pictures").id
-        stack.ingestion.add_file(collection, "a.png", encode(_square("red"), "PNG"))
-        stack.ingestion.add_file(collection, "b.png", encode(_square("green", 1), "PNG"))
+        stack.intake.add_file(collection, "a.png", encode(_square("red"), "PNG"))
+        stack.intake.add_file(collection, "b.png", encode(_square("green", 1), "PNG"))
         stack.worker.run_until_idle()
         vision_server.broken = True
-        stack.ingestion.add_file(collection, "c.png", encode(_square("blue", 2), "PNG"))
+        stack.intake.add_file(collection, "c.png", encode(_square("blue", 2), "PNG"))
         stack.worker.run_until_idle()
         vision_server.broken = False
         flt = SearchFilter(collection_ids=[collection])

@@ -19,7 +19,7 @@ from mmstack.answer.service import AnswerService
 from mmstack.answer.stream import AnswerStream
 from mmstack.answer.types import Answer, AnswerDone, Citation, TextDelta
 from mmstack.errors import InvalidRequestError
-from mmstack.ingest.vector_stores import VectorStoreService
+from mmstack.knowledge.collections import CollectionService
 from mmstack.llm.grounding import RetrievalScope
 from mmstack.llm.types import (
     AssistantMessage,
@@ -37,7 +37,7 @@ from mmstack.urls import thumbnail_url
 
 
 class GroundedChat:
-    def __init__(self, answers: AnswerService, vector_stores: VectorStoreService) -> None:
+    def __init__(self, answers: AnswerService, vector_stores: CollectionService) -> None:
         self._answers = answers
         self._vector_stores = vector_stores
 

@@ -178,7 +178,7 @@ class TeamOut(BaseModel):
 
     @classmethod
     def of(cls, team: Team) -> TeamOut:
-        return cls(id=team.id, name=team.name, created_at=team.created_at)
+        return cls.model_validate(team, from_attributes=True)
 
 
 class KeyCreate(BaseModel):

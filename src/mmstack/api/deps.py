@@ -18,14 +18,14 @@ from mmstack.config.settings import ChunkingSettings, Settings
 from mmstack.index.embeddings import EmbeddingService
 from mmstack.index.model_directory import ModelDirectory
 from mmstack.index.search import SearchService
-from mmstack.ingest.collections import CollectionService
-from mmstack.ingest.file_batches import FileBatchService
-from mmstack.ingest.files import FileService
-from mmstack.ingest.service import IngestionService
-from mmstack.ingest.vector_store_search import VectorStoreSearch
-from mmstack.ingest.vector_stores import VectorStoreService
+from mmstack.knowledge.batches import FileBatchService
+from mmstack.knowledge.collections import CollectionService
+from mmstack.knowledge.files import FileService
+from mmstack.knowledge.intake import Intake
+from mmstack.knowledge.search import CollectionSearch
 from mmstack.llm.stored_responses import ResponseStore
 from mmstack.stack import Stack
+from mmstack.store.jobs import JobQueue
 
 # The providers are coroutines although they only read attributes: FastAPI runs a plain
 # `def` dependency in its thread pool, a thread hop per dependency on every request.
@@ -128,8 +128,8 @@ async def get_collections(request: Request, principal: PrincipalDep) -> Collecti
     return stack_of(request).collections.for_owner(principal.owner)
 
 
-async def get_ingestion(request: Request) -> IngestionService:
-    return stack_of(request).ingestion
+async def get_intake(request: Request) -> Intake:
+    return stack_of(request).intake
 
 
 async def get_search(request: Request, principal: PrincipalDep) -> SearchService:
@@ -148,20 +148,26 @@ async def get_files(request: Request, principal: PrincipalDep) -> FileService:
     return stack_of(request).files.for_owner(principal.owner)
 
 
-async def get_vector_stores(request: Request, principal: PrincipalDep) -> VectorStoreService:
-    return stack_of(request).vector_stores.for_owner(principal.owner)
+async def get_vector_stores(request: Request, principal: PrincipalDep) -> CollectionService:
+    """The collections, as OpenAI's vector store routes address them."""
+    collections = stack_of(request).collections.for_owner(principal.owner)
+    return collections.addressed_as("vector_store_id")
 
 
 async def get_file_batches(request: Request, principal: PrincipalDep) -> FileBatchService:
     return stack_of(request).file_batches.for_owner(principal.owner)
 
 
-async def get_store_search(request: Request, principal: PrincipalDep) -> VectorStoreSearch:
+async def get_store_search(request: Request, principal: PrincipalDep) -> CollectionSearch:
     return stack_of(request).store_search.for_owner(principal.owner)
 
 
 async def get_stored_responses(request: Request, principal: PrincipalDep) -> ResponseStore:
     return stack_of(request).stored_responses.for_owner(principal.owner)
+
+
+async def get_jobs(request: Request) -> JobQueue:
+    return stack_of(request).queue
 
 
 async def get_chunking(request: Request) -> ChunkingSettings:
@@ -170,13 +176,14 @@ async def get_chunking(request: Request) -> ChunkingSettings:
 
 StackDep = Annotated[Stack, Depends(get_stack)]
 CollectionsDep = Annotated[CollectionService, Depends(get_collections)]
-IngestionDep = Annotated[IngestionService, Depends(get_ingestion)]
+IntakeDep = Annotated[Intake, Depends(get_intake)]
 SearchDep = Annotated[SearchService, Depends(get_search)]
 ServedModelsDep = Annotated[ModelDirectory, Depends(get_served_models)]
 EmbeddingsDep = Annotated[EmbeddingService, Depends(get_embeddings)]
 FilesDep = Annotated[FileService, Depends(get_files)]
-VectorStoresDep = Annotated[VectorStoreService, Depends(get_vector_stores)]
+VectorStoresDep = Annotated[CollectionService, Depends(get_vector_stores)]
 FileBatchesDep = Annotated[FileBatchService, Depends(get_file_batches)]
-StoreSearchDep = Annotated[VectorStoreSearch, Depends(get_store_search)]
+StoreSearchDep = Annotated[CollectionSearch, Depends(get_store_search)]
+JobsDep = Annotated[JobQueue, Depends(get_jobs)]
 ChunkingDep = Annotated[ChunkingSettings, Depends(get_chunking)]
 StoredResponsesDep = Annotated[ResponseStore, Depends(get_stored_responses)]

@@ -21,7 +21,7 @@ from mmstack.errors import (
     PermissionDeniedError,
     RateLimitError,
 )
-from mmstack.ingest.uploads import FileTooLargeError
+from mmstack.knowledge.uploads import FileTooLargeError
 from mmstack.models.registry import ModelUnavailableError
 
 log = logging.getLogger(__name__)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Generic, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic.config import JsonDict
 
 from mmstack.index.search import SearchHit
-from mmstack.ingest.collections import CollectionInfo
-from mmstack.ingest.labels import LABEL_PATTERN, MAX_TAG_LENGTH
 from mmstack.json_numbers import JsonInt
+from mmstack.knowledge.collections import CollectionInfo
+from mmstack.knowledge.labels import LABEL_PATTERN, MAX_TAG_LENGTH
 from mmstack.media_types import Modality
 from mmstack.store.models import CollectionFile, Job
 from mmstack.urls import thumbnail_url
@@ -21,8 +21,6 @@ T = TypeVar("T")
 # inside the database's integer columns: a number past it is an invalid request, not a
 # query the database refuses.
 MAX_JSON_INT = 2**53 - 1
-# Row ids are 32-bit integers on PostgreSQL: a larger one names no row.
-MAX_ROW_ID = 2**31 - 1
 # Request bodies take JSON's types as they are: `false` or "1" is not a number.
 STRICT = ConfigDict(strict=True)
 # An enum in a strict body, given by its value (strict alone wants an enum instance).
@@ -35,6 +33,10 @@ TAG: JsonDict = {"maxLength": MAX_TAG_LENGTH, **LABEL}
 NOT_BLANK: JsonDict = {"pattern": r"\S"}
 
 
+class Identified(BaseModel):
+    id: str
+
+
 class CollectionCreate(BaseModel):
     model_config = STRICT
 
@@ -43,6 +45,8 @@ class CollectionCreate(BaseModel):
 
 
 class FileCountsOut(BaseModel):
+    """The native API's file counts: `failed` includes the cancelled files."""
+
     queued: int
     in_progress: int
     completed: int
@@ -50,8 +54,7 @@ class FileCountsOut(BaseModel):
     total: int
 
 
-class CollectionOut(BaseModel):
-    id: str
+class CollectionOut(Identified):
     object: Literal["collection"] = "collection"
     name: str
     description: str | None
@@ -71,15 +74,14 @@ class CollectionOut(BaseModel):
                 queued=counts.queued,
                 in_progress=counts.in_progress,
                 completed=counts.completed,
-                failed=counts.failed,
+                failed=counts.failed_or_cancelled,
                 total=counts.total,
             ),
             chunk_count=info.chunk_count,
         )
 
 
-class FileOut(BaseModel):
-    id: str
+class FileOut(Identified):
     object: Literal["collection.file"] = "collection.file"
     collection_id: str
     filename: str
@@ -130,22 +132,27 @@ class JobOut(BaseModel):
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
-        return cls(
-            id=job.id,
-            kind=job.kind,
-            status=job.status,
-            attempts=job.attempts,
-            max_attempts=job.max_attempts,
-            last_error=job.last_error,
-            collection_file_id=job.collection_file_id,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
-        )
+        return cls.model_validate(job, from_attributes=True)
 
 
 class ListOut(BaseModel, Generic[T]):
+    """Every list either API returns. A paged list (OpenAI's) says whether more follow
+    (`has_more`; the SDK asks for them with `after=last_id`); a whole list has none."""
+
     object: Literal["list"] = "list"
     data: list[T]
+    first_id: str | None = None
+    last_id: str | None = None
+    has_more: bool = False
+
+    @model_validator(mode="after")
+    def _cursors(self) -> Self:
+        """The ids of the first and last items, when they are identified by strings."""
+        if self.data and isinstance(self.data[0], Identified):
+            self.first_id = self.data[0].id
+        if self.data and isinstance(self.data[-1], Identified):
+            self.last_id = self.data[-1].id
+        return self
 
 
 class SearchFilters(BaseModel):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mmstack.cli.options import JsonOpt, opened_stack
 from mmstack.cli.output import console, fail, print_json, print_table
 from mmstack.errors import MMStackError
+
+if TYPE_CHECKING:
+    from mmstack.knowledge.collections import CollectionInfo
+    from mmstack.store.models import CollectionFile
 
 collections_app = typer.Typer(
     help="Create, list, show and delete collections.", no_args_is_help=True
@@ -25,14 +28,13 @@ def collections_create(
     """Create a collection."""
     with opened_stack() as stack:
         try:
-            created = stack.collections.create(name, description=description)
+            info = stack.collections.create(name, description=description)
         except MMStackError as exc:
             fail(exc.message)
-        info = stack.collections.get(created.id)
     if json_out:
         print_json(_collection_dict(info))
     else:
-        console.print(f"created collection [bold]{name}[/bold] ({created.id})")
+        console.print(f"created collection [bold]{name}[/bold] ({info.id})")
 
 
 @collections_app.command("list")
@@ -52,7 +54,7 @@ def collections_list(json_out: JsonOpt = False) -> None:
                 i.collection.name,
                 i.file_counts.total,
                 i.file_counts.completed,
-                i.file_counts.failed,
+                i.file_counts.failed_or_cancelled,
                 i.chunk_count,
             )
             for i in infos
@@ -95,19 +97,25 @@ def collections_delete(
     console.print(f"deleted collection {deleted}")
 
 
-def _collection_dict(info: Any) -> dict[str, Any]:
-    c = info.collection
+def _collection_dict(info: CollectionInfo) -> dict[str, Any]:
+    c, counts = info.collection, info.file_counts
     return {
         "id": c.id,
         "name": c.name,
         "description": c.description,
         "created_at": c.created_at,
-        "file_counts": {**dataclasses.asdict(info.file_counts), "total": info.file_counts.total},
+        "file_counts": {  # as the native API counts them
+            "queued": counts.queued,
+            "in_progress": counts.in_progress,
+            "completed": counts.completed,
+            "failed": counts.failed_or_cancelled,
+            "total": counts.total,
+        },
         "chunk_count": info.chunk_count,
     }
 
 
-def _file_dict(m: Any) -> dict[str, Any]:
+def _file_dict(m: CollectionFile) -> dict[str, Any]:
     return {
         "id": m.file_id,
         "filename": m.file.filename,

@@ -212,7 +212,7 @@ def ingest(
                 missing.append(f"{path}: {exc.strerror}")
                 continue
             try:
-                added = stack.ingestion.add_file(collection_id, path.name, data, tags=tag or ())
+                added = stack.intake.add_file(collection_id, path.name, data, tags=tag or ())
             except MMStackError as exc:
                 missing.append(f"{path}: {exc.message}")
                 continue

@@ -23,13 +23,13 @@ from mmstack.index.image_search import ImageSearch
 from mmstack.index.vector import VectorIndex, VectorPayload, VectorPoint
 from mmstack.ingest.chunker import ChunkDraft, chunk_document
 from mmstack.ingest.document import ParsedDocument
-from mmstack.ingest.jobs import ClaimedJob, PermanentJobError
 from mmstack.ingest.parsers import ParseContext, ParseLimits, parse_file
 from mmstack.ingest.parsers.context import Isolation
 from mmstack.models.contracts import ImageDescriber, TextReader, Transcriber
 from mmstack.models.embedder import Embedder
 from mmstack.store.blobs import BlobStore
 from mmstack.store.db import Database
+from mmstack.store.jobs import ClaimedJob, PermanentJobError
 from mmstack.store.models import (
     Chunk,
     CollectionFile,

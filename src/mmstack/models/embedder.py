@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -54,14 +55,19 @@ class OnnxSentenceEmbedder:
         self._model_id = model_id
         self._max_tokens = max_tokens
         self._batch_size = batch_size
-        self._session = _session(model_path, threads)
         # Queries get a single-threaded session of their own: a query is too short to gain
         # much from more threads, and the other cores are then free for the keyword search
         # that runs beside it and for concurrent requests. It may run a quantized copy of
-        # the model (`query_model_path`), faster on short inputs.
+        # the model (`query_model_path`), faster on short inputs. The documents' session is
+        # made when documents are first embedded: a server that only searches never holds
+        # the full-precision model (about 100 MB resident).
         self._query_session = _session(query_model_path or model_path, 1)
-        self._input_names = {i.name for i in self._session.get_inputs()}
-        self._dimension = int(self._session.get_outputs()[0].shape[-1])
+        self._model_path = model_path
+        self._threads = threads
+        self._session: ort.InferenceSession | None = None
+        self._session_lock = threading.Lock()
+        self._input_names = {i.name for i in self._query_session.get_inputs()}
+        self._dimension = int(self._query_session.get_outputs()[0].shape[-1])
         self._counter = Tokenizer.from_file(str(tokenizer_path))
         self._counter.no_truncation()
         self._counter.no_padding()
@@ -109,6 +115,12 @@ class OnnxSentenceEmbedder:
         vector: FloatArray = self._embed_encoded(encoded, self._query_session)[0]
         return vector
 
+    def _document_session(self) -> ort.InferenceSession:
+        with self._session_lock:
+            if self._session is None:
+                self._session = _session(self._model_path, self._threads)
+            return self._session
+
     def _embed_batch(
         self, texts: list[str], session: ort.InferenceSession | None = None
     ) -> FloatArray:
@@ -122,7 +134,7 @@ class OnnxSentenceEmbedder:
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        (hidden,) = (session or self._session).run(["last_hidden_state"], feeds)[:1]
+        (hidden,) = (session or self._document_session()).run(["last_hidden_state"], feeds)[:1]
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)

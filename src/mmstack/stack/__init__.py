@@ -24,25 +24,22 @@ from mmstack.index.keyword import KeywordIndex
 from mmstack.index.model_directory import ModelDirectory, ServedModel
 from mmstack.index.search import SearchService
 from mmstack.index.vector import VectorIndex
-from mmstack.ingest.collections import CollectionService
-from mmstack.ingest.file_batches import FileBatchService
-from mmstack.ingest.files import FileService
 from mmstack.ingest.ingest_job import INGEST_JOB, IngestJob
-from mmstack.ingest.jobs import JobHandler, JobQueue, JobWorker
 from mmstack.ingest.parsers import ParseLimits
 from mmstack.ingest.reconcile import Reconciler
-from mmstack.ingest.service import IngestionService
-from mmstack.ingest.vector_store_search import VectorStoreSearch
-from mmstack.ingest.vector_stores import VectorStoreService
+from mmstack.ingest.worker import JobHandler, JobWorker
+from mmstack.knowledge.batches import FileBatchService
+from mmstack.knowledge.collections import CollectionService
+from mmstack.knowledge.files import FileService
+from mmstack.knowledge.intake import Intake
+from mmstack.knowledge.search import CollectionSearch
 from mmstack.llm.factory import open_llm
 from mmstack.llm.router import LlmRouter
 from mmstack.llm.stored_responses import ResponseStore
-from mmstack.models.catalog import load_onnx_embedder
 from mmstack.models.contracts import TextReader, Transcriber
-from mmstack.models.embedder import Embedder, OnnxSentenceEmbedder
+from mmstack.models.embedder import Embedder
 from mmstack.models.on_demand import OnDemandEmbedder
-from mmstack.models.quantize import dynamic_int8
-from mmstack.models.registry import ModelRegistry, ModelSpec
+from mmstack.models.registry import ModelRegistry
 from mmstack.stack.builders import (
     image_search,
     keyword_index,
@@ -50,11 +47,13 @@ from mmstack.stack.builders import (
     model_registry,
     optimize_when_due,
     picture_describer,
+    text_embedder,
     vector_index,
 )
 from mmstack.store import migrate
 from mmstack.store.blobs import BlobStore, LocalBlobStore
 from mmstack.store.db import Database
+from mmstack.store.jobs import JobQueue
 from mmstack.store.private import private_data_dir
 
 log = logging.getLogger(__name__)
@@ -76,15 +75,14 @@ class Stack:
     queue: JobQueue
     worker: JobWorker
     collections: CollectionService
-    ingestion: IngestionService
+    intake: Intake
     search: SearchService
     reconciler: Reconciler
     served_models: ModelDirectory
     embeddings: EmbeddingService
     files: FileService
-    vector_stores: VectorStoreService
     file_batches: FileBatchService
-    store_search: VectorStoreSearch
+    store_search: CollectionSearch
     llm: LlmRouter
     answers: AnswerService
     grounded_chat: GroundedChat
@@ -129,47 +127,7 @@ def open_stack(
         migrate.upgrade(db.engine)
         blobs = LocalBlobStore(settings.data_dir / "blobs")
         models = model_registry(settings)
-        emb = settings.embedding
-
-        def loader(spec: ModelSpec, paths: dict[str, Path]) -> OnnxSentenceEmbedder:
-            query_model = None
-            if emb.query_model == "dynamic-int8":
-                query_model = dynamic_int8(
-                    paths["model"],
-                    settings.models_cache_dir / "quantized",
-                    source_sha256=spec.files["model"].sha256,
-                )
-            return load_onnx_embedder(
-                spec,
-                paths,
-                max_tokens=emb.max_tokens,
-                batch_size=emb.batch_size,
-                threads=emb.threads,
-                query_model_path=query_model,
-            )
-
-        def load_embedder() -> OnnxSentenceEmbedder:
-            loaded = models.load(
-                emb.model,
-                loader,
-                options=(emb.max_tokens, emb.batch_size, emb.threads, emb.query_model),
-            )
-            if declared is not None and loaded.dimension != declared:
-                raise MMStackError(
-                    f"embedding model {emb.model} makes {loaded.dimension}-dimensional "
-                    f"vectors, not the {declared} its registry entry says"
-                )
-            return loaded
-
-        # Loaded when first needed (a server warms it in the background) when its
-        # registry entry gives its dimension, which the vector index needs now.
-        spec = models.spec(emb.model)
-        declared = spec.options.get("dimension")
-        embedder: Embedder = (
-            OnDemandEmbedder(spec.id, int(declared), load_embedder)
-            if declared is not None
-            else load_embedder()
-        )
+        embedder = text_embedder(settings, models)
         vectors = vector_index(settings, embedder.dimension)
         resources.callback(vectors.close)
         queue = JobQueue(
@@ -178,7 +136,6 @@ def open_stack(
             retry_base_seconds=settings.ingest.retry_base_seconds,
             max_attempts=settings.ingest.max_attempts,
         )
-        collections = CollectionService(db, vectors, blobs)
         handlers: dict[str, JobHandler] = {}
         worker = JobWorker(
             queue,
@@ -196,7 +153,7 @@ def open_stack(
             max_bytes=settings.ingest.max_file_bytes,
             max_image_pixels=settings.media.max_image_pixels,
         )
-        ingestion = IngestionService(
+        intake = Intake(
             db,
             blobs,
             queue,
@@ -235,53 +192,38 @@ def open_stack(
         )
         llm = open_llm(settings, models)
         resources.callback(llm.close)
-        started = int(time.time())
-        served_models = ModelDirectory(
-            [
-                ServedModel(embedder.model_id, "embedding", started),
-                *(
-                    ServedModel(model_id, "speech-to-text", started)
-                    for model_id in ("whisper-1", settings.media.speech_model)
-                    if transcriber is not None
-                ),
-                *(
-                    ServedModel(card.id, "chat", started, card.owned_by)
-                    for card in llm.list_models()
-                ),
-            ]
-        )
-        tokenizer = Tokenizer.from_file(str(models.paths(emb.model)["tokenizer"]))
-        vector_stores = VectorStoreService(db, collections, ingestion)
+        served_models = _served_models(settings, embedder, llm, transcriber)
+        collections = CollectionService(db, vectors, blobs, intake)
         answers = AnswerService(search, llm, embedder, settings.answer)
+        tokenizer = Tokenizer.from_file(str(models.paths(settings.embedding.model)["tokenizer"]))
         stack = Stack(
-            settings,
-            db,
-            blobs,
-            models,
-            embedder,
-            vectors,
-            keywords,
-            queue,
-            worker,
-            collections,
-            ingestion,
-            search,
-            reconciler,
+            settings=settings,
+            db=db,
+            blobs=blobs,
+            models=models,
+            embedder=embedder,
+            vectors=vectors,
+            keywords=keywords,
+            queue=queue,
+            worker=worker,
+            collections=collections,
+            intake=intake,
+            search=search,
+            reconciler=reconciler,
             served_models=served_models,
             embeddings=EmbeddingService(
                 embedder,
                 TokenizerDecoder(tokenizer),
                 served_models,
                 # The encoder's window holds two special tokens besides the text.
-                max_input_tokens=emb.max_tokens - 2,
+                max_input_tokens=settings.embedding.max_tokens - 2,
             ),
-            files=FileService(db, blobs, vectors, max_file_bytes=settings.ingest.max_file_bytes),
-            vector_stores=vector_stores,
-            file_batches=FileBatchService(db, ingestion),
-            store_search=VectorStoreSearch(db, search),
+            files=FileService(db, blobs, vectors, intake),
+            file_batches=FileBatchService(db, intake),
+            store_search=CollectionSearch(db, search),
             llm=llm,
             answers=answers,
-            grounded_chat=GroundedChat(answers, vector_stores),
+            grounded_chat=GroundedChat(answers, collections),
             stored_responses=ResponseStore(db, keep_days=settings.llm.stored_response_days),
             auth=open_auth(
                 db,
@@ -305,3 +247,18 @@ def open_stack(
             worker.start()
             resources.callback(worker.stop)
         yield stack
+
+
+def _served_models(
+    settings: Settings, embedder: Embedder, llm: LlmRouter, transcriber: Transcriber | None
+) -> ModelDirectory:
+    """The models `/v1/models` lists: the embedder, speech to text when on, the LLMs."""
+    started = int(time.time())
+    speech = ("whisper-1", settings.media.speech_model) if transcriber is not None else ()
+    return ModelDirectory(
+        [
+            ServedModel(embedder.model_id, "embedding", started),
+            *(ServedModel(model_id, "speech-to-text", started) for model_id in speech),
+            *(ServedModel(card.id, "chat", started, card.owned_by) for card in llm.list_models()),
+        ]
+    )

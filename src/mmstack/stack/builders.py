@@ -14,10 +14,12 @@ from mmstack.index.image_search import ImageSearch
 from mmstack.index.keyword import KeywordIndex, SqliteFtsKeywordIndex
 from mmstack.index.keyword_postings import Bm25Postings
 from mmstack.index.vector import VectorIndex
-from mmstack.models.catalog import BUNDLED_MODELS
+from mmstack.models.catalog import BUNDLED_MODELS, load_onnx_embedder
 from mmstack.models.clip import CLIP_FILES, PREPROCESS_FILE, OnnxClipEmbedder, load_clip
 from mmstack.models.contracts import TextReader, Transcriber
-from mmstack.models.on_demand import OnDemandTextReader, OnDemandTranscriber
+from mmstack.models.embedder import Embedder, OnnxSentenceEmbedder
+from mmstack.models.on_demand import OnDemandEmbedder, OnDemandTextReader, OnDemandTranscriber
+from mmstack.models.quantize import dynamic_int8
 from mmstack.models.registry import FileSource, HubFile, LocalFile, ModelRegistry, ModelSpec
 from mmstack.models.transcriber import load_whisper
 from mmstack.models.vision import DEFAULT_PROMPT, OpenAIVisionDescriber
@@ -152,3 +154,46 @@ def keyword_index(dialect: str, *, postings: bool) -> KeywordIndex:
 
         return PostgresKeywordIndex()
     raise ValueError(f"no keyword index for database dialect {dialect!r}")
+
+
+def text_embedder(settings: Settings, models: ModelRegistry) -> Embedder:
+    """The text embedding model: loaded when first needed (a server warms it in the
+    background) when its registry entry gives its dimension, which the vector index needs
+    at once; loaded now otherwise."""
+    emb = settings.embedding
+    spec = models.spec(emb.model)
+    declared = spec.options.get("dimension")
+
+    def loader(spec: ModelSpec, paths: dict[str, Path]) -> OnnxSentenceEmbedder:
+        query_model = None
+        if emb.query_model == "dynamic-int8":
+            query_model = dynamic_int8(
+                paths["model"],
+                settings.models_cache_dir / "quantized",
+                source_sha256=spec.files["model"].sha256,
+            )
+        return load_onnx_embedder(
+            spec,
+            paths,
+            max_tokens=emb.max_tokens,
+            batch_size=emb.batch_size,
+            threads=emb.threads,
+            query_model_path=query_model,
+        )
+
+    def load() -> OnnxSentenceEmbedder:
+        loaded = models.load(
+            emb.model,
+            loader,
+            options=(emb.max_tokens, emb.batch_size, emb.threads, emb.query_model),
+        )
+        if declared is not None and loaded.dimension != declared:
+            raise MMStackError(
+                f"embedding model {emb.model} makes {loaded.dimension}-dimensional "
+                f"vectors, not the {declared} its registry entry says"
+            )
+        return loaded
+
+    if declared is None:
+        return load()
+    return OnDemandEmbedder(spec.id, int(declared), load)

@@ -59,6 +59,8 @@ class JobStatus(StrEnum):
 
 # The team that owns what was made before teams existed, and what the local CLI makes.
 DEFAULT_TEAM_ID = "team_default"
+# Integer row ids are 32-bit on PostgreSQL: a larger one names no row.
+MAX_ROW_ID = 2**31 - 1
 
 
 class Collection(Base):

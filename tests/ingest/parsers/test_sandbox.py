@@ -84,8 +84,8 @@ def test_the_worker_fails_only_that_file(tmp_path: Path, settings: Settings) -> 
     )
     with open_stack(tight) as stack:
         cid = stack.collections.create("c").id
-        big = stack.ingestion.add_file(cid, "big.json", _big_json(tmp_path / "b.json").read_bytes())
-        fine = stack.ingestion.add_file(cid, "fine.json", json.dumps([{"a": "otters"}]).encode())
+        big = stack.intake.add_file(cid, "big.json", _big_json(tmp_path / "b.json").read_bytes())
+        fine = stack.intake.add_file(cid, "fine.json", json.dumps([{"a": "otters"}]).encode())
         stack.worker.run_until_idle()
         failed = stack.collections.file(cid, big.collection_file.file_id)
         assert failed.status == FileStatus.FAILED

@@ -20,11 +20,11 @@ from mmstack.api.account_schemas import (
     UserUpdate,
 )
 from mmstack.api.deps import ActorDep, AuthDep, authorize
-from mmstack.api.schemas import MAX_JSON_INT, MAX_ROW_ID, ListOut
+from mmstack.api.schemas import MAX_JSON_INT, ListOut
 from mmstack.auth.accounts import generated_password
 from mmstack.auth.audit import AuditQuery, Result
 from mmstack.auth.roles import Permission
-from mmstack.store.models import DEFAULT_TEAM_ID
+from mmstack.store.models import DEFAULT_TEAM_ID, MAX_ROW_ID
 
 router = APIRouter(
     prefix="/api", tags=["admin"], dependencies=[Depends(authorize(None, Permission.ADMIN))]

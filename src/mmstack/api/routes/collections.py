@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mmstack.api.deps import (
     CollectionsDep,
-    IngestionDep,
+    IntakeDep,
     MeterDep,
     SettingsDep,
     authorize,
@@ -18,7 +18,7 @@ from mmstack.api.deps import (
 from mmstack.api.schemas import TAG, CollectionCreate, CollectionOut, FileOut, ListOut
 from mmstack.auth.roles import EndpointGroup
 from mmstack.errors import InvalidRequestError
-from mmstack.ingest.labels import MAX_TAGS
+from mmstack.knowledge.labels import MAX_TAGS
 from mmstack.store.models import FileStatus
 
 router = APIRouter(
@@ -30,8 +30,7 @@ router = APIRouter(
 
 @router.post("", status_code=201)
 def create_collection(body: CollectionCreate, collections: CollectionsDep) -> CollectionOut:
-    created = collections.create(body.name, description=body.description)
-    return CollectionOut.of(collections.get(created.id))
+    return CollectionOut.of(collections.create(body.name, description=body.description))
 
 
 @router.get("")
@@ -57,7 +56,7 @@ async def upload_files(
     request: Request,
     collection: str,
     settings: SettingsDep,
-    ingestion: IngestionDep,
+    intake: IntakeDep,
     collections: CollectionsDep,
     meter: MeterDep,
     files: Annotated[list[UploadFile], File(description="One or more files", min_length=1)],
@@ -80,7 +79,7 @@ async def upload_files(
             size = len(data)
             await run_in_threadpool(meter.check_upload, size)
             added = await run_in_threadpool(
-                partial(ingestion.add_file, tags=tags or ()),
+                partial(intake.add_file, tags=tags or ()),
                 collection_id,
                 upload.filename,
                 data,
@@ -98,27 +97,26 @@ def list_files(
     collections: CollectionsDep,
     status: Annotated[FileStatus | None, Query()] = None,
 ) -> ListOut[FileOut]:
-    collection_id = collections.resolve_id(collection)
-    return ListOut(data=[FileOut.of(m) for m in collections.files(collection_id, status=status)])
+    return ListOut(data=[FileOut.of(m) for m in collections.files(collection, status=status)])
 
 
 @router.get("/{collection}/files/{file_id}")
 def get_file(collection: str, file_id: str, collections: CollectionsDep) -> FileOut:
     """A file's ingestion status and progress."""
-    return FileOut.of(collections.file(collections.resolve_id(collection), file_id))
+    return FileOut.of(collections.file(collection, file_id))
 
 
 @router.delete("/{collection}/files/{file_id}")
 def delete_file(collection: str, file_id: str, collections: CollectionsDep) -> dict[str, object]:
-    collections.delete_file(collections.resolve_id(collection), file_id)
+    collections.delete_file(collection, file_id)
     return {"id": file_id, "object": "collection.file.deleted", "deleted": True}
 
 
 @router.post("/{collection}/files/{file_id}/retry")
 def retry_file(
-    collection: str, file_id: str, collections: CollectionsDep, ingestion: IngestionDep
+    collection: str, file_id: str, collections: CollectionsDep, intake: IntakeDep
 ) -> FileOut:
     """Queue a failed file again."""
     collection_id = collections.resolve_id(collection)
-    ingestion.retry_file(collection_id, file_id)
+    intake.retry_file(collection_id, file_id)
     return FileOut.of(collections.file(collection_id, file_id))

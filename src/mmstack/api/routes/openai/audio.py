@@ -18,7 +18,7 @@ from mmstack.errors import IngestError, InvalidRequestError, MMStackError
 from mmstack.index.model_directory import ModelNotFoundError
 from mmstack.ingest.parsers import decoder_for
 from mmstack.ingest.parsers.context import Isolation
-from mmstack.ingest.uploads import FileTooLargeError, size_limit_message
+from mmstack.knowledge.uploads import FileTooLargeError, size_limit_message
 from mmstack.media.detect import extension_of
 from mmstack.models.catalog import WHISPER_BASE_ID
 from mmstack.models.contracts import Transcriber

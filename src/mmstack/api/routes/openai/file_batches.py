@@ -6,14 +6,14 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from mmstack.api.deps import ChunkingDep, FileBatchesDep, authorize
 from mmstack.api.routes.openai.pages import POLL_AFTER_MS, POLL_HEADER, PageDep
-from mmstack.api.routes.openai.schemas.common import CursorPage
 from mmstack.api.routes.openai.schemas.vector_store_files import (
     FileBatchCreate,
     FileBatchOut,
     StoreFileOut,
 )
+from mmstack.api.schemas import ListOut
 from mmstack.auth.roles import EndpointGroup
-from mmstack.ingest.file_states import FileState
+from mmstack.knowledge.counts import FileState
 
 router = APIRouter(
     prefix="/v1/vector_stores/{vector_store_id}/file_batches",
@@ -53,6 +53,8 @@ def list_batch_files(
     chunking: ChunkingDep,
     page: PageDep,
     state: Annotated[FileState | None, Query(alias="filter")] = None,
-) -> CursorPage[StoreFileOut]:
+) -> ListOut[StoreFileOut]:
     found = batches.files(vector_store_id, batch_id, page, state=state)
-    return CursorPage.of([StoreFileOut.of(m, chunking) for m in found.items], found.has_more)
+    return ListOut(
+        data=[StoreFileOut.of(m, chunking) for m in found.items], has_more=found.has_more
+    )

@@ -8,12 +8,13 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from mmstack.api.deps import FilesDep, MeterDep, authorize, upload_reads
-from mmstack.api.routes.openai.schemas.common import CursorPage, Deleted
+from mmstack.api.routes.openai.schemas.common import Deleted
 from mmstack.api.routes.openai.schemas.files import FileObjectOut
+from mmstack.api.schemas import ListOut
 from mmstack.auth.roles import EndpointGroup
 from mmstack.errors import InvalidRequestError
-from mmstack.ingest.files import UPLOAD_PURPOSES
-from mmstack.ingest.pagination import Order, PageRequest
+from mmstack.knowledge.intake import UPLOAD_PURPOSES
+from mmstack.store.pagination import Order, PageRequest
 
 router = APIRouter(
     prefix="/v1/files",
@@ -51,9 +52,9 @@ def list_files(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
     order: Order = "desc",
     purpose: str | None = None,
-) -> CursorPage[FileObjectOut]:
+) -> ListOut[FileObjectOut]:
     page = files.list(PageRequest(limit=limit, order=order, after=after), purpose=purpose)
-    return CursorPage.of([FileObjectOut.of(f) for f in page.items], page.has_more)
+    return ListOut(data=[FileObjectOut.of(f) for f in page.items], has_more=page.has_more)
 
 
 @router.get("/{file_id}")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from mmstack.ingest.pagination import Order, PageRequest
+from mmstack.store.pagination import Order, PageRequest
 
 # While a file is processed, the SDK's poll helpers wait this long between requests.
 POLL_HEADER = "openai-poll-after-ms"

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from mmstack.api.deps import ChunkingDep, VectorStoresDep, authorize
 from mmstack.api.routes.openai.pages import POLL_AFTER_MS, POLL_HEADER, PageDep
-from mmstack.api.routes.openai.schemas.common import CursorPage, Deleted
+from mmstack.api.routes.openai.schemas.common import Deleted
 from mmstack.api.routes.openai.schemas.vector_store_files import (
     FileContentPage,
     StoreFileCreate,
@@ -14,8 +14,9 @@ from mmstack.api.routes.openai.schemas.vector_store_files import (
     StoreFileUpdate,
     TextPart,
 )
+from mmstack.api.schemas import ListOut
 from mmstack.auth.roles import EndpointGroup
-from mmstack.ingest.file_states import FileState
+from mmstack.knowledge.counts import FileState
 
 router = APIRouter(
     prefix="/v1/vector_stores/{vector_store_id}/files",
@@ -41,9 +42,11 @@ def list_store_files(
     chunking: ChunkingDep,
     page: PageDep,
     state: Annotated[FileState | None, Query(alias="filter")] = None,
-) -> CursorPage[StoreFileOut]:
-    found = stores.files(vector_store_id, page, state=state)
-    return CursorPage.of([StoreFileOut.of(m, chunking) for m in found.items], found.has_more)
+) -> ListOut[StoreFileOut]:
+    found = stores.file_page(vector_store_id, page, state=state)
+    return ListOut(
+        data=[StoreFileOut.of(m, chunking) for m in found.items], has_more=found.has_more
+    )
 
 
 @router.get("/{file_id}")
@@ -74,7 +77,7 @@ def update_store_file(
 def detach_file(vector_store_id: str, file_id: str, stores: VectorStoresDep) -> Deleted:
     """Remove the file from this vector store. A file uploaded through /v1/files stays;
     one uploaded straight into the collection goes when no collection uses it."""
-    stores.detach(vector_store_id, file_id)
+    stores.delete_file(vector_store_id, file_id)
     return Deleted(id=file_id, object="vector_store.file.deleted")
 
 

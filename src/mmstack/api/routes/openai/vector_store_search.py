@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from mmstack.api.deps import StoreSearchDep, authorize
-from mmstack.api.routes.openai.schemas.search import SearchPage, SearchRequest, SearchResultOut
+from mmstack.api.routes.openai.schemas.search import SearchPage, SearchRequest, StoreSearchResultOut
 from mmstack.auth.roles import EndpointGroup, Permission
 
 router = APIRouter(
@@ -28,4 +28,4 @@ def search_vector_store(
         flt=body.attribute_filter(),
         score_threshold=ranking.score_threshold if ranking else None,
     )
-    return SearchPage(search_query=body.queries(), data=[SearchResultOut.of(h) for h in hits])
+    return SearchPage(search_query=body.queries(), data=[StoreSearchResultOut.of(h) for h in hits])

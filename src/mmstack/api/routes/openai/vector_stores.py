@@ -4,14 +4,15 @@ from fastapi import APIRouter, Depends
 
 from mmstack.api.deps import VectorStoresDep, authorize
 from mmstack.api.routes.openai.pages import PageDep
-from mmstack.api.routes.openai.schemas.common import CursorPage, Deleted
+from mmstack.api.routes.openai.schemas.common import Deleted
 from mmstack.api.routes.openai.schemas.vector_stores import (
     VectorStoreCreate,
     VectorStoreOut,
     VectorStoreUpdate,
 )
+from mmstack.api.schemas import ListOut
 from mmstack.auth.roles import EndpointGroup
-from mmstack.ingest.vector_stores import FileToAttach
+from mmstack.knowledge.members import FileToAttach
 
 router = APIRouter(
     prefix="/v1/vector_stores",
@@ -34,9 +35,9 @@ def create_vector_store(body: VectorStoreCreate, stores: VectorStoresDep) -> Vec
 
 
 @router.get("")
-def list_vector_stores(stores: VectorStoresDep, page: PageDep) -> CursorPage[VectorStoreOut]:
-    found = stores.list(page)
-    return CursorPage.of([VectorStoreOut.of(i) for i in found.items], found.has_more)
+def list_vector_stores(stores: VectorStoresDep, page: PageDep) -> ListOut[VectorStoreOut]:
+    found = stores.list_page(page)
+    return ListOut(data=[VectorStoreOut.of(i) for i in found.items], has_more=found.has_more)
 
 
 @router.get("/{vector_store_id}")

@@ -1,40 +1,15 @@
-"""Shapes shared by the OpenAI-compatible resources: lists, deletions, metadata."""
+"""Shapes shared by the OpenAI-compatible resources: deletions, metadata, attributes."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
+from mmstack.api.schemas import Identified
 from mmstack.json_numbers import JsonInt
 
 MAX_PAIRS = 16
-
-
-class Identified(BaseModel):
-    id: str
-
-
-T = TypeVar("T", bound=Identified)
-
-
-class CursorPage(BaseModel, Generic[T]):
-    """A page of a list; the SDK asks for the next one with `after=last_id`."""
-
-    object: Literal["list"] = "list"
-    data: list[T]
-    first_id: str | None
-    last_id: str | None
-    has_more: bool
-
-    @classmethod
-    def of(cls, data: list[T], has_more: bool) -> CursorPage[T]:
-        return cls(
-            data=data,
-            first_id=data[0].id if data else None,
-            last_id=data[-1].id if data else None,
-            has_more=has_more,
-        )
 
 
 class Deleted(Identified):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from mmstack.api.routes.openai.schemas.common import Identified
+from mmstack.api.schemas import Identified
 from mmstack.store.models import StoredFile
 
 

@@ -15,7 +15,7 @@ class ModelOut(BaseModel):
 
     @classmethod
     def of(cls, model: ServedModel) -> ModelOut:
-        return cls(id=model.id, created=model.created, owned_by=model.owned_by)
+        return cls.model_validate(model, from_attributes=True)
 
 
 class ModelList(BaseModel):

@@ -7,8 +7,8 @@ from pydantic import BaseModel, Field
 from mmstack.api.routes.openai.schemas.vector_store_files import TextPart
 from mmstack.api.schemas import NOT_BLANK, STRICT
 from mmstack.index.attribute_filter import AttributeFilter, Comparison, ComparisonOp, Compound
-from mmstack.ingest.vector_store_search import MAX_RESULTS, StoreHit
 from mmstack.json_numbers import JsonInt
+from mmstack.knowledge.search import MAX_RESULTS, StoreHit
 from mmstack.urls import thumbnail_url
 
 
@@ -68,7 +68,9 @@ class SearchRequest(BaseModel):
         return self.filters.to_filter() if self.filters is not None else None
 
 
-class SearchResultOut(BaseModel):
+class StoreSearchResultOut(BaseModel):
+    """OpenAI's vector store search result (the native API's is `SearchResultOut`)."""
+
     file_id: str
     filename: str
     score: float
@@ -82,24 +84,25 @@ class SearchResultOut(BaseModel):
     thumbnail_url: str | None = None
 
     @classmethod
-    def of(cls, hit: StoreHit) -> SearchResultOut:
+    def of(cls, found: StoreHit) -> StoreSearchResultOut:
+        hit = found.hit
         return cls(
             file_id=hit.file_id,
             filename=hit.filename,
             score=hit.score,
-            attributes=hit.attributes,
+            attributes=found.attributes,
             content=[TextPart(text=hit.text)],
             modality=hit.modality,
-            page=hit.page,
+            page=hit.anchor.page_start,
             start_seconds=hit.moment[0] if hit.moment else None,
             end_seconds=hit.moment[1] if hit.moment else None,
-            thumbnail_url=thumbnail_url(hit.file_id, hit.thumbnail),
+            thumbnail_url=thumbnail_url(hit.file_id, hit.anchor.thumbnail),
         )
 
 
 class SearchPage(BaseModel):
     object: Literal["vector_store.search_results.page"] = "vector_store.search_results.page"
     search_query: list[str]
-    data: list[SearchResultOut]
+    data: list[StoreSearchResultOut]
     has_more: bool = False
     next_page: str | None = None

@@ -5,13 +5,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from mmstack.api.routes.openai.schemas.common import Attributes, ChunkingStrategyIn, Identified
-from mmstack.api.routes.openai.schemas.vector_stores import FileCountsOut
-from mmstack.api.schemas import STRICT
+from mmstack.api.routes.openai.schemas.common import Attributes, ChunkingStrategyIn
+from mmstack.api.routes.openai.schemas.vector_stores import StoreFileCountsOut
+from mmstack.api.schemas import STRICT, Identified
 from mmstack.config.settings import ChunkingSettings
-from mmstack.ingest.file_batches import MAX_BATCH_FILES, BatchInfo
-from mmstack.ingest.file_states import error_code_of, state_of
-from mmstack.ingest.vector_stores import FileToAttach
+from mmstack.knowledge.batches import MAX_BATCH_FILES, BatchInfo
+from mmstack.knowledge.counts import error_code_of, state_of
+from mmstack.knowledge.members import FileToAttach
 from mmstack.store.models import CollectionFile
 
 
@@ -144,7 +144,7 @@ class FileBatchOut(Identified):
     created_at: int
     vector_store_id: str
     status: Literal["in_progress", "completed", "cancelled", "failed"]
-    file_counts: FileCountsOut
+    file_counts: StoreFileCountsOut
 
     @classmethod
     def of(cls, info: BatchInfo) -> FileBatchOut:
@@ -153,5 +153,5 @@ class FileBatchOut(Identified):
             created_at=info.batch.created_at,
             vector_store_id=info.batch.collection_id,
             status=info.status,
-            file_counts=FileCountsOut.of(info.file_counts),
+            file_counts=StoreFileCountsOut.of(info.file_counts),
         )

@@ -7,12 +7,11 @@ from pydantic import BaseModel, Field
 from mmstack.api.routes.openai.schemas.common import (
     ChunkingStrategyIn,
     ExpiresAfterIn,
-    Identified,
     Metadata,
 )
-from mmstack.api.schemas import LABEL, STRICT
-from mmstack.ingest.file_states import StateCounts
-from mmstack.ingest.vector_stores import VectorStoreInfo
+from mmstack.api.schemas import LABEL, STRICT, Identified
+from mmstack.knowledge.collections import CollectionInfo
+from mmstack.knowledge.counts import FileCounts
 
 StoreName = Annotated[str, Field(max_length=256, json_schema_extra=LABEL)]
 
@@ -36,7 +35,9 @@ class VectorStoreUpdate(BaseModel):
     expires_after: ExpiresAfterIn | None = None
 
 
-class FileCountsOut(BaseModel):
+class StoreFileCountsOut(BaseModel):
+    """OpenAI's file counts: `in_progress` includes the files waiting for a worker."""
+
     in_progress: int
     completed: int
     failed: int
@@ -44,9 +45,9 @@ class FileCountsOut(BaseModel):
     total: int
 
     @classmethod
-    def of(cls, counts: StateCounts) -> FileCountsOut:
+    def of(cls, counts: FileCounts) -> StoreFileCountsOut:
         return cls(
-            in_progress=counts.in_progress,
+            in_progress=counts.waiting_or_running,
             completed=counts.completed,
             failed=counts.failed,
             cancelled=counts.cancelled,
@@ -60,7 +61,7 @@ class VectorStoreOut(Identified):
     name: str
     description: str | None
     metadata: dict[str, Any]
-    file_counts: FileCountsOut
+    file_counts: StoreFileCountsOut
     usage_bytes: int
     status: Literal["expired", "in_progress", "completed"]
     last_active_at: int | None = None
@@ -68,7 +69,7 @@ class VectorStoreOut(Identified):
     expires_at: int | None = None
 
     @classmethod
-    def of(cls, info: VectorStoreInfo) -> VectorStoreOut:
+    def of(cls, info: CollectionInfo) -> VectorStoreOut:
         c = info.collection
         return cls(
             id=c.id,
@@ -76,7 +77,7 @@ class VectorStoreOut(Identified):
             name=c.name,
             description=c.description,
             metadata=dict(c.metadata_),
-            file_counts=FileCountsOut.of(info.file_counts),
+            file_counts=StoreFileCountsOut.of(info.file_counts),
             usage_bytes=info.usage_bytes,
             status=info.status,
         )

@@ -1,31 +1,35 @@
-"""Intake: accept files into a collection (bytes -> blob store, by sha256: the same bytes
-twice in a collection are one file, and so are two near-identical pictures), and queue the
-job that makes them searchable (`ingest_job.py`)."""
+"""Intake: every uploaded file comes in here (bytes -> blob store, by sha256), either
+standalone (OpenAI's Files API) or straight into a collection (the same bytes twice in a
+collection are one file, and so are two near-identical pictures), and files put into a
+collection get the job that makes them searchable (`mmstack.ingest.ingest_job`)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mmstack.config.settings import IngestSettings
-from mmstack.errors import ConflictError, IngestError, NotFoundError
-from mmstack.ingest.collections import find_member, unused_blobs
+from mmstack.errors import ConflictError, IngestError, InvalidRequestError, NotFoundError
 from mmstack.ingest.ingest_job import INGEST_JOB
-from mmstack.ingest.jobs import JobQueue
-from mmstack.ingest.labels import check_tags
 from mmstack.ingest.parsers import ParseLimits
-from mmstack.ingest.uploads import safe_filename, size_limit_message
+from mmstack.knowledge.blob_refs import unused_blobs
+from mmstack.knowledge.labels import check_tags
+from mmstack.knowledge.lookup import find_member
+from mmstack.knowledge.uploads import FileTooLargeError, safe_filename, size_limit_message
 from mmstack.media.detect import detect_media_type
 from mmstack.media.images import upload_hash
 from mmstack.media_types import Modality, modality_of
 from mmstack.store.blobs import BlobStore, sha256_hex
 from mmstack.store.db import Database
+from mmstack.store.jobs import JobQueue
 from mmstack.store.models import (
+    DEFAULT_TEAM_ID,
     Collection,
     CollectionFile,
     FileErrorCode,
@@ -37,13 +41,44 @@ from mmstack.store.models import (
 log = logging.getLogger(__name__)
 
 
+UPLOAD_PURPOSES: Final = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+
+
 @dataclass(frozen=True, slots=True)
 class AddedFile:
     collection_file: CollectionFile
     created: bool  # False when the same bytes were already in the collection
 
 
-class IngestionService:
+@dataclass(frozen=True, slots=True)
+class Received:
+    """An uploaded file, looked at: its safe name, digest and type, and why it cannot be
+    ingested (too large, a type no parser reads), if it cannot."""
+
+    filename: str
+    size: int
+    sha256: str
+    media_type: str
+    refusal: str | None = None
+    refusal_code: FileErrorCode | None = None
+
+
+def receive(filename: str, data: bytes, *, max_bytes: int) -> Received:
+    name = safe_filename(filename)
+    refusal: str | None = None
+    refusal_code: FileErrorCode | None = None
+    if len(data) > max_bytes:
+        refusal, refusal_code = size_limit_message(len(data), max_bytes), FileErrorCode.INVALID_FILE
+    try:
+        media_type = detect_media_type(name, data[:4096])
+    except IngestError as exc:
+        media_type = "application/octet-stream"
+        if refusal is None:
+            refusal, refusal_code = exc.message, FileErrorCode.UNSUPPORTED_FILE
+    return Received(name, len(data), sha256_hex(data), media_type, refusal, refusal_code)
+
+
+class Intake:
     def __init__(
         self,
         db: Database,
@@ -63,6 +98,38 @@ class IngestionService:
         self._limits = limits or ParseLimits(max_bytes=ingest.max_file_bytes)
         self._duplicate_image_distance = duplicate_image_distance
 
+    @property
+    def max_file_bytes(self) -> int:
+        return self._ingest.max_file_bytes
+
+    def upload(
+        self, filename: str, data: bytes, *, purpose: str, team_id: str = DEFAULT_TEAM_ID
+    ) -> StoredFile:
+        """Store a standalone file. Any type is kept (a collection reports a type it
+        cannot index when the file is attached); empty and oversized files are refused."""
+        if purpose not in UPLOAD_PURPOSES:
+            raise InvalidRequestError(
+                f"purpose must be one of {', '.join(UPLOAD_PURPOSES)}", param="purpose"
+            )
+        received = receive(filename, data, max_bytes=self.max_file_bytes)
+        if not data:
+            raise InvalidRequestError("file is empty", param="file")
+        if received.refusal_code is FileErrorCode.INVALID_FILE:
+            raise FileTooLargeError(received.refusal or "file too large", param="file")
+        self._blobs.put(data)
+        with self._db.session(write=True) as session:
+            stored = StoredFile(
+                filename=received.filename,
+                media_type=received.media_type,
+                size_bytes=received.size,
+                sha256=received.sha256,
+                purpose=purpose,
+                standalone=True,
+                team_id=team_id,
+            )
+            session.add(stored)
+        return stored
+
     def add_file(
         self, collection_id: str, filename: str, data: bytes, *, tags: Sequence[str] = ()
     ) -> AddedFile:
@@ -73,20 +140,10 @@ class IngestionService:
         Files over the size limit or of an unsupported type are recorded as failed with the
         reason (so a batch reports them), never parsed and never searchable.
         """
-        name = safe_filename(filename)
+        received = receive(filename, data, max_bytes=self.max_file_bytes)
         unique_tags = check_tags(tags)
-        digest = sha256_hex(data)
-        error: str | None = None
-        error_code: FileErrorCode | None = None
-        if len(data) > self._ingest.max_file_bytes:
-            error = size_limit_message(len(data), self._ingest.max_file_bytes)
-            error_code = FileErrorCode.INVALID_FILE
-        try:
-            media_type = detect_media_type(name, data[:4096])
-        except IngestError as exc:
-            media_type = "application/octet-stream"
-            if error is None:
-                error, error_code = exc.message, FileErrorCode.UNSUPPORTED_FILE
+        digest, media_type = received.sha256, received.media_type
+        error, error_code = received.refusal, received.refusal_code
         if error is None:
             # Before the transaction: the write lock is not held during the fsync, and a
             # blob is content-addressed, so storing it twice or in vain is harmless.
@@ -114,9 +171,9 @@ class IngestionService:
             return AddedFile(existing, created=False)
         with self._db.session(write=True) as session:
             stored = StoredFile(
-                filename=name,
+                filename=received.filename,
                 media_type=media_type,
-                size_bytes=len(data),
+                size_bytes=received.size,
                 sha256=digest,
                 perceptual_hash=picture_hash,
                 team_id=team_id,

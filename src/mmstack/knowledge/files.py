@@ -7,77 +7,39 @@ collection: its chunks, vectors and, when no other file has the same bytes, its 
 
 from __future__ import annotations
 
-from typing import Final
-
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from mmstack.errors import IngestError, InvalidRequestError, NotFoundError
+from mmstack.errors import NotFoundError
 from mmstack.index.vector import VectorIndex
-from mmstack.ingest.collections import blobs_of, unused_blobs
-from mmstack.ingest.pagination import Page, PageRequest, paginate, unknown_cursor
-from mmstack.ingest.uploads import FileTooLargeError, safe_filename, size_limit_message
-from mmstack.media.detect import detect_media_type
+from mmstack.knowledge.blob_refs import blobs_of, unused_blobs
+from mmstack.knowledge.intake import Intake
+from mmstack.knowledge.lookup import find_file
 from mmstack.store.blobs import BlobStore
 from mmstack.store.db import Database
-from mmstack.store.models import DEFAULT_TEAM_ID, Chunk, FileAsset, StoredFile
-from mmstack.store.ownership import Owner, OwnerScoped, owns_file
-
-UPLOAD_PURPOSES: Final = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
-
-
-def find_file(session: Session, file_id: str, *, owner: Owner | None) -> StoredFile:
-    """A file `owner` may see, or NotFoundError."""
-    stored = session.scalar(select(StoredFile).where(StoredFile.id == file_id, owns_file(owner)))
-    if stored is None:
-        raise NotFoundError(f"file '{file_id}' not found", param="file_id")
-    return stored
+from mmstack.store.models import Chunk, FileAsset, StoredFile
+from mmstack.store.ownership import OwnerScoped, owns_file
+from mmstack.store.pagination import Page, PageRequest, paginate, unknown_cursor
 
 
 class FileService(OwnerScoped):
     def __init__(
-        self, db: Database, blobs: BlobStore, vectors: VectorIndex, *, max_file_bytes: int
+        self, db: Database, blobs: BlobStore, vectors: VectorIndex, intake: Intake
     ) -> None:
         self._db = db
         self._blobs = blobs
         self._vectors = vectors
-        self._max_file_bytes = max_file_bytes
+        self._intake = intake
 
     @property
     def max_file_bytes(self) -> int:
-        return self._max_file_bytes
+        return self._intake.max_file_bytes
 
     def upload(self, filename: str, data: bytes, *, purpose: str) -> StoredFile:
-        """Store a standalone file. Any type is kept (a vector store reports a type it
-        cannot index when the file is attached); empty and oversized files are refused."""
-        if purpose not in UPLOAD_PURPOSES:
-            raise InvalidRequestError(
-                f"purpose must be one of {', '.join(UPLOAD_PURPOSES)}", param="purpose"
-            )
-        name = safe_filename(filename)
-        if not data:
-            raise InvalidRequestError("file is empty", param="file")
-        if len(data) > self._max_file_bytes:
-            raise FileTooLargeError(
-                size_limit_message(len(data), self._max_file_bytes), param="file"
-            )
-        try:
-            media_type = detect_media_type(name, data[:4096])
-        except IngestError:
-            media_type = "application/octet-stream"
-        digest = self._blobs.put(data)
-        with self._db.session(write=True) as session:
-            stored = StoredFile(
-                filename=name,
-                media_type=media_type,
-                size_bytes=len(data),
-                sha256=digest,
-                purpose=purpose,
-                standalone=True,
-                team_id=self._owner.team_id if self._owner else DEFAULT_TEAM_ID,
-            )
-            session.add(stored)
-        return stored
+        """Store a standalone file of the owner's team (see `Intake.upload`)."""
+        if self._owner is None:
+            return self._intake.upload(filename, data, purpose=purpose)
+        return self._intake.upload(filename, data, purpose=purpose, team_id=self._owner.team_id)
 
     def list(self, page: PageRequest, *, purpose: str | None = None) -> Page[StoredFile]:
         stmt = select(StoredFile).where(owns_file(self._owner))

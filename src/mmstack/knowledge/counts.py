@@ -1,9 +1,10 @@
-"""A collection file's state as OpenAI's vector store file reports it.
+"""How many files of a collection (or a batch) are in each state, and a collection file's
+state as OpenAI's vector store file reports it.
 
 mmstack's statuses are `queued`, `in_progress`, `completed` and `failed`; OpenAI's are
 `in_progress` (queued included), `completed`, `failed` and `cancelled` (here: failed with
 the `cancelled` error code, so the native API shows it as a failure with its reason and
-it can be retried).
+it can be retried). `FileCounts` holds both views.
 """
 
 from __future__ import annotations
@@ -24,15 +25,26 @@ _FAILED = CollectionFile.status == FileStatus.FAILED
 
 
 @dataclass(frozen=True, slots=True)
-class StateCounts:
-    in_progress: int = 0
+class FileCounts:
+    queued: int = 0
+    in_progress: int = 0  # taken by a worker
     completed: int = 0
-    failed: int = 0
+    failed: int = 0  # cancelled ones not included
     cancelled: int = 0
 
     @property
     def total(self) -> int:
-        return self.in_progress + self.completed + self.failed + self.cancelled
+        return self.queued + self.in_progress + self.completed + self.failed + self.cancelled
+
+    @property
+    def waiting_or_running(self) -> int:
+        """OpenAI's `in_progress`: queued or taken by a worker."""
+        return self.queued + self.in_progress
+
+    @property
+    def failed_or_cancelled(self) -> int:
+        """mmstack's `failed`: every file that did not complete, cancelled ones included."""
+        return self.failed + self.cancelled
 
 
 def state_of(member: CollectionFile) -> FileState:
@@ -67,20 +79,18 @@ def state_condition(state: FileState) -> ColumnElement[bool]:
             return CollectionFile.status.in_([FileStatus.QUEUED, FileStatus.IN_PROGRESS])
 
 
-_STATE_SQL = case(
-    (CollectionFile.status == FileStatus.COMPLETED, "completed"),
+_COUNTED_AS = case(
     (and_(_FAILED, _CANCELLED), "cancelled"),
-    (_FAILED, "failed"),
-    else_="in_progress",
+    else_=CollectionFile.status,
 )
 
 
-def count_states(session: Session, *where: ColumnElement[bool]) -> StateCounts:
+def count_files(session: Session, *where: ColumnElement[bool]) -> FileCounts:
     """How many collection files matching `where` are in each state."""
     rows = session.execute(
-        select(_STATE_SQL, func.count())
+        select(_COUNTED_AS, func.count())
         .select_from(CollectionFile)
         .where(*where)
-        .group_by(_STATE_SQL)
+        .group_by(_COUNTED_AS)
     ).all()
-    return StateCounts(**{str(state): int(n) for state, n in rows})
+    return FileCounts(**{str(state): int(n) for state, n in rows})

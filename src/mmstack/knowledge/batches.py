@@ -14,12 +14,13 @@ from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
 from mmstack.errors import InvalidRequestError, NotFoundError
-from mmstack.ingest.file_states import FileState, StateCounts, count_states
-from mmstack.ingest.pagination import Page, PageRequest
-from mmstack.ingest.service import IngestionService
-from mmstack.ingest.vector_stores import FileToAttach, attach_files, find_store, member_page
+from mmstack.knowledge.counts import FileCounts, FileState, count_files
+from mmstack.knowledge.intake import Intake
+from mmstack.knowledge.lookup import find_collection
+from mmstack.knowledge.members import FileToAttach, attach_files, member_page
 from mmstack.store.db import Database
 from mmstack.store.models import (
+    Collection,
     CollectionFile,
     FileBatch,
     FileBatchMember,
@@ -28,7 +29,8 @@ from mmstack.store.models import (
     Job,
     JobStatus,
 )
-from mmstack.store.ownership import OwnerScoped
+from mmstack.store.ownership import Owner, OwnerScoped
+from mmstack.store.pagination import Page, PageRequest
 
 MAX_BATCH_FILES = 2000  # OpenAI's limit
 
@@ -36,13 +38,13 @@ MAX_BATCH_FILES = 2000  # OpenAI's limit
 @dataclass(frozen=True, slots=True)
 class BatchInfo:
     batch: FileBatch
-    file_counts: StateCounts
+    file_counts: FileCounts
 
     @property
     def status(self) -> Literal["in_progress", "completed", "cancelled"]:
         if self.batch.cancelled:
             return "cancelled"
-        return "in_progress" if self.file_counts.in_progress else "completed"
+        return "in_progress" if self.file_counts.waiting_or_running else "completed"
 
 
 def _in_batch(batch_id: str) -> list[ColumnElement[bool]]:
@@ -51,9 +53,9 @@ def _in_batch(batch_id: str) -> list[ColumnElement[bool]]:
 
 
 class FileBatchService(OwnerScoped):
-    def __init__(self, db: Database, ingestion: IngestionService) -> None:
+    def __init__(self, db: Database, intake: Intake) -> None:
         self._db = db
-        self._ingestion = ingestion
+        self._intake = intake
 
     def create(self, vector_store_id: str, files: Sequence[FileToAttach]) -> BatchInfo:
         if not files:
@@ -64,8 +66,8 @@ class FileBatchService(OwnerScoped):
                 param="file_ids",
             )
         with self._db.session(write=True) as session:
-            store = find_store(session, vector_store_id, owner=self._owner)
-            members = attach_files(session, self._ingestion, store.id, files, owner=self._owner)
+            store = _find_store(session, vector_store_id, owner=self._owner)
+            members = attach_files(session, self._intake, store.id, files, owner=self._owner)
             batch = FileBatch(collection_id=store.id)
             session.add(batch)
             session.flush()
@@ -73,13 +75,13 @@ class FileBatchService(OwnerScoped):
             session.add_all(
                 FileBatchMember(batch_id=batch.id, collection_file_id=i) for i in member_ids
             )
-        self._ingestion.notify()
+        self._intake.notify()
         return self.get(vector_store_id, batch.id)
 
     def get(self, vector_store_id: str, batch_id: str) -> BatchInfo:
         with self._db.session() as session:
             batch = self._find(session, vector_store_id, batch_id)
-            return BatchInfo(batch, count_states(session, *_in_batch(batch.id)))
+            return BatchInfo(batch, count_files(session, *_in_batch(batch.id)))
 
     def files(
         self,
@@ -123,7 +125,7 @@ class FileBatchService(OwnerScoped):
         return self.get(vector_store_id, batch_id)
 
     def _find(self, session: Session, vector_store_id: str, batch_id: str) -> FileBatch:
-        store = find_store(session, vector_store_id, owner=self._owner)
+        store = _find_store(session, vector_store_id, owner=self._owner)
         batch = session.get(FileBatch, batch_id)
         if batch is None or batch.collection_id != store.id:
             raise NotFoundError(
@@ -131,3 +133,7 @@ class FileBatchService(OwnerScoped):
                 param="batch_id",
             )
         return batch
+
+
+def _find_store(session: Session, vector_store_id: str, *, owner: Owner | None) -> Collection:
+    return find_collection(session, vector_store_id, owner=owner, param="vector_store_id")

@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from mmstack.ingest.jobs import ClaimedJob, JobQueue, JobWorker, PermanentJobError
+from mmstack.ingest.worker import JobWorker
 from mmstack.store import migrate
 from mmstack.store.db import Database
+from mmstack.store.jobs import ClaimedJob, JobQueue, PermanentJobError
 from mmstack.store.models import Job, JobStatus
 
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from mmstack.errors import InvalidRequestError
-from mmstack.ingest.labels import LABEL_PATTERN, MAX_TAGS, check_label, check_tags
+from mmstack.knowledge.labels import LABEL_PATTERN, MAX_TAGS, check_label, check_tags
 
 PATTERN = re.compile(LABEL_PATTERN)
 CHARACTERS = [chr(c) for c in (*range(0x10000), *range(0x10000, 0x110000, 97))]

@@ -1,5 +1,6 @@
-"""Search within one vector store: the hybrid `SearchService`, narrowed to the store and,
-with an attribute filter, to the files whose attributes match it."""
+"""Search within one collection (OpenAI's vector store search): the hybrid `SearchService`,
+narrowed to the collection and, with an attribute filter, to the files whose attributes
+match it."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from sqlalchemy.orm import Session
 from mmstack.errors import InvalidRequestError
 from mmstack.index.attribute_filter import AttributeFilter, matches
 from mmstack.index.filters import SearchFilter
-from mmstack.index.search import SearchService
-from mmstack.ingest.vector_stores import find_store
+from mmstack.index.search import SearchHit, SearchService
+from mmstack.knowledge.lookup import find_collection
 from mmstack.store.db import Database
 from mmstack.store.models import CollectionFile, FileStatus
 from mmstack.store.ownership import OwnerScoped
@@ -24,20 +25,13 @@ MAX_RESULTS = 50  # OpenAI's limit
 
 @dataclass(frozen=True, slots=True)
 class StoreHit:
-    file_id: str
-    filename: str
-    score: float  # the fused hybrid score: comparable within one search only
+    """A search hit with the attributes of its file in the collection."""
+
+    hit: SearchHit
     attributes: dict[str, Any]
-    text: str
-    # Where the text is (mmstack's own): the kind of file, the page, the seconds of a
-    # recording that best match, the image showing it (a key of the file's images).
-    modality: str = "text"
-    page: int | None = None
-    moment: tuple[float, float] | None = None
-    thumbnail: str | None = None
 
 
-class VectorStoreSearch(OwnerScoped):
+class CollectionSearch(OwnerScoped):
     def __init__(self, db: Database, search: SearchService) -> None:
         self._db = db
         self._search = search
@@ -60,7 +54,9 @@ class VectorStoreSearch(OwnerScoped):
                 f"max_num_results must be between 1 and {MAX_RESULTS}", param="max_num_results"
             )
         with self._db.session() as session:
-            store_id = find_store(session, vector_store_id, owner=self._owner).id
+            store_id = find_collection(
+                session, vector_store_id, owner=self._owner, param="vector_store_id"
+            ).id
             # Evaluating a filter needs every file's attributes; otherwise only the hits'.
             attributes = _attributes(session, store_id) if flt is not None else {}
         file_ids = None
@@ -75,17 +71,7 @@ class VectorStoreSearch(OwnerScoped):
             with self._db.session() as session:
                 attributes = _attributes(session, store_id, [h.file_id for h in hits])
         return [
-            StoreHit(
-                h.file_id,
-                h.filename,
-                h.score,
-                attributes.get(h.file_id, {}),
-                h.text,
-                modality=h.modality,
-                page=h.anchor.page_start,
-                moment=h.moment,
-                thumbnail=h.anchor.thumbnail,
-            )
+            StoreHit(h, attributes.get(h.file_id, {}))
             for h in hits
             if score_threshold is None or h.score >= score_threshold
         ]

@@ -1,5 +1,5 @@
-"""A durable job queue in the SQL database, consumed by worker threads (embedded) or worker
-processes (scale-out, same code on PostgreSQL).
+"""A durable job queue in the SQL database, consumed by the worker threads of
+`mmstack.ingest.worker` (embedded) or worker processes (scale-out, same code on PostgreSQL).
 
 Why not a queue library: a job's state must change in the same transaction as the file it
 works on, and must survive a crash mid-job. Jobs are claimed with a lease; a worker that
@@ -9,23 +9,19 @@ retry with exponential backoff up to `max_attempts`.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import groupby
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from mmstack.errors import IngestError
+from mmstack.errors import IngestError, NotFoundError
 from mmstack.store.db import Database
-from mmstack.store.models import Collection, CollectionFile, Job, JobStatus
-
-log = logging.getLogger(__name__)
+from mmstack.store.models import MAX_ROW_ID, Collection, CollectionFile, Job, JobStatus
+from mmstack.store.ownership import Owner, owns_collection
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +35,6 @@ class ClaimedJob:
 
 class PermanentJobError(IngestError):
     """A failure that retrying cannot fix (bad input); the job fails at once."""
-
-
-# A handler runs a batch of jobs of its kind and returns, per job id, None for success or
-# the exception that job failed with (PermanentJobError: no retry). `heartbeat` keeps the
-# leases alive; call it between steps of long work.
-JobHandler = Callable[[list[ClaimedJob], Callable[[], None]], Mapping[int, Exception | None]]
 
 
 class JobQueue:
@@ -163,6 +153,26 @@ class JobQueue:
             active = Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])
             return session.scalar(select(func.count()).where(active)) or 0
 
+    def recent(
+        self, owner: Owner | None, *, status: JobStatus | None = None, limit: int = 100
+    ) -> list[Job]:
+        """The newest jobs of the files in `owner`'s collections."""
+        stmt = _jobs_of(owner).order_by(Job.id.desc()).limit(limit)
+        if status is not None:
+            stmt = stmt.where(Job.status == status)
+        with self._db.session() as session:
+            return list(session.scalars(stmt))
+
+    def get(self, owner: Owner | None, job_id: int) -> Job:
+        """A job of a file in `owner`'s collections, or NotFoundError."""
+        job = None
+        if 0 < job_id <= MAX_ROW_ID:  # else no such job, nor a number the database compares
+            with self._db.session() as session:
+                job = session.scalar(_jobs_of(owner).where(Job.id == job_id))
+        if job is None:
+            raise NotFoundError(f"job {job_id} not found", param="job_id")
+        return job
+
     def _finish(self, job_id: int, status: JobStatus, error: str | None) -> None:
         with self._db.session(write=True) as session:
             session.execute(
@@ -172,101 +182,11 @@ class JobQueue:
             )
 
 
-class JobWorker:
-    """Threads that claim and run jobs until stopped. Jobs are claimed in batches of
-    `batch_size` so a handler can share work across them (one embedding pass for many
-    small files)."""
-
-    def __init__(
-        self,
-        queue: JobQueue,
-        handlers: dict[str, JobHandler],
-        *,
-        threads: int = 1,
-        batch_size: int = 16,
-        poll_seconds: float = 0.2,
-        on_idle: Callable[[], None] | None = None,
-    ) -> None:
-        self._queue = queue
-        self._handlers = handlers
-        self._threads_wanted = threads
-        self._batch_size = batch_size
-        self._poll_seconds = poll_seconds
-        self._on_idle = on_idle
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    def start(self) -> None:
-        for n in range(self._threads_wanted):
-            thread = threading.Thread(target=self._run, name=f"mmstack-worker-{n}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def notify(self) -> None:
-        """Wake idle workers (a job was enqueued)."""
-        self._wake.set()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        for thread in self._threads:
-            thread.join(timeout)
-        self._threads.clear()
-
-    def run_until_idle(self) -> None:
-        """Run jobs in the calling thread until none is runnable (for the CLI and tests)."""
-        while self.run_batch():
-            pass
-
-    def run_batch(self) -> int:
-        """Claim and run one batch; returns how many jobs it held."""
-        jobs = self._queue.claim(self._batch_size)
-        for kind, group in groupby(sorted(jobs, key=lambda j: j.kind), key=lambda j: j.kind):
-            self._execute(kind, list(group))
-        return len(jobs)
-
-    def _run(self) -> None:
-        busy = False
-        while not self._stop.is_set():
-            try:
-                ran = self.run_batch()
-                if not ran and busy and self._on_idle:
-                    self._on_idle()  # once after each stretch of work
-                busy = bool(ran)
-            except Exception:
-                log.exception("job worker loop error")
-                ran = 0
-            if not ran:
-                self._wake.wait(self._poll_seconds)
-                self._wake.clear()
-
-    def _execute(self, kind: str, jobs: list[ClaimedJob]) -> None:
-        handler = self._handlers.get(kind)
-        if handler is None:
-            for job in jobs:
-                self._queue.fail(job, f"no handler for job kind {kind!r}", permanent=True)
-            return
-        last_beat = time.monotonic()
-
-        def heartbeat() -> None:
-            nonlocal last_beat
-            if time.monotonic() - last_beat > self._queue.lease_seconds / 4:
-                self._queue.heartbeat([job.id for job in jobs])
-                last_beat = time.monotonic()
-
-        try:
-            outcomes: Mapping[int, Exception | None] = handler(jobs, heartbeat)
-        except Exception as exc:  # the handler failed as a whole: every job retries
-            outcomes = dict.fromkeys((job.id for job in jobs), exc)
-        for job in jobs:
-            error = outcomes.get(job.id)
-            if error is None:
-                self._queue.succeed(job.id)
-            elif isinstance(error, PermanentJobError):
-                self._queue.fail(job, error.message, permanent=True)
-            else:
-                retried = self._queue.fail(job, f"{type(error).__name__}: {error}", permanent=False)
-                log.warning(
-                    "job failed", extra={"job_id": job.id, "retry": retried, "error": str(error)}
-                )
+def _jobs_of(owner: Owner | None) -> Select[Job]:
+    """The jobs of the files in the collections `owner` may see."""
+    return (
+        select(Job)
+        .join(CollectionFile, CollectionFile.id == Job.collection_file_id)
+        .join(Collection, Collection.id == CollectionFile.collection_id)
+        .where(owns_collection(owner))
+    )

@@ -1,0 +1,118 @@
+"""Threads that claim jobs from the `JobQueue` and run each kind's handler."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from itertools import groupby
+
+from mmstack.store.jobs import ClaimedJob, JobQueue, PermanentJobError
+
+log = logging.getLogger(__name__)
+
+# A handler runs a batch of jobs of its kind and returns, per job id, None for success or
+# the exception that job failed with (PermanentJobError: no retry). `heartbeat` keeps the
+# leases alive; call it between steps of long work.
+JobHandler = Callable[[list[ClaimedJob], Callable[[], None]], Mapping[int, Exception | None]]
+
+
+class JobWorker:
+    """Threads that claim and run jobs until stopped. Jobs are claimed in batches of
+    `batch_size` so a handler can share work across them (one embedding pass for many
+    small files)."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        handlers: dict[str, JobHandler],
+        *,
+        threads: int = 1,
+        batch_size: int = 16,
+        poll_seconds: float = 0.2,
+        on_idle: Callable[[], None] | None = None,
+    ) -> None:
+        self._queue = queue
+        self._handlers = handlers
+        self._threads_wanted = threads
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._on_idle = on_idle
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for n in range(self._threads_wanted):
+            thread = threading.Thread(target=self._run, name=f"mmstack-worker-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def notify(self) -> None:
+        """Wake idle workers (a job was enqueued)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def run_until_idle(self) -> None:
+        """Run jobs in the calling thread until none is runnable (for the CLI and tests)."""
+        while self.run_batch():
+            pass
+
+    def run_batch(self) -> int:
+        """Claim and run one batch; returns how many jobs it held."""
+        jobs = self._queue.claim(self._batch_size)
+        for kind, group in groupby(sorted(jobs, key=lambda j: j.kind), key=lambda j: j.kind):
+            self._execute(kind, list(group))
+        return len(jobs)
+
+    def _run(self) -> None:
+        busy = False
+        while not self._stop.is_set():
+            try:
+                ran = self.run_batch()
+                if not ran and busy and self._on_idle:
+                    self._on_idle()  # once after each stretch of work
+                busy = bool(ran)
+            except Exception:
+                log.exception("job worker loop error")
+                ran = 0
+            if not ran:
+                self._wake.wait(self._poll_seconds)
+                self._wake.clear()
+
+    def _execute(self, kind: str, jobs: list[ClaimedJob]) -> None:
+        handler = self._handlers.get(kind)
+        if handler is None:
+            for job in jobs:
+                self._queue.fail(job, f"no handler for job kind {kind!r}", permanent=True)
+            return
+        last_beat = time.monotonic()
+
+        def heartbeat() -> None:
+            nonlocal last_beat
+            if time.monotonic() - last_beat > self._queue.lease_seconds / 4:
+                self._queue.heartbeat([job.id for job in jobs])
+                last_beat = time.monotonic()
+
+        try:
+            outcomes: Mapping[int, Exception | None] = handler(jobs, heartbeat)
+        except Exception as exc:  # the handler failed as a whole: every job retries
+            outcomes = dict.fromkeys((job.id for job in jobs), exc)
+        for job in jobs:
+            error = outcomes.get(job.id)
+            if error is None:
+                self._queue.succeed(job.id)
+            elif isinstance(error, PermanentJobError):
+                self._queue.fail(job, error.message, permanent=True)
+            else:
+                retried = self._queue.fail(job, f"{type(error).__name__}: {error}", permanent=False)
+                log.warning(
+                    "job failed", extra={"job_id": job.id, "retry": retried, "error": str(error)}
+                )

@@ -1,0 +1,291 @@
+"""Collections, the one service behind the native API's collections and OpenAI's vector
+stores (a vector store is a collection: same id, same files, same search).
+
+Deleting a collection deletes its chunks and vectors and the files only it used;
+standalone files (uploaded through /v1/files) stay. Removing a file from a collection keeps
+it when it is standalone or another collection still uses it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Self
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mmstack.index.vector import VectorFilter, VectorIndex
+from mmstack.knowledge.blob_refs import drop_orphan_files
+from mmstack.knowledge.counts import FileCounts, FileState, count_files
+from mmstack.knowledge.intake import Intake
+from mmstack.knowledge.lookup import check_name, find_collection, find_member, name_taken, team_of
+from mmstack.knowledge.members import (
+    Attributes,
+    FileToAttach,
+    attach_files,
+    indexed_text,
+    member_page,
+)
+from mmstack.store.blobs import BlobStore
+from mmstack.store.db import Database
+from mmstack.store.models import Chunk, Collection, CollectionFile, StoredFile, new_id
+from mmstack.store.ownership import OwnerScoped, owns_collection
+from mmstack.store.pagination import Page, PageRequest, paginate, unknown_cursor
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionInfo:
+    collection: Collection
+    file_counts: FileCounts
+    chunk_count: int
+    usage_bytes: int  # the size of its files
+
+    @property
+    def id(self) -> str:
+        return self.collection.id
+
+    @property
+    def status(self) -> Literal["in_progress", "completed"]:
+        return "in_progress" if self.file_counts.waiting_or_running else "completed"
+
+
+class CollectionService(OwnerScoped):
+    # The request parameter a collection is named by, for errors: `collection` in the
+    # native API, `vector_store_id` in OpenAI's (see `addressed_as`).
+    _param = "collection"
+
+    def __init__(
+        self, db: Database, vectors: VectorIndex, blobs: BlobStore, intake: Intake
+    ) -> None:
+        self._db = db
+        self._vectors = vectors
+        self._blobs = blobs
+        self._intake = intake
+
+    def addressed_as(self, param: str) -> Self:
+        """A copy whose not-found errors name the request parameter `param`."""
+        named = copy.copy(self)
+        named._param = param
+        return named
+
+    def create(
+        self,
+        name: str | None = None,
+        *,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        files: Sequence[FileToAttach] = (),
+    ) -> CollectionInfo:
+        """A new collection, with `files` attached and queued. Without a name, it is
+        named by its id (names are unique within a team)."""
+        collection_id = new_id("vs_")
+        with self._db.session(write=True) as session:
+            collection = self.create_in(
+                session,
+                collection_id if name is None else name,
+                description=description,
+                metadata=metadata,
+                collection_id=collection_id,
+            )
+            attach_files(session, self._intake, collection.id, files, owner=self._owner)
+        if files:
+            self._intake.notify()
+        return self.get(collection.id)
+
+    def create_in(
+        self,
+        session: Session,
+        name: str,
+        *,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        collection_id: str | None = None,
+    ) -> Collection:
+        """Add a collection inside the caller's transaction; names are unique per team."""
+        team_id = team_of(self._owner)
+        name = check_name(session, name, team_id=team_id)
+        collection = Collection(
+            name=name, team_id=team_id, description=description, metadata_=metadata or {}
+        )
+        if collection_id is not None:
+            collection.id = collection_id
+        session.add(collection)
+        try:
+            session.flush()
+        except IntegrityError:
+            raise name_taken(name) from None  # a concurrent create won
+        return collection
+
+    def list_all(self) -> list[CollectionInfo]:
+        with self._db.session() as session:
+            collections = session.scalars(
+                select(Collection)
+                .where(owns_collection(self._owner))
+                .order_by(Collection.created_at)
+            )
+            return [_info(session, c) for c in collections]
+
+    def list_page(self, page: PageRequest) -> Page[CollectionInfo]:
+        def cursor(name: str, collection_id: str | None) -> tuple[int, str] | None:
+            if collection_id is None:
+                return None
+            found = session.scalar(
+                select(Collection).where(
+                    Collection.id == collection_id, owns_collection(self._owner)
+                )
+            )
+            if found is None:
+                raise unknown_cursor(name, collection_id)
+            return found.created_at, found.id
+
+        with self._db.session() as session:
+            found = paginate(
+                session,
+                select(Collection).where(owns_collection(self._owner)),
+                (Collection.created_at, Collection.id),
+                page,
+                after_key=cursor("after", page.after),
+                before_key=cursor("before", page.before),
+            )
+            return Page([_info(session, c) for c in found.items], found.has_more)
+
+    def get(self, id_or_name: str) -> CollectionInfo:
+        with self._db.session() as session:
+            return _info(session, self._find(session, id_or_name))
+
+    def resolve_id(self, id_or_name: str) -> str:
+        return self.resolve_ids([id_or_name])[0]
+
+    def resolve_ids(self, ids_or_names: Sequence[str]) -> tuple[str, ...]:
+        """The ids of the collections named (by id or name), in one session; an unknown
+        one (or another team's) is a NotFoundError."""
+        with self._db.session() as session:
+            return tuple(self._find(session, c).id for c in ids_or_names)
+
+    def update(
+        self,
+        id_or_name: str,
+        *,
+        name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> CollectionInfo:
+        """Rename and/or replace the metadata; a None argument leaves it as it is."""
+        with self._db.session(write=True) as session:
+            collection = self._find(session, id_or_name)
+            if name is not None:
+                collection.name = check_name(
+                    session, name, team_id=collection.team_id, current_id=collection.id
+                )
+            if metadata is not None:
+                collection.metadata_ = dict(metadata)
+            collection_id = collection.id
+        return self.get(collection_id)
+
+    def delete(self, id_or_name: str) -> str:
+        """Delete the collection, its chunks and vectors, and the files and blobs no other
+        collection uses; standalone files stay. Returns the collection id."""
+        with self._db.session(write=True) as session:
+            collection = self._find(session, id_or_name)
+            file_ids = list(
+                session.scalars(
+                    select(CollectionFile.file_id).where(
+                        CollectionFile.collection_id == collection.id
+                    )
+                )
+            )
+            session.execute(delete(Collection).where(Collection.id == collection.id))
+            orphans = drop_orphan_files(session, file_ids)
+        self._vectors.delete_where(VectorFilter(collection_ids=[collection.id]))
+        self._drop_blobs(orphans)
+        return collection.id
+
+    # The files of a collection
+
+    def attach(
+        self, id_or_name: str, file_id: str, *, attributes: Attributes | None = None
+    ) -> CollectionFile:
+        """Put an uploaded file into the collection and queue its ingestion."""
+        with self._db.session(write=True) as session:
+            collection = self._find(session, id_or_name)
+            (member,) = attach_files(
+                session,
+                self._intake,
+                collection.id,
+                [FileToAttach(file_id, attributes)],
+                owner=self._owner,
+            )
+        self._intake.notify()
+        return member
+
+    def files(self, id_or_name: str, *, status: str | None = None) -> list[CollectionFile]:
+        """Every file of the collection (with `status`, when given)."""
+        with self._db.session() as session:
+            collection = self._find(session, id_or_name)
+            stmt = select(CollectionFile).where(CollectionFile.collection_id == collection.id)
+            if status:
+                stmt = stmt.where(CollectionFile.status == status)
+            return list(session.scalars(stmt.order_by(CollectionFile.id)))
+
+    def file_page(
+        self, id_or_name: str, page: PageRequest, *, state: FileState | None = None
+    ) -> Page[CollectionFile]:
+        with self._db.session() as session:
+            collection = self._find(session, id_or_name)
+            in_collection = [CollectionFile.collection_id == collection.id]
+            return member_page(session, in_collection, page, state)
+
+    def file(self, id_or_name: str, file_id: str) -> CollectionFile:
+        with self._db.session() as session:
+            return find_member(session, self._find(session, id_or_name).id, file_id)
+
+    def update_file(self, id_or_name: str, file_id: str, attributes: Attributes) -> CollectionFile:
+        with self._db.session(write=True) as session:
+            member = find_member(session, self._find(session, id_or_name).id, file_id)
+            member.attributes = dict(attributes)
+        return member
+
+    def file_text(self, id_or_name: str, file_id: str) -> str:
+        """The text the file was indexed from; empty until its ingestion completes."""
+        with self._db.session() as session:
+            return indexed_text(
+                session, find_member(session, self._find(session, id_or_name).id, file_id)
+            )
+
+    def delete_file(self, id_or_name: str, file_id: str) -> None:
+        """Remove a file from the collection: its chunks, vectors, and the file and its
+        blob when nothing else uses them."""
+        with self._db.session(write=True) as session:
+            member = find_member(session, self._find(session, id_or_name).id, file_id)
+            chunk_ids = list(
+                session.scalars(select(Chunk.id).where(Chunk.collection_file_id == member.id))
+            )
+            session.delete(member)
+            session.flush()
+            orphans = drop_orphan_files(session, [file_id])
+        self._vectors.delete(chunk_ids)
+        self._drop_blobs(orphans)
+
+    def _drop_blobs(self, digests: list[str]) -> None:
+        for digest in digests:
+            self._blobs.delete(digest)
+
+    def _find(self, session: Session, id_or_name: str) -> Collection:
+        return find_collection(session, id_or_name, owner=self._owner, param=self._param)
+
+
+def _info(session: Session, collection: Collection) -> CollectionInfo:
+    in_collection = CollectionFile.collection_id == collection.id
+    chunks = session.scalar(
+        select(func.count()).select_from(Chunk).where(Chunk.collection_id == collection.id)
+    )
+    usage = session.scalar(
+        select(func.coalesce(func.sum(StoredFile.size_bytes), 0))
+        .join(CollectionFile, CollectionFile.file_id == StoredFile.id)
+        .where(in_collection)
+    )
+    return CollectionInfo(
+        collection, count_files(session, in_collection), chunks or 0, int(usage or 0)
+    )
