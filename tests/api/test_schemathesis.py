@@ -171,16 +171,30 @@ class Credentials:
         return self.header
 
 
+# What a value sent as text in a form can still break: a negated schema with only other
+# keywords (`type`, `anyOf`, ...) may have changed nothing but the value's JSON type.
+TEXT_KEYWORDS = {"pattern", "maxLength", "minLength", "enum", "const", "format"}
+COUNT_KEYWORDS = {"maxItems", "minItems", "uniqueItems", "required"}
+
+
 def _type_changed_in_a_form(case: AnyCase) -> bool:
     """Whether the case's only flaw is a value of another type in a multipart form, which
-    the wire turns back into text: `{}` for a tag is the tag "{}"."""
+    the wire turns back into text: `{}` for a tag is the tag "{}", and a list of lists
+    is one tag holding its JSON."""
     if case.meta is None or not (case.media_type or "").startswith("multipart/"):
         return False
     data = case.meta.phase.data
     if isinstance(data, CoveragePhaseData):
         return data.scenario == CoverageScenario.INCORRECT_TYPE
     mutations = getattr(data, "mutations", ())
-    return bool(mutations) and all(m.operator == OperatorKind.CHANGE_TYPE for m in mutations)
+    return bool(mutations) and all(
+        m.operator == OperatorKind.CHANGE_TYPE
+        or (
+            m.operator == OperatorKind.NEGATE_CONSTRAINTS
+            and not set(m.keywords) & (TEXT_KEYWORDS | COUNT_KEYWORDS)
+        )
+        for m in mutations
+    )
 
 
 @schemathesis.check

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Protocol
-
-from PIL import Image
+from typing import TYPE_CHECKING, Protocol
 
 from mmstack.arrays import FloatArray
 from mmstack.index.filters import SearchFilter
 from mmstack.index.vector import VectorIndex, VectorPayload, VectorPoint
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 class ImageTextEmbedder(Protocol):
@@ -39,6 +40,8 @@ class ImageSearch:
         """Embed pictures (chunk id, encoded image) of one file and store their vectors."""
         if not pictures:
             return
+        from PIL import Image  # only where pictures are indexed
+
         images = [Image.open(io.BytesIO(data)) for _, data in pictures]
         vectors = self._embedder.embed_images(images)
         self.index.upsert(

@@ -19,10 +19,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import xllamacpp
 
 from mmstack.errors import MMStackError
 from mmstack.llm.errors import (
@@ -30,6 +29,9 @@ from mmstack.llm.errors import (
     BackendRejectedError,
     ContextLengthExceededError,
 )
+
+if TYPE_CHECKING:
+    import xllamacpp
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ class LlamaModel:
     def __init__(self, model_id: str, path: Path, options: LlamaOptions) -> None:
         self.model_id = model_id
         self._api_key = secrets.token_urlsafe(32)
+        import xllamacpp  # llama.cpp itself: loaded with the first model (16 MB)
+
         started = time.perf_counter()
         self._server = xllamacpp.Server(_params(path, options, self._api_key))
         self.base_url: str = self._server.listening_address
@@ -115,6 +119,8 @@ class LlamaModel:
 
 
 def _params(path: Path, options: LlamaOptions, api_key: str) -> xllamacpp.CommonParams:
+    import xllamacpp
+
     params = xllamacpp.CommonParams()
     params.model.path = str(path)
     # Each slot gets an equal share of the context, so the window per request is

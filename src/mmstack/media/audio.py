@@ -12,17 +12,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import av
 import numpy as np
-from av.audio.codeccontext import AudioCodecContext
-from av.audio.frame import AudioFrame
-from av.audio.stream import AudioStream
-from av.container import InputContainer
 
 from mmstack.arrays import FloatArray
 from mmstack.errors import IngestError
+
+if TYPE_CHECKING:
+    import av
+    from av.audio.codeccontext import AudioCodecContext
+    from av.audio.frame import AudioFrame
+    from av.audio.stream import AudioStream
+    from av.container import InputContainer
 
 SAMPLE_RATE = 16_000
 """Samples per second of the decoded windows (what Whisper and Silero VAD expect)."""
@@ -128,6 +130,9 @@ def quiet_cut(samples: FloatArray, lo: int, hi: int) -> int:
 
 @contextmanager
 def _open(path: Path) -> Iterator[InputContainer]:
+    # PyAV (23 MB) is imported where a file is decoded: in the parser helper, mostly.
+    import av
+
     try:
         container = av.open(str(path), mode="r")
     except av.FFmpegError as exc:
@@ -158,12 +163,16 @@ def _declared_duration(container: InputContainer, stream: AudioStream) -> float 
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
+        import av
+
         return float(Fraction(container.duration, av.time_base))
     return None
 
 
 def _decoded_seconds(container: InputContainer, stream: AudioStream) -> float:
     """The length of a track whose header does not say it, by decoding it (no resampling)."""
+    import av
+
     samples = 0
     rate = _decoder(stream).sample_rate or 1
     try:
@@ -176,6 +185,8 @@ def _decoded_seconds(container: InputContainer, stream: AudioStream) -> float:
 
 def _decoded(path: Path) -> Iterator[FloatArray]:
     """The first audio track, resampled to 16 kHz mono float32, frame by frame."""
+    import av
+
     with _open(path) as container:
         stream = _audio_stream(container)
         _decoder(stream)

@@ -21,7 +21,6 @@ from mmstack.models.embedder import Embedder, OnnxSentenceEmbedder
 from mmstack.models.on_demand import OnDemandEmbedder, OnDemandTextReader, OnDemandTranscriber
 from mmstack.models.quantize import dynamic_int8
 from mmstack.models.registry import FileSource, HubFile, LocalFile, ModelRegistry, ModelSpec
-from mmstack.models.transcriber import load_whisper
 from mmstack.models.vision import DEFAULT_PROMPT, OpenAIVisionDescriber
 
 log = logging.getLogger(__name__)
@@ -67,6 +66,9 @@ def media_models(
         models.spec(settings.speech_model)
 
         def load_speech() -> Transcriber:
+            # Imported here: the speech model's audio decoding (PyAV) is a heavy import.
+            from mmstack.models.transcriber import load_whisper
+
             return load_whisper(
                 models,
                 cache_dir=cache_dir,

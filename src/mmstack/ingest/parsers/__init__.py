@@ -7,6 +7,7 @@ Every failure is an `IngestError` whose message says what is wrong with the file
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,7 +33,6 @@ from mmstack.media.detect import (
     modality_of,
 )
 
-from . import csv_table, html_page, json_records, markdown, plaintext, word
 from .context import Isolation, ParseContext
 from .limits import ParseLimits
 
@@ -61,15 +61,24 @@ class FileParser(Protocol):
     def __call__(self, path: Path, *, filename: str, context: ParseContext) -> ParsedDocument: ...
 
 
-_PARSERS: dict[str, Parser] = {
-    TEXT_PLAIN: plaintext.parse,
-    TEXT_MARKDOWN: markdown.parse,
-    TEXT_HTML: html_page.parse,
-    TEXT_CSV: csv_table.parse,
-    APPLICATION_DOCX: word.parse,
-    APPLICATION_JSON: json_records.parse,
-    APPLICATION_NDJSON: json_records.parse_lines,
+# The document formats read from memory, by the module and function that read them:
+# imported on first use, which is in the parser helper when parsing is isolated (the
+# server then never loads python-docx, lxml, selectolax or markdown-it).
+_PARSERS: dict[str, tuple[str, str]] = {
+    TEXT_PLAIN: ("plaintext", "parse"),
+    TEXT_MARKDOWN: ("markdown", "parse"),
+    TEXT_HTML: ("html_page", "parse"),
+    TEXT_CSV: ("csv_table", "parse"),
+    APPLICATION_DOCX: ("word", "parse"),
+    APPLICATION_JSON: ("json_records", "parse"),
+    APPLICATION_NDJSON: ("json_records", "parse_lines"),
 }
+
+
+def _document_parser(media_type: str) -> Parser:
+    module, function = _PARSERS[media_type]
+    parser: Parser = getattr(importlib.import_module(f"{__name__}.{module}"), function)
+    return parser
 
 
 def _file_parser(media_type: str) -> FileParser:
@@ -143,7 +152,7 @@ def parse_bytes(
 ) -> ParsedDocument:
     """Parse a document format read from memory (`media_type` one of those)."""
     with failure_reasons():
-        return _PARSERS[media_type](data, filename=filename, limits=limits)
+        return _document_parser(media_type)(data, filename=filename, limits=limits)
 
 
 def parse_document(
