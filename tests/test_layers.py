@@ -3,6 +3,7 @@ only the layers below it, and no modules of one package import each other in a c
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,36 @@ def test_a_layer_importing_one_above_it_breaks_the_contract(tmp_path: Path) -> N
     result = _lint("--config", str(config))
     assert result.returncode == 1
     assert "mmstack.models.ocr -> mmstack.media.images" in result.stdout
+
+
+# The statements that query or change rows: services build none of them, they call the
+# repositories of `mmstack.store` (and use the session only as the unit of work).
+QUERY_BUILDERS = {"select", "update", "delete", "insert", "func", "text", "case", "tuple_"}
+SERVICE_PACKAGES = ("knowledge", "api", "cli")
+
+
+def _query_builders_imported(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "sqlalchemy"
+        for alias in node.names
+        if alias.name in QUERY_BUILDERS
+    }
+
+
+def test_services_and_routes_leave_sql_to_the_store() -> None:
+    found = {
+        str(path.relative_to(ROOT)): sorted(names)
+        for package in SERVICE_PACKAGES
+        for path in sorted((ROOT / "src/mmstack" / package).rglob("*.py"))
+        if (names := _query_builders_imported(path))
+    }
+    assert found == {}
+
+
+def test_the_sql_check_sees_a_query(tmp_path: Path) -> None:
+    module = tmp_path / "service.py"
+    module.write_text("from sqlalchemy import select, update\nfrom sqlalchemy.orm import Session\n")
+    assert _query_builders_imported(module) == {"select", "update"}

@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 
 from mmstack.errors import ConflictError, InvalidRequestError, NotFoundError
 from mmstack.index.attribute_filter import Comparison, Compound
-from mmstack.knowledge.counts import state_of
 from mmstack.knowledge.members import FileToAttach
 from mmstack.knowledge.uploads import FileTooLargeError
 from mmstack.stack import Stack
+from mmstack.store.file_states import state_of
 from mmstack.store.models import Chunk, Job
 from mmstack.store.pagination import PageRequest
 from tests.documents import PAGE_TEXTS, make_pdf

@@ -45,9 +45,28 @@ class GroundedChat:
         """Answers only from the vector stores `owner` may see."""
         return GroundedChat(self._answers, self._vector_stores.for_owner(owner))
 
-    async def answer_chat(
+    async def complete_chat(
         self, request: ChatCompletionRequest, scope: RetrievalScope
-    ) -> ChatCompletion | GroundedStream:
+    ) -> ChatCompletion:
+        question, arguments = self._asked(request, scope)
+        answer = await self._answers.answer(question, **arguments)
+        message = AssistantMessage(content=answer.text, annotations=citation_annotations(answer))
+        return ChatCompletion(
+            model=request.model,
+            choices=[Choice(message=message, finish_reason="stop")],
+            usage=_usage(answer),
+        )
+
+    async def stream_chat(
+        self, request: ChatCompletionRequest, scope: RetrievalScope
+    ) -> GroundedStream:
+        question, arguments = self._asked(request, scope)
+        return GroundedStream(await self._answers.stream(question, **arguments), request)
+
+    def _asked(
+        self, request: ChatCompletionRequest, scope: RetrievalScope
+    ) -> tuple[str, dict[str, Any]]:
+        """The question, and the answer service's arguments for the rest of the request."""
         question, history = _conversation(request)
         if scope.filters:
             raise InvalidRequestError(
@@ -63,16 +82,7 @@ class GroundedChat:
             "max_tokens": request.max_completion_tokens or request.max_tokens,
             "temperature": request.temperature,
         }
-        if request.stream:
-            stream = await self._answers.stream(question, **arguments)
-            return GroundedStream(stream, request)
-        answer = await self._answers.answer(question, **arguments)
-        message = AssistantMessage(content=answer.text, annotations=citation_annotations(answer))
-        return ChatCompletion(
-            model=request.model,
-            choices=[Choice(message=message, finish_reason="stop")],
-            usage=_usage(answer),
-        )
+        return question, arguments
 
 
 class GroundedStream:

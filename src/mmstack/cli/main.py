@@ -135,7 +135,6 @@ def worker(
     settings = cli_settings()
     configure_logging(settings.log_level, settings.log_format)
     if check:
-        from sqlalchemy import text
         from sqlalchemy.exc import SQLAlchemyError
 
         from mmstack.store.db import Database
@@ -143,8 +142,7 @@ def worker(
         # Only a query: a health check must not migrate, nor make the first admin.
         db = Database(settings.sqlalchemy_url)
         try:
-            with db.session() as session:
-                session.execute(text("SELECT 1"))
+            db.ping()
         except SQLAlchemyError as exc:
             fail(f"the database does not answer: {exc.__class__.__name__}")
         finally:

@@ -10,25 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
 from mmstack.errors import InvalidRequestError, NotFoundError
-from mmstack.knowledge.counts import FileCounts, FileState, count_files
 from mmstack.knowledge.intake import Intake
-from mmstack.knowledge.lookup import find_collection
-from mmstack.knowledge.members import FileToAttach, attach_files, member_page
+from mmstack.knowledge.members import FileToAttach, attach_files
+from mmstack.store.collections import find_collection, member_page
 from mmstack.store.db import Database
-from mmstack.store.models import (
-    Collection,
-    CollectionFile,
-    FileBatch,
-    FileBatchMember,
-    FileErrorCode,
-    FileStatus,
-    Job,
-    JobStatus,
-)
+from mmstack.store.file_batches import cancel_waiting, in_batch
+from mmstack.store.file_states import FileCounts, FileState, count_files
+from mmstack.store.models import Collection, CollectionFile, FileBatch, FileBatchMember
 from mmstack.store.ownership import Owner, OwnerScoped
 from mmstack.store.pagination import Page, PageRequest
 
@@ -45,11 +36,6 @@ class BatchInfo:
         if self.batch.cancelled:
             return "cancelled"
         return "in_progress" if self.file_counts.waiting_or_running else "completed"
-
-
-def _in_batch(batch_id: str) -> list[ColumnElement[bool]]:
-    members = select(FileBatchMember.collection_file_id).where(FileBatchMember.batch_id == batch_id)
-    return [CollectionFile.id.in_(members)]
 
 
 class FileBatchService(OwnerScoped):
@@ -81,7 +67,7 @@ class FileBatchService(OwnerScoped):
     def get(self, vector_store_id: str, batch_id: str) -> BatchInfo:
         with self._db.session() as session:
             batch = self._find(session, vector_store_id, batch_id)
-            return BatchInfo(batch, count_files(session, *_in_batch(batch.id)))
+            return BatchInfo(batch, count_files(session, *in_batch(batch.id)))
 
     def files(
         self,
@@ -93,34 +79,12 @@ class FileBatchService(OwnerScoped):
     ) -> Page[CollectionFile]:
         with self._db.session() as session:
             batch = self._find(session, vector_store_id, batch_id)
-            return member_page(session, _in_batch(batch.id), page, state)
+            return member_page(session, in_batch(batch.id), page, state)
 
     def cancel(self, vector_store_id: str, batch_id: str) -> BatchInfo:
         with self._db.session(write=True) as session:
             batch = self._find(session, vector_store_id, batch_id)
-            waiting = list(
-                session.scalars(
-                    select(CollectionFile.id).where(
-                        *_in_batch(batch.id), CollectionFile.status == FileStatus.QUEUED
-                    )
-                )
-            )
-            if waiting:
-                session.execute(
-                    update(CollectionFile)
-                    .where(CollectionFile.id.in_(waiting))
-                    .values(
-                        status=FileStatus.FAILED,
-                        error_code=FileErrorCode.CANCELLED,
-                        last_error="cancelled with its file batch before it was processed",
-                    )
-                )
-                # A job already claimed finds its file failed and leaves it alone.
-                session.execute(
-                    delete(Job).where(
-                        Job.collection_file_id.in_(waiting), Job.status == JobStatus.QUEUED
-                    )
-                )
+            cancel_waiting(session, batch.id)
             batch.cancelled = True
         return self.get(vector_store_id, batch_id)
 

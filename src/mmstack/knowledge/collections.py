@@ -13,27 +13,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
-from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mmstack.errors import ConflictError, PermissionDeniedError
 from mmstack.index.vector import VectorFilter, VectorIndex
-from mmstack.knowledge.blob_refs import drop_orphan_files
-from mmstack.knowledge.counts import FileCounts, FileState, count_files
 from mmstack.knowledge.intake import Intake
-from mmstack.knowledge.lookup import check_name, find_collection, find_member, name_taken, team_of
-from mmstack.knowledge.members import (
-    Attributes,
-    FileToAttach,
-    attach_files,
-    indexed_text,
-    member_page,
-)
+from mmstack.knowledge.labels import check_label
+from mmstack.knowledge.members import Attributes, FileToAttach, attach_files, indexed_text
+from mmstack.store import collections as rows
+from mmstack.store.blob_refs import drop_orphan_files
 from mmstack.store.blobs import BlobStore
 from mmstack.store.db import Database
-from mmstack.store.models import Chunk, Collection, CollectionFile, StoredFile, new_id
-from mmstack.store.ownership import OwnerScoped, owns_collection
-from mmstack.store.pagination import Page, PageRequest, paginate, unknown_cursor
+from mmstack.store.file_states import FileCounts, FileState, count_files
+from mmstack.store.models import DEFAULT_TEAM_ID, Collection, CollectionFile, new_id
+from mmstack.store.ownership import Owner, OwnerScoped
+from mmstack.store.pagination import Page, PageRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,35 +116,11 @@ class CollectionService(OwnerScoped):
 
     def list_all(self) -> list[CollectionInfo]:
         with self._db.session() as session:
-            collections = session.scalars(
-                select(Collection)
-                .where(owns_collection(self._owner))
-                .order_by(Collection.created_at)
-            )
-            return [_info(session, c) for c in collections]
+            return [_info(session, c) for c in rows.collections_of(session, self._owner)]
 
     def list_page(self, page: PageRequest) -> Page[CollectionInfo]:
-        def cursor(name: str, collection_id: str | None) -> tuple[int, str] | None:
-            if collection_id is None:
-                return None
-            found = session.scalar(
-                select(Collection).where(
-                    Collection.id == collection_id, owns_collection(self._owner)
-                )
-            )
-            if found is None:
-                raise unknown_cursor(name, collection_id)
-            return found.created_at, found.id
-
         with self._db.session() as session:
-            found = paginate(
-                session,
-                select(Collection).where(owns_collection(self._owner)),
-                (Collection.created_at, Collection.id),
-                page,
-                after_key=cursor("after", page.after),
-                before_key=cursor("before", page.before),
-            )
+            found = rows.collection_page(session, self._owner, page)
             return Page([_info(session, c) for c in found.items], found.has_more)
 
     def get(self, id_or_name: str) -> CollectionInfo:
@@ -189,14 +160,7 @@ class CollectionService(OwnerScoped):
         collection uses; standalone files stay. Returns the collection id."""
         with self._db.session(write=True) as session:
             collection = self._find(session, id_or_name)
-            file_ids = list(
-                session.scalars(
-                    select(CollectionFile.file_id).where(
-                        CollectionFile.collection_id == collection.id
-                    )
-                )
-            )
-            session.execute(delete(Collection).where(Collection.id == collection.id))
+            file_ids = rows.delete_collection(session, collection.id)
             orphans = drop_orphan_files(session, file_ids)
         self._vectors.delete_where(VectorFilter(collection_ids=[collection.id]))
         self._drop_blobs(orphans)
@@ -224,10 +188,7 @@ class CollectionService(OwnerScoped):
         """Every file of the collection (with `status`, when given)."""
         with self._db.session() as session:
             collection = self._find(session, id_or_name)
-            stmt = select(CollectionFile).where(CollectionFile.collection_id == collection.id)
-            if status:
-                stmt = stmt.where(CollectionFile.status == status)
-            return list(session.scalars(stmt.order_by(CollectionFile.id)))
+            return rows.members_of(session, collection.id, status=status)
 
     def file_page(
         self, id_or_name: str, page: PageRequest, *, state: FileState | None = None
@@ -235,15 +196,15 @@ class CollectionService(OwnerScoped):
         with self._db.session() as session:
             collection = self._find(session, id_or_name)
             in_collection = [CollectionFile.collection_id == collection.id]
-            return member_page(session, in_collection, page, state)
+            return rows.member_page(session, in_collection, page, state)
 
     def file(self, id_or_name: str, file_id: str) -> CollectionFile:
         with self._db.session() as session:
-            return find_member(session, self._find(session, id_or_name).id, file_id)
+            return rows.find_member(session, self._find(session, id_or_name).id, file_id)
 
     def update_file(self, id_or_name: str, file_id: str, attributes: Attributes) -> CollectionFile:
         with self._db.session(write=True) as session:
-            member = find_member(session, self._find(session, id_or_name).id, file_id)
+            member = rows.find_member(session, self._find(session, id_or_name).id, file_id)
             member.attributes = dict(attributes)
         return member
 
@@ -251,17 +212,15 @@ class CollectionService(OwnerScoped):
         """The text the file was indexed from; empty until its ingestion completes."""
         with self._db.session() as session:
             return indexed_text(
-                session, find_member(session, self._find(session, id_or_name).id, file_id)
+                session, rows.find_member(session, self._find(session, id_or_name).id, file_id)
             )
 
     def delete_file(self, id_or_name: str, file_id: str) -> None:
         """Remove a file from the collection: its chunks, vectors, and the file and its
         blob when nothing else uses them."""
         with self._db.session(write=True) as session:
-            member = find_member(session, self._find(session, id_or_name).id, file_id)
-            chunk_ids = list(
-                session.scalars(select(Chunk.id).where(Chunk.collection_file_id == member.id))
-            )
+            member = rows.find_member(session, self._find(session, id_or_name).id, file_id)
+            chunk_ids = rows.chunk_ids_of_member(session, member.id)
             session.delete(member)
             session.flush()
             orphans = drop_orphan_files(session, [file_id])
@@ -273,19 +232,38 @@ class CollectionService(OwnerScoped):
             self._blobs.delete(digest)
 
     def _find(self, session: Session, id_or_name: str) -> Collection:
-        return find_collection(session, id_or_name, owner=self._owner, param=self._param)
+        return rows.find_collection(session, id_or_name, owner=self._owner, param=self._param)
 
 
 def _info(session: Session, collection: Collection) -> CollectionInfo:
-    in_collection = CollectionFile.collection_id == collection.id
-    chunks = session.scalar(
-        select(func.count()).select_from(Chunk).where(Chunk.collection_id == collection.id)
-    )
-    usage = session.scalar(
-        select(func.coalesce(func.sum(StoredFile.size_bytes), 0))
-        .join(CollectionFile, CollectionFile.file_id == StoredFile.id)
-        .where(in_collection)
-    )
     return CollectionInfo(
-        collection, count_files(session, in_collection), chunks or 0, int(usage or 0)
+        collection,
+        count_files(session, CollectionFile.collection_id == collection.id),
+        rows.chunk_count(session, collection.id),
+        rows.usage_bytes(session, collection.id),
     )
+
+
+def team_of(owner: Owner | None) -> str:
+    """The team new data of `owner` goes to; a key limited to some collections makes none."""
+    if owner is None:
+        return DEFAULT_TEAM_ID
+    if owner.collection_ids is not None:
+        raise PermissionDeniedError(
+            "this API key is limited to some collections and cannot make new ones"
+        )
+    return owner.team_id
+
+
+def check_name(session: Session, name: str, *, team_id: str, current_id: str | None = None) -> str:
+    """`name` stripped, if it can name a collection of the team (1 to 256 characters,
+    unused)."""
+    name = check_label(name, what="collection name", param="name", max_length=256)
+    holder = rows.collection_named(session, name, team_id=team_id)
+    if holder is not None and holder != current_id:
+        raise name_taken(name)
+    return name
+
+
+def name_taken(name: str) -> ConflictError:
+    return ConflictError(f"a collection named '{name}' already exists", param="name")

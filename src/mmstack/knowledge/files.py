@@ -7,19 +7,15 @@ collection: its chunks, vectors and, when no other file has the same bytes, its 
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
-
 from mmstack.errors import NotFoundError
 from mmstack.index.vector import VectorIndex
-from mmstack.knowledge.blob_refs import blobs_of, unused_blobs
 from mmstack.knowledge.intake import Intake
-from mmstack.knowledge.lookup import find_file
 from mmstack.store.blobs import BlobStore
 from mmstack.store.db import Database
-from mmstack.store.models import Chunk, FileAsset, StoredFile
-from mmstack.store.ownership import OwnerScoped, owns_file
-from mmstack.store.pagination import Page, PageRequest, paginate, unknown_cursor
+from mmstack.store.files import delete_file, file_asset, file_page, find_file
+from mmstack.store.models import StoredFile
+from mmstack.store.ownership import OwnerScoped
+from mmstack.store.pagination import Page, PageRequest
 
 
 class FileService(OwnerScoped):
@@ -42,19 +38,8 @@ class FileService(OwnerScoped):
         return self._intake.upload(filename, data, purpose=purpose, team_id=self._owner.team_id)
 
     def list(self, page: PageRequest, *, purpose: str | None = None) -> Page[StoredFile]:
-        stmt = select(StoredFile).where(owns_file(self._owner))
-        if purpose is not None:
-            stmt = stmt.where(StoredFile.purpose == purpose)
-        key = (StoredFile.created_at, StoredFile.id)
         with self._db.session() as session:
-            return paginate(
-                session,
-                stmt,
-                key,
-                page,
-                after_key=self._cursor(session, "after", page.after),
-                before_key=self._cursor(session, "before", page.before),
-            )
+            return file_page(session, self._owner, page, purpose=purpose)
 
     def get(self, file_id: str) -> StoredFile:
         with self._db.session() as session:
@@ -75,7 +60,7 @@ class FileService(OwnerScoped):
         media type and bytes. Only the file's own images are served."""
         with self._db.session() as session:
             find_file(session, file_id, owner=self._owner)
-            asset = session.get(FileAsset, (file_id, key))
+            asset = file_asset(session, file_id, key)
             if asset is None:
                 raise NotFoundError(f"file '{file_id}' has no image '{key}'", param="thumbnail_id")
             media_type = asset.media_type
@@ -89,22 +74,7 @@ class FileService(OwnerScoped):
         """Delete the file and remove it from every collection."""
         with self._db.session(write=True) as session:
             find_file(session, file_id, owner=self._owner)
-            digests = blobs_of(session, [file_id])
-            chunk_ids = list(session.scalars(select(Chunk.id).where(Chunk.file_id == file_id)))
-            # Memberships, chunks (with their keyword rows), tags and jobs cascade.
-            session.execute(delete(StoredFile).where(StoredFile.id == file_id))
-            session.flush()
-            digests = unused_blobs(session, digests)
+            chunk_ids, digests = delete_file(session, file_id)
         self._vectors.delete(chunk_ids)
         for digest in digests:
             self._blobs.delete(digest)
-
-    def _cursor(self, session: Session, name: str, file_id: str | None) -> tuple[int, str] | None:
-        if file_id is None:
-            return None
-        stored = session.scalar(
-            select(StoredFile).where(StoredFile.id == file_id, owns_file(self._owner))
-        )
-        if stored is None:
-            raise unknown_cursor(name, file_id)
-        return stored.created_at, stored.id

@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,14 +17,19 @@ from mmstack.config.settings import IngestSettings
 from mmstack.errors import ConflictError, IngestError, InvalidRequestError, NotFoundError
 from mmstack.ingest.ingest_job import INGEST_JOB
 from mmstack.ingest.parsers import ParseLimits
-from mmstack.knowledge.blob_refs import unused_blobs
 from mmstack.knowledge.labels import check_tags
-from mmstack.knowledge.lookup import find_member
 from mmstack.knowledge.uploads import FileTooLargeError, safe_filename, size_limit_message
 from mmstack.media.detect import detect_media_type
 from mmstack.media.images import upload_hash
 from mmstack.media_types import Modality, modality_of
+from mmstack.store.blob_refs import unused_blobs
 from mmstack.store.blobs import BlobStore, sha256_hex
+from mmstack.store.collections import (
+    find_member,
+    member_of_file,
+    member_with_bytes,
+    picture_hashes,
+)
 from mmstack.store.db import Database
 from mmstack.store.jobs import JobQueue
 from mmstack.store.models import (
@@ -154,11 +158,7 @@ class Intake:
             if collection is None:
                 raise NotFoundError(f"collection '{collection_id}' not found", param="collection")
             team_id = collection.team_id
-            existing = session.scalar(
-                select(CollectionFile).where(
-                    CollectionFile.collection_id == collection_id, CollectionFile.sha256 == digest
-                )
-            )
+            existing = member_with_bytes(session, collection_id, digest)
             if existing is None and picture_hash is not None:
                 existing = self._same_picture(session, collection_id, picture_hash)
             if existing is not None and existing.sha256 == digest:
@@ -197,12 +197,9 @@ class Intake:
                 # A concurrent upload of the same bytes won the race.
                 session.rollback()
                 with self._db.session() as again:
-                    winner = again.scalars(
-                        select(CollectionFile).where(
-                            CollectionFile.collection_id == collection_id,
-                            CollectionFile.sha256 == digest,
-                        )
-                    ).one()
+                    winner = member_with_bytes(again, collection_id, digest)
+                if winner is None:
+                    raise
                 return AddedFile(winner, created=False)
             session.add_all(FileTag(collection_file_id=member.id, tag=t) for t in unique_tags)
             if error is None:
@@ -223,16 +220,8 @@ class Intake:
     ) -> CollectionFile | None:
         """A picture of the collection within the duplicate distance of `picture_hash`."""
         wanted = int(picture_hash, 16)
-        candidates = session.execute(
-            select(CollectionFile.id, StoredFile.perceptual_hash)
-            .join(StoredFile, StoredFile.id == CollectionFile.file_id)
-            .where(
-                CollectionFile.collection_id == collection_id,
-                StoredFile.perceptual_hash.is_not(None),
-            )
-        )
-        for member_id, other in candidates:
-            if other and (int(other, 16) ^ wanted).bit_count() <= self._duplicate_image_distance:
+        for member_id, other in picture_hashes(session, collection_id):
+            if (int(other, 16) ^ wanted).bit_count() <= self._duplicate_image_distance:
                 return session.get(CollectionFile, member_id)
         return None
 
@@ -266,12 +255,7 @@ class Intake:
         The same bytes attached twice under two file ids are two files, as in OpenAI;
         only uploads straight into a collection are deduplicated by content.
         """
-        existing = session.scalar(
-            select(CollectionFile).where(
-                CollectionFile.collection_id == collection_id,
-                CollectionFile.file_id == stored.id,
-            )
-        )
+        existing = member_of_file(session, collection_id, stored.id)
         if existing is not None:
             if attributes is not None:
                 existing.attributes = dict(attributes)

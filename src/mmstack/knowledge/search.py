@@ -8,16 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from mmstack.errors import InvalidRequestError
 from mmstack.index.attribute_filter import AttributeFilter, matches
 from mmstack.index.filters import SearchFilter
 from mmstack.index.search import SearchHit, SearchService
-from mmstack.knowledge.lookup import find_collection
+from mmstack.store.collections import completed_attributes, find_collection
 from mmstack.store.db import Database
-from mmstack.store.models import CollectionFile, FileStatus
 from mmstack.store.ownership import OwnerScoped
 
 MAX_RESULTS = 50  # OpenAI's limit
@@ -58,7 +54,7 @@ class CollectionSearch(OwnerScoped):
                 session, vector_store_id, owner=self._owner, param="vector_store_id"
             ).id
             # Evaluating a filter needs every file's attributes; otherwise only the hits'.
-            attributes = _attributes(session, store_id) if flt is not None else {}
+            attributes = completed_attributes(session, store_id) if flt is not None else {}
         file_ids = None
         if flt is not None:
             file_ids = [f for f, attrs in attributes.items() if matches(flt, attrs)]
@@ -69,21 +65,9 @@ class CollectionSearch(OwnerScoped):
         )
         if flt is None and hits:
             with self._db.session() as session:
-                attributes = _attributes(session, store_id, [h.file_id for h in hits])
+                attributes = completed_attributes(session, store_id, [h.file_id for h in hits])
         return [
             StoreHit(h, attributes.get(h.file_id, {}))
             for h in hits
             if score_threshold is None or h.score >= score_threshold
         ]
-
-
-def _attributes(
-    session: Session, store_id: str, file_ids: Sequence[str] | None = None
-) -> dict[str, dict[str, Any]]:
-    """The attributes of the store's completed files (of `file_ids` only, when given)."""
-    stmt = select(CollectionFile.file_id, CollectionFile.attributes).where(
-        CollectionFile.collection_id == store_id, CollectionFile.status == FileStatus.COMPLETED
-    )
-    if file_ids is not None:
-        stmt = stmt.where(CollectionFile.file_id.in_(set(file_ids)))
-    return {file_id: dict(attrs) for file_id, attrs in session.execute(stmt)}

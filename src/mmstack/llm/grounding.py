@@ -2,7 +2,8 @@
 vector stores, answers with citations).
 
 `/v1/chat/completions` with `vector_store_ids` and `/v1/responses` with the `file_search`
-tool call `Stack.grounded_chat.answer_chat` (`mmstack.answer.chat.GroundedChat`).
+tool call `Stack.grounded_chat` (`mmstack.answer.chat.GroundedChat`): `complete_chat` for
+a whole answer, `stream_chat` for a streamed one.
 
 Citations travel as `annotations` on the assistant message (whole answers) or on a chunk's
 delta (streamed answers), each in the Responses API's `file_citation` shape:
@@ -32,9 +33,13 @@ class RetrievalScope:
 
 @runtime_checkable
 class Grounding(Protocol):
-    async def answer_chat(
+    async def complete_chat(
         self, request: ChatCompletionRequest, scope: RetrievalScope
-    ) -> ChatCompletion | ChatStream:
-        """Answers `request` from what `scope` holds: a started `ChatStream` (same contract
-        as `ChatBackend.stream`: errors before the first chunk raise here) when
-        `request.stream` is true, the whole `ChatCompletion` otherwise."""
+    ) -> ChatCompletion:
+        """The whole answer to `request` from what `scope` holds."""
+
+    async def stream_chat(
+        self, request: ChatCompletionRequest, scope: RetrievalScope
+    ) -> ChatStream:
+        """The answer to `request` from what `scope` holds as a started stream (same
+        contract as `ChatBackend.stream`: errors before the first chunk raise here)."""

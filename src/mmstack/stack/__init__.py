@@ -223,7 +223,7 @@ def open_stack(
             store_search=CollectionSearch(db, search),
             llm=llm,
             answers=answers,
-            grounded_chat=GroundedChat(answers, collections),
+            grounded_chat=GroundedChat(answers, collections.addressed_as("vector_store_id")),
             stored_responses=ResponseStore(db, keep_days=settings.llm.stored_response_days),
             auth=open_auth(
                 db,

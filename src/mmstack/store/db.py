@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
 
-from sqlalchemy import ClauseElement, Engine, create_engine, event
+from sqlalchemy import ClauseElement, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -103,6 +103,12 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    def ping(self) -> None:
+        """Ask the database the simplest question (a health check); raises when it does
+        not answer."""
+        with self.session() as session:
+            session.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -47,13 +47,17 @@ class FakeGrounding:
         self.owners.append(owner)
         return self
 
-    async def answer_chat(
+    async def complete_chat(
         self, request: ChatCompletionRequest, scope: RetrievalScope
-    ) -> ChatCompletion | ListStream:
+    ) -> ChatCompletion:
         self.calls.append((request, scope))
-        if not request.stream:
-            message = AssistantMessage(content=ANSWER, annotations=[CITATION])
-            return ChatCompletion(model=request.model, choices=[Choice(message=message)])
+        message = AssistantMessage(content=ANSWER, annotations=[CITATION])
+        return ChatCompletion(model=request.model, choices=[Choice(message=message)])
+
+    async def stream_chat(
+        self, request: ChatCompletionRequest, scope: RetrievalScope
+    ) -> ListStream:
+        self.calls.append((request, scope))
         words = ANSWER.split(" ")
         deltas = [Delta(role="assistant", content=words[0])]
         deltas += [Delta(content=" " + word) for word in words[1:]]

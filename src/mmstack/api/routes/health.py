@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from mmstack import __version__
 from mmstack.api.deps import StackDep
@@ -21,8 +20,7 @@ def readyz(stack: StackDep) -> JSONResponse:
     """Readiness: the database and the vector index answer."""
     checks: dict[str, str] = {}
     try:
-        with stack.db.session() as session:
-            session.execute(text("SELECT 1"))
+        stack.db.ping()
         checks["database"] = "ok"
     except Exception as exc:  # any failure means not ready
         checks["database"] = f"error: {type(exc).__name__}"

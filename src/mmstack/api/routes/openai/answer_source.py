@@ -30,18 +30,11 @@ class GroundedSource:
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
         whole = request.for_model(request.model, stream=False)
-        answer = await self._grounding.answer_chat(whole, self._scope)
-        if not isinstance(answer, ChatCompletion):
-            await answer.aclose()
-            raise TypeError("grounded answering streamed an answer asked for whole")
-        return answer
+        return await self._grounding.complete_chat(whole, self._scope)
 
     async def stream(self, request: ChatCompletionRequest) -> ChatStream:
         streamed = request.for_model(request.model, stream=True)
-        answer = await self._grounding.answer_chat(streamed, self._scope)
-        if isinstance(answer, ChatCompletion):
-            raise TypeError("grounded answering answered whole when asked to stream")
-        return answer
+        return await self._grounding.stream_chat(streamed, self._scope)
 
 
 class MeteredSource:

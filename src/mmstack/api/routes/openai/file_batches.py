@@ -13,7 +13,7 @@ from mmstack.api.routes.openai.schemas.vector_store_files import (
 )
 from mmstack.api.schemas import ListOut
 from mmstack.auth.roles import EndpointGroup
-from mmstack.knowledge.counts import FileState
+from mmstack.store.file_states import FileState
 
 router = APIRouter(
     prefix="/v1/vector_stores/{vector_store_id}/file_batches",

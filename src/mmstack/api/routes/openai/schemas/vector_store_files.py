@@ -10,8 +10,8 @@ from mmstack.api.routes.openai.schemas.vector_stores import StoreFileCountsOut
 from mmstack.api.schemas import STRICT, Identified
 from mmstack.config.settings import ChunkingSettings
 from mmstack.knowledge.batches import MAX_BATCH_FILES, BatchInfo
-from mmstack.knowledge.counts import error_code_of, state_of
 from mmstack.knowledge.members import FileToAttach
+from mmstack.store.file_states import error_code_of, state_of
 from mmstack.store.models import CollectionFile
 
 

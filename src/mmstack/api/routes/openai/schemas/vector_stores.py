@@ -11,7 +11,7 @@ from mmstack.api.routes.openai.schemas.common import (
 )
 from mmstack.api.schemas import LABEL, STRICT, Identified
 from mmstack.knowledge.collections import CollectionInfo
-from mmstack.knowledge.counts import FileCounts
+from mmstack.store.file_states import FileCounts
 
 StoreName = Annotated[str, Field(max_length=256, json_schema_extra=LABEL)]
 
