@@ -13,7 +13,7 @@ from mmstack.errors import InvalidRequestError, NotFoundError
 from mmstack.store.file_states import FileState, state_condition
 from mmstack.store.models import Chunk, Collection, CollectionFile, FileStatus, StoredFile
 from mmstack.store.ownership import Owner, owns_collection
-from mmstack.store.pagination import Page, PageRequest, paginate, unknown_cursor
+from mmstack.store.pagination import Page, PageRequest, paginate_by_id
 
 
 def find_collection(
@@ -54,25 +54,9 @@ def collections_of(session: Session, owner: Owner | None) -> list[Collection]:
 
 def collection_page(session: Session, owner: Owner | None, page: PageRequest) -> Page[Collection]:
     """A page of the collections `owner` may see; cursors are collection ids."""
-
-    def cursor(name: str, collection_id: str | None) -> tuple[int, str] | None:
-        if collection_id is None:
-            return None
-        found = session.scalar(
-            select(Collection).where(Collection.id == collection_id, owns_collection(owner))
-        )
-        if found is None:
-            raise unknown_cursor(name, collection_id)
-        return found.created_at, found.id
-
-    return paginate(
-        session,
-        select(Collection).where(owns_collection(owner)),
-        (Collection.created_at, Collection.id),
-        page,
-        after_key=cursor("after", page.after),
-        before_key=cursor("before", page.before),
-    )
+    stmt = select(Collection).where(owns_collection(owner))
+    key = (Collection.created_at, Collection.id)
+    return paginate_by_id(session, stmt, key, Collection.id, page)
 
 
 def chunk_count(session: Session, collection_id: str) -> int:
@@ -137,30 +121,10 @@ def member_page(
     state: FileState | None,
 ) -> Page[CollectionFile]:
     """A page of the collection files matching `where`; cursors are file ids."""
-
-    def cursor(name: str, file_id: str | None) -> tuple[int, int] | None:
-        if file_id is None:
-            return None
-        found = session.execute(
-            select(CollectionFile.created_at, CollectionFile.id).where(
-                *where, CollectionFile.file_id == file_id
-            )
-        ).first()
-        if found is None:
-            raise unknown_cursor(name, file_id)
-        return found[0], found[1]
-
-    stmt = select(CollectionFile).where(*where)
-    if state is not None:
-        stmt = stmt.where(state_condition(state))
-    return paginate(
-        session,
-        stmt,
-        (CollectionFile.created_at, CollectionFile.id),
-        page,
-        after_key=cursor("after", page.after),
-        before_key=cursor("before", page.before),
-    )
+    every = select(CollectionFile).where(*where)
+    stmt = every if state is None else every.where(state_condition(state))
+    key = (CollectionFile.created_at, CollectionFile.id)
+    return paginate_by_id(session, stmt, key, CollectionFile.file_id, page, cursors_in=every)
 
 
 def member_with_bytes(session: Session, collection_id: str, sha256: str) -> CollectionFile | None:

@@ -10,7 +10,7 @@ from mmstack.errors import NotFoundError
 from mmstack.store.blob_refs import blobs_of, unused_blobs
 from mmstack.store.models import Chunk, FileAsset, StoredFile
 from mmstack.store.ownership import Owner, owns_file
-from mmstack.store.pagination import Page, PageRequest, paginate, unknown_cursor
+from mmstack.store.pagination import Page, PageRequest, paginate_by_id
 
 
 def find_file(session: Session, file_id: str, *, owner: Owner | None) -> StoredFile:
@@ -25,28 +25,10 @@ def file_page(
     session: Session, owner: Owner | None, page: PageRequest, *, purpose: str | None = None
 ) -> Page[StoredFile]:
     """A page of the files `owner` may see (of `purpose`, when given); cursors are ids."""
-
-    def cursor(name: str, file_id: str | None) -> tuple[int, str] | None:
-        if file_id is None:
-            return None
-        stored = session.scalar(
-            select(StoredFile).where(StoredFile.id == file_id, owns_file(owner))
-        )
-        if stored is None:
-            raise unknown_cursor(name, file_id)
-        return stored.created_at, stored.id
-
-    stmt = select(StoredFile).where(owns_file(owner))
-    if purpose is not None:
-        stmt = stmt.where(StoredFile.purpose == purpose)
-    return paginate(
-        session,
-        stmt,
-        (StoredFile.created_at, StoredFile.id),
-        page,
-        after_key=cursor("after", page.after),
-        before_key=cursor("before", page.before),
-    )
+    every = select(StoredFile).where(owns_file(owner))
+    stmt = every if purpose is None else every.where(StoredFile.purpose == purpose)
+    key = (StoredFile.created_at, StoredFile.id)
+    return paginate_by_id(session, stmt, key, StoredFile.id, page, cursors_in=every)
 
 
 def file_asset(session: Session, file_id: str, key: str) -> FileAsset | None:

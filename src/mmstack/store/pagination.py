@@ -73,3 +73,38 @@ def paginate(
     if backwards:
         items.reverse()
     return Page(items, has_more)
+
+
+def paginate_by_id(
+    session: Session,
+    stmt: Select[T],
+    key: tuple[QueryableAttribute[Any], QueryableAttribute[Any]],
+    cursor_column: QueryableAttribute[Any],
+    page: PageRequest,
+    *,
+    cursors_in: Select[T] | None = None,
+) -> Page[T]:
+    """`paginate`, with the `after` and `before` cursors the values of `cursor_column` (an
+    object's public id) of objects in `cursors_in` (default: `stmt`, the list itself; a
+    filtered list takes its cursors from the whole one, so an object that left the filter
+    between two pages still marks the place); a cursor naming none is not found."""
+    within = stmt if cursors_in is None else cursors_in
+
+    def sort_key(name: str, value: str | None) -> SortKey | None:
+        if value is None:
+            return None
+        found = session.execute(
+            within.with_only_columns(*key).where(cursor_column == value).limit(1)
+        ).first()
+        if found is None:
+            raise unknown_cursor(name, value)
+        return found[0], found[1]
+
+    return paginate(
+        session,
+        stmt,
+        key,
+        page,
+        after_key=sort_key("after", page.after),
+        before_key=sort_key("before", page.before),
+    )
