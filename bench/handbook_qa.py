@@ -113,15 +113,19 @@ def items(records: Sequence[dict[str, Any]], part: str) -> list[Item]:
     return found
 
 
-def followups(records: Sequence[dict[str, Any]], answers: dict[str, Answer]) -> list[Item]:
-    """Each follow-up after its original question and mmstack's answer to it."""
+def followups(records: Sequence[dict[str, Any]], answers: dict[str, Answer] | None) -> list[Item]:
+    """Each follow-up after its original question and mmstack's answer to it (`answers`),
+    or, without them, the set's own answer (a right one: the follow-up measured alone)."""
     found = []
     for r in records:
         for n, turn in enumerate(r.get("followups") or [], 1):
-            previous = answers.get(r["id"])
-            if previous is None:
+            if answers is None:
+                previous_text = r["answer"]
+            elif r["id"] in answers:
+                previous_text = answers[r["id"]].text
+            else:
                 continue
-            history = (Turn("user", r["question"]), Turn("assistant", previous.text))
+            history = (Turn("user", r["question"]), Turn("assistant", previous_text))
             found.append(
                 Item(f"{r['id']}/f{n}", "followup", "followup", turn["question"], True,
                      turn["must"], turn["support"], history, base=r["id"])
@@ -379,6 +383,7 @@ async def run(
     time_model_every: int,
     max_answer_tokens: int,
     saved: Path,
+    followup_history: str = "own",
 ) -> list[Outcome]:
     """Asks the questions of `parts`, saving the answers so far to `saved` after each."""
     outcomes: list[Outcome] = []
@@ -386,9 +391,14 @@ async def run(
     records_by_id = {r["id"]: r for r in records}
     try:
         for part in PARTS:
-            if part not in parts and not (part == "original" and "followup" in parts):
+            own_history = followup_history == "own"
+            needed = part == "original" and "followup" in parts and own_history
+            if part not in parts and not needed:
                 continue
-            todo = followups(records, originals) if part == "followup" else items(records, part)
+            if part == "followup":
+                todo = followups(records, originals if own_history else None)
+            else:
+                todo = items(records, part)
             if part not in parts:  # asked only for the follow-ups' conversations
                 todo = [item for item in todo if records_by_id[item.base].get("followups")]
             for position, item in enumerate(todo, 1):
@@ -431,6 +441,13 @@ def main() -> None:
         default=3,
         help="time the model alone on every Nth original question's final prompt (0: never)",
     )
+    parser.add_argument(
+        "--followup-history",
+        choices=("own", "set"),
+        default="own",
+        help="a follow-up comes after mmstack's own answer to its question (own), or after "
+        "the set's answer (set: the follow-up measured alone, the original not asked)",
+    )
     parser.add_argument("--model", default=MODEL)
     parser.add_argument("--rescore", type=Path, help="score a threshold-0 run's saved answers")
     parser.add_argument("--thresholds", default="0.5,0.55,0.6,0.65,0.7")
@@ -458,6 +475,7 @@ def main() -> None:
                 records,
                 parts,
                 time_model_every=args.time_model_every,
+                followup_history=args.followup_history,
                 max_answer_tokens=settings.max_answer_tokens,
                 saved=args.workdir / f"answers-{args.split}.jsonl",
             )
