@@ -47,6 +47,17 @@ def test_a_layer_importing_one_above_it_breaks_the_contract(tmp_path: Path) -> N
 QUERY_BUILDERS = {"select", "update", "delete", "insert", "func", "text", "case", "tuple_"}
 SERVICE_PACKAGES = ("knowledge", "api", "cli")
 
+# A statement's parameters too: a query prepared once for speed is built in the store.
+QUERY_BUILDERS.add("bindparam")
+# Services in packages that also hold query engines of their own (the keyword index and
+# its filters stay in `mmstack.index`): these modules are scanned one by one.
+SERVICE_MODULES = (
+    "llm/stored_responses.py",
+    "ingest/ingest_job.py",
+    "ingest/reconcile.py",
+    "index/search.py",
+)
+
 
 def _query_builders_imported(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -60,10 +71,17 @@ def _query_builders_imported(path: Path) -> set[str]:
 
 
 def test_services_and_routes_leave_sql_to_the_store() -> None:
+    paths = [
+        *(
+            path
+            for package in SERVICE_PACKAGES
+            for path in sorted((ROOT / "src/mmstack" / package).rglob("*.py"))
+        ),
+        *(ROOT / "src/mmstack" / module for module in SERVICE_MODULES),
+    ]
     found = {
         str(path.relative_to(ROOT)): sorted(names)
-        for package in SERVICE_PACKAGES
-        for path in sorted((ROOT / "src/mmstack" / package).rglob("*.py"))
+        for path in paths
         if (names := _query_builders_imported(path))
     }
     assert found == {}

@@ -177,7 +177,7 @@ def test_a_team_holding_every_collection_searches_without_a_condition(
         return vector_search(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(stack.vectors, "search", recording)
-    monkeypatch.setattr(bound._other_teams_collection, "rows", lambda values: [])
+    monkeypatch.setattr(bound._rows, "other_team_has_collection", lambda team_id: False)
     for mode in ("hybrid", "keyword", "vector"):
         hits = bound.search("when to prune the roses", mode=mode)
         assert {h.collection_id for h in hits} <= {teams.red_notes}, mode

@@ -6,9 +6,7 @@ import dataclasses
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
-
-from sqlalchemy import bindparam, select
+from typing import Literal
 
 from mmstack.config.settings import SearchSettings
 from mmstack.errors import InvalidRequestError
@@ -19,48 +17,11 @@ from mmstack.index.keyword import KeywordIndex
 from mmstack.index.vector import VectorIndex
 from mmstack.media_types import Modality, modality_of
 from mmstack.models.embedder import Embedder
-from mmstack.store.db import Database, PlainQuery, json_value
-from mmstack.store.models import Chunk, Collection, CollectionFile, FileStatus, StoredFile
+from mmstack.store.db import Database, json_value
 from mmstack.store.ownership import Owner, OwnerScoped
+from mmstack.store.search_rows import SearchRows
 
 SearchMode = Literal["hybrid", "keyword", "vector"]
-
-
-class _Hydrated(NamedTuple):
-    """A row of `_HYDRATE`, as the DB-API gives it (JSON columns as `json_value` reads)."""
-
-    id: int
-    text: str
-    collection_id: str
-    file_id: str
-    filename: str
-    media_type: str
-    seq: int
-    page_start: int | None
-    page_end: int | None
-    heading_path: Any
-    char_start: int
-    char_end: int
-    source: str
-    region: Any
-    time_start: float | None
-    time_end: float | None
-    thumbnail: str | None
-    timeline: Any
-
-
-_FILE_COLUMNS = frozenset({"filename", "media_type"})  # the rest are the chunk's
-# Run on every search as a `PlainQuery` (one per number of ids); its columns are
-# `_Hydrated`'s fields, in order.
-_HYDRATE = (
-    select(*(getattr(StoredFile if f in _FILE_COLUMNS else Chunk, f) for f in _Hydrated._fields))
-    .join(CollectionFile, CollectionFile.id == Chunk.collection_file_id)
-    .join(StoredFile, StoredFile.id == Chunk.file_id)
-    .where(
-        Chunk.id.in_(bindparam("ids", expanding=True)),
-        CollectionFile.status == FileStatus.COMPLETED,
-    )
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,18 +99,7 @@ class SearchService(OwnerScoped):
         # The keyword query runs in SQLite/PostgreSQL and the query embedding in
         # onnxruntime, both outside the GIL: in hybrid mode they run side by side.
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mmstack-keyword")
-        self._hydrations: dict[int, PlainQuery] = {}
-        # Both run before every search bound to an owner.
-        self._team_collections = PlainQuery(
-            db.engine,
-            select(Collection.id).where(Collection.team_id == bindparam("team_id")),
-            ["team_id"],
-        )
-        self._other_teams_collection = PlainQuery(
-            db.engine,
-            select(Collection.id).where(Collection.team_id != bindparam("team_id")).limit(1),
-            ["team_id"],
-        )
+        self._rows = SearchRows(db.engine)
 
     def warm_in_background(self) -> None:
         """Prepare what the first searches would otherwise wait for (a server's start)."""
@@ -212,13 +162,13 @@ class SearchService(OwnerScoped):
         are searched without a collection condition (it would keep everything, and costs
         the vector search a third more); hydration still keeps only the owner's chunks, so
         a collection another team makes meanwhile is never shown."""
-        visible = {row[0] for row in self._team_collections.rows({"team_id": owner.team_id})}
+        visible = self._rows.team_collection_ids(owner.team_id)
         if owner.collection_ids is not None:
             visible &= owner.collection_ids
         if (
             owner.collection_ids is None
             and flt.collection_ids is None
-            and not self._other_teams_collection.rows({"team_id": owner.team_id})
+            and not self._rows.other_team_has_collection(owner.team_id)
         ):
             return flt, visible
         wanted = visible if flt.collection_ids is None else visible & set(flt.collection_ids)
@@ -264,12 +214,7 @@ class SearchService(OwnerScoped):
         """Hits for the candidates of completed files, in `visible` collections if given."""
         if not ranked:
             return []
-        ids = [doc for doc, _ in ranked]
-        query_for = self._hydrations.get(len(ids))
-        if query_for is None:  # one per number of ids; top_k is bounded
-            query_for = PlainQuery(self._db.engine, _HYDRATE, lists={"ids": len(ids)})
-            self._hydrations[len(ids)] = query_for
-        rows = {raw[0]: _Hydrated._make(raw) for raw in query_for.rows({"ids": ids})}
+        rows = self._rows.hits([doc for doc, _ in ranked])
         hits = []
         for doc, score in ranked:
             row = rows.get(doc)

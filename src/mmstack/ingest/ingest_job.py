@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, insert, select, update
 
 from mmstack.arrays import FloatArray
 from mmstack.config.settings import ChunkingSettings, IngestSettings
@@ -28,16 +27,13 @@ from mmstack.ingest.parsers.context import Isolation
 from mmstack.models.contracts import ImageDescriber, TextReader, Transcriber
 from mmstack.models.embedder import Embedder
 from mmstack.store.blobs import BlobStore
+from mmstack.store.chunks import replace_chunks
+from mmstack.store.collections import chunk_ids_of_member
 from mmstack.store.db import Database
+from mmstack.store.files import asset_keys, set_media_info, set_missing_picture_hash
+from mmstack.store.ingest_status import mark_completed, set_progress, set_status
 from mmstack.store.jobs import ClaimedJob, PermanentJobError
-from mmstack.store.models import (
-    Chunk,
-    CollectionFile,
-    FileAsset,
-    FileErrorCode,
-    FileStatus,
-    StoredFile,
-)
+from mmstack.store.models import CollectionFile, FileAsset, FileErrorCode, FileStatus
 
 log = logging.getLogger(__name__)
 
@@ -221,12 +217,8 @@ class IngestJob:
             ]
         )
         with self._db.session(write=True) as session:
-            done = session.execute(
-                update(CollectionFile)
-                .where(CollectionFile.id == item.member_id)
-                .values(status=FileStatus.COMPLETED, progress=1.0, chunk_count=len(chunk_ids))
-            )
-        if not getattr(done, "rowcount", 1):
+            completed = mark_completed(session, item.member_id, len(chunk_ids))
+        if not completed:
             self._vectors.delete(chunk_ids)  # the file was deleted while we worked
 
     def _replace_chunks(
@@ -234,9 +226,7 @@ class IngestJob:
     ) -> list[int]:
         """Swap the file's chunks for new ones in one transaction (keyword rows follow)."""
         with self._db.session() as session:
-            old_ids = list(
-                session.scalars(select(Chunk.id).where(Chunk.collection_file_id == member_id))
-            )
+            old_ids = chunk_ids_of_member(session, member_id)
         if old_ids:
             self._vectors.delete(old_ids)
         rows = [
@@ -262,11 +252,7 @@ class IngestJob:
             for d in drafts
         ]
         with self._db.session(write=True) as session:
-            session.execute(delete(Chunk).where(Chunk.collection_file_id == member_id))
-            ids = session.scalars(
-                insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows
-            ).all()
-        return list(ids)
+            return replace_chunks(session, member_id, rows)
 
     def _index_pictures(self, item: _Prepared, chunk_ids: list[int]) -> None:
         """Each picture the file's chunks are shown on, embedded once, keyed by the first
@@ -287,7 +273,7 @@ class IngestJob:
         for data in document.assets.values():
             self._blobs.put(data)
         with self._db.session(write=True) as session:
-            known = set(session.scalars(select(FileAsset.key).where(FileAsset.file_id == file_id)))
+            known = asset_keys(session, file_id)
             session.add_all(
                 FileAsset(file_id=file_id, key=key, media_type=_image_type(data))
                 for key, data in document.assets.items()
@@ -298,27 +284,15 @@ class IngestJob:
                 info["duration"] = document.duration
             if document.page_count is not None:
                 info["page_count"] = document.page_count
-            session.execute(
-                update(StoredFile)
-                .where(StoredFile.id == file_id)
-                .values(media_info=info or None, thumbnail=document.thumbnail)
-            )
+            set_media_info(session, file_id, info or None, document.thumbnail)
             if picture_hash := document.metadata.get("perceptual_hash"):
                 # A picture too large to hash in its upload request: later uploads of the
                 # same picture are found by this one.
-                session.execute(
-                    update(StoredFile)
-                    .where(StoredFile.id == file_id, StoredFile.perceptual_hash.is_(None))
-                    .values(perceptual_hash=picture_hash)
-                )
+                set_missing_picture_hash(session, file_id, picture_hash)
 
     def _set_progress(self, member_ids: list[int], progress: float) -> None:
         with self._db.session(write=True) as session:
-            session.execute(
-                update(CollectionFile)
-                .where(CollectionFile.id.in_(member_ids))
-                .values(progress=round(progress, 3))
-            )
+            set_progress(session, member_ids, round(progress, 3))
 
     def _set_status(
         self,
@@ -328,11 +302,7 @@ class IngestJob:
         error_code: FileErrorCode | None = None,
     ) -> None:
         with self._db.session(write=True) as session:
-            session.execute(
-                update(CollectionFile)
-                .where(CollectionFile.id == member_id)
-                .values(status=status, last_error=error, error_code=error_code)
-            )
+            set_status(session, member_id, status, error, error_code)
 
 
 def _image_type(data: bytes) -> str:

@@ -9,13 +9,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import select
-
 from mmstack.index.vector import VectorIndex, VectorPayload, VectorPoint
 from mmstack.models.embedder import Embedder
+from mmstack.store.blob_refs import referenced_blobs
 from mmstack.store.blobs import BlobStore
+from mmstack.store.chunks import all_chunk_ids, chunks_to_embed, searchable_chunk_ids
 from mmstack.store.db import Database
-from mmstack.store.models import Chunk, CollectionFile, FileAsset, FileStatus, StoredFile
 
 BATCH = 256
 # A blob younger than this may belong to an upload still being recorded (by any process).
@@ -59,14 +58,8 @@ class Reconciler:
     def run(self) -> ReconcileReport:
         vector_ids = set(self._vectors.iter_ids())
         with self._db.session() as session:
-            chunk_ids = set(session.scalars(select(Chunk.id)))
-            searchable = set(
-                session.scalars(
-                    select(Chunk.id)
-                    .join(CollectionFile, CollectionFile.id == Chunk.collection_file_id)
-                    .where(CollectionFile.status == FileStatus.COMPLETED)
-                )
-            )
+            chunk_ids = all_chunk_ids(session)
+            searchable = searchable_chunk_ids(session)
         orphans = sorted(vector_ids - chunk_ids)
         if orphans:
             self._vectors.delete(orphans)
@@ -86,22 +79,15 @@ class Reconciler:
         if not candidates:
             return 0
         with self._db.session() as session:
-            referenced = set(session.scalars(select(StoredFile.sha256)))
-            referenced.update(session.scalars(select(FileAsset.key)))
+            referenced = referenced_blobs(session)
         unreferenced = sorted(candidates - referenced)
         for digest in unreferenced:
             self._blobs.delete(digest)
         return len(unreferenced)
 
     def _re_embed(self, ids: list[int]) -> None:
-        stmt = (
-            select(Chunk, CollectionFile.tags, StoredFile.media_type, StoredFile.created_at)
-            .join(CollectionFile, CollectionFile.id == Chunk.collection_file_id)
-            .join(StoredFile, StoredFile.id == Chunk.file_id)
-            .where(Chunk.id.in_(ids))
-        )
         with self._db.session() as session:
-            rows = session.execute(stmt).all()
+            rows = chunks_to_embed(session, ids)
         vectors = self._embedder.embed([chunk.text for chunk, *_ in rows])
         self._vectors.upsert(
             [

@@ -8,13 +8,11 @@ from __future__ import annotations
 import time
 from typing import Any, Final
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
-
-from mmstack.errors import InvalidRequestError, NotFoundError
+from mmstack.errors import InvalidRequestError
 from mmstack.store.db import Database
 from mmstack.store.models import DEFAULT_TEAM_ID, StoredResponse
 from mmstack.store.ownership import OwnerScoped
+from mmstack.store.stored_responses import delete_expired, find_response, visible_response
 
 DAY: Final = 86_400
 # The longest chain a conversation is rebuilt from (each link is one query).
@@ -44,7 +42,7 @@ class ResponseStore(OwnerScoped):
             return
         moment = int(time.time())
         with self._db.session(write=True) as session:
-            session.execute(delete(StoredResponse).where(StoredResponse.expires_at <= moment))
+            delete_expired(session, moment)
             session.add(
                 StoredResponse(
                     id=body["id"],
@@ -59,11 +57,13 @@ class ResponseStore(OwnerScoped):
 
     def get(self, response_id: str) -> dict[str, Any]:
         with self._db.session() as session:
-            return dict(self._find(session, response_id, param="response_id").body)
+            found = find_response(session, response_id, owner=self._owner, param="response_id")
+            return dict(found.body)
 
     def delete(self, response_id: str) -> None:
         with self._db.session(write=True) as session:
-            session.delete(self._find(session, response_id, param="response_id"))
+            found = find_response(session, response_id, owner=self._owner, param="response_id")
+            session.delete(found)
 
     def conversation(self, response_id: str) -> list[dict[str, Any]]:
         """The chat messages of the conversation up to and including `response_id`'s
@@ -75,26 +75,14 @@ class ResponseStore(OwnerScoped):
                 param="previous_response_id",
             )
         with self._db.session() as session:
-            found = self._find(session, response_id, param="previous_response_id")
+            found = find_response(
+                session, response_id, owner=self._owner, param="previous_response_id"
+            )
             chain, current = [list(found.turns)], found.previous_response_id
             while current is not None and len(chain) < MAX_CHAIN:
-                earlier = self._visible(session, current)
+                earlier = visible_response(session, current, owner=self._owner)
                 if earlier is None:  # expired or deleted: the conversation starts after it
                     break
                 chain.append(list(earlier.turns))
                 current = earlier.previous_response_id
         return [turn for turns in reversed(chain) for turn in turns]
-
-    def _find(self, session: Session, response_id: str, *, param: str) -> StoredResponse:
-        found = self._visible(session, response_id)
-        if found is None:
-            raise NotFoundError(f"response '{response_id}' not found", param=param)
-        return found
-
-    def _visible(self, session: Session, response_id: str) -> StoredResponse | None:
-        query = select(StoredResponse).where(
-            StoredResponse.id == response_id, StoredResponse.expires_at > int(time.time())
-        )
-        if self._owner is not None:
-            query = query.where(StoredResponse.team_id == self._owner.team_id)
-        return session.scalar(query)

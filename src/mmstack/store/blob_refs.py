@@ -28,6 +28,13 @@ def unused_blobs(session: Session, digests: list[str]) -> list[str]:
     return sorted({d for d in digests if d not in used})
 
 
+def referenced_blobs(session: Session) -> set[str]:
+    """The digests every file and derived image refers to."""
+    referenced = set(session.scalars(select(StoredFile.sha256)))
+    referenced.update(session.scalars(select(FileAsset.key)))
+    return referenced
+
+
 def drop_orphan_files(session: Session, file_ids: list[str]) -> list[str]:
     """Delete the files no collection references any more, except standalone ones; return
     the digests of the blobs no file uses any more."""

@@ -1,9 +1,12 @@
 """Queries about stored files (the Files API's files and those uploaded into a
-collection): finding, paging, their derived images, deleting."""
+collection): finding, paging, their derived images and what parsing learned about them,
+deleting."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from typing import Any
+
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from mmstack.errors import NotFoundError
@@ -34,6 +37,31 @@ def file_page(
 def file_asset(session: Session, file_id: str, key: str) -> FileAsset | None:
     """An image derived from the file, by its blob key."""
     return session.get(FileAsset, (file_id, key))
+
+
+def asset_keys(session: Session, file_id: str) -> set[str]:
+    """The blob keys of the images derived from the file."""
+    return set(session.scalars(select(FileAsset.key).where(FileAsset.file_id == file_id)))
+
+
+def set_media_info(
+    session: Session, file_id: str, info: dict[str, Any] | None, thumbnail: str | None
+) -> None:
+    """Record what parsing learned about the file, and the derived image showing it."""
+    session.execute(
+        update(StoredFile)
+        .where(StoredFile.id == file_id)
+        .values(media_info=info, thumbnail=thumbnail)
+    )
+
+
+def set_missing_picture_hash(session: Session, file_id: str, picture_hash: str) -> None:
+    """Give the file its perceptual hash, unless it has one."""
+    session.execute(
+        update(StoredFile)
+        .where(StoredFile.id == file_id, StoredFile.perceptual_hash.is_(None))
+        .values(perceptual_hash=picture_hash)
+    )
 
 
 def delete_file(session: Session, file_id: str) -> tuple[list[int], list[str]]:
