@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,10 +20,11 @@ from mmstack.errors import (
     AuthenticationError,
     ConflictError,
     InvalidRequestError,
-    NotFoundError,
 )
+from mmstack.store import accounts as rows
 from mmstack.store.db import Database
-from mmstack.store.models import DEFAULT_TEAM_ID, LoginSession, LoginThrottle, Team, User
+from mmstack.store.logins import forget_failures_of_user, revoke_logins
+from mmstack.store.models import DEFAULT_TEAM_ID, Team, User
 
 # Usernames are stored in lower case; teams as named (spaces inside, not at the ends).
 USERNAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
@@ -44,32 +44,10 @@ def generated_password() -> str:
     return secrets.token_urlsafe(18)  # 24 characters, 144 bits
 
 
-def find_user(session: Session, id_or_username: str) -> User:
-    user = session.get(User, id_or_username) or session.scalar(
-        select(User).where(User.username == id_or_username.lower())
-    )
-    if user is None:
-        raise NotFoundError(f"user '{id_or_username}' not found", param="user")
-    return user
-
-
-def find_team(session: Session, id_or_name: str) -> Team:
-    team = session.get(Team, id_or_name) or session.scalar(
-        select(Team).where(Team.name == id_or_name)
-    )
-    if team is None:
-        raise NotFoundError(f"team '{id_or_name}' not found", param="team")
-    return team
-
-
 def end_sessions(session: Session, user: User) -> None:
     """Every login of the user ends: its refresh tokens and access tokens stop working."""
     user.session_generation += 1
-    session.execute(
-        update(LoginSession)
-        .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
-        .values(revoked_at=int(time.time()))
-    )
+    revoke_logins(session, user.id, at=int(time.time()))
 
 
 class AccountService:
@@ -103,7 +81,7 @@ class AccountService:
         else:
             check_policy(password, username=name, min_length=self._settings.password_min_length)
         with self._db.session(write=True) as session:
-            team_row = find_team(session, team)
+            team_row = rows.find_team(session, team)
             user = User(
                 username=name,
                 team_id=team_row.id,
@@ -126,19 +104,16 @@ class AccountService:
         return user, shown
 
     def list_users(self, *, team: str | None = None) -> list[User]:
-        stmt = select(User).order_by(User.created_at, User.username)
-        if team is not None:
-            stmt = stmt.where(User.team_id == team)
         with self._db.session() as session:
-            return list(session.scalars(stmt))
+            return rows.users_of(session, team=team)
 
     def get_user(self, id_or_username: str) -> User:
         with self._db.session() as session:
-            return find_user(session, id_or_username)
+            return rows.find_user(session, id_or_username)
 
     def set_role(self, id_or_username: str, role: Role, *, actor: Actor) -> User:
         with self._db.session(write=True) as session:
-            user = find_user(session, id_or_username)
+            user = rows.find_user(session, id_or_username)
             before = user.role
             if before == Role.ADMIN and role != Role.ADMIN:
                 self._keep_an_admin(session, user)
@@ -155,7 +130,7 @@ class AccountService:
     def set_disabled(self, id_or_username: str, disabled: bool, *, actor: Actor) -> User:
         """Disable (every login and key stops working) or enable a user."""
         with self._db.session(write=True) as session:
-            user = find_user(session, id_or_username)
+            user = rows.find_user(session, id_or_username)
             if disabled and user.role == Role.ADMIN:
                 self._keep_an_admin(session, user)
             user.disabled = disabled
@@ -175,7 +150,7 @@ class AccountService:
         """The user's own limits (None or empty: the configured defaults)."""
         checked = check_quota_overrides(quotas) or None
         with self._db.session(write=True) as session:
-            user = find_user(session, id_or_username)
+            user = rows.find_user(session, id_or_username)
             user.quotas = checked
             self._audit.record(
                 "user.quotas", actor, target=user.id, detail={"quotas": checked}, session=session
@@ -186,20 +161,20 @@ class AccountService:
         """A new password (an admin's reset, or the user's own change after checking the
         old one); every login of the user ends, failed attempts are forgotten."""
         with self._db.session(write=True) as session:
-            user = find_user(session, id_or_username)
+            user = rows.find_user(session, id_or_username)
             check_policy(
                 password, username=user.username, min_length=self._settings.password_min_length
             )
             user.password_hash = hash_password(password)
             user.password_changed_at = int(time.time())
-            session.execute(delete(LoginThrottle).where(LoginThrottle.username == user.username))
+            forget_failures_of_user(session, user.username)
             end_sessions(session, user)
             self._audit.record("user.password", actor, target=user.id, session=session)
 
     def change_own_password(self, user_id: str, current: str, new: str, *, actor: Actor) -> None:
         """The user's own change: the current password first."""
         with self._db.session() as session:
-            user = find_user(session, user_id)
+            user = rows.find_user(session, user_id)
         if not verify_password(user.password_hash, current):
             self._audit.record("user.password", actor, result="failure", target=user_id)
             raise AuthenticationError("the current password is not right", param="current_password")
@@ -207,11 +182,7 @@ class AccountService:
 
     @staticmethod
     def _keep_an_admin(session: Session, leaving: User) -> None:
-        others = session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.role == Role.ADMIN, User.disabled.is_(False), User.id != leaving.id)
-        )
+        others = rows.other_active_users_with_role(session, Role.ADMIN, other_than=leaving.id)
         if not others:
             raise ConflictError("this is the last active admin; make another admin first")
 
@@ -236,11 +207,11 @@ class AccountService:
 
     def list_teams(self) -> list[Team]:
         with self._db.session() as session:
-            return list(session.scalars(select(Team).order_by(Team.created_at, Team.name)))
+            return rows.all_teams(session)
 
     def get_team(self, id_or_name: str) -> Team:
         with self._db.session() as session:
-            return find_team(session, id_or_name)
+            return rows.find_team(session, id_or_name)
 
     # First run
 
@@ -249,7 +220,7 @@ class AccountService:
         `auth.initial_admin_password`, from `auth.initial_admin_password_file`, or
         generated (returned to be shown once). None when users exist."""
         with self._db.session() as session:
-            if session.scalar(select(func.count()).select_from(User)):
+            if rows.user_count(session):
                 return None
         settings = self._settings
         source: Literal["generated", "environment", "file"]

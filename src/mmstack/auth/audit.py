@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mmstack.config.logging import request_id_var
+from mmstack.store import audit_log
 from mmstack.store.db import Database
 from mmstack.store.models import AuditEvent
 
@@ -81,24 +81,17 @@ class AuditLog:
 
     def query(self, query: AuditQuery) -> list[AuditEvent]:
         """Matching events in the order they happened."""
-        stmt = select(AuditEvent).order_by(AuditEvent.id).limit(query.limit)
-        if query.action:
-            if query.action.endswith("."):
-                stmt = stmt.where(AuditEvent.action.startswith(query.action, autoescape=True))
-            else:
-                stmt = stmt.where(AuditEvent.action == query.action)
-        if query.actor_id:
-            stmt = stmt.where(AuditEvent.actor_id == query.actor_id)
-        if query.result:
-            stmt = stmt.where(AuditEvent.result == query.result)
-        if query.since is not None:
-            stmt = stmt.where(AuditEvent.at >= query.since)
-        if query.until is not None:
-            stmt = stmt.where(AuditEvent.at < query.until)
-        if query.after_id is not None:
-            stmt = stmt.where(AuditEvent.id > query.after_id)
         with self._db.session() as session:
-            return list(session.scalars(stmt))
+            return audit_log.events(
+                session,
+                action=query.action,
+                actor_id=query.actor_id,
+                result=query.result,
+                since=query.since,
+                until=query.until,
+                after_id=query.after_id,
+                limit=query.limit,
+            )
 
     def export(self, query: AuditQuery) -> Iterator[str]:
         """Every matching event as JSON lines, read in batches (`query.limit` is ignored)."""

@@ -6,11 +6,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from mmstack.auth.access_tokens import AccessTokens
-from mmstack.auth.accounts import end_sessions, find_user
+from mmstack.auth.accounts import end_sessions
 from mmstack.auth.audit import Actor, AuditLog
 from mmstack.auth.mfa import check_second_factor
 from mmstack.auth.passwords import hash_password, needs_rehash, verify_password
@@ -20,32 +19,13 @@ from mmstack.auth.secret_box import SecretBox
 from mmstack.auth.secrets_format import digest, new_refresh_token
 from mmstack.config.settings import AuthSettings
 from mmstack.errors import AuthenticationError, RateLimitError
+from mmstack.store import logins as rows
+from mmstack.store.accounts import find_user, user_named_for_update
 from mmstack.store.db import Database
-from mmstack.store.models import LoginSession, LoginThrottle, User
+from mmstack.store.models import LoginSession, User
 
 WRONG_CREDENTIALS = "wrong username or password"
 FORGET_FAILURES_SECONDS = 86_400
-
-_LOCKED_UNTIL = select(LoginThrottle.locked_until).where(
-    LoginThrottle.username == bindparam("name"), LoginThrottle.address == bindparam("address")
-)
-
-
-_SESSION_ROW = (
-    select(
-        User.id,
-        User.username,
-        User.team_id,
-        User.role,
-        User.disabled,
-        User.session_generation,
-        User.quotas,
-        LoginSession.revoked_at,
-        LoginSession.expires_at,
-    )
-    .join(LoginSession, LoginSession.user_id == User.id)
-    .where(LoginSession.id == bindparam("session_id"), User.id == bindparam("user_id"))
-)
 
 
 class MfaRequiredError(AuthenticationError):
@@ -91,11 +71,9 @@ class LoginService:
         with self._db.session(write=True) as session:
             # Locked (PostgreSQL) until this attempt commits: parallel guesses must each be
             # counted, and a TOTP or recovery code must not be accepted twice.
-            user = session.scalar(select(User).where(User.username == name).with_for_update())
+            user = user_named_for_update(session, name)
             actor = Actor(user.id if user else None, None, user.team_id if user else None, address)
-            locked_until = session.scalar(
-                _LOCKED_UNTIL, {"name": throttle[0], "address": throttle[1]}
-            )
+            locked_until = rows.locked_until(session, throttle[0], throttle[1])
             if locked_until is not None and locked_until > now:
                 # Known and unknown names alike: the same answer, as fast.
                 wait = locked_until - now
@@ -136,11 +114,7 @@ class LoginService:
                     raise AuthenticationError("the code is not right")
             if user.password_hash and needs_rehash(user.password_hash):
                 user.password_hash = hash_password(password)
-            session.execute(
-                delete(LoginThrottle).where(
-                    LoginThrottle.username == throttle[0], LoginThrottle.address == throttle[1]
-                )
-            )
+            rows.forget_failures(session, throttle[0], throttle[1])
             pair = self._open_session(session, user, address)
             detail = {"mfa": "recovery_code" if recovery_code and not totp_code else "totp"}
             self._audit.record(
@@ -159,13 +133,9 @@ class LoginService:
         now = int(time.time())
         with self._db.session(write=True) as session:
             # Locked: a token presented twice at once is spent once; the other sees it spent.
-            login = session.scalar(
-                select(LoginSession).where(LoginSession.refresh_hash == hashed).with_for_update()
-            )
+            login = rows.login_by_refresh_hash(session, hashed)
             if login is None:
-                reused = session.scalar(
-                    select(LoginSession).where(LoginSession.previous_refresh_hash == hashed)
-                )
+                reused = rows.login_by_previous_refresh_hash(session, hashed)
                 if reused is not None and reused.revoked_at is None:
                     reused.revoked_at = now
                     self._audit.record(
@@ -213,11 +183,8 @@ class LoginService:
         """The user an access token speaks for, if its session still stands."""
         claims = self._tokens.verify(token)
         now = int(time.time())
-        # Core columns, not the ORM entity: this runs on every request made with a token.
         with self._db.engine.connect() as connection:
-            row = connection.execute(
-                _SESSION_ROW, {"session_id": claims.session_id, "user_id": claims.user_id}
-            ).first()
+            row = rows.login_row(connection, claims.session_id, claims.user_id)
         if row is None:
             raise AuthenticationError("the access token is not valid")
         if (
@@ -259,31 +226,13 @@ class LoginService:
         them out, for longer each time. Counts left alone for a day are forgotten."""
         s = self._settings
         name, address = throttle
-        counted = (
-            self._db.upsert(LoginThrottle)
-            .values(username=name, address=address, failures=1, locked_until=0.0, updated_at=now)
-            .on_conflict_do_update(
-                index_elements=["username", "address"],
-                set_={"failures": LoginThrottle.failures + 1, "updated_at": now},
-            )
-            .returning(LoginThrottle.failures)
-        )
-        failures = int(session.execute(counted).scalar_one())
+        failures = rows.count_failure(session, self._db, name, address, now)
         detail: dict[str, object] = {"reason": reason}
         over = failures - s.lockout_threshold
         if over >= 0:
             seconds = min(s.lockout_max_seconds, s.lockout_base_seconds * 2 ** min(over, 30))
-            session.execute(
-                update(LoginThrottle)
-                .where(LoginThrottle.username == name, LoginThrottle.address == address)
-                .values(locked_until=now + seconds)
-            )
+            rows.lock_out(session, name, address, until=now + seconds)
             detail["locked_seconds"] = seconds
-        session.execute(
-            delete(LoginThrottle).where(
-                LoginThrottle.updated_at < now - FORGET_FAILURES_SECONDS,
-                LoginThrottle.locked_until < now,
-            )
-        )
+        rows.forget_stale_failures(session, counted_before=now - FORGET_FAILURES_SECONDS, now=now)
         self._audit.record("auth.login", actor, result="failure", detail=detail, session=session)
         session.commit()

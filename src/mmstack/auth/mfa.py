@@ -8,16 +8,16 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from mmstack.auth import totp
-from mmstack.auth.accounts import find_user
 from mmstack.auth.audit import Actor, AuditLog
 from mmstack.auth.passwords import verify_password
 from mmstack.auth.secret_box import SEALED_PREFIX, SecretBox, SecretBoxError
 from mmstack.auth.secrets_format import digest, new_recovery_code, normalize_recovery_code
 from mmstack.errors import AuthenticationError, ConflictError, InvalidRequestError
+from mmstack.store import mfa as rows
+from mmstack.store.accounts import find_user
 from mmstack.store.db import Database
 from mmstack.store.models import RecoveryCode, User
 
@@ -29,14 +29,11 @@ log = logging.getLogger(__name__)
 def seal_stored_secrets(db: Database, box: SecretBox) -> int:
     """Encrypt the TOTP secrets stored in clear (by a version before encryption); how many.
     Runs at every start: a read that finds none is all it costs then."""
-    in_clear = select(User).where(
-        User.totp_secret.is_not(None), User.totp_secret.not_like(f"{SEALED_PREFIX}%")
-    )
     with db.session() as session:
-        if session.scalar(in_clear.with_only_columns(User.id).limit(1)) is None:
+        if not rows.any_secret_in_clear(session, SEALED_PREFIX):
             return 0
     with db.session(write=True) as session:
-        users = session.scalars(in_clear).all()
+        users = rows.users_with_secret_in_clear(session, SEALED_PREFIX)
         for user in users:
             assert user.totp_secret is not None
             user.totp_secret = box.seal(user.totp_secret, bound_to=user.id)
@@ -147,7 +144,7 @@ class MfaService:
                 raise AuthenticationError("the password or the code is not right")
             user.totp_enabled = False
             user.totp_secret = None
-            session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+            rows.delete_recovery_codes(session, user.id)
             self._audit.record("mfa.totp.disable", actor, target=user.id, session=session)
 
     def new_recovery_codes(self, user_id: str, code: str, *, actor: Actor) -> list[str]:
@@ -164,17 +161,11 @@ class MfaService:
 
     def recovery_codes_left(self, user_id: str) -> int:
         with self._db.session() as session:
-            return len(
-                session.scalars(
-                    select(RecoveryCode.code_hash).where(
-                        RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)
-                    )
-                ).all()
-            )
+            return rows.unused_recovery_codes(session, user_id)
 
     @staticmethod
     def _replace_recovery_codes(session: Session, user: User) -> list[str]:
-        session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+        rows.delete_recovery_codes(session, user.id)
         codes = sorted({new_recovery_code() for _ in range(RECOVERY_CODES)})
         session.add_all(RecoveryCode(user_id=user.id, code_hash=digest(c)) for c in codes)
         return codes

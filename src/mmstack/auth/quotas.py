@@ -15,11 +15,11 @@ from typing import Any, Final
 from limits import RateLimitItemPerMinute
 from limits.storage import Storage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
-from sqlalchemy import bindparam, case, func, select
 
 from mmstack.auth.principal import Principal
 from mmstack.config.settings import QuotaSettings
 from mmstack.errors import InvalidRequestError, RateLimitError
+from mmstack.store import usage as rows
 from mmstack.store.db import Database
 from mmstack.store.models import Usage
 
@@ -99,11 +99,9 @@ class QuotaService:
         if not user.tokens_per_day and not key_limit:
             return
         with self._db.engine.connect() as connection:
-            totals = connection.execute(
-                _TOKENS_TODAY,
-                {"day": today(), "user_id": principal.user_id, "key_id": principal.key_id or ""},
-            ).one()
-        user_used, key_used = int(totals[0]), int(totals[1])  # PostgreSQL sums are numeric
+            user_used, key_used = rows.tokens_on(
+                connection, today(), user_id=principal.user_id, key_id=principal.key_id or ""
+            )
         if user.tokens_per_day and user_used >= user.tokens_per_day:
             raise _daily("tokens", user_used, user.tokens_per_day)
         if key_limit and key_used >= key_limit:
@@ -112,13 +110,13 @@ class QuotaService:
     def check_upload(self, principal: Principal, size: int) -> None:
         """Refuse an upload that would pass today's upload bytes."""
         user = self.limits_of(principal.user_quotas)
-        limits = [(user.upload_bytes_per_day, Usage.user_id == principal.user_id)]
+        limits = [(user.upload_bytes_per_day, {"user_id": principal.user_id})]
         if principal.key_id is not None:
             key = self.limits_of(principal.key_quotas, user)
-            limits.append((key.upload_bytes_per_day, Usage.key_id == principal.key_id))
+            limits.append((key.upload_bytes_per_day, {"key_id": principal.key_id}))
         for limit, who in limits:
-            if limit and self._used_today(who, tokens=False) + size > limit:
-                raise _daily("upload bytes", self._used_today(who, tokens=False), limit)
+            if limit and self._uploaded_today(who) + size > limit:
+                raise _daily("upload bytes", self._uploaded_today(who), limit)
 
     def record(
         self,
@@ -130,42 +128,28 @@ class QuotaService:
         upload_bytes: int = 0,
     ) -> None:
         """Add one request's use to today's row for its user, key and model."""
-        values = {
-            "day": today(),
-            "user_id": principal.user_id,
-            "key_id": principal.key_id or "",
-            "model": model,
-            "requests": 1,
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "upload_bytes": upload_bytes,
-        }
-        stmt = self._db.upsert(Usage).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["day", "user_id", "key_id", "model"],
-            set_={
-                "requests": Usage.requests + 1,
-                "prompt_tokens": Usage.prompt_tokens + prompt_tokens,
-                "completion_tokens": Usage.completion_tokens + completion_tokens,
-                "upload_bytes": Usage.upload_bytes + upload_bytes,
-            },
-        )
+        day = today()
         with self._db.session(write=True) as session:
-            session.execute(stmt)
+            rows.add_usage(
+                session,
+                self._db,
+                day=day,
+                user_id=principal.user_id,
+                key_id=principal.key_id or "",
+                model=model,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                upload_bytes=upload_bytes,
+            )
 
     def usage(
         self, *, since_day: int, until_day: int, user_ids: list[str] | None = None
     ) -> list[Usage]:
         """Usage rows of the days [since_day, until_day] (of `user_ids` only, when given)."""
-        stmt = (
-            select(Usage)
-            .where(Usage.day >= since_day, Usage.day <= until_day)
-            .order_by(Usage.day, Usage.user_id, Usage.key_id, Usage.model)
-        )
-        if user_ids is not None:
-            stmt = stmt.where(Usage.user_id.in_(user_ids))
         with self._db.session() as session:
-            return list(session.scalars(stmt))
+            return rows.usage_rows(
+                session, since_day=since_day, until_day=until_day, user_ids=user_ids
+            )
 
     def check_login_attempt(self, address: str | None, per_minute: int) -> None:
         """Count one login or refresh attempt from `address` (a client spraying passwords
@@ -188,23 +172,10 @@ class QuotaService:
                 retry_after=max(1.0, wait),
             )
 
-    def _used_today(self, who: Any, *, tokens: bool) -> int:
-        column = (
-            func.sum(Usage.prompt_tokens + Usage.completion_tokens)
-            if tokens
-            else func.sum(Usage.upload_bytes)
-        )
+    def _uploaded_today(self, who: dict[str, str]) -> int:
+        """The bytes uploaded today by a user ({"user_id": ...}) or a key ({"key_id": ...})."""
         with self._db.engine.connect() as connection:
-            return int(connection.scalar(select(column).where(Usage.day == today(), who)) or 0)
-
-
-# A key's usage rows are all its user's (a key never changes hands), so one pass over the
-# user's rows of the day gives both totals.
-_TOKENS: Final = Usage.prompt_tokens + Usage.completion_tokens
-_TOKENS_TODAY: Final = select(
-    func.coalesce(func.sum(_TOKENS), 0),
-    func.coalesce(func.sum(case((Usage.key_id == bindparam("key_id"), _TOKENS), else_=0)), 0),
-).where(Usage.day == bindparam("day"), Usage.user_id == bindparam("user_id"))
+            return rows.upload_bytes_on(connection, today(), **who)
 
 
 @lru_cache(maxsize=64)

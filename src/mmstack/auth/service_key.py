@@ -8,13 +8,12 @@ from __future__ import annotations
 import time
 from typing import Final
 
-from sqlalchemy import select, update
-
 from mmstack.auth.accounts import AccountService
 from mmstack.auth.audit import Actor, AuditLog
 from mmstack.auth.roles import Role
 from mmstack.auth.secrets_format import digest, split_api_key
 from mmstack.errors import InvalidRequestError, NotFoundError
+from mmstack.store import api_keys as rows
 from mmstack.store.db import Database
 from mmstack.store.models import ApiKey
 
@@ -50,20 +49,9 @@ def ensure_service_key(
                 access="write",
             )
         )
-        replaced = list(
-            session.scalars(
-                select(ApiKey.id).where(
-                    ApiKey.user_id == user.id,
-                    ApiKey.name == SERVICE_KEY_NAME,
-                    ApiKey.revoked_at.is_(None),
-                    ApiKey.id != key_id,
-                )
-            )
-        )
+        replaced = rows.live_keys_named(session, user.id, SERVICE_KEY_NAME, other_than=key_id)
         if replaced:
-            session.execute(
-                update(ApiKey).where(ApiKey.id.in_(replaced)).values(revoked_at=int(time.time()))
-            )
+            rows.revoke_keys(session, replaced, at=int(time.time()))
         audit.record(
             "key.service",
             Actor.local(),

@@ -43,6 +43,15 @@ def collection_named(session: Session, name: str, *, team_id: str) -> str | None
     )
 
 
+def team_collection_ids(session: Session, team_id: str, ids: Sequence[str]) -> set[str]:
+    """Which of `ids` are collections of the team."""
+    return set(
+        session.scalars(
+            select(Collection.id).where(Collection.id.in_(ids), Collection.team_id == team_id)
+        )
+    )
+
+
 def collections_of(session: Session, owner: Owner | None) -> list[Collection]:
     """Every collection `owner` may see, oldest first."""
     return list(
