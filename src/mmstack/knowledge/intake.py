@@ -65,6 +65,7 @@ class Received:
     media_type: str
     refusal: str | None = None
     refusal_code: FileErrorCode | None = None
+    too_large: bool = False
 
 
 def receive(filename: str, data: bytes, *, max_bytes: int) -> Received:
@@ -79,7 +80,8 @@ def receive(filename: str, data: bytes, *, max_bytes: int) -> Received:
         media_type = "application/octet-stream"
         if refusal is None:
             refusal, refusal_code = exc.message, FileErrorCode.UNSUPPORTED_FILE
-    return Received(name, len(data), sha256_hex(data), media_type, refusal, refusal_code)
+    too_large = len(data) > max_bytes
+    return Received(name, len(data), sha256_hex(data), media_type, refusal, refusal_code, too_large)
 
 
 class Intake:
@@ -118,8 +120,8 @@ class Intake:
         received = receive(filename, data, max_bytes=self.max_file_bytes)
         if not data:
             raise InvalidRequestError("file is empty", param="file")
-        if received.refusal_code is FileErrorCode.INVALID_FILE:
-            raise FileTooLargeError(received.refusal or "file too large", param="file")
+        if received.too_large and received.refusal is not None:
+            raise FileTooLargeError(received.refusal, param="file")
         self._blobs.put(data)
         with self._db.session(write=True) as session:
             stored = StoredFile(
@@ -180,16 +182,8 @@ class Intake:
             )
             session.add(stored)
             session.flush()
-            member = CollectionFile(
-                collection_id=collection_id,
-                file_id=stored.id,
-                file=stored,
-                sha256=digest,
-                status=FileStatus.FAILED if error else FileStatus.QUEUED,
-                last_error=error,
-                error_code=error_code,
-                tags=unique_tags,
-            )
+            member = _member(collection_id, stored, error, error_code, sha256=digest)
+            member.tags = unique_tags
             session.add(member)
             try:
                 session.flush()
@@ -265,17 +259,8 @@ class Intake:
             detect_media_type(stored.filename, b"")
         except IngestError as exc:
             error = exc.message
-        member = CollectionFile(
-            collection_id=collection_id,
-            file_id=stored.id,
-            file=stored,
-            sha256=None,
-            status=FileStatus.FAILED if error else FileStatus.QUEUED,
-            last_error=error,
-            error_code=FileErrorCode.UNSUPPORTED_FILE if error else None,
-            tags=[],
-            attributes=dict(attributes or {}),
-        )
+        code = FileErrorCode.UNSUPPORTED_FILE if error else None
+        member = _member(collection_id, stored, error, code, attributes=dict(attributes or {}))
         try:
             with session.begin_nested():
                 session.add(member)
@@ -290,3 +275,26 @@ class Intake:
         """Wake the workers: jobs were queued."""
         if self._on_enqueue:
             self._on_enqueue()
+
+
+def _member(
+    collection_id: str,
+    stored: StoredFile,
+    error: str | None,
+    error_code: FileErrorCode | None,
+    *,
+    sha256: str | None = None,
+    attributes: dict[str, str | float | bool] | None = None,
+) -> CollectionFile:
+    """A file's new place in a collection: queued, or failed with `error` already."""
+    return CollectionFile(
+        collection_id=collection_id,
+        file_id=stored.id,
+        file=stored,
+        sha256=sha256,
+        status=FileStatus.FAILED if error else FileStatus.QUEUED,
+        last_error=error,
+        error_code=error_code,
+        tags=[],
+        attributes=attributes or {},
+    )
