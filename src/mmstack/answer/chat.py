@@ -151,6 +151,7 @@ def _annotation(citation: Citation) -> dict[str, Any]:
     return {
         "type": "file_citation",
         "file_id": citation.file_id,
+        "collection_id": citation.collection_id,
         "filename": citation.filename,
         "index": citation.marker_start,
         "passage": citation.number,
@@ -165,6 +166,7 @@ def _annotation(citation: Citation) -> dict[str, Any]:
         "start_seconds": citation.time_start,
         "end_seconds": citation.time_end,
         "thumbnail_url": thumbnail_url(citation.file_id, citation.thumbnail),
+        "region": list(citation.region) if citation.region else None,
     }
 
 

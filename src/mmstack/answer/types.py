@@ -38,6 +38,8 @@ class Citation:
     time_start: float | None = None
     time_end: float | None = None
     thumbnail: str | None = None
+    # The box of a picture or page the quote was read from (left, top, right, bottom).
+    region: tuple[int, int, int, int] | None = None
 
     @property
     def location(self) -> str:

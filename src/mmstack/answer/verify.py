@@ -126,6 +126,7 @@ class Verifier:
                     time_start=moment[0] if moment else None,
                     time_end=moment[1] if moment else None,
                     thumbnail=hit.anchor.thumbnail,
+                    region=hit.anchor.region,
                 )
             )
         return found

@@ -118,6 +118,9 @@ class UserOut(BaseModel):
     permissions: list[str]
     disabled: bool
     mfa_enabled: bool
+    password_change_due: bool = Field(
+        description="The password was generated or reset by an admin: the user should choose one"
+    )
     quotas: dict[str, int] | None
     created_at: int
 
@@ -132,6 +135,7 @@ class UserOut(BaseModel):
             permissions=sorted(ROLE_PERMISSIONS[role]),
             disabled=user.disabled,
             mfa_enabled=user.totp_enabled,
+            password_change_due=user.password_change_due,
             quotas=user.quotas,
             created_at=user.created_at,
         )

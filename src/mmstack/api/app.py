@@ -18,7 +18,19 @@ from mmstack.api.middleware import RequestIdMiddleware
 from mmstack.api.openapi import install_openapi
 from mmstack.api.request_limits import RequestLimitsMiddleware
 from mmstack.api.response_headers import ResponseHeadersMiddleware
-from mmstack.api.routes import admin, auth, collections, health, jobs, keys, openai, search, usage
+from mmstack.api.routes import (
+    admin,
+    auth,
+    collections,
+    console,
+    conversations,
+    health,
+    jobs,
+    keys,
+    openai,
+    search,
+    usage,
+)
 from mmstack.config.settings import Settings
 from mmstack.stack import open_stack
 
@@ -63,10 +75,23 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.http.trusted_proxies)
     install_error_handlers(app)
     install_openapi(app)
-    for module in (health, auth, keys, admin, usage, collections, search, jobs):
+    for module in (
+        health,
+        auth,
+        keys,
+        admin,
+        usage,
+        collections,
+        search,
+        jobs,
+        conversations,
+        console,
+    ):
         app.include_router(module.router)
     for router in openai.ROUTERS:
         app.include_router(router)
+    app.include_router(console.page)
+    app.mount(console.ASSETS_PATH, console.console_assets(), name="console")
     return app
 
 

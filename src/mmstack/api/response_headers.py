@@ -15,6 +15,14 @@ DOCS_POLICY = (
 )
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 DOCS_PATHS = ("/docs", "/redoc")
+# The console runs only its own modules and styles; files it previews are fetched with the
+# login's token and shown from blob: URLs.
+CONSOLE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "media-src 'self' blob:; connect-src 'self'; manifest-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+CONSOLE_PATHS = ("/console/",)
 
 
 class ResponseHeadersMiddleware:
@@ -26,7 +34,18 @@ class ResponseHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        policy = DOCS_POLICY if path.startswith(DOCS_PATHS) else API_POLICY
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):  # mounted under a path prefix
+            path = path[len(root) :] or "/"
+        console = path == "/" or path.startswith(CONSOLE_PATHS)
+        if console:
+            policy = CONSOLE_POLICY
+        elif path.startswith(DOCS_PATHS):
+            policy = DOCS_POLICY
+        else:
+            policy = API_POLICY
+        # The console's files are revalidated (ETag), not fetched anew at every load.
+        caching = "no-cache" if console else "no-store"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -35,7 +54,7 @@ class ResponseHeadersMiddleware:
                 headers.setdefault("x-frame-options", "DENY")
                 headers.setdefault("content-security-policy", policy)
                 headers.setdefault("referrer-policy", "no-referrer")
-                headers.setdefault("cache-control", "no-store")
+                headers.setdefault("cache-control", caching)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, Literal, Self, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic.config import JsonDict
@@ -12,7 +12,7 @@ from mmstack.json_numbers import JsonInt
 from mmstack.knowledge.collections import CollectionInfo
 from mmstack.knowledge.labels import LABEL_PATTERN, MAX_TAG_LENGTH
 from mmstack.media_types import Modality
-from mmstack.store.models import CollectionFile, Job
+from mmstack.store.models import CollectionFile, Conversation, ConversationMessage, Job
 from mmstack.urls import thumbnail_url
 
 T = TypeVar("T")
@@ -41,6 +41,13 @@ class CollectionCreate(BaseModel):
     model_config = STRICT
 
     name: str = Field(min_length=1, max_length=256, json_schema_extra=LABEL)
+    description: str | None = Field(None, max_length=4096)
+
+
+class CollectionUpdate(BaseModel):
+    model_config = STRICT
+
+    name: str | None = Field(None, min_length=1, max_length=256, json_schema_extra=LABEL)
     description: str | None = Field(None, max_length=4096)
 
 
@@ -92,6 +99,9 @@ class FileOut(Identified):
     progress: float
     last_error: str | None
     chunk_count: int
+    page_count: int | None = Field(None, description="Pages of a document, once ingested")
+    duration_seconds: float | None = Field(None, description="Length of a recording")
+    thumbnail_url: str | None = Field(None, description="A preview image, once ingested")
     tags: list[str]
     created_at: int
     updated_at: int
@@ -100,6 +110,7 @@ class FileOut(Identified):
     @classmethod
     def of(cls, member: CollectionFile, *, duplicate: bool = False) -> FileOut:
         stored = member.file
+        info = stored.media_info or {}
         return cls(
             id=member.file_id,
             collection_id=member.collection_id,
@@ -111,6 +122,9 @@ class FileOut(Identified):
             progress=member.progress,
             last_error=member.last_error,
             chunk_count=member.chunk_count,
+            page_count=info.get("page_count"),
+            duration_seconds=info.get("duration"),
+            thumbnail_url=thumbnail_url(stored.id, stored.thumbnail),
             tags=list(member.tags),
             created_at=member.created_at,
             updated_at=member.updated_at,
@@ -250,3 +264,67 @@ class SearchResponse(BaseModel):
     query: str
     mode: str
     data: list[SearchResultOut]
+
+
+class ConversationCreate(BaseModel):
+    model_config = STRICT
+
+    title: str = Field("", max_length=256, description="Empty: named after the first question")
+    collections: list[str] = Field(
+        default_factory=list, max_length=100, description="Collection ids or names to ask"
+    )
+
+
+class ConversationUpdate(BaseModel):
+    model_config = STRICT
+
+    title: str | None = Field(None, max_length=256)
+    shared: bool | None = Field(None, description="Readable by the whole team")
+    collections: list[str] | None = Field(None, max_length=100)
+
+
+class QuestionIn(BaseModel):
+    model_config = STRICT
+
+    content: str = Field(min_length=1, max_length=8192, json_schema_extra=NOT_BLANK)
+    model: str | None = Field(None, description="Chat model (default: the answer model)")
+
+
+class MessageOut(BaseModel):
+    id: int
+    role: Literal["user", "assistant"]
+    content: str
+    annotations: list[dict[str, Any]]
+    created_at: int
+
+    @classmethod
+    def of(cls, message: ConversationMessage) -> MessageOut:
+        return cls.model_validate(message, from_attributes=True)
+
+
+class ConversationOut(Identified):
+    object: Literal["conversation"] = "conversation"
+    title: str
+    collection_ids: list[str]
+    shared: bool
+    user_id: str = Field(description="Who started it (only they can add to it)")
+    created_at: int
+    updated_at: int
+    messages: list[MessageOut] | None = Field(
+        None, description="The messages, oldest first (only when one conversation is read)"
+    )
+
+    @classmethod
+    def of(
+        cls, conversation: Conversation, messages: list[ConversationMessage] | None = None
+    ) -> ConversationOut:
+        return cls(
+            id=conversation.id,
+            title=conversation.title,
+            collection_ids=list(conversation.collection_ids),
+            shared=conversation.shared,
+            user_id=conversation.user_id,
+            created_at=conversation.created_at,
+            updated_at=conversation.updated_at,
+            messages=[MessageOut.of(m) for m in messages] if messages is not None else None,
+        )

@@ -88,6 +88,7 @@ class AccountService:
                 role=Role(role),
                 password_hash=hash_password(password),
                 password_changed_at=int(time.time()),
+                password_change_due=shown is not None,
             )
             session.add(user)
             try:
@@ -167,6 +168,7 @@ class AccountService:
             )
             user.password_hash = hash_password(password)
             user.password_changed_at = int(time.time())
+            user.password_change_due = actor.user_id != user.id
             forget_failures_of_user(session, user.username)
             end_sessions(session, user)
             self._audit.record("user.password", actor, target=user.id, session=session)
@@ -224,6 +226,7 @@ class AccountService:
                 return None
         settings = self._settings
         source: Literal["generated", "environment", "file"]
+        password: str | None
         if settings.initial_admin_password is not None:
             password, source = settings.initial_admin_password.get_secret_value(), "environment"
         elif settings.initial_admin_password_file is not None:
@@ -233,9 +236,9 @@ class AccountService:
                 raise InvalidRequestError(f"the initial admin password file: {exc}") from None
             source = "file"
         else:
-            password, source = generated_password(), "generated"
+            password, source = None, "generated"  # made by create_user, due for a change
         try:
-            user, _ = self.create_user(
+            user, shown = self.create_user(
                 settings.initial_admin_username,
                 role=Role.ADMIN,
                 actor=Actor.local(),
@@ -247,4 +250,4 @@ class AccountService:
             raise InvalidRequestError(
                 f"the initial admin password (from the {source}) is refused: {exc.message}"
             ) from None
-        return FirstAdmin(user.username, password if source == "generated" else None, source)
+        return FirstAdmin(user.username, shown, source)

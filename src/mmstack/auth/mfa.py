@@ -11,6 +11,7 @@ from typing import Final
 from sqlalchemy.orm import Session
 
 from mmstack.auth import totp
+from mmstack.auth.accounts import end_sessions
 from mmstack.auth.audit import Actor, AuditLog
 from mmstack.auth.passwords import verify_password
 from mmstack.auth.secret_box import SEALED_PREFIX, SecretBox, SecretBoxError
@@ -146,6 +147,19 @@ class MfaService:
             user.totp_secret = None
             rows.delete_recovery_codes(session, user.id)
             self._audit.record("mfa.totp.disable", actor, target=user.id, session=session)
+
+    def reset(self, user_id: str, *, actor: Actor) -> None:
+        """An admin's reset for a user who lost their authenticator and recovery codes:
+        two-factor authentication is off and every login of the user ends."""
+        with self._db.session(write=True) as session:
+            user = find_user(session, user_id)
+            if not user.totp_enabled and not user.totp_secret:
+                raise ConflictError("two-factor authentication is not on")
+            user.totp_enabled = False
+            user.totp_secret = None
+            rows.delete_recovery_codes(session, user.id)
+            end_sessions(session, user)
+            self._audit.record("mfa.reset", actor, target=user.id, session=session)
 
     def new_recovery_codes(self, user_id: str, code: str, *, actor: Actor) -> list[str]:
         """Replace the recovery codes (the old ones stop working); needs a current code."""

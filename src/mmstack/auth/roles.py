@@ -55,3 +55,4 @@ class EndpointGroup(StrEnum):
     COLLECTIONS = "collections"  # native collections and their files
     SEARCH = "search"
     JOBS = "jobs"
+    CONVERSATIONS = "conversations"  # conversations kept for their user (the console's)

@@ -89,6 +89,7 @@ def up(
         fail(exc.message)
     console.print(
         f"[bold]mmstack {__version__}[/bold] serving on {url}  (data: {settings.data_dir})\n"
+        f"  console:    {url}/  (open it in a browser and log in)\n"
         f"  API docs:   {url}/docs\n"
         f"  health:     {url}/healthz",
         highlight=False,

@@ -141,15 +141,19 @@ class CollectionService(OwnerScoped):
         id_or_name: str,
         *,
         name: str | None = None,
+        description: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> CollectionInfo:
-        """Rename and/or replace the metadata; a None argument leaves it as it is."""
+        """Rename, describe and/or replace the metadata; a None argument leaves it as it is
+        (an empty description removes it)."""
         with self._db.session(write=True) as session:
             collection = self._find(session, id_or_name)
             if name is not None:
                 collection.name = check_name(
                     session, name, team_id=collection.team_id, current_id=collection.id
                 )
+            if description is not None:
+                collection.description = description or None
             if metadata is not None:
                 collection.metadata_ = dict(metadata)
             collection_id = collection.id

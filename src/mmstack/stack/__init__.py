@@ -30,6 +30,7 @@ from mmstack.ingest.reconcile import Reconciler
 from mmstack.ingest.worker import JobHandler, JobWorker
 from mmstack.knowledge.batches import FileBatchService
 from mmstack.knowledge.collections import CollectionService
+from mmstack.knowledge.conversations import ConversationService
 from mmstack.knowledge.files import FileService
 from mmstack.knowledge.intake import Intake
 from mmstack.knowledge.search import CollectionSearch
@@ -87,6 +88,7 @@ class Stack:
     answers: AnswerService
     grounded_chat: GroundedChat
     stored_responses: ResponseStore
+    conversations: ConversationService
     auth: Auth
     text_reader: TextReader | None = None  # OCR; None when `media.ocr` is off
     transcriber: Transcriber | None = None  # speech to text; None when off
@@ -225,6 +227,7 @@ def open_stack(
             answers=answers,
             grounded_chat=GroundedChat(answers, collections.addressed_as("vector_store_id")),
             stored_responses=ResponseStore(db, keep_days=settings.llm.stored_response_days),
+            conversations=ConversationService(db),
             auth=open_auth(
                 db,
                 settings.auth,

@@ -270,6 +270,9 @@ class User(Base):
     quotas: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # None: the defaults
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     password_changed_at: Mapped[int | None] = mapped_column(BigInteger)
+    # Set when the password was generated or set by someone else (an admin's reset): the
+    # console asks the user to choose their own.
+    password_change_due: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class LoginThrottle(Base):
@@ -387,3 +390,33 @@ class StoredResponse(Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSON)  # the response object, as returned
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class Conversation(Base):
+    """A person's chat with their team's documents, kept for them (and, when `shared`,
+    readable by their team)."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("conv_"))
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(256), default="")
+    collection_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class ConversationMessage(Base):
+    __tablename__ = "conversation_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))  # user or assistant
+    content: Mapped[str] = mapped_column(Text)
+    # An answer's citations, as the chat API's annotations carry them.
+    annotations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)

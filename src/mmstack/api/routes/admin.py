@@ -85,6 +85,15 @@ def reset_password(auth: AuthDep, user: str, body: PasswordReset, actor: ActorDe
     return UserCreated(**UserOut.of(accounts.get_user(user)).model_dump(), password=shown)
 
 
+@router.post("/users/{user}/mfa/reset")
+def reset_mfa(auth: AuthDep, user: str, actor: ActorDep) -> UserOut:
+    """Turn a user's two-factor authentication off (they lost their authenticator and
+    recovery codes); every login of the user ends, and they may enrol again."""
+    found = auth.accounts.get_user(user)
+    auth.mfa.reset(found.id, actor=actor)
+    return UserOut.of(auth.accounts.get_user(found.id))
+
+
 @router.get("/teams")
 def list_teams(auth: AuthDep) -> ListOut[TeamOut]:
     return ListOut(data=[TeamOut.of(t) for t in auth.accounts.list_teams()])

@@ -15,7 +15,14 @@ from mmstack.api.deps import (
     authorize,
     upload_reads,
 )
-from mmstack.api.schemas import TAG, CollectionCreate, CollectionOut, FileOut, ListOut
+from mmstack.api.schemas import (
+    TAG,
+    CollectionCreate,
+    CollectionOut,
+    CollectionUpdate,
+    FileOut,
+    ListOut,
+)
 from mmstack.auth.roles import EndpointGroup
 from mmstack.errors import InvalidRequestError
 from mmstack.knowledge.labels import MAX_TAGS
@@ -42,6 +49,16 @@ def list_collections(collections: CollectionsDep) -> ListOut[CollectionOut]:
 def get_collection(collection: str, collections: CollectionsDep) -> CollectionOut:
     """A collection by id or by name."""
     return CollectionOut.of(collections.get(collection))
+
+
+@router.patch("/{collection}")
+def update_collection(
+    collection: str, body: CollectionUpdate, collections: CollectionsDep
+) -> CollectionOut:
+    """Rename a collection or change its description."""
+    return CollectionOut.of(
+        collections.update(collection, name=body.name, description=body.description)
+    )
 
 
 @router.delete("/{collection}")
