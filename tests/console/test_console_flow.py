@@ -185,6 +185,10 @@ def test_an_answer_cites_page_two_and_the_citation_opens_it(admin: Session) -> N
     dialog = page.get_by_role("dialog", name="report.pdf")
     expect(dialog.get_by_test_id("viewer-where")).to_have_text("Opened at page 2")
     expect(dialog.get_by_test_id("viewer-quote")).to_contain_text("engineers")
+    # The page itself, with the quoted lines outlined on it.
+    expect(dialog.get_by_test_id("viewer-page")).to_have_text("Page 2 of 2")
+    expect(dialog.get_by_role("img", name="Page 2 of report.pdf")).to_be_visible()
+    expect(dialog.get_by_test_id("viewer-page-quote").locator("rect")).not_to_have_count(0)
     admin.shot("citation-page-two")
     admin.check_accessibility("chat with a source open")
     page.keyboard.press("Escape")

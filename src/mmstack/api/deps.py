@@ -22,6 +22,7 @@ from mmstack.knowledge.batches import FileBatchService
 from mmstack.knowledge.collections import CollectionService
 from mmstack.knowledge.files import FileService
 from mmstack.knowledge.intake import Intake
+from mmstack.knowledge.previews import PagePreviews
 from mmstack.knowledge.search import CollectionSearch
 from mmstack.llm.stored_responses import ResponseStore
 from mmstack.stack import Stack
@@ -166,6 +167,10 @@ async def get_stored_responses(request: Request, principal: PrincipalDep) -> Res
     return stack_of(request).stored_responses.for_owner(principal.owner)
 
 
+async def get_previews(request: Request, principal: PrincipalDep) -> PagePreviews:
+    return stack_of(request).previews.for_owner(principal.owner)
+
+
 async def get_jobs(request: Request) -> JobQueue:
     return stack_of(request).queue
 
@@ -187,3 +192,4 @@ StoreSearchDep = Annotated[CollectionSearch, Depends(get_store_search)]
 JobsDep = Annotated[JobQueue, Depends(get_jobs)]
 ChunkingDep = Annotated[ChunkingSettings, Depends(get_chunking)]
 StoredResponsesDep = Annotated[ResponseStore, Depends(get_stored_responses)]
+PreviewsDep = Annotated[PagePreviews, Depends(get_previews)]

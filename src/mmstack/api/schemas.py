@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic.config import JsonDict
 
 from mmstack.index.search import SearchHit
+from mmstack.ingest.parsers.pdf_pages import PageImage
 from mmstack.json_numbers import JsonInt
 from mmstack.knowledge.collections import CollectionInfo
 from mmstack.knowledge.labels import LABEL_PATTERN, MAX_TAG_LENGTH
@@ -129,6 +131,30 @@ class FileOut(Identified):
             created_at=member.created_at,
             updated_at=member.updated_at,
             duplicate=duplicate,
+        )
+
+
+class PageOut(BaseModel):
+    object: Literal["file.page"] = "file.page"
+    page: int
+    page_count: int
+    width: int = Field(description="Pixels of the picture")
+    height: int
+    image: str = Field(description="The page as a data: URL (PNG)")
+    boxes: list[tuple[float, float, float, float]] = Field(
+        description="Lines holding the quote: left, top, right, bottom as fractions of the page"
+    )
+
+    @classmethod
+    def of(cls, number: int, page: PageImage) -> PageOut:
+        encoded = base64.b64encode(page.png).decode("ascii")
+        return cls(
+            page=number,
+            page_count=page.page_count,
+            width=page.width,
+            height=page.height,
+            image=f"data:image/png;base64,{encoded}",
+            boxes=page.boxes,
         )
 
 

@@ -26,6 +26,7 @@ from mmstack.index.search import SearchService
 from mmstack.index.vector import VectorIndex
 from mmstack.ingest.ingest_job import INGEST_JOB, IngestJob
 from mmstack.ingest.parsers import ParseLimits
+from mmstack.ingest.parsers.context import Isolation
 from mmstack.ingest.reconcile import Reconciler
 from mmstack.ingest.worker import JobHandler, JobWorker
 from mmstack.knowledge.batches import FileBatchService
@@ -33,6 +34,7 @@ from mmstack.knowledge.collections import CollectionService
 from mmstack.knowledge.conversations import ConversationService
 from mmstack.knowledge.files import FileService
 from mmstack.knowledge.intake import Intake
+from mmstack.knowledge.previews import PagePreviews
 from mmstack.knowledge.search import CollectionSearch
 from mmstack.llm.factory import open_llm
 from mmstack.llm.router import LlmRouter
@@ -89,6 +91,7 @@ class Stack:
     grounded_chat: GroundedChat
     stored_responses: ResponseStore
     conversations: ConversationService
+    previews: PagePreviews
     auth: Auth
     text_reader: TextReader | None = None  # OCR; None when `media.ocr` is off
     transcriber: Transcriber | None = None  # speech to text; None when off
@@ -228,6 +231,7 @@ def open_stack(
             grounded_chat=GroundedChat(answers, collections.addressed_as("vector_store_id")),
             stored_responses=ResponseStore(db, keep_days=settings.llm.stored_response_days),
             conversations=ConversationService(db),
+            previews=PagePreviews(collections, blobs, Isolation.configured(settings.ingest)),
             auth=open_auth(
                 db,
                 settings.auth,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
@@ -11,6 +11,7 @@ from mmstack.api.deps import (
     CollectionsDep,
     IntakeDep,
     MeterDep,
+    PreviewsDep,
     SettingsDep,
     authorize,
     upload_reads,
@@ -22,6 +23,7 @@ from mmstack.api.schemas import (
     CollectionUpdate,
     FileOut,
     ListOut,
+    PageOut,
 )
 from mmstack.auth.roles import EndpointGroup
 from mmstack.errors import InvalidRequestError
@@ -137,3 +139,16 @@ def retry_file(
     collection_id = collections.resolve_id(collection)
     intake.retry_file(collection_id, file_id)
     return FileOut.of(collections.file(collection_id, file_id))
+
+
+@router.get("/{collection}/files/{file_id}/pages/{page}")
+def file_page(
+    collection: str,
+    file_id: str,
+    page: Annotated[int, Path(ge=1, le=100_000)],
+    previews: PreviewsDep,
+    quote: Annotated[str | None, Query(max_length=4096)] = None,
+) -> PageOut:
+    """A PDF's page as a picture (a PNG data URL), with the boxes of the lines that hold
+    `quote` (what a citation quotes) as fractions of the page."""
+    return PageOut.of(page, previews.page(collection, file_id, page, quote=quote))

@@ -38,7 +38,7 @@ from .limits import ParseLimits
 from .pdf_text import Line, page_lines, paragraphs, text_length
 
 # PDFium is not thread-safe, not even across different documents. OCR runs outside it.
-_PDFIUM_LOCK = threading.Lock()
+PDFIUM_LOCK = threading.Lock()
 
 # FPDF_GetLastError codes.
 _ERR_SUCCESS = 0  # what PDFium reports for a well-formed document with no pages
@@ -152,17 +152,17 @@ def _scan(path: Path, *, ocr: bool, limits: ParseLimits) -> Iterator[_Opened | _
         what = describe_signature(data[:16])
         detail = f": the content is {what}" if what else " (no %PDF- header)"
         raise IngestError(f"not a PDF file{detail}")
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         document = _open(data)
     try:
-        with _PDFIUM_LOCK:
+        with PDFIUM_LOCK:
             page_count = len(document)
             info = document.get_metadata_dict(skip_empty=True)
         if page_count > limits.max_pages:
             raise IngestError(f"PDF has {page_count} pages, over the limit of {limits.max_pages}")
         yield _Opened(page_count, info.get("Title"), _has_eof_marker(data))
         for index in range(page_count):
-            with _PDFIUM_LOCK:
+            with PDFIUM_LOCK:
                 try:
                     scan = _scan_page(
                         document, index, ocr, limits.max_image_pixels, preview=index == 0
@@ -171,7 +171,7 @@ def _scan(path: Path, *, ocr: bool, limits: ParseLimits) -> Iterator[_Opened | _
                     raise IngestError(f"PDF page {index + 1} cannot be read: {exc}") from None
             yield scan
     finally:
-        with _PDFIUM_LOCK:
+        with PDFIUM_LOCK:
             document.close()
 
 

@@ -17,8 +17,9 @@ export function SourceViewer({ target, onClose }) {
       ${where.length ? html`<p class="where" data-testid="viewer-where">Opened at ${where.join(", ")}</p>` : null}
       ${modality === "audio" || modality === "video" ? html`<${Player} target=${target} video=${modality === "video"} />` : null}
       ${modality === "image" ? html`<${Picture} target=${target} />` : null}
-      ${modality !== "image" && modality !== "audio" && modality !== "video" && target.thumbnailUrl
-        ? html`<${Thumbnail} path=${target.thumbnailUrl} alt=${target.page ? `Page ${target.page} of ${target.filename}` : `Preview of ${target.filename}`} />`
+      ${isPdf(target) ? html`<${PdfPage} target=${target} />` : null}
+      ${modality === "text" && !isPdf(target) && target.thumbnailUrl
+        ? html`<${Thumbnail} path=${target.thumbnailUrl} alt=${`Preview of ${target.filename}`} />`
         : null}
       <${FileText} target=${target} />
     </div>
@@ -94,6 +95,49 @@ function Picture({ target }) {
         : null}
     </div>
     ${region ? html`<figcaption>The outlined region holds the cited text.</figcaption>` : null}
+  </figure>`;
+}
+
+function isPdf(target) {
+  return target.mediaType ? target.mediaType === "application/pdf" : /\.pdf$/i.test(target.filename);
+}
+
+// The PDF's page as a picture with the quoted lines outlined; the reader may turn pages.
+function PdfPage({ target }) {
+  const [number, setNumber] = useState(target.page || 1);
+  const [page, setPage] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    if (!target.collectionId) return;
+    let live = true;
+    const query = number === target.page && target.quote ? `?quote=${encodeURIComponent(target.quote)}` : "";
+    const path = `api/collections/${encodeURIComponent(target.collectionId)}/files/${encodeURIComponent(target.fileId)}/pages/${number}${query}`;
+    api(path).then(
+      (answer) => live && (setPage(answer), setError(null)),
+      (failure) => live && setError(failure),
+    );
+    return () => {
+      live = false;
+    };
+  }, [number, target.fileId]);
+  if (!target.collectionId) return null;
+  if (error) return html`<${ErrorLine} error=${error} />`;
+  if (!page) return html`<p role="status">Loading page ${number}…</p>`;
+  return html`<figure class="picture pdf-page">
+    <div class="page-turn">
+      <button type="button" class="secondary small" disabled=${number <= 1} onClick=${() => setNumber(number - 1)}>Previous page</button>
+      <span data-testid="viewer-page">Page ${page.page} of ${page.page_count}</span>
+      <button type="button" class="secondary small" disabled=${number >= page.page_count} onClick=${() => setNumber(number + 1)}>Next page</button>
+    </div>
+    <div class="picture-frame">
+      <img src=${page.image} alt=${`Page ${page.page} of ${target.filename}`} width=${page.width} height=${page.height} />
+      ${page.boxes.length
+        ? html`<svg class="region" viewBox="0 0 100 100" preserveAspectRatio="none" aria-hidden="true" data-testid="viewer-page-quote">
+            ${page.boxes.map(([left, top, right, bottom], i) => html`<rect key=${i} x=${left * 100} y=${top * 100} width=${(right - left) * 100} height=${(bottom - top) * 100} />`)}
+          </svg>`
+        : null}
+    </div>
+    ${page.boxes.length ? html`<figcaption>The outlined lines are the passage cited.</figcaption>` : null}
   </figure>`;
 }
 
