@@ -51,6 +51,8 @@ MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "10"))
 # Rules the app applies that JSON Schema cannot state, where a request the schema calls
 # valid may still be a 400: (method, path) and the rule.
 SEMANTIC_RULES = {
+    ("GET", "/api/collections/{collection}/files/{file_id}/pages/{page}"): "a PDF's pages only",
+    ("POST", "/api/conversations/{conversation_id}/messages"): "a conversation with collections",
     ("POST", "/api/auth/mfa/totp/confirm"): "the code must be the authenticator's current one",
     ("POST", "/api/auth/mfa/totp/disable"): "the code must be the authenticator's current one",
     ("POST", "/api/auth/password"): "a password strong enough (zxcvbn), not the username",

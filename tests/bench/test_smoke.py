@@ -92,6 +92,7 @@ def test_hostile_uploads() -> None:
         "bench.grounded_qa",
         "bench.handbook",
         "bench.handbook_qa",
+        "bench.console",
     ],
 )
 def test_the_others_start(module: str) -> None:

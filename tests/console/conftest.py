@@ -33,7 +33,9 @@ SLOW_MS = 600_000
 @pytest.fixture(scope="session")
 def playwright_driver() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"the console tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
+        pytest.fail(
+            f"the console tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)"
+        )
     with sync_playwright() as driver:
         yield driver
 
@@ -75,7 +77,8 @@ def server_stack(server: LiveServer) -> Stack:
 
 def first_admin_password(server: LiveServer) -> str:
     first = server.stack.auth.first_admin
-    assert first is not None and first.password, "the server made its first admin"
+    assert first is not None, "the server made its first admin"
+    assert first.password
     return first.password
 
 
@@ -101,9 +104,11 @@ class Session:
         self.page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
         self.page.on(
             "console",
-            lambda message: self.errors.append(f"console {message.type}: {message.text}")
-            if message.type == "error" and not _expected_refusal(message.text)
-            else None,
+            lambda message: (
+                self.errors.append(f"console {message.type}: {message.text}")
+                if message.type == "error" and not _expected_refusal(message.text)
+                else None
+            ),
         )
         self.shots = 0
 
@@ -142,7 +147,10 @@ class Session:
                 const session = JSON.parse(sessionStorage.getItem("mmstack.session"));
                 const response = await fetch(new URL(path, document.baseURI), {
                   method,
-                  headers: { authorization: `Bearer ${session.access}`, "content-type": "application/json" },
+                  headers: {
+                    authorization: `Bearer ${session.access}`,
+                    "content-type": "application/json",
+                  },
                   body: body === null ? undefined : JSON.stringify(body),
                 });
                 let data = null;
@@ -160,7 +168,11 @@ class Session:
 def _expected_refusal(text: str) -> bool:
     """The browser logs every failed request as a console error; the tests make some on
     purpose (a viewer's refused write, a wrong password)."""
-    return bool(re.search(r"Failed to load resource: the server responded with a status of (401|403|404)", text))
+    return bool(
+        re.search(
+            r"Failed to load resource: the server responded with a status of (401|403|404)", text
+        )
+    )
 
 
 @contextmanager

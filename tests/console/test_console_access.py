@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from playwright.sync_api import expect
+from playwright.sync_api import FilePayload, expect
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -196,7 +196,12 @@ def test_pages_fit_a_phone_and_follow_the_system_theme(
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     channels = [int(c) for c in background.removeprefix("rgb(").rstrip(")").split(",")[:3]]
     assert (sum(channels) / 3 < 60) if scheme == "dark" else (sum(channels) / 3 > 200), background
-    for fragment, name in (("#/collections", "collections"), ("#/search", "search"), ("#/chat", "chat"), ("#/account", "account")):
+    for fragment, name in (
+        ("#/collections", "collections"),
+        ("#/search", "search"),
+        ("#/chat", "chat"),
+        ("#/account", "account"),
+    ):
         phone.open(fragment)
         page.wait_for_load_state("networkidle")
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -233,7 +238,8 @@ def prefixed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        assert thread.is_alive(), "the server stopped"
+        assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
     first = inner.state.stack.auth.first_admin
     try:
@@ -257,9 +263,8 @@ def test_the_console_works_under_a_path_prefix(
     page.get_by_label("Name").fill("under-a-prefix")
     page.get_by_role("button", name="Create").click()
     expect(page.get_by_role("heading", name="under-a-prefix")).to_be_visible()
-    page.locator("[data-testid=file-input]").set_input_files(
-        files=[{"name": "note.txt", "mimeType": "text/plain", "buffer": b"Prefixes work."}]
-    )
+    note: FilePayload = {"name": "note.txt", "mimeType": "text/plain", "buffer": b"Prefixes work."}
+    page.locator("[data-testid=file-input]").set_input_files(files=[note])
     row = page.locator("[data-testid=file-row][data-filename='note.txt']")
     expect(row).to_have_attribute("data-status", "completed", timeout=60_000)
     admin.shot("prefixed")

@@ -103,7 +103,8 @@ def test_a_collection_is_made_and_a_folder_uploaded_reaches_completed_or_failed_
     page.evaluate(
         """() => {
             const transfer = new DataTransfer();
-            transfer.items.add(new File(["Parking is free on weekends."], "parking.txt", { type: "text/plain" }));
+            const text = "Parking is free on weekends.";
+            transfer.items.add(new File([text], "parking.txt", { type: "text/plain" }));
             document.querySelector("[data-testid=dropzone]").dispatchEvent(
                 new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
         }"""
@@ -136,6 +137,8 @@ def test_a_file_opens_in_the_viewer(admin: Session) -> None:
     dialog = page.get_by_role("dialog", name="scan.png")
     expect(dialog.get_by_role("img", name="scan.png")).to_be_visible()
     expect(dialog.get_by_label("Text read from the file")).to_contain_text("INVOICE")
+    # The regions the text was read from are outlined on the picture.
+    expect(dialog.get_by_test_id("viewer-region").locator("rect.read")).not_to_have_count(0)
     admin.shot("viewer-picture")
     admin.check_accessibility("viewer")
     page.keyboard.press("Escape")
@@ -205,11 +208,22 @@ def test_an_answer_spoken_in_a_recording_opens_the_player_at_its_second(admin: S
     player = dialog.get_by_test_id("viewer-media")
     expect(player).to_be_visible()
     page.wait_for_function(
-        "() => { const m = document.querySelector('[data-testid=viewer-media]'); return m && m.readyState >= 1 && m.currentTime > 0; }"
+        """() => {
+            const media = document.querySelector("[data-testid=viewer-media]");
+            return media && media.readyState >= 1 && media.currentTime > 0;
+        }"""
     )
     second = player.evaluate("media => media.currentTime")
     assert abs(second - SPOKEN_FROM) <= 3.0, second
     expect(dialog.get_by_test_id("viewer-where")).to_have_text(re.compile(r"Opened at 0:0\d"))
+    # The transcript is a timeline: a part's time moves the player there.
+    cited = dialog.get_by_role("region", name="Transcript").locator("li.cited")
+    expect(cited).to_contain_text("warehouse inspection")
+    player.evaluate("media => { media.pause(); media.currentTime = 0; }")
+    cited.get_by_test_id("transcript-time").click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=viewer-media]').currentTime > 2"
+    )
     admin.shot("citation-spoken-second")
     page.keyboard.press("Escape")
 
@@ -219,7 +233,9 @@ def test_a_shared_conversation_is_read_only_for_the_team_and_updates_live(
 ) -> None:
     page = admin.page
     page.get_by_role("button", name="Share with the team").click()
-    expect(page.get_by_role("button", name="Shared with the team")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_role("button", name="Shared with the team")).to_have_attribute(
+        "aria-pressed", "true"
+    )
     conversation_url = page.url
 
     password = make_user(console_server, "dana", Role.DEVELOPER)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
 
 from mmstack.index.search import SearchHit
 from mmstack.ingest.parsers.pdf_pages import PageImage
@@ -14,7 +15,7 @@ from mmstack.json_numbers import JsonInt
 from mmstack.knowledge.collections import CollectionInfo
 from mmstack.knowledge.labels import LABEL_PATTERN, MAX_TAG_LENGTH
 from mmstack.media_types import Modality
-from mmstack.store.models import CollectionFile, Conversation, ConversationMessage, Job
+from mmstack.store.models import Chunk, CollectionFile, Conversation, ConversationMessage, Job
 from mmstack.urls import thumbnail_url
 
 T = TypeVar("T")
@@ -46,11 +47,31 @@ class CollectionCreate(BaseModel):
     description: str | None = Field(None, max_length=4096)
 
 
+def _label_only(schema: JsonDict) -> None:
+    schema.update(LABEL)
+    schema.pop("default", None)
+
+
 class CollectionUpdate(BaseModel):
+    """A field left out stays as it is."""
+
     model_config = STRICT
 
-    name: str | None = Field(None, min_length=1, max_length=256, json_schema_extra=LABEL)
+    # A plain string in the schema (not "string or null", no default): the name's pattern
+    # then holds for every value a client (or a schema-driven test) reads off it; an
+    # explicit null is refused like any other non-string.
+    name: Annotated[
+        Annotated[str, Field(max_length=256)] | SkipJsonSchema[None],
+        Field(json_schema_extra=_label_only),
+    ] = None
     description: str | None = Field(None, max_length=4096)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _no_null_name(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("leave the name out to keep it; it cannot be null")
+        return value
 
 
 class FileCountsOut(BaseModel):
@@ -234,6 +255,41 @@ class AnchorOut(BaseModel):
     )
     time_start: float | None = Field(None, description="Seconds from the start (audio, video)")
     time_end: float | None = None
+
+
+class PassageOut(BaseModel):
+    """A passage a file was indexed as, where it is, and (recordings) the seconds of each
+    of its parts."""
+
+    object: Literal["file.passage"] = "file.passage"
+    seq: int
+    text: str
+    anchor: AnchorOut
+    thumbnail_url: str | None = None
+    timeline: list[tuple[int, float, float]] = Field(
+        default_factory=list,
+        description="Parts of the text: offset in `text`, start and end seconds",
+    )
+
+    @classmethod
+    def of(cls, chunk: Chunk) -> PassageOut:
+        return cls(
+            seq=chunk.seq,
+            text=chunk.text,
+            anchor=AnchorOut(
+                page_start=chunk.page_start,
+                page_end=chunk.page_end,
+                heading_path=list(chunk.heading_path or []),
+                char_start=chunk.char_start,
+                char_end=chunk.char_end,
+                source=chunk.source,
+                region=list(chunk.region) if chunk.region else None,
+                time_start=chunk.time_start,
+                time_end=chunk.time_end,
+            ),
+            thumbnail_url=thumbnail_url(chunk.file_id, chunk.thumbnail),
+            timeline=[(int(o), float(a), float(b)) for o, a, b in chunk.timeline or []],
+        )
 
 
 class SearchResultOut(BaseModel):

@@ -66,8 +66,10 @@ class AccountService:
         actor: Actor,
         team: str = DEFAULT_TEAM_ID,
         password: str | None = None,
+        change_due: bool = True,
     ) -> tuple[User, str | None]:
-        """A new user; without `password` one is generated and returned (show it once)."""
+        """A new user; without `password` one is generated and returned (show it once).
+        With `change_due`, the user is asked to choose a password of their own."""
         if not _USERNAME.fullmatch(username):
             raise InvalidRequestError(
                 "username must be 1 to 128 of a-z, 0-9 and . _ @ + -, starting with a letter "
@@ -88,7 +90,7 @@ class AccountService:
                 role=Role(role),
                 password_hash=hash_password(password),
                 password_changed_at=int(time.time()),
-                password_change_due=shown is not None,
+                password_change_due=change_due,
             )
             session.add(user)
             try:
@@ -243,6 +245,8 @@ class AccountService:
                 role=Role.ADMIN,
                 actor=Actor.local(),
                 password=password,
+                # The operator's own choice (environment or file) is not due for a change.
+                change_due=password is None,
             )
         except ConflictError:
             return None  # another process made it first

@@ -26,7 +26,7 @@ from mmstack.store.blob_refs import drop_orphan_files
 from mmstack.store.blobs import BlobStore
 from mmstack.store.db import Database
 from mmstack.store.file_states import FileCounts, FileState, count_files
-from mmstack.store.models import DEFAULT_TEAM_ID, Collection, CollectionFile, new_id
+from mmstack.store.models import DEFAULT_TEAM_ID, Chunk, Collection, CollectionFile, new_id
 from mmstack.store.ownership import Owner, OwnerScoped
 from mmstack.store.pagination import Page, PageRequest
 
@@ -218,6 +218,13 @@ class CollectionService(OwnerScoped):
             return indexed_text(
                 session, rows.find_member(session, self._find(session, id_or_name).id, file_id)
             )
+
+    def file_passages(self, id_or_name: str, file_id: str) -> list[Chunk]:
+        """The passages the file was indexed as, in order, each with where it is (page,
+        region, seconds): what a viewer lays out as a transcript or over a picture."""
+        with self._db.session() as session:
+            member = rows.find_member(session, self._find(session, id_or_name).id, file_id)
+            return rows.chunks_of(session, member.id)
 
     def delete_file(self, id_or_name: str, file_id: str) -> None:
         """Remove a file from the collection: its chunks, vectors, and the file and its

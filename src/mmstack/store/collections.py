@@ -180,6 +180,15 @@ def chunk_spans(session: Session, member_id: int) -> list[tuple[str, int, int]]:
     return [(text, start, end) for text, start, end in rows]
 
 
+def chunks_of(session: Session, member_id: int) -> list[Chunk]:
+    """A file's chunks in a collection, in order, with their anchors."""
+    return list(
+        session.scalars(
+            select(Chunk).where(Chunk.collection_file_id == member_id).order_by(Chunk.seq)
+        )
+    )
+
+
 def completed_attributes(
     session: Session, collection_id: str, file_ids: Sequence[str] | None = None
 ) -> dict[str, dict[str, Any]]:

@@ -24,6 +24,7 @@ from mmstack.api.schemas import (
     FileOut,
     ListOut,
     PageOut,
+    PassageOut,
 )
 from mmstack.auth.roles import EndpointGroup
 from mmstack.errors import InvalidRequestError
@@ -139,6 +140,15 @@ def retry_file(
     collection_id = collections.resolve_id(collection)
     intake.retry_file(collection_id, file_id)
     return FileOut.of(collections.file(collection_id, file_id))
+
+
+@router.get("/{collection}/files/{file_id}/passages")
+def file_passages(
+    collection: str, file_id: str, collections: CollectionsDep
+) -> ListOut[PassageOut]:
+    """The passages the file was indexed as, in order, each with its page, region or
+    seconds (empty until its ingestion completes)."""
+    return ListOut(data=[PassageOut.of(c) for c in collections.file_passages(collection, file_id)])
 
 
 @router.get("/{collection}/files/{file_id}/pages/{page}")

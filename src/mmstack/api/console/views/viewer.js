@@ -15,13 +15,13 @@ export function SourceViewer({ target, onClose }) {
   return html`<${Dialog} title=${target.filename} onClose=${onClose} labelledBy="viewer-title">
     <div class="viewer">
       ${where.length ? html`<p class="where" data-testid="viewer-where">Opened at ${where.join(", ")}</p>` : null}
-      ${modality === "audio" || modality === "video" ? html`<${Player} target=${target} video=${modality === "video"} />` : null}
+      ${modality === "audio" || modality === "video" ? html`<${Recording} target=${target} video=${modality === "video"} />` : null}
       ${modality === "image" ? html`<${Picture} target=${target} />` : null}
       ${isPdf(target) ? html`<${PdfPage} target=${target} />` : null}
       ${modality === "text" && !isPdf(target) && target.thumbnailUrl
         ? html`<${Thumbnail} path=${target.thumbnailUrl} alt=${`Preview of ${target.filename}`} />`
         : null}
-      <${FileText} target=${target} />
+      ${modality === "audio" || modality === "video" ? null : html`<${FileText} target=${target} />`}
     </div>
   <//>`;
 }
@@ -53,9 +53,49 @@ function contentPath(target) {
   return `v1/files/${encodeURIComponent(target.fileId)}/content`;
 }
 
-function Player({ target, video }) {
-  const { src, error } = useBlob(contentPath(target));
+function usePassages(target) {
+  const [passages, setPassages] = useState(null);
+  useEffect(() => {
+    if (!target.collectionId) return;
+    api(`api/collections/${encodeURIComponent(target.collectionId)}/files/${encodeURIComponent(target.fileId)}/passages`).then(
+      (answer) => setPassages(answer.data),
+      () => setPassages([]),
+    );
+  }, [target.fileId, target.collectionId]);
+  return passages;
+}
+
+// A recording with its transcript as a timeline: each part at its second, a button that
+// moves the player there.
+function Recording({ target, video }) {
   const media = useRef(null);
+  const passages = usePassages(target);
+  const parts = [];
+  for (const passage of passages || []) {
+    const timeline = passage.timeline.length ? passage.timeline : [[0, passage.anchor.time_start, passage.anchor.time_end]];
+    timeline.forEach(([offset, start], i) => {
+      const next = timeline[i + 1];
+      const text = passage.text.slice(offset, next ? next[0] : undefined).trim();
+      if (text && start != null && !parts.some((p) => p.start === start)) parts.push({ start, text });
+    });
+  }
+  parts.sort((a, b) => a.start - b.start);
+  const cited = target.startSeconds;
+  return html`<${Player} target=${target} video=${video} media=${media} />
+    ${parts.length
+      ? html`<section class="transcript" aria-label="Transcript">
+          <h3>Transcript</h3>
+          <ol>${parts.map((part) => html`<li key=${part.start} class=${cited != null && Math.abs(part.start - cited) < 0.5 ? "cited" : ""}>
+            <button type="button" class="time" data-testid="transcript-time"
+              aria-label=${`Play from ${formatSeconds(part.start)}`}
+              onClick=${() => { if (media.current) { media.current.currentTime = part.start; media.current.play().catch(() => {}); } }}>${formatSeconds(part.start)}</button>
+            <span>${part.text}</span></li>`)}</ol>
+        </section>`
+      : passages && !passages.length ? html`<p class="muted">No speech was transcribed from this file yet.</p>` : null}`;
+}
+
+function Player({ target, video, media }) {
+  const { src, error } = useBlob(contentPath(target));
   useEffect(() => {
     const element = media.current;
     if (!element || !src || target.startSeconds == null) return;
@@ -75,26 +115,28 @@ function Player({ target, video }) {
 function Picture({ target }) {
   const { src, error } = useBlob(contentPath(target));
   const [size, setSize] = useState(null);
+  const passages = usePassages(target);
   if (error) return html`<${ErrorLine} error=${error} />`;
   if (!src) return html`<p role="status">Loading the picture…</p>`;
-  const region = target.region && size
-    ? {
-        left: (100 * target.region[0]) / size[0],
-        top: (100 * target.region[1]) / size[1],
-        width: (100 * (target.region[2] - target.region[0])) / size[0],
-        height: (100 * (target.region[3] - target.region[1])) / size[1],
-      }
-    : null;
+  const box = (r) => ({
+    left: (100 * r[0]) / size[0],
+    top: (100 * r[1]) / size[1],
+    width: (100 * (r[2] - r[0])) / size[0],
+    height: (100 * (r[3] - r[1])) / size[1],
+  });
+  const region = target.region && size ? box(target.region) : null;
+  const read = size ? (passages || []).filter((p) => p.anchor.region).map((p) => box(p.anchor.region)) : [];
   return html`<figure class="picture">
     <div class="picture-frame">
       <img src=${src} alt=${target.filename} onLoad=${(e) => setSize([e.currentTarget.naturalWidth, e.currentTarget.naturalHeight])} />
-      ${region
+      ${region || read.length
         ? html`<svg class="region" viewBox="0 0 100 100" preserveAspectRatio="none" aria-hidden="true" data-testid="viewer-region">
-            <rect x=${region.left} y=${region.top} width=${region.width} height=${region.height} />
+            ${read.map((r, i) => html`<rect key=${i} class="read" x=${r.left} y=${r.top} width=${r.width} height=${r.height} />`)}
+            ${region ? html`<rect class="cited" x=${region.left} y=${region.top} width=${region.width} height=${region.height} />` : null}
           </svg>`
         : null}
     </div>
-    ${region ? html`<figcaption>The outlined region holds the cited text.</figcaption>` : null}
+    <figcaption>${region ? "The red box holds the cited text; " : ""}${read.length ? `${read.length} text ${read.length === 1 ? "region was" : "regions were"} read from the picture (outlined).` : ""}</figcaption>
   </figure>`;
 }
 
