@@ -19,6 +19,7 @@ import psycopg
 import pytest
 import schemathesis
 from fastapi import FastAPI
+from jsonschema import Draft202012Validator
 from pydantic import SecretStr
 from requests.structures import CaseInsensitiveDict
 from schemathesis.core.mutations import OperatorKind
@@ -279,9 +280,30 @@ def _run(
                 statuses[code] = statuses.get(code, 0) + 1
         for case_id, checks in recorder.checks.items():
             for check in checks:
-                if check.status != Status.SUCCESS:
-                    failures.append(_describe(recorder, case_id, check))
+                if check.status == Status.SUCCESS:
+                    continue
+                node = recorder.cases.get(case_id)
+                if (
+                    check.name == "positive_data_acceptance"
+                    and node is not None
+                    and not _body_matches_schema(app, node.value)
+                ):
+                    continue
+                failures.append(_describe(recorder, case_id, check))
     return failures, statuses
+
+
+def _body_matches_schema(app: FastAPI, case: AnyCase) -> bool:
+    """Whether a JSON body is valid for its operation's schema, by jsonschema. Schemathesis's
+    generator can break a negated character class (a label's pattern) and still call the
+    value positive; such a request is not one the schema accepts."""
+    if case.media_type != "application/json" or not isinstance(case.body, dict | list):
+        return True
+    document = app.openapi()
+    operation = document["paths"][case.operation.path][case.method.lower()]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    validator = Draft202012Validator({**schema, "components": document["components"]})
+    return bool(validator.is_valid(case.body))
 
 
 def _describe(recorder: Any, case_id: str, check: Any) -> str:

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -260,7 +261,7 @@ def test_the_console_works_under_a_path_prefix(
     admin.login("admin", password)
     page = admin.page
     page.get_by_role("button", name="New collection").click()
-    page.get_by_label("Name").fill("under-a-prefix")
+    page.get_by_role("dialog").get_by_label("Name", exact=True).fill("under-a-prefix")
     page.get_by_role("button", name="Create").click()
     expect(page.get_by_role("heading", name="under-a-prefix")).to_be_visible()
     note: FilePayload = {"name": "note.txt", "mimeType": "text/plain", "buffer": b"Prefixes work."}
@@ -271,3 +272,52 @@ def test_the_console_works_under_a_path_prefix(
     outside = [url for url in requested if not url.startswith(base)]
     assert not outside, outside
     admin.assert_no_errors()
+
+
+def test_two_factor_authentication_is_turned_on_and_asked_for_at_login(
+    console_server: LiveServer, new_session: Any
+) -> None:
+    tess: Session = new_session(console_url(console_server), "two-factor")
+    password = make_user(console_server, "tess", Role.DEVELOPER)
+    tess.login("tess", password)
+    page = tess.page
+    page.get_by_role("link", name="Account of tess").click()
+    page.get_by_role("button", name="Turn on").click()
+    secret = page.get_by_test_id("totp-secret").inner_text()
+    expect(page.get_by_role("img", name="QR code for your authenticator app")).to_be_visible()
+    page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Confirm").click()
+    codes = page.get_by_role("status").filter(has_text="Recovery codes").locator("code")
+    expect(codes).to_have_count(10)
+    recovery = codes.first.inner_text()
+    expect(page.get_by_text("On: logging in needs a code")).to_be_visible()
+    tess.shot("two-factor-on")
+    page.get_by_role("button", name="Log out", exact=True).click()
+
+    page.get_by_label("Username").fill("tess")
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+    code = page.get_by_label("Code from your authenticator app")
+    expect(code).to_be_focused()
+    tess.shot("two-factor-asked")
+    page.get_by_role("button", name="Use a recovery code").click()
+    page.get_by_label("Recovery code").fill(recovery)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("link", name="Account of tess")).to_be_visible()
+    tess.assert_no_errors()
+
+
+def test_a_login_that_ends_on_the_server_returns_the_console_to_the_login_form(
+    console_server: LiveServer, new_session: Any
+) -> None:
+    """The console's session is the API's: when an admin disables the user, their next
+    request is refused and the console asks them to log in."""
+    uma: Session = new_session(console_url(console_server), "ended")
+    password = make_user(console_server, "uma", Role.DEVELOPER)
+    uma.login("uma", password)
+    console_server.stack.auth.accounts.set_disabled("uma", True, actor=Actor.local())
+    uma.page.get_by_role("link", name="Search").click()
+    expect(uma.page.get_by_label("Username")).to_be_visible()
+    expect(uma.page.get_by_test_id("login-ended")).to_contain_text("Your login has ended")
+    uma.shot("login-ended")
+    assert uma.page.evaluate("sessionStorage.getItem('mmstack.session')") is None

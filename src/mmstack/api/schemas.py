@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic.config import JsonDict
-from pydantic.json_schema import SkipJsonSchema
 
 from mmstack.index.search import SearchHit
 from mmstack.ingest.parsers.pdf_pages import PageImage
@@ -47,31 +46,13 @@ class CollectionCreate(BaseModel):
     description: str | None = Field(None, max_length=4096)
 
 
-def _label_only(schema: JsonDict) -> None:
-    schema.update(LABEL)
-    schema.pop("default", None)
-
-
 class CollectionUpdate(BaseModel):
-    """A field left out stays as it is."""
+    """A rename: the name (the same or a new one), and a description when given."""
 
     model_config = STRICT
 
-    # A plain string in the schema (not "string or null", no default): the name's pattern
-    # then holds for every value a client (or a schema-driven test) reads off it; an
-    # explicit null is refused like any other non-string.
-    name: Annotated[
-        Annotated[str, Field(max_length=256)] | SkipJsonSchema[None],
-        Field(json_schema_extra=_label_only),
-    ] = None
-    description: str | None = Field(None, max_length=4096)
-
-    @field_validator("name", mode="before")
-    @classmethod
-    def _no_null_name(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("leave the name out to keep it; it cannot be null")
-        return value
+    name: str = Field(min_length=1, max_length=256, json_schema_extra=LABEL)
+    description: str | None = Field(None, max_length=4096, description="Empty: none")
 
 
 class FileCountsOut(BaseModel):

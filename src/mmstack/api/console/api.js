@@ -81,6 +81,21 @@ function tokens(data) {
   };
 }
 
+let ended = null;
+
+// The login ended on the server (expired, logged out elsewhere, the user disabled): back to
+// the login form, which says why.
+function endSession(reason) {
+  ended = `Your login has ended${reason ? ` (${reason})` : ""}: log in again.`;
+  save(null);
+}
+
+export function takeEndedReason() {
+  const reason = ended;
+  ended = null;
+  return reason;
+}
+
 let refreshing = null;
 
 async function refresh() {
@@ -95,7 +110,8 @@ async function refresh() {
         body: JSON.stringify({ refresh_token: spent }),
       });
       if (!response.ok) {
-        save(null);
+        const answer = await response.json().catch(() => null);
+        endSession(answer && answer.error ? answer.error.message : null);
         return false;
       }
       save(tokens(await response.json()));
@@ -127,7 +143,10 @@ export async function api(path, { method = "GET", json, body, signal, raw = fals
   };
   let response = await send();
   if (response.status === 401 && session && (await refresh())) response = await send();
-  if (response.status === 401 && session) save(null);
+  if (response.status === 401 && session) {
+    const answer = await response.clone().json().catch(() => null);
+    endSession(answer && answer.error ? answer.error.message : null);
+  }
   if (raw) {
     if (!response.ok) throw new ApiError(response.status, await parse(response));
     return response;

@@ -18,7 +18,7 @@ function chosenBefore() {
   }
 }
 
-export function ChatPage({ me, conversationId }) {
+export function ChatPage({ me, info, conversationId }) {
   const [own, ownError, reloadOwn] = useLoad(() => api("api/conversations"));
   const [shared, , reloadShared] = useLoad(() => api("api/conversations?shared=true"));
   const reloadLists = () => {
@@ -35,7 +35,7 @@ export function ChatPage({ me, conversationId }) {
         ? html`<${ConversationList} title="Shared with you" items=${shared.data} current=${conversationId} />`
         : null}
     </aside>
-    <${Conversation} key=${conversationId || "new"} me=${me} id=${conversationId} onChange=${reloadLists} />
+    <${Conversation} key=${conversationId || "new"} me=${me} info=${info} id=${conversationId} onChange=${reloadLists} />
   </div>`;
 }
 
@@ -54,7 +54,9 @@ function ConversationList({ title, items, current }) {
   </nav>`;
 }
 
-function Conversation({ me, id, onChange }) {
+const MODEL_KEY = "mmstack.chat.model";
+
+function Conversation({ me, info, id, onChange }) {
   const [conversation, error, reload] = useLoad(
     () => (id ? api(`api/conversations/${encodeURIComponent(id)}`) : Promise.resolve(null)),
     [id],
@@ -89,7 +91,10 @@ function Conversation({ me, id, onChange }) {
   async function ask(event) {
     event.preventDefault();
     const form = event.currentTarget;
-    const question = String(new FormData(form).get("question") || "").trim();
+    const fields = new FormData(form);
+    const question = String(fields.get("question") || "").trim();
+    const model = fields.get("model") || null;
+    if (model) sessionStorage.setItem(MODEL_KEY, model);
     if (!question || pending) return;
     if (!chosen.size) {
       setPending({ question, text: "", annotations: [], error: new Error("Choose at least one collection to ask.") });
@@ -102,7 +107,7 @@ function Conversation({ me, id, onChange }) {
       if (!target) {
         target = await api("api/conversations", { method: "POST", json: { collections: [...chosen] } });
       }
-      await postEvents(`api/conversations/${encodeURIComponent(target.id)}/messages`, { content: question }, (type, data) => {
+      await postEvents(`api/conversations/${encodeURIComponent(target.id)}/messages`, { content: question, model }, (type, data) => {
         if (data.error) throw new Error(data.error.message);
         const choice = data.choices && data.choices[0];
         if (!choice) return;
@@ -164,7 +169,15 @@ function Conversation({ me, id, onChange }) {
           <label for="question" class="visually-hidden">Your question</label>
           <textarea id="question" name="question" rows="2" required placeholder="Ask your documents…"
             onKeyDown=${(e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); e.currentTarget.form.requestSubmit(); } }}></textarea>
-          <button type="submit" disabled=${Boolean(pending && !pending.error)}>Ask</button>
+          <div class="ask-side">
+            ${info.chat_models.length > 1
+              ? html`<label for="model" class="visually-hidden">Model</label>
+                  <select id="model" name="model">
+                    ${info.chat_models.map((m) => html`<option key=${m} value=${m} selected=${m === (sessionStorage.getItem(MODEL_KEY) || info.answer_model)}>${m}</option>`)}
+                  </select>`
+              : null}
+            <button type="submit" disabled=${Boolean(pending && !pending.error)}>Ask</button>
+          </div>
         </form>`
       : null}
     ${viewing ? html`<${SourceViewer} target=${viewing} onClose=${() => setViewing(null)} />` : null}

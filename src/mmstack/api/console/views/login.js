@@ -2,7 +2,7 @@
 // account has two-factor authentication on.
 
 import { useRef, useState } from "../vendor/htm-preact.js";
-import { login } from "../api.js";
+import { login, takeEndedReason } from "../api.js";
 import { ErrorLine, html } from "../ui.js";
 
 export function LoginPage() {
@@ -10,6 +10,7 @@ export function LoginPage() {
   const [useRecovery, setUseRecovery] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
+  const [ended] = useState(takeEndedReason);
   const codeInput = useRef(null);
 
   async function submit(event) {
@@ -41,6 +42,7 @@ export function LoginPage() {
     <h1><img src="console/icon.svg" alt="" width="32" height="32" /> mmstack</h1>
     <form onSubmit=${submit} aria-describedby="login-help">
       <p id="login-help" class="muted">Log in with your mmstack account.</p>
+      ${ended ? html`<p class="notice" role="status" data-testid="login-ended">${ended}</p>` : null}
       <label for="username">Username</label>
       <input id="username" name="username" autocomplete="username" required autofocus />
       <label for="password">Password</label>
