@@ -129,6 +129,9 @@ function Conversation({ me, info, id, onChange }) {
     }
   }
 
+  if (id && !conversation) {
+    return html`<section class="conversation">${error ? html`<${ErrorLine} error=${error} />` : html`<p role="status">Loading the conversation…</p>`}</section>`;
+  }
   const names = new Map((collections ? collections.data : []).map((c) => [c.id, c.name]));
   const messages = conversation ? conversation.messages : [];
   return html`<section class="conversation" aria-labelledby="conversation-title">
