@@ -39,7 +39,14 @@ STANDALONE_TEXT = "The marmalade quokka ledger names QUORVANTIS as the harbour v
 BATCH_TEXT = "The marmalade quokka ledger lists ZEPHYRINE among the harbour vault tenants."
 QUERY = "marmalade quokka ledger harbour vault"  # finds red's text, names none of its secrets
 SECRETS = ("XYLOPHRAX", "QUORVANTIS", "ZEPHYRINE")
-RED_NAMES = ("red-ledger.txt", "red-standalone.txt", "red-batch.txt", "red-reports", "red-store")
+RED_NAMES = (
+    "red-ledger.txt",
+    "red-standalone.txt",
+    "red-batch.txt",
+    "red-reports",
+    "red-store",
+    "red-ledger-talk",
+)
 
 PUBLIC = frozenset(
     {
@@ -60,6 +67,8 @@ READ_ONLY_POSTS = frozenset(
         "/v1/audio/transcriptions",
     }
 )
+# A conversation is its caller's own: every role may start one.
+OWN_DATA_POSTS = frozenset({"/api/conversations"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 # The TestClient answers with httpx2's responses, the live server's clients with httpx's.
@@ -70,6 +79,7 @@ def is_write(method: str, path: str) -> bool:
     return (
         method in WRITE_METHODS
         and path not in READ_ONLY_POSTS
+        and path not in OWN_DATA_POSTS
         and not path.startswith("/api/auth/")
     )
 
@@ -93,6 +103,7 @@ class Red:
     job_ids: list[int] = field(default_factory=list)
     thumbnail_id: str = ""
     response_id: str = ""  # a stored response (Responses API)
+    conversation_id: str = ""  # red-dev's, shared with red's team
 
     def strings(self) -> set[str]:
         """What may not appear in another team's responses (unless it sent it)."""
@@ -111,6 +122,7 @@ class Red:
             self.key_id,
             self.thumbnail_id,
             self.response_id,
+            self.conversation_id,
         }
         return ids | set(SECRETS) | set(RED_NAMES) | {"red-dev", "red-viewer", "red-op"}
 
@@ -126,6 +138,8 @@ class Red:
             "job_id": str(self.job_ids[0]),
             "thumbnail_id": self.thumbnail_id,
             "response_id": self.response_id,
+            "conversation_id": self.conversation_id,
+            "page": "1",
             "model_id": "echo",
         }
 
@@ -207,13 +221,18 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/teams"): Route("admin", lambda r: Call(json={"name": "purple"}), ok=201),
     ("GET", "/api/audit"): Route("admin"),
     ("GET", "/api/audit/export"): Route("admin"),
+    ("POST", "/api/users/{user}/mfa/reset"): Route("admin"),
     ("GET", "/api/usage"): Route("list"),
+    ("GET", "/api/info"): Route("own"),
     # Native collections.
     ("GET", "/api/collections"): Route("list"),
     ("POST", "/api/collections"): Route(
         "own", lambda r: Call(json={"name": f"blue-{secrets.token_hex(4)}"}), ok=201
     ),
     ("GET", "/api/collections/{collection}"): Route("red"),
+    ("PATCH", "/api/collections/{collection}"): Route(
+        "red", lambda r: Call(json={"name": "renamed-by-blue"})
+    ),
     ("DELETE", "/api/collections/{collection}"): Route("red"),
     ("POST", "/api/collections/{collection}/files"): Route(
         "red", lambda r: Call(files=_text("planted.txt", "Planted by another team.")), ok=201
@@ -221,10 +240,26 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/collections/{collection}/files"): Route("red"),
     ("GET", "/api/collections/{collection}/files/{file_id}"): Route("red"),
     ("DELETE", "/api/collections/{collection}/files/{file_id}"): Route("red"),
+    ("GET", "/api/collections/{collection}/files/{file_id}/passages"): Route("red"),
+    # Red's ledger is text: even red is told it has no pages to show.
+    ("GET", "/api/collections/{collection}/files/{file_id}/pages/{page}"): Route("red", ok=400),
     # Retrying a completed file is refused even to its owner.
     ("POST", "/api/collections/{collection}/files/{file_id}/retry"): Route("red", ok=409),
     ("POST", "/api/search"): Route(
         "red", lambda r: Call(json={"query": QUERY, "collections": [r.collection_id]})
+    ),
+    # Conversations: red-dev's is shared with red's team, to read.
+    ("GET", "/api/conversations"): Route("list", lambda r: Call(params={"shared": "true"})),
+    ("POST", "/api/conversations"): Route(
+        "red", lambda r: Call(json={"collections": [r.collection_id]}), ok=201
+    ),
+    ("GET", "/api/conversations/{conversation_id}"): Route("red"),
+    ("PATCH", "/api/conversations/{conversation_id}"): Route(
+        "red", lambda r: Call(json={"title": "blue was here"})
+    ),
+    ("DELETE", "/api/conversations/{conversation_id}"): Route("red"),
+    ("POST", "/api/conversations/{conversation_id}/messages"): Route(
+        "red", lambda r: Call(json={"content": QUERY})
     ),
     ("GET", "/api/jobs"): Route("operate"),
     ("GET", "/api/jobs/{job_id}"): Route("operate"),
@@ -468,6 +503,12 @@ def _populate(world: World) -> None:
             and sorted(f["status"] for f in store["data"]) == ["completed", "completed"]
         )
 
+    talk = {"title": "red-ledger-talk", "collections": [red.collection_id]}
+    red.conversation_id = _ok(client.post("/api/conversations", json=talk, headers=dev), 201)["id"]
+    shared = client.patch(
+        f"/api/conversations/{red.conversation_id}", json={"shared": True}, headers=dev
+    )
+    _ok(shared)
     asked = {"model": "echo", "input": "What does the red ledger say?"}
     red.response_id = _ok(client.post("/v1/responses", json=asked, headers=dev))["id"]
     wait_for(settled, "red's files to be ingested")
@@ -529,6 +570,7 @@ def snapshot(world: World) -> dict[str, Any]:
         "teams": pick(get("/api/teams", world.admin)["data"], "id", "name"),
         "content": client.get(f"/v1/files/{red.standalone_id}/content", headers=dev).text,
         "response": get(f"/v1/responses/{red.response_id}")["output"],
+        "conversation": get(f"/api/conversations/{red.conversation_id}"),
         "thumbnail": client.get(
             f"/v1/files/{red.standalone_id}/thumbnails/{red.thumbnail_id}", headers=dev
         ).content,
