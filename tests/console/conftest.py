@@ -1,7 +1,8 @@
 """The console driven the way people use it: Debian's Chromium (headless) through
 Playwright, against a live mmstack server with the real models. Screenshots of each step
 go to tests/artifacts/console/ for review; axe-core (vendored in axe-playwright-python)
-checks every page."""
+checks every page. The browser and the server live as long as this package's tests (the
+server holds the 1.5B model: it is not kept for the rest of the run)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "console"
 SLOW_MS = 600_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_driver() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists():
         pytest.fail(
@@ -40,21 +41,21 @@ def playwright_driver() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     launched = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
     yield launched
     launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def artifacts() -> Path:
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The server as `mmstack up` runs it (embedded defaults, the bundled 1.5B model), with
     one ingestion worker."""
