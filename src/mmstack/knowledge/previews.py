@@ -1,8 +1,12 @@
 """Pictures of what a file holds, for people to look at: a PDF's page with the quoted
 passage outlined (the console opens a citation there). The PDF is decoded where parsing
-is (a helper process with budgets, when `ingest.isolate_parsers` is on)."""
+is (a helper process with budgets, when `ingest.isolate_parsers` is on), by a few threads
+of its own: each thread keeps one helper, so a burst of requests starts no more helpers
+than there are threads."""
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 from mmstack.errors import InvalidRequestError, NotFoundError
 from mmstack.ingest.parsers import decoder_for
@@ -15,6 +19,7 @@ from mmstack.store.ownership import Owner, OwnerScoped
 
 # Wide enough to read a page on a desktop screen, small enough to send in a moment.
 PAGE_SIDE = 1400
+RENDERERS = 2
 
 
 class PagePreviews(OwnerScoped):
@@ -25,11 +30,17 @@ class PagePreviews(OwnerScoped):
         isolation: Isolation | None,
         *,
         max_side: int = PAGE_SIDE,
+        renderers: int = RENDERERS,
     ) -> None:
         self._collections = collections
         self._blobs = blobs
         self._isolation = isolation
         self._max_side = max_side
+        # Shared by the owner-bound copies (`for_owner` copies this object shallowly).
+        self._renderers = ThreadPoolExecutor(renderers, thread_name_prefix="page-render")
+
+    def close(self) -> None:
+        self._renderers.shutdown(wait=False, cancel_futures=True)
 
     def _bind_parts(self, owner: Owner) -> None:
         self._collections = self._collections.for_owner(owner)

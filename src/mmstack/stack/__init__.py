@@ -201,6 +201,8 @@ def open_stack(
         collections = CollectionService(db, vectors, blobs, intake)
         answers = AnswerService(search, llm, embedder, settings.answer)
         tokenizer = Tokenizer.from_file(str(models.paths(settings.embedding.model)["tokenizer"]))
+        previews = PagePreviews(collections, blobs, Isolation.configured(settings.ingest))
+        resources.callback(previews.close)
         stack = Stack(
             settings=settings,
             db=db,
@@ -231,7 +233,7 @@ def open_stack(
             grounded_chat=GroundedChat(answers, collections.addressed_as("vector_store_id")),
             stored_responses=ResponseStore(db, keep_days=settings.llm.stored_response_days),
             conversations=ConversationService(db),
-            previews=PagePreviews(collections, blobs, Isolation.configured(settings.ingest)),
+            previews=previews,
             auth=open_auth(
                 db,
                 settings.auth,
