@@ -108,6 +108,10 @@ def test_the_console_page_and_its_assets_are_served_with_their_own_policy(
     assert 'src="console/app.js"' in page.text
     assert 'href="/' not in page.text
     assert client.head("/").status_code == 200
+    # Every module is preloaded, so none waits for the one importing it.
+    for module in ASSETS_DIR.rglob("*.js"):
+        name = module.relative_to(ASSETS_DIR).as_posix()
+        assert f'<link rel="modulepreload" href="console/{name}">' in page.text
 
     script = client.get("/console/app.js", headers={"Authorization": ""})
     assert script.status_code == 200
