@@ -101,7 +101,7 @@ export function SearchPage() {
         <${Thumb} path=${hit.thumbnail_url} alt="" />
         <div class="result-body">
           <button type="button" class="link result-title" onClick=${() => setViewing(targetOfHit(hit))}>${hit.filename}</button>
-          <span class="muted small"> · ${names.get(hit.collection_id) || ""} · ${anchorText(hit)}</span>
+          <span class="muted small">${[names.get(hit.collection_id), anchorText(hit)].filter(Boolean).map((part) => ` · ${part}`).join("")}</span>
           <p class="snippet">${highlight(hit.text, results.query)}</p>
         </div>
       </li>`)}
@@ -144,7 +144,8 @@ function anchorText(hit) {
 // "migrated" for "migration").
 export function highlight(text, query) {
   const stems = query.toLowerCase().match(/[\p{L}\p{N}]+/gu) || [];
-  const prefixes = [...new Set(stems.filter((w) => w.length > 2).map((w) => w.slice(0, Math.max(4, w.length - 3))))];
+  // Short words ("for", "the") would mark half the text.
+  const prefixes = [...new Set(stems.filter((w) => w.length > 3).map((w) => w.slice(0, Math.max(4, w.length - 3))))];
   if (!prefixes.length) return text;
   const escaped = prefixes.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
   const pattern = new RegExp(`(?<![\\p{L}\\p{N}])(?:${escaped.join("|")})[\\p{L}\\p{N}]*`, "giu");
