@@ -179,7 +179,7 @@ function Usage() {
     </figure>
     ${[["Per user", (r) => names.get(r.user_id) || r.user_id], ["Per key", (r) => r.key_id || "(logins)"], ["Per model", (r) => r.model || "(uploads and other calls)"], ["Per day", (r) => r.day]].map(([title, pick]) => html`<h2 key=${title}>${title}</h2>
       <div class="table-wrap" tabindex="0" role="region" aria-label=${title}><table>
-        <thead><tr><th scope="col">${title.replace("Per ", "")}</th><th scope="col">Requests</th><th scope="col">Tokens</th><th scope="col">Uploaded</th></tr></thead>
+        <thead><tr><th scope="col">${title.replace("Per ", "").replace(/^./, (c) => c.toUpperCase())}</th><th scope="col">Requests</th><th scope="col">Tokens</th><th scope="col">Uploaded</th></tr></thead>
         <tbody>${total(title, pick).map(([k, v]) => html`<tr key=${k}><th scope="row">${k}</th><td>${v.requests}</td><td>${v.tokens}</td><td>${formatBytes(v.upload)}</td></tr>`)}</tbody>
       </table></div>`)}
   </div>`;
