@@ -204,11 +204,19 @@ function FileTable({ files, writer, path, reload, onOpen, onDelete }) {
   </table></div>`;
 }
 
+// Subtypes by the name people know them by.
+const FORMATS = {
+  "vnd.openxmlformats-officedocument.wordprocessingml.document": "DOCX",
+  plain: "text",
+  markdown: "Markdown",
+  jsonl: "JSON Lines",
+};
+
 function kindLabel(mediaType) {
   const modality = modalityOf(mediaType);
-  const sub = (mediaType.split("/")[1] || "").replace(/^vnd\.openxmlformats-officedocument\.wordprocessingml\.document$/, "docx").replace(/^x-/, "");
+  const sub = (mediaType.split("/")[1] || "").replace(/^x-/, "");
   const names = { text: "Document", image: "Picture", audio: "Recording", video: "Video" };
-  return `${names[modality]} (${sub.toUpperCase()})`;
+  return `${names[modality]} (${FORMATS[sub] || sub.toUpperCase()})`;
 }
 
 function lengthOf(file) {
