@@ -230,6 +230,11 @@ class LlmSettings(BaseModel):
         description="Days a Responses API response is kept (`store`) for retrieval and "
         "`previous_response_id`; 0 keeps none",
     )
+    list_chat_models_only: bool = Field(
+        False,
+        description="`GET /v1/models` lists the chat models alone (for clients that offer "
+        "every model listed as a chat model)",
+    )
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> LlmSettings:

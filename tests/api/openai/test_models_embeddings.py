@@ -8,11 +8,14 @@ import httpx
 import numpy as np
 import openai
 import pytest
+from fastapi.testclient import TestClient
 from tokenizers import Tokenizer
 
-from mmstack.config.settings import Settings
+from mmstack.api.app import create_app
+from mmstack.config.settings import IngestSettings, Settings
 from mmstack.models.catalog import MINILM_ID
 from mmstack.stack.builders import model_registry
+from tests.api.live_server import admin_key, client_stack
 
 CAT = "The cat sat on the mat."
 MARKETS = "Stock markets fell sharply on Monday."
@@ -127,3 +130,31 @@ def test_raw_bad_requests_get_openai_errors_never_422(
     assert missing_field.json()["error"]["param"] == "model"
     assert wrong_type.json()["error"]["param"] == "input"
     assert "token arrays" in wrong_type.json()["error"]["message"]
+
+
+def test_models_list_chat_models_first_each_with_its_kind(
+    base_url: str, auth_headers: dict[str, str]
+) -> None:
+    listed = httpx.get(f"{base_url}/models", headers=auth_headers).json()["data"]
+    kinds = [m["kind"] for m in listed]
+    assert kinds == sorted(kinds, key=["chat", "embedding", "transcription"].index)
+    assert listed[0]["id"] == Settings().llm.default_model
+    assert {"chat", "embedding", "transcription"} <= set(kinds)
+    by_id = {m["id"]: m["kind"] for m in listed}
+    assert (by_id[MINILM_ID], by_id["whisper-1"]) == ("embedding", "transcription")
+
+    chat = httpx.get(f"{base_url}/models", params={"kind": "chat"}, headers=auth_headers)
+    assert {m["kind"] for m in chat.json()["data"]} == {"chat"}
+    bogus = httpx.get(f"{base_url}/models", params={"kind": "vision"}, headers=auth_headers)
+    assert bogus.status_code == 400
+    assert bogus.json()["error"]["param"] == "kind"
+
+
+def test_a_server_can_list_its_chat_models_alone(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path, ingest=IngestSettings(workers=0), llm={"list_chat_models_only": True}
+    )
+    with TestClient(create_app(settings)) as client:
+        headers = {"Authorization": f"Bearer {admin_key(client_stack(client))}"}
+        listed = client.get("/v1/models", headers=headers).json()["data"]
+    assert [m["kind"] for m in listed] == ["chat"]
