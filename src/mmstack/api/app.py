@@ -12,6 +12,7 @@ from fastapi_offline import FastAPIOffline
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mmstack import __version__
+from mmstack.api.access_log import AccessLogMiddleware
 from mmstack.api.audit_middleware import AuditMiddleware
 from mmstack.api.errors import install_error_handlers
 from mmstack.api.middleware import RequestIdMiddleware
@@ -67,6 +68,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         ),
         body_idle_seconds=settings.http.body_idle_seconds,
     )
+    app.add_middleware(AccessLogMiddleware, every_request=settings.http.access_log)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ResponseHeadersMiddleware)
     if settings.http.trusted_proxies:

@@ -292,6 +292,11 @@ class HttpSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    access_log: bool = Field(
+        False,
+        description="Log every request (method, route, status, user and key ids, time); "
+        "requests that fail (4xx, 5xx) are logged either way",
+    )
     trusted_proxies: list[str] = Field(
         [],
         description="Addresses or networks (CIDR) of the reverse proxies in front of the "
