@@ -26,8 +26,10 @@ from mmstack.api.app import create_app, server_config
 from mmstack.auth.audit import Actor
 from mmstack.auth.roles import Role
 from mmstack.config.settings import IngestSettings, Settings
+from mmstack.store.ownership import Owner
 from tests.api.live_server import LiveServer
 from tests.console.conftest import Session, console_url, make_user
+from tests.documents import make_pdf
 
 
 @pytest.fixture(scope="module")
@@ -321,3 +323,78 @@ def test_a_login_that_ends_on_the_server_returns_the_console_to_the_login_form(
     expect(uma.page.get_by_test_id("login-ended")).to_contain_text("Your login has ended")
     uma.shot("login-ended")
     assert uma.page.evaluate("sessionStorage.getItem('mmstack.session')") is None
+
+
+def test_the_rest_of_the_controls_work_as_a_person_uses_them(
+    console_server: LiveServer, new_session: Any
+) -> None:
+    """Rename, retry, delete, page turning, a search filter, a conversation's rename and
+    delete, and a password change, each through its own button."""
+    rita: Session = new_session(console_url(console_server), "controls")
+    password = make_user(console_server, "rita", Role.DEVELOPER)
+    rita.login("rita", password)
+    page = rita.page
+    page.get_by_role("button", name="New collection").click()
+    page.get_by_role("dialog").get_by_label("Name", exact=True).fill("drafts")
+    page.get_by_role("button", name="Create").click()
+    page.get_by_role("link", name="Collections", exact=True).click()
+    page.get_by_role("button", name="Rename drafts").click()
+    page.get_by_role("dialog").get_by_label("Name", exact=True).fill("final-drafts")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("link", name="final-drafts").click()
+
+    pdf = make_pdf(["Cover page.", "Second page about the budget."])
+    files: list[FilePayload] = [
+        {"name": "plan.pdf", "mimeType": "application/pdf", "buffer": pdf},
+        {"name": "torn.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.7\ntorn"},
+    ]
+    page.locator("[data-testid=file-input]").set_input_files(files=files)
+    torn = page.locator("[data-testid=file-row][data-filename='torn.pdf']")
+    plan = page.locator("[data-testid=file-row][data-filename='plan.pdf']")
+    expect(torn).to_have_attribute("data-status", "failed", timeout=60_000)
+    expect(plan).to_have_attribute("data-status", "completed", timeout=60_000)
+    page.get_by_role("button", name="Retry torn.pdf").click()
+    expect(torn).to_have_attribute("data-status", "failed", timeout=60_000)
+    expect(page.get_by_role("alert")).to_have_count(0)
+
+    page.get_by_role("button", name="plan.pdf", exact=True).click()
+    viewer = page.get_by_role("dialog", name="plan.pdf")
+    expect(viewer.get_by_test_id("viewer-page")).to_have_text("Page 1 of 2")
+    viewer.get_by_role("button", name="Next page").click()
+    expect(viewer.get_by_test_id("viewer-page")).to_have_text("Page 2 of 2")
+    expect(viewer.get_by_role("img", name="Page 2 of plan.pdf")).to_be_visible()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Delete plan.pdf").click()
+    page.get_by_role("button", name="Remove file").click()
+    expect(plan).to_have_count(0)
+
+    page.get_by_role("link", name="Search").click()
+    page.get_by_label("Search your files").fill("torn budget")
+    page.get_by_text("Filters").click()
+    page.get_by_role("checkbox", name="Pictures").check()
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("Nothing found")).to_be_visible()
+
+    collection = console_server.stack.collections.for_owner(
+        Owner(console_server.stack.auth.accounts.get_user("rita").team_id)
+    ).resolve_id("final-drafts")
+    made = rita.api("POST", "api/conversations", {"collections": [collection]})
+    rita.open(f"#/chat/{made['body']['id']}")
+    page.get_by_role("button", name="Rename").click()
+    page.get_by_label("Title", exact=True).fill("Budget talk")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="Budget talk")).to_be_visible()
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("button", name="Delete conversation").click()
+    expect(page.get_by_role("heading", name="New conversation")).to_be_visible()
+    expect(page.get_by_role("link", name="Budget talk")).to_have_count(0)
+
+    page.get_by_role("link", name="Account of rita").click()
+    page.get_by_label("Current password").fill(password)
+    page.get_by_label("New password", exact=True).fill("Quiet-Lantern-Orchard-73")
+    page.get_by_label("New password again").fill("Quiet-Lantern-Orchard-73")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_label("Username")).to_be_visible()
+    rita.login("rita", "Quiet-Lantern-Orchard-73")
+    rita.shot("controls")
+    rita.assert_no_errors()

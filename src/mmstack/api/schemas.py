@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic.config import JsonDict
 
-from mmstack.index.search import SearchHit
+from mmstack.index.search import Anchor, SearchHit
 from mmstack.ingest.parsers.pdf_pages import PageImage
 from mmstack.json_numbers import JsonInt
 from mmstack.knowledge.collections import CollectionInfo
@@ -237,6 +237,20 @@ class AnchorOut(BaseModel):
     time_start: float | None = Field(None, description="Seconds from the start (audio, video)")
     time_end: float | None = None
 
+    @classmethod
+    def of(cls, anchor: Anchor) -> AnchorOut:
+        return cls(
+            page_start=anchor.page_start,
+            page_end=anchor.page_end,
+            heading_path=anchor.heading_path,
+            char_start=anchor.char_start,
+            char_end=anchor.char_end,
+            source=anchor.source,
+            region=list(anchor.region) if anchor.region else None,
+            time_start=anchor.time_start,
+            time_end=anchor.time_end,
+        )
+
 
 class PassageOut(BaseModel):
     """A passage a file was indexed as, where it is, and (recordings) the seconds of each
@@ -254,22 +268,13 @@ class PassageOut(BaseModel):
 
     @classmethod
     def of(cls, chunk: Chunk) -> PassageOut:
+        anchor = Anchor.of_row(chunk)
         return cls(
             seq=chunk.seq,
             text=chunk.text,
-            anchor=AnchorOut(
-                page_start=chunk.page_start,
-                page_end=chunk.page_end,
-                heading_path=list(chunk.heading_path or []),
-                char_start=chunk.char_start,
-                char_end=chunk.char_end,
-                source=chunk.source,
-                region=list(chunk.region) if chunk.region else None,
-                time_start=chunk.time_start,
-                time_end=chunk.time_end,
-            ),
-            thumbnail_url=thumbnail_url(chunk.file_id, chunk.thumbnail),
-            timeline=[(int(o), float(a), float(b)) for o, a, b in chunk.timeline or []],
+            anchor=AnchorOut.of(anchor),
+            thumbnail_url=thumbnail_url(chunk.file_id, anchor.thumbnail),
+            timeline=[(o, float(a), float(b)) for o, a, b in anchor.timeline],
         )
 
 
@@ -303,17 +308,7 @@ class SearchResultOut(BaseModel):
             file_id=hit.file_id,
             filename=hit.filename,
             media_type=hit.media_type,
-            anchor=AnchorOut(
-                page_start=a.page_start,
-                page_end=a.page_end,
-                heading_path=a.heading_path,
-                char_start=a.char_start,
-                char_end=a.char_end,
-                source=a.source,
-                region=list(a.region) if a.region else None,
-                time_start=a.time_start,
-                time_end=a.time_end,
-            ),
+            anchor=AnchorOut.of(a),
             modality=hit.modality,
             start_seconds=hit.moment[0] if hit.moment else None,
             end_seconds=hit.moment[1] if hit.moment else None,

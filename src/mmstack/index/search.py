@@ -6,7 +6,7 @@ import dataclasses
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from mmstack.config.settings import SearchSettings
 from mmstack.errors import InvalidRequestError
@@ -42,6 +42,25 @@ class Anchor:
     time_end: float | None = None
     thumbnail: str | None = None
     timeline: tuple[tuple[int, float, float], ...] = ()
+
+    @classmethod
+    def of_row(cls, row: Any) -> Anchor:
+        """The anchor of a chunk's row: a search row (JSON columns as the driver gives
+        them) or a `Chunk`."""
+        region = json_value(row.region)
+        return cls(
+            row.page_start,
+            row.page_end,
+            list(json_value(row.heading_path) or []),
+            row.char_start,
+            row.char_end,
+            row.source,
+            tuple(region) if region else None,
+            row.time_start,
+            row.time_end,
+            row.thumbnail,
+            tuple((int(o), s, e) for o, s, e in json_value(row.timeline) or ()),
+        )
 
     def moment(self, offset: int) -> tuple[float, float] | None:
         """The time range of the part of the chunk's text holding `offset`."""
@@ -220,20 +239,7 @@ class SearchService(OwnerScoped):
             row = rows.get(doc)
             if row is None or (visible is not None and row.collection_id not in visible):
                 continue
-            region = json_value(row.region)
-            anchor = Anchor(
-                row.page_start,
-                row.page_end,
-                list(json_value(row.heading_path)),
-                row.char_start,
-                row.char_end,
-                row.source,
-                tuple(region) if region else None,
-                row.time_start,
-                row.time_end,
-                row.thumbnail,
-                tuple((int(o), s, e) for o, s, e in json_value(row.timeline) or ()),
-            )
+            anchor = Anchor.of_row(row)
             hits.append(
                 SearchHit(
                     chunk_id=doc,

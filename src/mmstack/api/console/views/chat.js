@@ -66,6 +66,7 @@ function Conversation({ me, info, id, onChange }) {
   const [pending, setPending] = useState(null); // {question, text, annotations, error}
   const [viewing, setViewing] = useState(null);
   const [dialog, setDialog] = useState(null);
+  const [saveError, setSaveError] = useState(null); // choosing collections did not stick
   const log = useRef(null);
   const mine = !conversation || conversation.user_id === me.id;
   // Someone else's shared conversation updates while it is open.
@@ -84,7 +85,10 @@ function Conversation({ me, info, id, onChange }) {
     setChosen(next);
     sessionStorage.setItem(CHOSEN_KEY, JSON.stringify([...next]));
     if (conversation && mine) {
-      api(`api/conversations/${encodeURIComponent(conversation.id)}`, { method: "PATCH", json: { collections: [...next] } }).catch(() => {});
+      api(`api/conversations/${encodeURIComponent(conversation.id)}`, { method: "PATCH", json: { collections: [...next] } }).then(
+        () => setSaveError(null),
+        setSaveError,
+      );
     }
   }
 
@@ -147,7 +151,7 @@ function Conversation({ me, info, id, onChange }) {
           </div>`
         : null}
     </div>
-    <${ErrorLine} error=${error} />
+    <${ErrorLine} error=${error || saveError} />
     ${conversation && !mine ? html`<p class="notice">Shared with you to read. It updates while it goes on.</p>` : null}
     ${mine
       ? html`<fieldset class="collections-picker">
