@@ -165,7 +165,10 @@ def _error(
 
 
 def _last_user_text(body: dict[str, Any]) -> str:
-    content = [m for m in body["messages"] if m["role"] == "user"][-1]["content"]
+    users = [m for m in body["messages"] if m["role"] == "user"]
+    content = users[-1].get("content") if users else None  # a chat may have no user turn
+    if content is None:
+        return ""
     if isinstance(content, str):
         return content
     return "".join(part.get("text", "") for part in content)

@@ -12,7 +12,7 @@ headings, character offsets in the file's text).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from mmstack.answer.followups import Turn
 from mmstack.answer.service import AnswerService
@@ -36,21 +36,35 @@ from mmstack.store.ownership import Owner
 from mmstack.urls import thumbnail_url
 
 
+class CitationLinks(Protocol):
+    def url(self, citation: Citation) -> str:
+        """A link a browser opens to the cited place."""
+
+
 class GroundedChat:
-    def __init__(self, answers: AnswerService, vector_stores: CollectionService) -> None:
+    def __init__(
+        self,
+        answers: AnswerService,
+        vector_stores: CollectionService,
+        links: CitationLinks | None = None,
+    ) -> None:
         self._answers = answers
         self._vector_stores = vector_stores
+        self._links = links
 
-    def for_owner(self, owner: Owner) -> GroundedChat:
-        """Answers only from the vector stores `owner` may see."""
-        return GroundedChat(self._answers, self._vector_stores.for_owner(owner))
+    def for_owner(self, owner: Owner, links: CitationLinks | None = None) -> GroundedChat:
+        """Answers only from the vector stores `owner` may see; with `links`, each citation
+        also comes as a `url_citation` with a link to the cited place."""
+        return GroundedChat(self._answers, self._vector_stores.for_owner(owner), links)
 
     async def complete_chat(
         self, request: ChatCompletionRequest, scope: RetrievalScope
     ) -> ChatCompletion:
         question, arguments = self._asked(request, scope)
         answer = await self._answers.answer(question, **arguments)
-        message = AssistantMessage(content=answer.text, annotations=citation_annotations(answer))
+        chat = self if scope.links else self._without_links()
+        text = answer.text + (chat.source_list(answer) if scope.source_list else "")
+        message = AssistantMessage(content=text, annotations=chat.annotations(answer))
         return ChatCompletion(
             model=request.model,
             choices=[Choice(message=message, finish_reason="stop")],
@@ -61,7 +75,30 @@ class GroundedChat:
         self, request: ChatCompletionRequest, scope: RetrievalScope
     ) -> GroundedStream:
         question, arguments = self._asked(request, scope)
-        return GroundedStream(await self._answers.stream(question, **arguments), request)
+        events = await self._answers.stream(question, **arguments)
+        chat = self if scope.links else self._without_links()
+        return GroundedStream(events, request, chat, source_list=scope.source_list)
+
+    def _without_links(self) -> GroundedChat:
+        return GroundedChat(self._answers, self._vector_stores)
+
+    def annotations(self, answer: Answer) -> list[dict[str, Any]]:
+        return citation_annotations(answer, self._links)
+
+    def source_list(self, answer: Answer) -> str:
+        """The answer's sources as a Markdown list to put after it, for clients that show
+        no annotations: each passage once, by its number, linked when links are on."""
+        lines = []
+        listed: set[int] = set()
+        for citation in answer.citations:
+            if citation.number in listed:
+                continue
+            listed.add(citation.number)
+            title = _title(citation)
+            if self._links is not None:
+                title = f"[{title}]({self._links.url(citation)})"
+            lines.append(f"[{citation.number}] {title}")
+        return "\n\nSources:\n" + "\n".join(lines) if lines else ""
 
     def _asked(
         self, request: ChatCompletionRequest, scope: RetrievalScope
@@ -78,7 +115,8 @@ class GroundedChat:
         arguments: dict[str, Any] = {
             "history": history,
             "collection_ids": store_ids,
-            "model": request.model,
+            "model": scope.model or request.model,
+            "instructions": scope.instructions,
             "max_tokens": request.max_completion_tokens or request.max_tokens,
             "temperature": request.temperature,
         }
@@ -89,8 +127,17 @@ class GroundedStream:
     """Answer events as chat chunks: the role, the verified text as it comes, then the
     citations in one delta, then the end (with usage when the client asked for it)."""
 
-    def __init__(self, events: AnswerStream, request: ChatCompletionRequest) -> None:
+    def __init__(
+        self,
+        events: AnswerStream,
+        request: ChatCompletionRequest,
+        chat: GroundedChat,
+        *,
+        source_list: bool = False,
+    ) -> None:
         self._events = events
+        self._chat = chat
+        self._source_list = source_list
         self._model = request.model
         self._include_usage = bool((request.stream_options or {}).get("include_usage"))
         self._id = new_completion_id()
@@ -120,8 +167,11 @@ class GroundedStream:
 
     def _ending(self, answer: Answer) -> list[ChatCompletionChunk]:
         chunks = []
+        sources = self._chat.source_list(answer) if self._source_list else ""
+        if sources:
+            chunks.append(self._chunk(Delta(content=sources)))
         if answer.citations:
-            chunks.append(self._chunk(Delta(annotations=citation_annotations(answer))))
+            chunks.append(self._chunk(Delta(annotations=self._chat.annotations(answer))))
         chunks.append(self._chunk(Delta(), finish_reason="stop"))
         if self._include_usage:
             last = ChatCompletionChunk(
@@ -141,10 +191,6 @@ class GroundedStream:
             model=self._model,
             choices=[ChunkChoice(delta=delta, finish_reason=finish_reason)],
         )
-
-
-def citation_annotations(answer: Answer) -> list[dict[str, Any]]:
-    return [_annotation(citation) for citation in answer.citations]
 
 
 def _annotation(citation: Citation) -> dict[str, Any]:
@@ -168,6 +214,38 @@ def _annotation(citation: Citation) -> dict[str, Any]:
         "thumbnail_url": thumbnail_url(citation.file_id, citation.thumbnail),
         "region": list(citation.region) if citation.region else None,
     }
+
+
+def citation_annotations(
+    answer: Answer, links: CitationLinks | None = None
+) -> list[dict[str, Any]]:
+    """Each citation as a `file_citation`, and with `links` as a `url_citation` too (the
+    shape chat clients render)."""
+    found = []
+    for citation in answer.citations:
+        found.append(_annotation(citation))
+        if links is not None:
+            found.append(_url_annotation(citation, links.url(citation)))
+    return found
+
+
+def _url_annotation(citation: Citation, url: str) -> dict[str, Any]:
+    """A citation as OpenAI's chat completions give a web search's: the marker's span, a
+    title and the link."""
+    return {
+        "type": "url_citation",
+        "url_citation": {
+            "start_index": citation.marker_start,
+            "end_index": citation.marker_end,
+            "title": _title(citation),
+            "url": url,
+        },
+    }
+
+
+def _title(citation: Citation) -> str:
+    location = citation.location
+    return f"{citation.filename}, {location}" if location else citation.filename
 
 
 def _conversation(request: ChatCompletionRequest) -> tuple[str, list[Turn]]:

@@ -55,10 +55,15 @@ def request(
     question: str,
     passages: Sequence[SearchHit],
     instruction: str,
+    *,
+    instructions: str | None = None,
     **fields: Any,
 ) -> ChatCompletionRequest:
+    """The prompt asking `instruction` about `question` over `passages`; `instructions`
+    (a knowledge model's, from its administrator) go after the system prompt."""
+    system = f"{SYSTEM}\n\n{instructions.strip()}" if instructions else SYSTEM
     messages = [
-        {"role": "system", "content": SYSTEM},
+        {"role": "system", "content": system},
         {"role": "user", "content": user_message(question, passages, instruction)},
     ]
     return ChatCompletionRequest.model_validate({"model": model, "messages": messages, **fields})

@@ -52,6 +52,7 @@ class AnswerService:
         model: str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        instructions: str | None = None,
     ) -> Answer:
         """The whole answer (see `stream` for the arguments and the errors)."""
         stream = await self.stream(
@@ -62,6 +63,7 @@ class AnswerService:
             model=model,
             max_tokens=max_tokens,
             temperature=temperature,
+            instructions=instructions,
         )
         try:
             async for event in stream:
@@ -81,6 +83,7 @@ class AnswerService:
         model: str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        instructions: str | None = None,
     ) -> AnswerStream:
         """Starts answering `question` from the chunks of `collection_ids` (vector store ids
         are collection ids) and/or `file_ids`; None searches everything, an empty list
@@ -88,7 +91,7 @@ class AnswerService:
         follow-up is searched and answered as the question it stands for. Returns once the
         answer has started, so an unknown model, a question over the context window or an
         unavailable backend raises here, before any event. `max_tokens` and `temperature`
-        default to the `answer` settings."""
+        default to the `answer` settings; `instructions` are added to the system prompt."""
         settings = self._settings
         if not question.strip():
             raise InvalidRequestError("the question must not be empty", param="question")
@@ -114,7 +117,9 @@ class AnswerService:
             budget = min(budget, window - answer_tokens)
 
         def build(passages: Sequence[SearchHit]) -> ChatCompletionRequest:
-            return prompts.request(model, question, passages, prompts.ANSWER)
+            return prompts.request(
+                model, question, passages, prompts.ANSWER, instructions=instructions
+            )
 
         packed = await pack(hits, build, self._llm.count_prompt_tokens, budget)
         if packed.prompt_tokens > budget:
@@ -139,7 +144,9 @@ class AnswerService:
         indexing = asyncio.to_thread(checker.index, [hit.text for hit in passages])
         confirm: Confirmation | None = None
         if settings.answerability_check:
-            gate = prompts.request(model, question, passages, prompts.ANSWERABLE)
+            gate = prompts.request(
+                model, question, passages, prompts.ANSWERABLE, instructions=instructions
+            )
             chance, _ = await asyncio.gather(probability_yes(self._llm, gate), indexing)
             context = dataclasses.replace(context, answerability=chance)
             threshold = settings.answerability_threshold
@@ -156,7 +163,9 @@ class AnswerService:
             "temperature": settings.temperature if temperature is None else temperature,
             "stream_options": {"include_usage": True},
         }
-        request = prompts.request(model, question, passages, prompts.ANSWER, **fields)
+        request = prompts.request(
+            model, question, passages, prompts.ANSWER, instructions=instructions, **fields
+        )
         chat = await self._llm.stream(request)
         verifier = Verifier(question, passages, checker, verify=settings.verify)
         return verified(context, chat, verifier, confirm)

@@ -22,6 +22,7 @@ from mmstack.api.response_headers import ResponseHeadersMiddleware
 from mmstack.api.routes import (
     admin,
     auth,
+    citations,
     collections,
     console,
     conversations,
@@ -88,6 +89,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         jobs,
         conversations,
         console,
+        citations,
     ):
         app.include_router(module.router)
     for router in openai.ROUTERS:

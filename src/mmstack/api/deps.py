@@ -22,6 +22,7 @@ from mmstack.knowledge.batches import FileBatchService
 from mmstack.knowledge.collections import CollectionService
 from mmstack.knowledge.files import FileService
 from mmstack.knowledge.intake import Intake
+from mmstack.knowledge.knowledge_models import KnowledgeModels
 from mmstack.knowledge.previews import PagePreviews
 from mmstack.knowledge.search import CollectionSearch
 from mmstack.llm.stored_responses import ResponseStore
@@ -171,6 +172,10 @@ async def get_previews(request: Request, principal: PrincipalDep) -> PagePreview
     return stack_of(request).previews.for_owner(principal.owner)
 
 
+async def get_knowledge_models(request: Request, principal: PrincipalDep) -> KnowledgeModels:
+    return stack_of(request).knowledge_models.for_owner(principal.owner)
+
+
 async def get_jobs(request: Request) -> JobQueue:
     return stack_of(request).queue
 
@@ -193,3 +198,4 @@ JobsDep = Annotated[JobQueue, Depends(get_jobs)]
 ChunkingDep = Annotated[ChunkingSettings, Depends(get_chunking)]
 StoredResponsesDep = Annotated[ResponseStore, Depends(get_stored_responses)]
 PreviewsDep = Annotated[PagePreviews, Depends(get_previews)]
+KnowledgeModelsDep = Annotated[KnowledgeModels, Depends(get_knowledge_models)]

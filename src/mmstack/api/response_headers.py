@@ -23,6 +23,8 @@ CONSOLE_POLICY = (
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 CONSOLE_PATHS = ("/console/",)
+# A citation link's page: the console's policy (its stylesheet, pictures, the recording).
+CITATION_PATHS = ("/cite/",)
 
 
 class ResponseHeadersMiddleware:
@@ -38,7 +40,7 @@ class ResponseHeadersMiddleware:
         if root and path.startswith(root):  # mounted under a path prefix
             path = path[len(root) :] or "/"
         console = path == "/" or path.startswith(CONSOLE_PATHS)
-        if console:
+        if console or path.startswith(CITATION_PATHS):
             policy = CONSOLE_POLICY
         elif path.startswith(DOCS_PATHS):
             policy = DOCS_POLICY

@@ -18,6 +18,7 @@ from mmstack.auth.quotas import QuotaService
 from mmstack.auth.secret_box import SecretBox
 from mmstack.auth.secrets_format import API_KEY_PREFIX
 from mmstack.auth.service_key import ensure_service_key
+from mmstack.auth.signed_links import SignedLinks
 from mmstack.config.settings import AuthSettings, QuotaSettings, Settings
 from mmstack.errors import AuthenticationError
 from mmstack.store import migrate
@@ -38,6 +39,7 @@ class Auth:
     keys: ApiKeyService
     audit: AuditLog
     quotas: QuotaService
+    links: SignedLinks
     first_admin: FirstAdmin | None = None  # made by this start, to be shown once
 
     def authenticate(self, authorization: str | None) -> Principal:
@@ -58,6 +60,7 @@ def open_auth(
     data_dir: Path,
     *,
     make_first_admin: bool = True,
+    link_minutes: int = 60,
 ) -> Auth:
     """Everything built; with no user at all and `make_first_admin`, the first admin is
     made (a process that cannot show its password, such as a worker, passes False)."""
@@ -87,6 +90,7 @@ def open_auth(
         keys=ApiKeyService(db, audit),
         audit=audit,
         quotas=QuotaService(db, quotas),
+        links=SignedLinks(key, lifetime_seconds=link_minutes * 60),
         first_admin=first_admin,
     )
 

@@ -287,6 +287,65 @@ class AnswerSettings(BaseModel):
     )
 
 
+class KnowledgeModelSettings(BaseModel):
+    """A knowledge model an administrator names: a model id clients pick that answers from
+    some collections, with its own chat model and instructions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=128, pattern=r"^\S+$")
+    collections: list[str] = Field(
+        min_length=1,
+        description="Collections (names or ids) it answers from, looked up in the caller's "
+        "team; listed only to callers who may read every one",
+    )
+    model: str | None = Field(None, description="Chat model or alias that answers")
+    instructions: str | None = Field(
+        None, max_length=4000, description="Added to the answer's system prompt"
+    )
+    description: str | None = Field(None, max_length=1000)
+
+
+class KnowledgeSettings(BaseModel):
+    """Knowledge models: grounded answers behind a model id, for clients that speak only
+    chat completions (Open WebUI, LibreChat, n8n, editor plugins)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collection_models: bool = Field(
+        True, description="List a knowledge model for every collection the caller may read"
+    )
+    prefix: str = Field(
+        "kb/", min_length=1, max_length=32, description="What a collection's model id starts with"
+    )
+    models: list[KnowledgeModelSettings] = Field(default_factory=list)
+    housekeeping_markers: list[str] = Field(
+        ["### Task:", "<chat_history>"],
+        description="Text that marks a client's own background request (a chat title, tags, "
+        "follow-up suggestions, search queries); such a request to a knowledge model is "
+        "answered by its chat model without documents",
+    )
+    source_list: bool = Field(
+        True,
+        description="End a knowledge model's answer with its sources, as a list with links, "
+        "for clients that show no annotations",
+    )
+    citation_link_minutes: int = Field(
+        60,
+        ge=0,
+        le=7 * 24 * 60,
+        description="How long a citation's link (`url_citation`) opens the cited place "
+        "without logging in; 0: no links",
+    )
+
+    @model_validator(mode="after")
+    def _ids_are_unique(self) -> KnowledgeSettings:
+        ids = [model.id for model in self.models]
+        if len(ids) != len(set(ids)):
+            raise ValueError("knowledge.models: every knowledge model needs a unique id")
+        return self
+
+
 class HttpSettings(BaseModel):
     """What the HTTP server accepts from a client, and whose proxy headers it believes."""
 
@@ -436,6 +495,7 @@ class Settings(BaseSettings):
     vector: VectorSettings = VectorSettings()
     llm: LlmSettings = LlmSettings()
     answer: AnswerSettings = AnswerSettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
     http: HttpSettings = HttpSettings()
     auth: AuthSettings = AuthSettings()
     quotas: QuotaSettings = QuotaSettings()

@@ -118,6 +118,11 @@ class CollectionService(OwnerScoped):
         with self._db.session() as session:
             return [_info(session, c) for c in rows.collections_of(session, self._owner)]
 
+    def list_rows(self) -> list[Collection]:
+        """The collections alone, oldest first: no counts (cheap, for listings of names)."""
+        with self._db.session() as session:
+            return rows.collections_of(session, self._owner)
+
     def list_page(self, page: PageRequest) -> Page[CollectionInfo]:
         with self._db.session() as session:
             found = rows.collection_page(session, self._owner, page)
@@ -126,6 +131,11 @@ class CollectionService(OwnerScoped):
     def get(self, id_or_name: str) -> CollectionInfo:
         with self._db.session() as session:
             return _info(session, self._find(session, id_or_name))
+
+    def row(self, id_or_name: str) -> Collection:
+        """The collection alone (no counts)."""
+        with self._db.session() as session:
+            return self._find(session, id_or_name)
 
     def resolve_id(self, id_or_name: str) -> str:
         return self.resolve_ids([id_or_name])[0]

@@ -29,6 +29,13 @@ class RetrievalScope:
     vector_store_ids: Sequence[str]
     max_num_results: int | None = None
     filters: dict[str, Any] | None = None
+    # Set by a knowledge model: the chat model that answers (else the request's), the
+    # administrator's instructions, whether citations come with links (`url_citation`) and
+    # whether the answer ends with a list of its sources.
+    model: str | None = None
+    instructions: str | None = None
+    links: bool = False
+    source_list: bool = False
 
 
 @runtime_checkable

@@ -34,6 +34,7 @@ from mmstack.knowledge.collections import CollectionService
 from mmstack.knowledge.conversations import ConversationService
 from mmstack.knowledge.files import FileService
 from mmstack.knowledge.intake import Intake
+from mmstack.knowledge.knowledge_models import KnowledgeModels
 from mmstack.knowledge.previews import PagePreviews
 from mmstack.knowledge.search import CollectionSearch
 from mmstack.llm.factory import open_llm
@@ -89,6 +90,7 @@ class Stack:
     llm: LlmRouter
     answers: AnswerService
     grounded_chat: GroundedChat
+    knowledge_models: KnowledgeModels
     stored_responses: ResponseStore
     conversations: ConversationService
     previews: PagePreviews
@@ -231,6 +233,11 @@ def open_stack(
             llm=llm,
             answers=answers,
             grounded_chat=GroundedChat(answers, collections.addressed_as("vector_store_id")),
+            knowledge_models=KnowledgeModels(
+                collections,
+                settings.knowledge,
+                answer_model=settings.answer.model or settings.llm.default_model,
+            ),
             stored_responses=ResponseStore(db, keep_days=settings.llm.stored_response_days),
             conversations=ConversationService(db),
             previews=previews,
@@ -240,6 +247,7 @@ def open_stack(
                 settings.quotas,
                 settings.data_dir,
                 make_first_admin=make_first_admin,
+                link_minutes=settings.knowledge.citation_link_minutes,
             ),
             text_reader=text_reader,
             transcriber=transcriber,

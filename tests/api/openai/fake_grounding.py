@@ -42,7 +42,7 @@ class FakeGrounding:
         self.calls: list[tuple[ChatCompletionRequest, RetrievalScope]] = []
         self.owners: list[Owner] = []
 
-    def for_owner(self, owner: Owner) -> FakeGrounding:
+    def for_owner(self, owner: Owner, links: object = None) -> FakeGrounding:
         """Bound to the caller's team, as the stack's grounding is on every request."""
         self.owners.append(owner)
         return self

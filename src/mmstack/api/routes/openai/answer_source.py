@@ -1,15 +1,19 @@
 """Where an answer comes from: the LLM router, or grounded answering when the request names
-vector stores to answer from."""
+vector stores to answer from or a knowledge model (`knowledge.knowledge_models`)."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from mmstack.api.citation_links import RequestCitationLinks
 from mmstack.api.deps import MeterDep, PrincipalDep, stack_of
 from mmstack.auth.quotas import Meter
+from mmstack.knowledge.knowledge_models import KnowledgeModels
 from mmstack.llm.backend import ChatStream
 from mmstack.llm.grounding import Grounding, RetrievalScope
 from mmstack.llm.router import LlmRouter
@@ -108,14 +112,27 @@ class MeteredStream:
         await run_in_threadpool(self._meter.record_tokens, self._model, prompt, completion)
 
 
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """Where a request goes: the source, the request as that source takes it, and the
+    retrieval scope (None: not grounded)."""
+
+    source: AnswerSource
+    request: ChatCompletionRequest
+    scope: RetrievalScope | None
+
+
 class Answers:
     """The sources a request may use: the router, and grounded answering (`Grounding`),
     each metered for the caller."""
 
-    def __init__(self, llm: LlmRouter, grounding: Grounding, meter: Meter) -> None:
+    def __init__(
+        self, llm: LlmRouter, grounding: Grounding, meter: Meter, knowledge: KnowledgeModels
+    ) -> None:
         self.llm = llm
         self._grounding = grounding
         self._meter = meter
+        self._knowledge = knowledge
 
     def source(self, scope: RetrievalScope | None) -> AnswerSource:
         """The router, or grounded answering over `scope`."""
@@ -123,10 +140,45 @@ class Answers:
             return MeteredSource(self.llm, self._meter)
         return MeteredSource(GroundedSource(self._grounding, scope), self._meter)
 
+    def route(self, chat: ChatCompletionRequest, scope: RetrievalScope | None) -> Routed:
+        """Where `chat` goes. A knowledge model answers from its collections (and any vector
+        stores the request names besides), with links on its citations; a client's own
+        background request to it (a title, tags) goes to its chat model ungrounded."""
+        known = self._knowledge.find(chat.model)
+        if known is None:
+            return Routed(self.source(scope), chat, scope)
+        if self._knowledge.is_housekeeping(chat):
+            plain = chat.for_model(known.model, stream=bool(chat.stream))
+            return Routed(self.source(None), plain, None)
+        grounded = RetrievalScope(
+            [*known.collection_ids, *(scope.vector_store_ids if scope else ())],
+            model=known.model,
+            instructions=known.instructions,
+            links=True,
+            source_list=self._knowledge.settings.source_list,
+        )
+        if scope is not None:
+            grounded = dataclasses.replace(
+                grounded, max_num_results=scope.max_num_results, filters=scope.filters
+            )
+        return Routed(self.source(grounded), chat, grounded)
+
 
 async def get_answers(request: Request, principal: PrincipalDep, meter: MeterDep) -> Answers:
     stack = stack_of(request)
-    return Answers(stack.llm, stack.grounded_chat.for_owner(principal.owner), meter)
+    owner = principal.owner
+    signer = stack.auth.links
+    links = (
+        RequestCitationLinks(signer, str(request.base_url), owner.team_id)
+        if signer.enabled
+        else None
+    )
+    return Answers(
+        stack.llm,
+        stack.grounded_chat.for_owner(owner, links),
+        meter,
+        stack.knowledge_models.for_owner(owner),
+    )
 
 
 AnswersDep = Annotated[Answers, Depends(get_answers)]

@@ -28,9 +28,10 @@ async def create_chat_completion(
     body: ChatCompletionBody, request: Request, answers: AnswersDep
 ) -> Response:
     """OpenAI's chat completions, streamed or not; with `vector_store_ids` (an mmstack
-    extension), answered from those vector stores."""
-    source = answers.source(body.retrieval())
-    chat = body.chat_request()
+    extension) or a knowledge model (`kb/<collection>`, see `GET /v1/models`), answered
+    from those documents with citations."""
+    routed = answers.route(body.chat_request(), body.retrieval())
+    source, chat = routed.source, routed.request
     if chat.stream:
         stream = await unless_disconnected(request, source.stream(chat))
         return EventStreamResponse(chat_events(stream), stream)

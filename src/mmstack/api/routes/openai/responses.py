@@ -48,9 +48,8 @@ async def create_response(
     history = None
     if body.previous_response_id is not None:
         history = await run_in_threadpool(stored.conversation, body.previous_response_id)
-    chat = chat_request(body, history)
-    scope = retrieval_scope(body)
-    source = answers.source(scope)
+    routed = answers.route(chat_request(body, history), retrieval_scope(body))
+    source, chat, scope = routed.source, routed.request, routed.scope
     keep = body.store and stored.enabled
     builder = ResponseBuilder(body, search_query=search_query(chat) if scope else None, stored=keep)
 

@@ -27,7 +27,16 @@ def annotations_of(extra: dict[str, Any] | None) -> list[dict[str, Any]]:
     found = (extra or {}).get("annotations")
     if not isinstance(found, list):
         return []
-    return [a for a in found if isinstance(a, dict) and isinstance(a.get("type"), str)]
+    return [_flat(a) for a in found if isinstance(a, dict) and isinstance(a.get("type"), str)]
+
+
+def _flat(annotation: dict[str, Any]) -> dict[str, Any]:
+    """An annotation in the Responses API's shape: a chat completion's `url_citation`
+    nests its fields, a response's has them at the top."""
+    nested = annotation.get("url_citation")
+    if annotation["type"] == "url_citation" and isinstance(nested, dict):
+        return {"type": "url_citation", **nested}
+    return annotation
 
 
 class ResponseBuilder:
