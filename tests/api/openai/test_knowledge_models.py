@@ -76,7 +76,8 @@ def test_a_knowledge_model_answers_with_citations_clients_render(
     annotations = cast(list[dict[str, Any]], completion.choices[0].message.to_dict()["annotations"])
     files = [a for a in annotations if a["type"] == "file_citation"]
     links = [a["url_citation"] for a in annotations if a["type"] == "url_citation"]
-    assert files and len(links) == len(files)
+    assert files
+    assert len(links) == len(files)
     assert all(a["file_id"] == file_id and a["page_start"] == 2 for a in files)
     root = _root(embedded_server)
     for link in links:
@@ -92,10 +93,12 @@ def test_a_knowledge_model_answers_with_citations_clients_render(
     page = httpx.get(links[0]["url"], timeout=60)
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert "pumps.pdf" in page.text and "page 2" in page.text
+    assert "pumps.pdf" in page.text
+    assert "page 2" in page.text
     quoted = page.text.split("<mark>", 1)[1].split("</mark>", 1)[0]
     assert "12 March 2024" in quoted
-    assert "<svg" in page.text and "<rect" in page.text  # the page, the quoted lines outlined
+    assert "<svg" in page.text
+    assert "<rect" in page.text
     assert "script-src" in page.headers["content-security-policy"]
     stylesheet = httpx.get(f"{root}/console/cite.css", timeout=10)
     assert stylesheet.status_code == 200
@@ -121,7 +124,8 @@ def test_a_streamed_knowledge_answer_carries_the_same_citations(
         if delta is not None:
             text += delta.content or ""
             annotations += delta.to_dict().get("annotations", [])  # type: ignore[arg-type]
-    assert "12 March 2024" in text and "\n\nSources:\n[1] [pumps.pdf, p. 2](" in text
+    assert "12 March 2024" in text
+    assert "\n\nSources:\n[1] [pumps.pdf, p. 2](" in text
     assert {a["type"] for a in annotations} == {"file_citation", "url_citation"}
 
 
@@ -137,9 +141,10 @@ def test_the_responses_api_gets_url_citations_from_a_knowledge_model(
     part = message.content[0]
     assert part.type == "output_text"
     kinds = [a.type for a in part.annotations]
-    assert "file_citation" in kinds and "url_citation" in kinds
+    assert "file_citation" in kinds
+    assert "url_citation" in kinds
     link = next(a for a in part.annotations if a.type == "url_citation")
-    assert link.url.startswith(f"{_root(embedded_server)}/cite/")  # type: ignore[union-attr]
+    assert link.url.startswith(f"{_root(embedded_server)}/cite/")
 
 
 def test_a_clients_title_request_is_answered_without_documents(
@@ -156,11 +161,11 @@ def test_a_clients_title_request_is_answered_without_documents(
     completion = embedded_client.chat.completions.create(
         model=MODEL, messages=messages, max_tokens=24, temperature=0
     )
-    message = completion.choices[0].message.to_dict()
+    message = completion.choices[0].message
     assert completion.model == QWEN_0_5B_ID  # its chat model answered, ungrounded
-    assert not message.get("annotations")
-    assert "Sources:" not in (message.get("content") or "")
-    assert "documents do not say" not in (message.get("content") or "").lower()
+    assert not message.to_dict().get("annotations")
+    assert "Sources:" not in (message.content or "")
+    assert "documents do not say" not in (message.content or "").lower()
 
 
 def test_knowledge_models_stay_within_what_the_key_may_read(
@@ -174,7 +179,8 @@ def test_knowledge_models_stay_within_what_the_key_may_read(
     )
     limited = openai.OpenAI(base_url=embedded_server.base_url, api_key=secret, max_retries=0)
     ids = [m.id for m in limited.models.list()]
-    assert "kb/other-notes" in ids and MODEL not in ids
+    assert "kb/other-notes" in ids
+    assert MODEL not in ids
     with pytest.raises(openai.NotFoundError, match="cannot read"):
         limited.chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": QUESTION}], max_tokens=8
