@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -126,6 +127,17 @@ class SearchService(OwnerScoped):
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+    def relevance(self, score: float) -> float:
+        """A fused score as a relevance in [0, 1], higher better, in the same order (what
+        OpenAI's vector store search reports): the logistic of a z-score sum, a min-max sum
+        or a reciprocal-rank sum over its largest possible value."""
+        settings = self._settings
+        if settings.fusion == "zscore":
+            return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, score))))
+        weights = settings.keyword_weight + settings.vector_weight
+        best = weights if settings.fusion == "minmax" else weights / (settings.rrf_k + 1)
+        return max(0.0, min(1.0, score / best)) if best > 0 else 0.0
 
     def search(
         self,

@@ -25,6 +25,7 @@ class StoreHit:
 
     hit: SearchHit
     attributes: dict[str, Any]
+    score: float  # relevance in [0, 1], higher better
 
 
 class CollectionSearch(OwnerScoped):
@@ -66,8 +67,8 @@ class CollectionSearch(OwnerScoped):
         if flt is None and hits:
             with self._db.session() as session:
                 attributes = completed_attributes(session, store_id, [h.file_id for h in hits])
-        return [
-            StoreHit(h, attributes.get(h.file_id, {}))
+        found = [
+            StoreHit(h, attributes.get(h.file_id, {}), self._search.relevance(h.score))
             for h in hits
-            if score_threshold is None or h.score >= score_threshold
         ]
+        return [h for h in found if score_threshold is None or h.score >= score_threshold]

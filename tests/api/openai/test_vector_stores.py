@@ -145,6 +145,17 @@ def test_store_files_attributes_and_filtered_search(client: openai.OpenAI) -> No
     }
     assert found(filters=compound) == {"voles.txt", "owls.txt"}
     assert found(ranking_options={"ranker": "auto", "score_threshold": 1e9}) == set()
+    # Scores as OpenAI gives them: relevances in [0, 1], higher better, so a threshold in
+    # that range keeps the better results and drops the rest.
+    scores = [r.score for r in client.vector_stores.search(store.id, query="herons").data]
+    assert len(scores) == 3
+    assert all(0.0 <= score <= 1.0 for score in scores)
+    assert scores == sorted(scores, reverse=True)
+    assert scores[0] > scores[-1]
+    middle = (scores[0] + scores[-1]) / 2
+    kept = found("herons", ranking_options={"score_threshold": middle})
+    assert "herons.txt" in kept
+    assert 0 < len(kept) < 3
     assert found(query=["herons", "rivers"], rewrite_query=True, max_num_results=1) == {
         "herons.txt"
     }

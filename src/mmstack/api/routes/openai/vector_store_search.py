@@ -19,7 +19,9 @@ def search_vector_store(
 ) -> SearchPage:
     """Hybrid search (BM25 and dense, fused) over the store's completed files. Several
     queries are searched as one text; `rewrite_query` and `ranking_options.ranker` are
-    accepted and not applied. Scores are fusion scores, comparable within one search."""
+    accepted and not applied. Scores are relevances in [0, 1], higher better (the fused
+    score mapped in order: `SearchService.relevance`), so `score_threshold` works as with
+    OpenAI."""
     ranking = body.ranking_options
     hits = search.search(
         vector_store_id,

@@ -89,7 +89,7 @@ class StoreSearchResultOut(BaseModel):
         return cls(
             file_id=hit.file_id,
             filename=hit.filename,
-            score=hit.score,
+            score=found.score,
             attributes=found.attributes,
             content=[TextPart(text=hit.text)],
             modality=hit.modality,
