@@ -16,7 +16,11 @@ import pytest
 
 from mmstack.config.settings import EmbeddedLlmSettings, LlmSettings, Settings
 from mmstack.llm.embedded import EmbeddedBackend
-from mmstack.llm.errors import ContextLengthExceededError, ImageInputNotSupportedError
+from mmstack.llm.errors import (
+    ContextLengthExceededError,
+    ImageInputNotSupportedError,
+    ToolsTooLargeError,
+)
 from mmstack.llm.factory import open_llm
 from mmstack.llm.llama import LlamaModel
 from mmstack.llm.router import LlmRouter
@@ -194,6 +198,61 @@ async def test_tools_reach_the_chat_template_and_calls_come_back(router: LlmRout
     assert calls[0].function.name == "get_weather"
     assert json.loads(calls[0].function.arguments or "{}") == {"city": "Paris"}
     assert completion.choices[0].finish_reason == "tool_calls"
+
+
+def _many_tools(count: int) -> list[dict[str, object]]:
+    """Tool schemas the way a chat client's built-in tools come: many, each described."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": f"tool_{n}",
+                "description": f"Look up record {n} in the team's workspace and return it",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"query": {"type": "string", "description": "What to find"}},
+                    "required": ["query"],
+                },
+            },
+        }
+        for n in range(count)
+    ]
+
+
+async def test_too_many_tool_schemas_are_refused_or_dropped_not_read_for_minutes(
+    llm_settings: Settings, registry: ModelRegistry
+) -> None:
+    question = [{"role": "user", "content": "Say hello."}]
+    heavy = _request(question, tools=_many_tools(36), tool_choice="auto", max_tokens=8)
+    light = _request(question, tools=_many_tools(1), max_tokens=8)
+    router = open_llm(llm_settings, registry)  # the default budget: 1024 tokens of tools
+    try:
+        with pytest.raises(ToolsTooLargeError) as refused:
+            await router.complete(heavy)
+        assert refused.value.status_code == 400
+        assert refused.value.param == "tools"
+        assert "36 tool schemas" in refused.value.message
+        assert "llm.embedded.max_tool_tokens" in refused.value.message
+        assert (await router.complete(light)).choices  # a few tools still go through
+    finally:
+        await router.aclose()
+
+    embedded = llm_settings.llm.embedded.model_copy(update={"tool_overflow": "drop"})
+    dropping = llm_settings.model_copy(
+        update={"llm": llm_settings.llm.model_copy(update={"embedded": embedded})}
+    )
+    router = open_llm(dropping, registry)
+    try:
+        completion = await router.complete(heavy)
+        assert completion.choices[0].message.content
+        assert not completion.choices[0].message.tool_calls
+        # Answered without the schemas: the prompt is the question's alone.
+        plain = await router.count_prompt_tokens(_request(question))
+        assert completion.usage is not None
+        assert plain is not None
+        assert completion.usage.prompt_tokens == plain
+    finally:
+        await router.aclose()
 
 
 def test_bundled_chat_models_are_verified(registry: ModelRegistry) -> None:

@@ -192,6 +192,17 @@ class EmbeddedLlmSettings(BaseModel):
     parallel: int = Field(2, ge=1, le=64, description="Requests generated at once per model")
     threads: int | None = Field(None, ge=1, description="llama.cpp threads (default: cores)")
     batch_size: int = Field(512, ge=32, description="Prompt tokens evaluated per step")
+    max_tool_tokens: int = Field(
+        1024,
+        ge=0,
+        description="Tokens a request's tool schemas may take (a client's built-in tools can "
+        "take thousands, minutes of prompt reading on a CPU); over it, `tool_overflow` decides",
+    )
+    tool_overflow: Literal["refuse", "drop"] = Field(
+        "refuse",
+        description="A request whose tools are over `max_tool_tokens`: 'refuse' answers 400 "
+        "`tools_too_large`, 'drop' answers it without its tools",
+    )
 
 
 class UpstreamSettings(BaseModel):

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import threading
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from pydantic import ValidationError
 
 from mmstack.llm.assemble import CompletionAssembler
-from mmstack.llm.errors import BackendFailedError, ImageInputNotSupportedError
+from mmstack.llm.errors import (
+    BackendFailedError,
+    ImageInputNotSupportedError,
+    ToolsTooLargeError,
+)
 from mmstack.llm.llama import Json, LlamaModel, LlamaOptions
 from mmstack.llm.types import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 from mmstack.models.registry import ModelRegistry, ModelSpec, ModelUnavailableError
@@ -129,13 +134,21 @@ class EmbeddedBackend:
         registry: ModelRegistry,
         model_ids: list[str],
         options: LlamaOptions,
+        *,
+        max_tool_tokens: int | None = None,
+        tool_overflow: Literal["refuse", "drop"] = "refuse",
     ) -> None:
+        """`max_tool_tokens`: the most a request's tool schemas may take (None: no limit);
+        over it the request is refused, or with `tool_overflow` 'drop' answered without
+        its tools."""
         for model_id in model_ids:
             if registry.spec(model_id).task != "llm":
                 raise ModelUnavailableError(f"'{model_id}' is not a chat model", param="model")
         self._registry = registry
         self._model_ids = list(model_ids)
         self._options = options
+        self._max_tool_tokens = max_tool_tokens
+        self._tool_overflow = tool_overflow
         self._loaded: dict[str, LlamaModel] = {}
         # Talks to llama.cpp's own loopback listener (template rendering, tokenizing).
         self._http = httpx.AsyncClient(timeout=30)
@@ -183,6 +196,7 @@ class EmbeddedBackend:
         if request.has_images():
             raise ImageInputNotSupportedError(request.model)
         model = await self.load(request.model)
+        request = await self._fit_tools(model, request)
         generation = _Generation(model, _body(request))
         stream = EmbeddedStream(generation, request.model)
         generation.start()
@@ -194,6 +208,28 @@ class EmbeddedBackend:
             await stream.aclose()
             raise
         return stream
+
+    async def _fit_tools(
+        self, model: LlamaModel, request: ChatCompletionRequest
+    ) -> ChatCompletionRequest:
+        """The request, if its tools fit `max_tool_tokens`; else refused, or without them."""
+        limit = self._max_tool_tokens
+        if not request.tools or limit is None:
+            return request
+        schemas = json.dumps(request.tools, separators=(",", ":"))
+        tokens = len((await self._call(model, "/tokenize", {"content": schemas}))["tokens"])
+        if tokens <= limit:
+            return request
+        if self._tool_overflow == "refuse":
+            raise ToolsTooLargeError(request.model, len(request.tools), tokens, limit)
+        log.info(
+            "tools dropped: over llm.embedded.max_tool_tokens",
+            extra={"model": request.model, "tools": len(request.tools), "tokens": tokens},
+        )
+        body = request.body()
+        for name in ("tools", "tool_choice", "parallel_tool_calls"):
+            body.pop(name, None)
+        return ChatCompletionRequest.model_validate(body)
 
     async def context_window(self, model: str) -> int | None:
         return (await self.load(model)).context_window

@@ -24,6 +24,21 @@ class UnknownModelError(NotFoundError):
         )
 
 
+class ToolsTooLargeError(InvalidRequestError):
+    code = "tools_too_large"
+    status_code: ClassVar[int] = 400
+
+    def __init__(self, model: str, count: int, tokens: int, limit: int) -> None:
+        super().__init__(
+            f"The request's {count} tool schemas take {tokens} tokens; model '{model}' takes "
+            f"at most {limit} (llm.embedded.max_tool_tokens): on this server's CPU they would "
+            "take minutes to read before the first word. Send fewer tools (a chat client's "
+            "built-in tools can be turned off per model), or have the server drop them "
+            "(llm.embedded.tool_overflow = 'drop').",
+            param="tools",
+        )
+
+
 class ContextLengthExceededError(InvalidRequestError):
     code = "context_length_exceeded"
     status_code: ClassVar[int] = 400

@@ -31,6 +31,14 @@ def open_llm(
             threads=llm.embedded.threads,
             batch_size=llm.embedded.batch_size,
         )
-        backends.append(EmbeddedBackend(registry, llm.embedded.models, options))
+        backends.append(
+            EmbeddedBackend(
+                registry,
+                llm.embedded.models,
+                options,
+                max_tool_tokens=llm.embedded.max_tool_tokens,
+                tool_overflow=llm.embedded.tool_overflow,
+            )
+        )
     backends += [UpstreamBackend(upstream, transport=transport) for upstream in llm.upstreams]
     return LlmRouter(backends, llm.aliases, llm.default_model)
