@@ -40,7 +40,8 @@ def citation_page(token: str, request: Request) -> HTMLResponse:
     try:
         return HTMLResponse(_page(token, _place(token, request), stack_of(request)))
     except NotFoundError as exc:
-        return HTMLResponse(_ERROR.format(message=escape(exc.message)), status_code=404)
+        message = exc.message[:1].upper() + exc.message[1:] + "."
+        return HTMLResponse(_ERROR.format(message=escape(message)), status_code=404)
 
 
 def _page(token: str, place: CitedPlace, stack: Stack) -> str:

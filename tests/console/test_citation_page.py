@@ -1,0 +1,58 @@
+"""The page a citation's link opens (`/cite/...`), the way someone who clicked a source in
+their chat client sees it: no login, the quote marked in its text, the PDF page with the
+quoted lines outlined; readable with a screen reader (axe) and in the dark theme; a link
+that was tampered with says so."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+
+from mmstack.api.citation_links import CitedPlace
+from tests.api.live_server import LiveServer
+from tests.console.conftest import Session, console_url
+from tests.documents import PAGE_TEXTS, make_pdf
+
+
+def test_a_citation_link_shows_the_quoted_lines_on_their_page(
+    console_server: LiveServer, new_session: Any
+) -> None:
+    client = openai.OpenAI(base_url=console_server.base_url, api_key=console_server.api_key)
+    uploaded = client.files.create(
+        file=("quarterly.pdf", make_pdf(PAGE_TEXTS), "application/pdf"), purpose="assistants"
+    )
+    store = client.vector_stores.create(name="citation-page")
+    attached = client.vector_stores.files.create_and_poll(uploaded.id, vector_store_id=store.id)
+    assert attached.status == "completed"
+    stack = console_server.stack
+    text = stack.collections.file_text(store.id, uploaded.id)
+    quote = "corrosion of titanium valves in the desalination plant"
+    start = text.index(quote)
+    team = stack.collections.row(store.id).team_id
+    place = CitedPlace(team, store.id, uploaded.id, start, start + len(quote), page=3)
+    link = "cite/" + stack.auth.links.sign("cite", place.claims())
+
+    reader: Session = new_session(console_url(console_server), "citation")
+    reader.open(link)
+    page = reader.page
+    assert page.get_by_role("heading", level=1).inner_text() == "quarterly.pdf"
+    assert page.locator("mark").inner_text() == quote
+    picture = page.get_by_role("img", name="Page 3, the quoted lines outlined")
+    assert picture.is_visible()
+    assert picture.locator("rect").count() >= 1
+    reader.shot("page")
+    reader.check_accessibility("citation page")
+
+    dark: Session = new_session(console_url(console_server), "citation-dark", color_scheme="dark")
+    dark.open(link)
+    background = dark.page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(20, 22, 27)"
+    dark.shot("page")
+    dark.check_accessibility("citation page, dark")
+
+    reader.open(link[:-6] + "AAAAAA")
+    assert page.get_by_role("heading", level=1).inner_text() == "This citation cannot be shown"
+    assert "This link is not valid." in page.locator("main").inner_text()
+    reader.shot("forged")
+    reader.assert_no_errors()
