@@ -16,7 +16,6 @@ from mmstack.config.settings import KnowledgeModelSettings, KnowledgeSettings
 from mmstack.errors import NotFoundError
 from mmstack.index.model_directory import ModelNotFoundError
 from mmstack.knowledge.collections import CollectionService
-from mmstack.llm.types import ChatCompletionRequest
 from mmstack.store.models import Collection
 from mmstack.store.ownership import Owner, OwnerScoped
 
@@ -87,15 +86,12 @@ class KnowledgeModels(OwnerScoped):
             description=collection.description,
         )
 
-    def is_housekeeping(self, request: ChatCompletionRequest) -> bool:
-        """Whether `request` is a client's own background request (a chat title, tags,
-        follow-up suggestions, search queries) rather than a user's question: its last
-        message carries one of the clients' task markers (`knowledge.housekeeping_markers`,
-        taken from the clients' documented task prompts)."""
-        if not request.messages:
-            return False
-        text = request.messages[-1].text()
-        return any(marker in text for marker in self._settings.housekeeping_markers)
+    def is_housekeeping(self, last_message: str) -> bool:
+        """Whether a request whose last message is `last_message` is a client's own
+        background request (a chat title, tags, follow-up suggestions, search queries)
+        rather than a user's question: it carries one of the clients' task markers
+        (`knowledge.housekeeping_markers`, from the clients' documented task prompts)."""
+        return any(marker in last_message for marker in self._settings.housekeeping_markers)
 
     def _named_model(self, named: KnowledgeModelSettings) -> KnowledgeModel | None:
         try:

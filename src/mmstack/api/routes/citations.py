@@ -41,7 +41,10 @@ def citation_page(token: str, request: Request) -> HTMLResponse:
         return HTMLResponse(_page(token, _place(token, request), stack_of(request)))
     except NotFoundError as exc:
         message = exc.message[:1].upper() + exc.message[1:] + "."
-        return HTMLResponse(_ERROR.format(message=escape(message)), status_code=404)
+        page = _document(
+            "Citation not available", "This citation cannot be shown", f"<p>{escape(message)}</p>"
+        )
+        return HTMLResponse(page, status_code=404)
 
 
 def _page(token: str, place: CitedPlace, stack: Stack) -> str:
@@ -75,9 +78,7 @@ def _page(token: str, place: CitedPlace, stack: Stack) -> str:
     elif stored.media_type.startswith("image/"):
         shown = f'<img class="picture" src="{escape(token)}/media" alt="{escape(stored.filename)}">'
     title = f"{stored.filename}" + (f", {', '.join(where)}" if where else "")
-    return _PAGE.format(
-        title=escape(title),
-        filename=escape(stored.filename),
+    body = _PLACE.format(
         collection=escape(collection.name),
         where=escape(", ".join(where)) or "the passage",
         before=escape(("…" if len(before) == CONTEXT_CHARS else "") + before),
@@ -86,6 +87,7 @@ def _page(token: str, place: CitedPlace, stack: Stack) -> str:
         shown=shown,
         console=f"../#/collection/{escape(place.collection_id)}",
     )
+    return _document(escape(title), escape(stored.filename), body)
 
 
 @router.get("/{token}/media", response_class=FileResponse)
@@ -117,7 +119,12 @@ def _page_picture(image: PageImage, number: int) -> str:
     )
 
 
-_PAGE = """<!doctype html>
+def _document(title: str, heading: str, body: str) -> str:
+    """A whole page; `title`, `heading` and `body` are HTML already escaped."""
+    return _DOCUMENT.format(title=title, heading=heading, body=body)
+
+
+_DOCUMENT = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -129,31 +136,14 @@ _PAGE = """<!doctype html>
 <body>
 <main>
 <p class="brand">mmstack · cited source</p>
-<h1>{filename}</h1>
-<p class="where">In <strong>{collection}</strong>, {where}</p>
-<blockquote><p>{before}<mark>{quote}</mark>{after}</p></blockquote>
-{shown}
-<p class="more"><a href="{console}">Open the collection in the console</a> (sign-in needed)</p>
+<h1>{heading}</h1>
+{body}
 </main>
 </body>
 </html>
 """
 
-_ERROR = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>Citation not available · mmstack</title>
-<link rel="stylesheet" href="../console/cite.css">
-</head>
-<body>
-<main>
-<p class="brand">mmstack · cited source</p>
-<h1>This citation cannot be shown</h1>
-<p>{message}</p>
-</main>
-</body>
-</html>
-"""
+_PLACE = """<p class="where">In <strong>{collection}</strong>, {where}</p>
+<blockquote><p>{before}<mark>{quote}</mark>{after}</p></blockquote>
+{shown}
+<p class="more"><a href="{console}">Open the collection in the console</a> (sign-in needed)</p>"""

@@ -147,7 +147,7 @@ class Answers:
         known = self._knowledge.find(chat.model)
         if known is None:
             return Routed(self.source(scope), chat, scope)
-        if self._knowledge.is_housekeeping(chat):
+        if self._knowledge.is_housekeeping(chat.messages[-1].text()):
             plain = chat.for_model(known.model, stream=bool(chat.stream))
             return Routed(self.source(None), plain, None)
         grounded = RetrievalScope(
