@@ -12,7 +12,14 @@ import openai
 from mmstack.api.citation_links import CitedPlace
 from tests.api.live_server import LiveServer
 from tests.console.conftest import Session, console_url
-from tests.documents import PAGE_TEXTS, make_pdf
+from tests.documents import make_pdf
+
+# Words no other console test searches for: this server is shared by the package's tests.
+PAGES = [
+    "Harbour log. The ferry Marisol docks at pier nine every morning.",
+    "Inspection. The inspectors found cracked hinges on the loading ramp of the Marisol.",
+    "Repairs. The ramp hinges were welded in the dry dock at Tessara over four days.",
+]
 
 
 def test_a_citation_link_shows_the_quoted_lines_on_their_page(
@@ -20,14 +27,14 @@ def test_a_citation_link_shows_the_quoted_lines_on_their_page(
 ) -> None:
     client = openai.OpenAI(base_url=console_server.base_url, api_key=console_server.api_key)
     uploaded = client.files.create(
-        file=("quarterly.pdf", make_pdf(PAGE_TEXTS), "application/pdf"), purpose="assistants"
+        file=("harbour.pdf", make_pdf(PAGES), "application/pdf"), purpose="assistants"
     )
     store = client.vector_stores.create(name="citation-page")
     attached = client.vector_stores.files.create_and_poll(uploaded.id, vector_store_id=store.id)
     assert attached.status == "completed"
     stack = console_server.stack
     text = stack.collections.file_text(store.id, uploaded.id)
-    quote = "corrosion of titanium valves in the desalination plant"
+    quote = "ramp hinges were welded in the dry dock at Tessara"
     start = text.index(quote)
     team = stack.collections.row(store.id).team_id
     place = CitedPlace(team, store.id, uploaded.id, start, start + len(quote), page=3)
@@ -36,7 +43,7 @@ def test_a_citation_link_shows_the_quoted_lines_on_their_page(
     reader: Session = new_session(console_url(console_server), "citation")
     reader.open(link)
     page = reader.page
-    assert page.get_by_role("heading", level=1).inner_text() == "quarterly.pdf"
+    assert page.get_by_role("heading", level=1).inner_text() == "harbour.pdf"
     assert page.locator("mark").inner_text() == quote
     picture = page.get_by_role("img", name="Page 3, the quoted lines outlined")
     assert picture.is_visible()
@@ -56,3 +63,5 @@ def test_a_citation_link_shows_the_quoted_lines_on_their_page(
     assert "This link is not valid." in page.locator("main").inner_text()
     reader.shot("forged")
     reader.assert_no_errors()
+    client.vector_stores.delete(store.id)
+    client.files.delete(uploaded.id)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from mmstack.answer.followups import Turn
 from mmstack.answer.service import AnswerService
+from mmstack.answer.source_numbers import SourceNumbers
 from mmstack.answer.stream import AnswerStream
 from mmstack.answer.types import Answer, AnswerDone, Citation, TextDelta
 from mmstack.errors import InvalidRequestError
@@ -63,6 +64,8 @@ class GroundedChat:
         question, arguments = self._asked(request, scope)
         answer = await self._answers.answer(question, **arguments)
         chat = self if scope.links else self._without_links()
+        if scope.links:
+            answer = SourceNumbers().answer(answer)
         text = answer.text + (chat.source_list(answer) if scope.source_list else "")
         message = AssistantMessage(content=text, annotations=chat.annotations(answer))
         return ChatCompletion(
@@ -77,7 +80,8 @@ class GroundedChat:
         question, arguments = self._asked(request, scope)
         events = await self._answers.stream(question, **arguments)
         chat = self if scope.links else self._without_links()
-        return GroundedStream(events, request, chat, source_list=scope.source_list)
+        numbers = SourceNumbers() if scope.links else None
+        return GroundedStream(events, request, chat, source_list=scope.source_list, numbers=numbers)
 
     def _without_links(self) -> GroundedChat:
         return GroundedChat(self._answers, self._vector_stores)
@@ -89,11 +93,7 @@ class GroundedChat:
         """The answer's sources as a Markdown list to put after it, for clients that show
         no annotations: each passage once, by its number, linked when links are on."""
         lines = []
-        listed: set[int] = set()
-        for citation in answer.citations:
-            if citation.number in listed:
-                continue
-            listed.add(citation.number)
+        for citation in sources_of(answer):
             title = _title(citation)
             if self._links is not None:
                 title = f"[{title}]({self._links.url(citation)})"
@@ -134,10 +134,12 @@ class GroundedStream:
         chat: GroundedChat,
         *,
         source_list: bool = False,
+        numbers: SourceNumbers | None = None,
     ) -> None:
         self._events = events
         self._chat = chat
         self._source_list = source_list
+        self._numbers = numbers
         self._model = request.model
         self._include_usage = bool((request.stream_options or {}).get("include_usage"))
         self._id = new_completion_id()
@@ -156,9 +158,13 @@ class GroundedStream:
                 self._finished = True
             elif isinstance(event, TextDelta):
                 if event.text:
-                    self._pending.append(self._chunk(Delta(content=event.text)))
+                    text = self._numbers.text(event.text) if self._numbers else event.text
+                    self._pending.append(self._chunk(Delta(content=text)))
             elif isinstance(event, AnswerDone):
-                self._pending += self._ending(event.answer)
+                answer = event.answer
+                self._pending += self._ending(
+                    self._numbers.answer(answer) if self._numbers else answer
+                )
                 self._finished = True
         return self._pending.pop(0)
 
@@ -221,12 +227,20 @@ def citation_annotations(
 ) -> list[dict[str, Any]]:
     """Each citation as a `file_citation`, and with `links` as a `url_citation` too (the
     shape chat clients render)."""
-    found = []
-    for citation in answer.citations:
-        found.append(_annotation(citation))
-        if links is not None:
-            found.append(_url_annotation(citation, links.url(citation)))
+    found = [_annotation(citation) for citation in answer.citations]
+    if links is not None:
+        # One link per source, in the order of their numbers: clients that show `[k]` as
+        # the k-th link they were given (Open WebUI) then show the right one.
+        found += [_url_annotation(c, links.url(c)) for c in sources_of(answer)]
     return found
+
+
+def sources_of(answer: Answer) -> list[Citation]:
+    """Each cited passage once (its first citation), by number."""
+    first: dict[int, Citation] = {}
+    for citation in answer.citations:
+        first.setdefault(citation.number, citation)
+    return [first[number] for number in sorted(first)]
 
 
 def _url_annotation(citation: Citation, url: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mmstack.errors import ConflictError, PermissionDeniedError
@@ -73,9 +72,11 @@ class CollectionService(OwnerScoped):
         description: str | None = None,
         metadata: dict[str, Any] | None = None,
         files: Sequence[FileToAttach] = (),
+        unique_name: bool = True,
     ) -> CollectionInfo:
         """A new collection, with `files` attached and queued. Without a name, it is
-        named by its id (names are unique within a team)."""
+        named by its id. A taken name is a ConflictError unless not `unique_name` (OpenAI's
+        vector stores may share a name)."""
         collection_id = new_id("vs_")
         with self._db.session(write=True) as session:
             collection = self.create_in(
@@ -84,6 +85,7 @@ class CollectionService(OwnerScoped):
                 description=description,
                 metadata=metadata,
                 collection_id=collection_id,
+                unique_name=unique_name,
             )
             attach_files(session, self._intake, collection.id, files, owner=self._owner)
         if files:
@@ -98,20 +100,18 @@ class CollectionService(OwnerScoped):
         description: str | None = None,
         metadata: dict[str, Any] | None = None,
         collection_id: str | None = None,
+        unique_name: bool = True,
     ) -> Collection:
-        """Add a collection inside the caller's transaction; names are unique per team."""
+        """Add a collection inside the caller's transaction (see `create`)."""
         team_id = team_of(self._owner)
-        name = check_name(session, name, team_id=team_id)
+        name = check_name(session, name, team_id=team_id, unique=unique_name)
         collection = Collection(
             name=name, team_id=team_id, description=description, metadata_=metadata or {}
         )
         if collection_id is not None:
             collection.id = collection_id
         session.add(collection)
-        try:
-            session.flush()
-        except IntegrityError:
-            raise name_taken(name) from None  # a concurrent create won
+        session.flush()
         return collection
 
     def list_all(self) -> list[CollectionInfo]:
@@ -153,14 +153,19 @@ class CollectionService(OwnerScoped):
         name: str | None = None,
         description: str | None = None,
         metadata: dict[str, Any] | None = None,
+        unique_name: bool = True,
     ) -> CollectionInfo:
         """Rename, describe and/or replace the metadata; a None argument leaves it as it is
-        (an empty description removes it)."""
+        (an empty description removes it). A taken name: see `create`."""
         with self._db.session(write=True) as session:
             collection = self._find(session, id_or_name)
             if name is not None:
                 collection.name = check_name(
-                    session, name, team_id=collection.team_id, current_id=collection.id
+                    session,
+                    name,
+                    team_id=collection.team_id,
+                    current_id=collection.id,
+                    unique=unique_name,
                 )
             if description is not None:
                 collection.description = description or None
@@ -276,10 +281,20 @@ def team_of(owner: Owner | None) -> str:
     return owner.team_id
 
 
-def check_name(session: Session, name: str, *, team_id: str, current_id: str | None = None) -> str:
-    """`name` stripped, if it can name a collection of the team (1 to 256 characters,
-    unused)."""
+def check_name(
+    session: Session,
+    name: str,
+    *,
+    team_id: str,
+    current_id: str | None = None,
+    unique: bool = True,
+) -> str:
+    """`name` stripped, if it can name a collection of the team (1 to 256 characters, and
+    unused when `unique`). Two requests at once may both take a name (no constraint holds
+    it: vector stores may share names); then the name is ambiguous and ids address them."""
     name = check_label(name, what="collection name", param="name", max_length=256)
+    if not unique:
+        return name
     holder = rows.collection_named(session, name, team_id=team_id)
     if holder is not None and holder != current_id:
         raise name_taken(name)

@@ -10,10 +10,11 @@ sees only theirs."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from mmstack.config.settings import KnowledgeModelSettings, KnowledgeSettings
-from mmstack.errors import NotFoundError
+from mmstack.errors import InvalidRequestError, NotFoundError
 from mmstack.index.model_directory import ModelNotFoundError
 from mmstack.knowledge.collections import CollectionService
 from mmstack.store.models import Collection
@@ -52,9 +53,12 @@ class KnowledgeModels(OwnerScoped):
         found = [model for named in self._named.values() if (model := self._named_model(named))]
         if self._settings.collection_models:
             prefix = self._settings.prefix
+            collections = self._collections.list_rows()
+            names = Counter(collection.name for collection in collections)
+            # A name two vector stores share names neither: each goes by its id.
             found += [
-                self._of_collection(prefix + collection.name, collection)
-                for collection in self._collections.list_rows()
+                self._of_collection(prefix + (c.name if names[c.name] == 1 else c.id), c)
+                for c in collections
             ]
         return found
 
@@ -74,6 +78,12 @@ class KnowledgeModels(OwnerScoped):
             collection = self._collections.row(model_id.removeprefix(prefix))
         except NotFoundError:
             raise _not_found(model_id) from None
+        except InvalidRequestError as ambiguous:  # vector stores sharing the name
+            raise InvalidRequestError(
+                f"several collections answer to '{model_id}': use the model "
+                f"'{prefix}<collection id>' (GET /v1/models lists them)",
+                param="model",
+            ) from ambiguous
         return self._of_collection(model_id, collection)
 
     def _of_collection(self, model_id: str, collection: Collection) -> KnowledgeModel:

@@ -26,9 +26,9 @@ def find_collection(
         named = session.scalars(
             select(Collection).where(Collection.name == id_or_name, visible).limit(2)
         ).all()
-        if len(named) > 1:  # the same name in two teams, asked without a team
+        if len(named) > 1:  # vector stores sharing a name, or two teams' asked without one
             raise InvalidRequestError(
-                f"several teams have a collection named '{id_or_name}'; use its id", param=param
+                f"several collections are named '{id_or_name}'; use its id", param=param
             )
         collection = named[0] if named else None
     if collection is None:

@@ -68,7 +68,8 @@ MAX_ROW_ID = 2**31 - 1
 
 class Collection(Base):
     __tablename__ = "collections"
-    __table_args__ = (UniqueConstraint("team_id", "name"),)
+    # Names repeat only through OpenAI's vector stores; the native API keeps them unique.
+    __table_args__ = (Index("ix_collections_team_id_name", "team_id", "name"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("vs_"))
     team_id: Mapped[str] = mapped_column(

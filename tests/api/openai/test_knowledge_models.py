@@ -77,13 +77,17 @@ def test_a_knowledge_model_answers_with_citations_clients_render(
     files = [a for a in annotations if a["type"] == "file_citation"]
     links = [a["url_citation"] for a in annotations if a["type"] == "url_citation"]
     assert files
-    assert len(links) == len(files)
+    # One link per cited passage, in order, the markers numbered 1, 2... to match: a client
+    # that shows `[k]` as its k-th link (Open WebUI) links each marker to its passage.
+    assert len(links) == len({a["passage"] for a in files})
+    assert [text[link["start_index"] : link["end_index"]] for link in links] == [
+        f"[{k}]" for k in range(1, len(links) + 1)
+    ]
     assert all(a["file_id"] == file_id and a["page_start"] == 2 for a in files)
     root = _root(embedded_server)
     for link in links:
         assert link["url"].startswith(f"{root}/cite/")
         assert link["title"] == "pumps.pdf, p. 2"
-        assert text[link["start_index"] : link["end_index"]].strip().startswith("[")
     # The sources, listed after the answer for clients that show no annotations.
     answer, _, sources = text.partition("\n\nSources:\n")
     assert "12 March 2024" in answer
@@ -185,3 +189,20 @@ def test_knowledge_models_stay_within_what_the_key_may_read(
         limited.chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": QUESTION}], max_tokens=8
         )
+
+
+def test_vector_stores_sharing_a_name_are_knowledge_models_by_id(
+    embedded_client: openai.OpenAI,
+) -> None:
+    first = embedded_client.vector_stores.create(name="twins")
+    second = embedded_client.vector_stores.create(name="twins")
+    ids = [m.id for m in embedded_client.models.list()]
+    assert f"kb/{first.id}" in ids
+    assert f"kb/{second.id}" in ids
+    assert "kb/twins" not in ids
+    with pytest.raises(openai.BadRequestError, match="several collections answer to 'kb/twins'"):
+        embedded_client.chat.completions.create(
+            model="kb/twins", messages=[{"role": "user", "content": QUESTION}], max_tokens=8
+        )
+    for store in (first, second):
+        embedded_client.vector_stores.delete(store.id)

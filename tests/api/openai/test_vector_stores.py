@@ -247,8 +247,18 @@ def test_unknown_ids_and_bad_requests(
     client: openai.OpenAI, base_url: str, auth_headers: dict[str, str]
 ) -> None:
     store = client.vector_stores.create(name="errors")
-    with pytest.raises(openai.ConflictError):
-        client.vector_stores.create(name="errors")
+    # As in OpenAI, vector stores may share a name; each is its own store.
+    twin = client.vector_stores.create(name="errors")
+    assert twin.id != store.id
+    assert client.vector_stores.update(twin.id, name="errors").name == "errors"
+    named = [s.id for s in client.vector_stores.list(limit=100) if s.name == "errors"]
+    assert sorted(named) == sorted([store.id, twin.id])
+    # The native API, which addresses collections by name too, asks for an id.
+    root = base_url.removesuffix("/v1")
+    shared = httpx.get(f"{root}/api/collections/errors", headers=auth_headers)
+    assert shared.status_code == 400
+    assert "use its id" in shared.json()["error"]["message"]
+    assert client.vector_stores.delete(twin.id).deleted
     calls: list[Callable[[], object]] = [
         lambda: client.vector_stores.retrieve("vs_nope"),
         lambda: client.vector_stores.update("vs_nope", name="x"),

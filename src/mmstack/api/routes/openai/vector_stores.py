@@ -23,13 +23,15 @@ router = APIRouter(
 
 @router.post("")
 def create_vector_store(body: VectorStoreCreate, stores: VectorStoresDep) -> VectorStoreOut:
-    """A vector store is an mmstack collection; its name must be unused. `expires_after`
-    and `chunking_strategy` are accepted and not applied."""
+    """A vector store is an mmstack collection; as in OpenAI, several may share a name
+    (the native API then addresses them by id). `expires_after` and `chunking_strategy`
+    are accepted and not applied."""
     info = stores.create(
         name=body.name,
         description=body.description,
         metadata=body.metadata,
         files=[FileToAttach(file_id) for file_id in body.file_ids],
+        unique_name=False,
     )
     return VectorStoreOut.of(info)
 
@@ -49,7 +51,7 @@ def retrieve_vector_store(vector_store_id: str, stores: VectorStoresDep) -> Vect
 def modify_vector_store(
     vector_store_id: str, body: VectorStoreUpdate, stores: VectorStoresDep
 ) -> VectorStoreOut:
-    info = stores.update(vector_store_id, name=body.name, metadata=body.metadata)
+    info = stores.update(vector_store_id, name=body.name, metadata=body.metadata, unique_name=False)
     return VectorStoreOut.of(info)
 
 
