@@ -961,8 +961,9 @@ export interface paths {
         put?: never;
         /**
          * Create Vector Store
-         * @description A vector store is an mmstack collection; its name must be unused. `expires_after`
-         *     and `chunking_strategy` are accepted and not applied.
+         * @description A vector store is an mmstack collection; as in OpenAI, several may share a name
+         *     (the native API then addresses them by id). `expires_after` and `chunking_strategy`
+         *     are accepted and not applied.
          */
         post: operations["create_vector_store_v1_vector_stores_post"];
         delete?: never;
