@@ -1,7 +1,7 @@
 """The client tier: Open WebUI, pinned, as a real client of a live `mmstack up`, driven in
 Debian's Chromium. Nothing is typed into Open WebUI per model: it gets mmstack's address
 and a key (the service key a deployment gives it) and nothing else. Checked, with a
-screenshot of each step in bench/results/client-tier/:
+screenshot of each step in bench/client-tier/ (the latest run's are committed):
 
 - the model Open WebUI picks by default is a chat model (not the embedding or Whisper one);
 - picking a knowledge model (`kb/<collection>`) answers a question from an ingested PDF,
@@ -34,7 +34,7 @@ from mmstack.client import Client
 OPEN_WEBUI = "open-webui==0.12.4"
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "client-tier"
-SHOTS = ROOT / "bench" / "results" / "client-tier"
+SHOTS = ROOT / "bench" / "client-tier"
 CHROMIUM = os.environ.get("MMSTACK_BENCH_CHROMIUM", "/usr/bin/chromium")
 PAGES = [
     "Pump station report. The station pumps water for the town of Arden and its farms.",
