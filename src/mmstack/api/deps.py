@@ -62,8 +62,17 @@ async def current_principal(request: Request) -> Principal:
     auth = stack_of(request).auth
     principal = auth.authenticate(request.headers.get("authorization"))
     request.state.principal = principal
-    auth.quotas.check_request(principal)
+    auth.quotas.check_request(principal, upload=_is_upload(request))
     return principal
+
+
+# The routes that take files, counted against `quotas.upload_requests_per_minute`.
+UPLOAD_ROUTES = frozenset({"/v1/files", "/api/collections/{collection}/files"})
+
+
+def _is_upload(request: Request) -> bool:
+    route = request.scope.get("route")
+    return request.method == "POST" and getattr(route, "path", None) in UPLOAD_ROUTES
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

@@ -67,6 +67,7 @@ class QuotaService:
         if storage is None and settings.redis_address:
             storage = _storage(settings.redis_address)
         self._limiter = SlidingWindowCounterRateLimiter(storage) if storage else None
+        self._uploads_per_minute = settings.upload_requests_per_minute
         self._windows = LocalWindows()
 
     def limits_of(self, quotas: dict[str, Any] | None, fallback: Limits | None = None) -> Limits:
@@ -79,8 +80,15 @@ class QuotaService:
             quotas.get("upload_bytes_per_day", base.upload_bytes_per_day),
         )
 
-    def check_request(self, principal: Principal) -> None:
-        """Count one request against the user's and the key's per-minute limits."""
+    def check_request(self, principal: Principal, *, upload: bool = False) -> None:
+        """Count one request against the user's and the key's per-minute limits; an
+        upload against the per-minute uploads instead (`upload_requests_per_minute`)."""
+        if upload:
+            limit = self._uploads_per_minute
+            self._hit(limit, "user", principal.user_id, what="uploads")
+            if principal.key_id is not None:
+                self._hit(limit, "key", principal.key_id, what="uploads")
+            return
         user = self.limits_of(principal.user_quotas)
         self._hit(user.requests_per_minute, "user", principal.user_id)
         if principal.key_id is not None:
@@ -156,19 +164,21 @@ class QuotaService:
         over many accounts meets this; one account's own lockout stops guessing at it)."""
         self._hit(per_minute, "address", address or "unknown")
 
-    def _hit(self, per_minute: int, kind: str, who: str) -> None:
+    def _hit(self, per_minute: int, kind: str, who: str, *, what: str = "requests") -> None:
         if not per_minute:
             return
+        counted = kind if what == "requests" else f"{what}-{kind}"
         if self._limiter is None:
-            wait = self._windows.hit(per_minute, kind, who, time.time())
+            wait = self._windows.hit(per_minute, counted, who, time.time())
         else:
             item = _per_minute(per_minute)
             wait = None
-            if not self._limiter.hit(item, kind, who):
-                wait = self._limiter.get_window_stats(item, kind, who).reset_time - time.time()
+            if not self._limiter.hit(item, counted, who):
+                stats = self._limiter.get_window_stats(item, counted, who)
+                wait = stats.reset_time - time.time()
         if wait is not None:
             raise RateLimitError(
-                f"rate limit of {per_minute} requests per minute per {kind} reached",
+                f"rate limit of {per_minute} {what} per minute per {kind} reached",
                 retry_after=max(1.0, wait),
             )
 

@@ -464,6 +464,13 @@ class QuotaSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     requests_per_minute: int = Field(600, ge=0)
+    upload_requests_per_minute: int = Field(
+        6000,
+        ge=0,
+        description="File uploads (POST /v1/files, POST /api/collections/{c}/files) per "
+        "minute, counted apart from requests_per_minute: an SDK's bulk upload sends one "
+        "request per file",
+    )
     tokens_per_day: int = Field(0, ge=0, description="Prompt and completion tokens, UTC day")
     upload_bytes_per_day: int = Field(0, ge=0)
     redis_url: str | None = Field(None, description="e.g. redis://127.0.0.1:6379/0")
