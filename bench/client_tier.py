@@ -11,11 +11,16 @@ screenshot of each step in bench/client-tier/ (the latest run's are committed):
 Open WebUI is installed once into .cache/client-tier/ (pip, several GB: it brings torch)
 and run offline (no model downloads; its own embeddings come from mmstack's /v1).
 
-    .venv/bin/python -m bench.client_tier
+    .venv/bin/python -m bench.client_tier [--open-webui-sources]
+
+With `--open-webui-sources` (`knowledge.open_webui_sources`), mmstack streams Open WebUI's
+own source events instead of `url_citation`s, and the run also checks that Open WebUI's
+source window shows the quote.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import secrets
@@ -62,6 +67,9 @@ def service_key() -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--open-webui-sources", action="store_true")
+    events = parser.parse_args().open_webui_sources
     SHOTS.mkdir(parents=True, exist_ok=True)
     executable = open_webui()
     work = Path(tempfile.mkdtemp(prefix="client-tier-"))
@@ -73,6 +81,7 @@ def main() -> None:
         "MMSTACK_DATA_DIR": str(work / "mmstack"),
         "MMSTACK_AUTH__SERVICE_KEY": key,
         "MMSTACK_HTTP__ACCESS_LOG": "true",
+        "MMSTACK_KNOWLEDGE__OPEN_WEBUI_SOURCES": "true" if events else "false",
     }
     mmstack_log = work / "mmstack.log"
     server = start_server(
@@ -113,7 +122,7 @@ def main() -> None:
             ui_log,
         )
         wait_for(f"http://127.0.0.1:{ui_port}/health", ui, ui_log)
-        results = drive(f"http://127.0.0.1:{ui_port}", mm_url, key)
+        results = drive(f"http://127.0.0.1:{ui_port}", mm_url, key, source_window=events)
     finally:
         if ui is not None:
             stop_server(ui)
@@ -140,7 +149,7 @@ def wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"not ready: {log.read_text(errors='replace')[-3000:]}")
 
 
-def drive(ui_url: str, mm_url: str, key: str) -> dict[str, object]:
+def drive(ui_url: str, mm_url: str, key: str, *, source_window: bool) -> dict[str, object]:
     """The steps a person takes in Open WebUI, checked and photographed."""
     from playwright.sync_api import sync_playwright
 
@@ -203,6 +212,14 @@ def drive(ui_url: str, mm_url: str, key: str) -> dict[str, object]:
         href = link.get_attribute("href") or ""
         results["source link"] = href[:60] + "..."
         results["source names the file and page"] = link.inner_text().strip() == "pumps.pdf, p. 2"
+        if source_window:
+            page.get_by_role("button", name=re.compile(r"\d+ Sources?")).first.click()
+            page.wait_for_timeout(1000)
+            results["source window shows the quote"] = "12 March 2024" in page.inner_text(
+                "[role=dialog], .modal"
+            )
+            page.screenshot(path=SHOTS / "05-source-window.png")
+            page.keyboard.press("Escape")
         cited = browser.new_page(viewport={"width": 1000, "height": 900})
         cited.goto(href)
         marked = cited.locator("mark").inner_text()

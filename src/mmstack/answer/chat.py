@@ -81,13 +81,47 @@ class GroundedChat:
         events = await self._answers.stream(question, **arguments)
         chat = self if scope.links else self._without_links()
         numbers = SourceNumbers() if scope.links else None
-        return GroundedStream(events, request, chat, source_list=scope.source_list, numbers=numbers)
+        return GroundedStream(
+            events,
+            request,
+            chat,
+            source_list=scope.source_list,
+            numbers=numbers,
+            source_events=scope.source_events and scope.links,
+        )
 
     def _without_links(self) -> GroundedChat:
         return GroundedChat(self._answers, self._vector_stores)
 
     def annotations(self, answer: Answer) -> list[dict[str, Any]]:
         return citation_annotations(answer, self._links)
+
+    def source_events(self, answer: Answer) -> list[dict[str, Any]]:
+        """Each source as an Open WebUI source event (a streamed chunk's `event` is emitted
+        to the browser as it is): the quote, the file and where in it, the link."""
+        events = []
+        for citation in sources_of(answer):
+            title = _title(citation)
+            url = self._links.url(citation) if self._links is not None else None
+            place = {
+                "source": url or citation.filename,
+                "name": title,
+                "file": citation.filename,
+                "page": citation.page_start,
+                "start_seconds": citation.time_start,
+            }
+            source = {"name": title, **({"url": url} if url else {})}
+            events.append(
+                {
+                    "type": "source",
+                    "data": {
+                        "source": source,
+                        "document": [citation.quote],
+                        "metadata": [{k: v for k, v in place.items() if v is not None}],
+                    },
+                }
+            )
+        return events
 
     def source_list(self, answer: Answer) -> str:
         """The answer's sources as a Markdown list to put after it, for clients that show
@@ -135,11 +169,13 @@ class GroundedStream:
         *,
         source_list: bool = False,
         numbers: SourceNumbers | None = None,
+        source_events: bool = False,
     ) -> None:
         self._events = events
         self._chat = chat
         self._source_list = source_list
         self._numbers = numbers
+        self._source_events = source_events
         self._model = request.model
         self._include_usage = bool((request.stream_options or {}).get("include_usage"))
         self._id = new_completion_id()
@@ -176,7 +212,11 @@ class GroundedStream:
         sources = self._chat.source_list(answer) if self._source_list else ""
         if sources:
             chunks.append(self._chunk(Delta(content=sources)))
-        if answer.citations:
+        if answer.citations and self._source_events:
+            chunks += [self._event(event) for event in self._chat.source_events(answer)]
+            files = citation_annotations(answer)  # the links are in the events
+            chunks.append(self._chunk(Delta(annotations=files)))
+        elif answer.citations:
             chunks.append(self._chunk(Delta(annotations=self._chat.annotations(answer))))
         chunks.append(self._chunk(Delta(), finish_reason="stop"))
         if self._include_usage:
@@ -189,6 +229,12 @@ class GroundedStream:
             )
             chunks.append(last)
         return chunks
+
+    def _event(self, event: dict[str, Any]) -> ChatCompletionChunk:
+        """A chunk with no choices that carries an event for Open WebUI to emit."""
+        return ChatCompletionChunk(
+            id=self._id, created=_now(), model=self._model, choices=[], event=event
+        )
 
     def _chunk(self, delta: Delta, finish_reason: str | None = None) -> ChatCompletionChunk:
         return ChatCompletionChunk(

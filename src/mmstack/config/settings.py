@@ -341,6 +341,11 @@ class KnowledgeSettings(BaseModel):
         description="End a knowledge model's answer with its sources, as a list with links, "
         "for clients that show no annotations",
     )
+    open_webui_sources: bool = Field(
+        False,
+        description="Streamed knowledge answers carry Open WebUI's source events (the "
+        "quote, the file, the page or second) instead of `url_citation`s",
+    )
     citation_link_minutes: int = Field(
         60,
         ge=0,

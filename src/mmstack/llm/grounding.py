@@ -36,6 +36,8 @@ class RetrievalScope:
     instructions: str | None = None
     links: bool = False
     source_list: bool = False
+    # Streamed citations as Open WebUI's source events rather than `url_citation`s.
+    source_events: bool = False
 
 
 @runtime_checkable

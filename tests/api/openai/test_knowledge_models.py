@@ -7,6 +7,7 @@ Real retrieval and the bundled 0.5B model."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 import httpx
@@ -206,3 +207,47 @@ def test_vector_stores_sharing_a_name_are_knowledge_models_by_id(
         )
     for store in (first, second):
         embedded_client.vector_stores.delete(store.id)
+
+
+def test_open_webui_source_events_carry_the_quote_when_asked_for(
+    embedded_server: LiveServer, store: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    knowledge = embedded_server.stack.knowledge_models
+    on = knowledge.settings.model_copy(update={"open_webui_sources": True})
+    monkeypatch.setattr(knowledge, "_settings", on)
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": QUESTION}],
+        "max_tokens": 48,
+        "temperature": 0,
+        "stream": True,
+    }
+    chunks = []
+    with httpx.stream(
+        "POST",
+        f"{embedded_server.base_url}/chat/completions",
+        json=body,
+        headers=embedded_server.headers,
+        timeout=120,
+    ) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                chunks.append(json.loads(line.removeprefix("data: ")))
+    events = [c["event"] for c in chunks if "event" in c]
+    assert events
+    for event in events:
+        assert event["type"] == "source"
+        data = event["data"]
+        assert data["source"]["name"] == "pumps.pdf, p. 2"
+        assert data["source"]["url"].startswith(_root(embedded_server) + "/cite/")
+        assert data["metadata"][0]["page"] == 2
+        assert data["metadata"][0]["file"] == "pumps.pdf"
+    assert any("12 March 2024" in e["data"]["document"][0] for e in events)
+    kinds = {
+        a["type"]
+        for c in chunks
+        for choice in c["choices"]
+        for a in choice["delta"].get("annotations", [])
+    }
+    assert kinds == {"file_citation"}  # the links travel in the events instead

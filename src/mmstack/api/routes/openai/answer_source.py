@@ -156,6 +156,7 @@ class Answers:
             instructions=known.instructions,
             links=True,
             source_list=self._knowledge.settings.source_list,
+            source_events=self._knowledge.settings.open_webui_sources,
         )
         if scope is not None:
             grounded = dataclasses.replace(
