@@ -213,12 +213,20 @@ def drive(ui_url: str, mm_url: str, key: str, *, source_window: bool) -> dict[st
         results["source link"] = href[:60] + "..."
         results["source names the file and page"] = link.inner_text().strip() == "pumps.pdf, p. 2"
         if source_window:
-            page.get_by_role("button", name=re.compile(r"\d+ Sources?")).first.click()
-            page.wait_for_timeout(1000)
-            results["source window shows the quote"] = "12 March 2024" in page.inner_text(
-                "[role=dialog], .modal"
+            page.get_by_text(re.compile(r"^\d+ Sources?$")).first.click()
+            page.wait_for_timeout(1500)
+            page.screenshot(path=SHOTS / "05-sources-opened.png")
+            # The sources open under the answer; each opens its window with the quote.
+            listed = page.locator("button", has_text=re.compile(r"^\s*1\s*pumps\.pdf, p\. 2"))
+            if not listed.count():
+                (SHOTS / "sources-dom.txt").write_text(page.content())
+            listed.first.click()
+            page.wait_for_timeout(1500)
+            window = page.locator("[role=dialog], .modal")
+            results["source window shows the quote"] = window.count() > 0 and (
+                "12 March 2024" in window.first.inner_text()
             )
-            page.screenshot(path=SHOTS / "05-source-window.png")
+            page.screenshot(path=SHOTS / "06-source-window.png")
             page.keyboard.press("Escape")
         cited = browser.new_page(viewport={"width": 1000, "height": 900})
         cited.goto(href)

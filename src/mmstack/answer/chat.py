@@ -103,11 +103,13 @@ class GroundedChat:
         for citation in sources_of(answer):
             title = _title(citation)
             url = self._links.url(citation) if self._links is not None else None
+            # Open WebUI groups and names a source by its metadata's `source`.
             place = {
-                "source": url or citation.filename,
+                "source": title,
                 "name": title,
                 "file": citation.filename,
-                "page": citation.page_start,
+                # Open WebUI counts pages from 0 (its loaders do) and shows page + 1.
+                "page": None if citation.page_start is None else citation.page_start - 1,
                 "start_seconds": citation.time_start,
             }
             source = {"name": title, **({"url": url} if url else {})}

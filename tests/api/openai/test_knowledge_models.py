@@ -241,8 +241,9 @@ def test_open_webui_source_events_carry_the_quote_when_asked_for(
         data = event["data"]
         assert data["source"]["name"] == "pumps.pdf, p. 2"
         assert data["source"]["url"].startswith(_root(embedded_server) + "/cite/")
-        assert data["metadata"][0]["page"] == 2
+        assert data["metadata"][0]["page"] == 1  # Open WebUI counts pages from 0
         assert data["metadata"][0]["file"] == "pumps.pdf"
+        assert data["metadata"][0]["source"] == "pumps.pdf, p. 2"
     assert any("12 March 2024" in e["data"]["document"][0] for e in events)
     kinds = {
         a["type"]
