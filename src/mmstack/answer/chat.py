@@ -141,16 +141,15 @@ class GroundedChat:
     ) -> tuple[str, dict[str, Any]]:
         """The question, and the answer service's arguments for the rest of the request."""
         question, history = _conversation(request)
-        if scope.filters:
-            raise InvalidRequestError(
-                "attribute filters are not supported with grounded answers yet",
-                param="filters",
-            )
         # An unknown (or another team's) store is a 404 before any work.
         store_ids = self._vector_stores.resolve_ids(scope.vector_store_ids)
         arguments: dict[str, Any] = {
             "history": history,
             "collection_ids": store_ids,
+            # Attribute filters choose the files; none matching leaves nothing to answer from.
+            "file_ids": None
+            if scope.filters is None
+            else self._vector_stores.matching_file_ids(store_ids, scope.filters),
             "model": scope.model or request.model,
             "instructions": scope.instructions,
             "max_tokens": request.max_completion_tokens or request.max_tokens,

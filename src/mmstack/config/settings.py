@@ -311,6 +311,11 @@ class KnowledgeModelSettings(BaseModel):
         "team; listed only to callers who may read every one",
     )
     model: str | None = Field(None, description="Chat model or alias that answers")
+    filters: dict[str, Any] | None = Field(
+        None,
+        description="Only files whose attributes match (OpenAI's comparison and compound "
+        'filters, e.g. {"type": "eq", "key": "year", "value": 2026})',
+    )
     instructions: str | None = Field(
         None, max_length=4000, description="Added to the answer's system prompt"
     )

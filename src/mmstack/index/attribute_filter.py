@@ -32,6 +32,34 @@ class Compound:
 AttributeFilter = Comparison | Compound
 
 
+_COMPARISONS: frozenset[str] = frozenset(("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin"))
+
+
+def parse_filter(data: object, *, where: str = "filters") -> AttributeFilter:
+    """A filter from its JSON form (`{"type": "eq", "key": ..., "value": ...}` or
+    `{"type": "and", "filters": [...]}`); a ValueError says what is wrong and where."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{where} must be an object")
+    kind = data.get("type")
+    if kind in ("and", "or"):
+        parts = data.get("filters")
+        if not isinstance(parts, list) or not parts:
+            raise ValueError(f"{where}.filters must be a list of at least one filter")
+        found = tuple(parse_filter(p, where=f"{where}.filters[{n}]") for n, p in enumerate(parts))
+        return Compound(kind, found)
+    if kind not in _COMPARISONS:
+        raise ValueError(f"{where}.type must be one of {', '.join(sorted(_COMPARISONS))}, and, or")
+    key, value = data.get("key"), data.get("value")
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"{where}.key must be a non-empty string")
+    if isinstance(value, list):
+        if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"{where}.value: a list holds only strings and numbers")
+    elif not isinstance(value, str | int | float | bool):
+        raise ValueError(f"{where}.value must be a string, number, boolean or list")
+    return Comparison(key, kind, value)
+
+
 def matches(flt: AttributeFilter, attributes: Mapping[str, Scalar]) -> bool:
     if isinstance(flt, Compound):
         results = (matches(f, attributes) for f in flt.filters)

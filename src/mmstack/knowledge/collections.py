@@ -16,6 +16,7 @@ from typing import Any, Literal, Self
 from sqlalchemy.orm import Session
 
 from mmstack.errors import ConflictError, PermissionDeniedError
+from mmstack.index.attribute_filter import AttributeFilter, matches
 from mmstack.index.vector import VectorFilter, VectorIndex
 from mmstack.knowledge.intake import Intake
 from mmstack.knowledge.labels import check_label
@@ -217,6 +218,15 @@ class CollectionService(OwnerScoped):
             in_collection = [CollectionFile.collection_id == collection.id]
             return rows.member_page(session, in_collection, page, state)
 
+    def matching_file_ids(self, collection_ids: Sequence[str], flt: AttributeFilter) -> list[str]:
+        """The completed files of the collections whose attributes match `flt`."""
+        with self._db.session() as session:
+            return [
+                file_id
+                for collection_id in collection_ids
+                for file_id in files_matching(session, collection_id, flt)
+            ]
+
     def file(self, id_or_name: str, file_id: str) -> CollectionFile:
         with self._db.session() as session:
             return rows.find_member(session, self._find(session, id_or_name).id, file_id)
@@ -268,6 +278,12 @@ def _info(session: Session, collection: Collection) -> CollectionInfo:
         rows.chunk_count(session, collection.id),
         rows.usage_bytes(session, collection.id),
     )
+
+
+def files_matching(session: Session, collection_id: str, flt: AttributeFilter) -> list[str]:
+    """The collection's completed files whose attributes match `flt`."""
+    attributes = rows.completed_attributes(session, collection_id)
+    return [file_id for file_id, attrs in attributes.items() if matches(flt, attrs)]
 
 
 def team_of(owner: Owner | None) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from mmstack.config.settings import KnowledgeModelSettings, KnowledgeSettings
 from mmstack.errors import InvalidRequestError, NotFoundError
+from mmstack.index.attribute_filter import AttributeFilter, parse_filter
 from mmstack.index.model_directory import ModelNotFoundError
 from mmstack.knowledge.collections import CollectionService
 from mmstack.store.models import Collection
@@ -30,6 +31,7 @@ class KnowledgeModel:
     created: int
     instructions: str | None = None
     description: str | None = None
+    filters: AttributeFilter | None = None  # on the files' attributes
 
 
 class KnowledgeModels(OwnerScoped):
@@ -40,6 +42,12 @@ class KnowledgeModels(OwnerScoped):
         self._settings = settings
         self._answer_model = answer_model
         self._named = {model.id: model for model in settings.models}
+        # Checked now: a wrong filter stops the start, not a user's question.
+        self._filters = {
+            model.id: parse_filter(model.filters, where=f"knowledge.models[{model.id}].filters")
+            for model in settings.models
+            if model.filters is not None
+        }
 
     def _bind_parts(self, owner: Owner) -> None:
         self._collections = self._collections.for_owner(owner)
@@ -116,6 +124,7 @@ class KnowledgeModels(OwnerScoped):
             created=0,
             instructions=named.instructions,
             description=named.description,
+            filters=self._filters.get(named.id),
         )
 
 

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmstack.errors import InvalidRequestError
-from mmstack.index.attribute_filter import AttributeFilter, matches
+from mmstack.index.attribute_filter import AttributeFilter
 from mmstack.index.filters import SearchFilter
 from mmstack.index.search import SearchHit, SearchService
+from mmstack.knowledge.collections import files_matching
 from mmstack.store.collections import completed_attributes, find_collection
 from mmstack.store.db import Database
 from mmstack.store.ownership import OwnerScoped
@@ -54,17 +55,14 @@ class CollectionSearch(OwnerScoped):
             store_id = find_collection(
                 session, vector_store_id, owner=self._owner, param="vector_store_id"
             ).id
-            # Evaluating a filter needs every file's attributes; otherwise only the hits'.
-            attributes = completed_attributes(session, store_id) if flt is not None else {}
-        file_ids = None
-        if flt is not None:
-            file_ids = [f for f, attrs in attributes.items() if matches(flt, attrs)]
-            if not file_ids:
-                return []
+            file_ids = files_matching(session, store_id, flt) if flt is not None else None
+        if file_ids == []:
+            return []
         hits = self._search.search(
             query, top_k=max_results, flt=SearchFilter(collection_ids=[store_id], file_ids=file_ids)
         )
-        if flt is None and hits:
+        attributes: dict[str, dict[str, Any]] = {}
+        if hits:
             with self._db.session() as session:
                 attributes = completed_attributes(session, store_id, [h.file_id for h in hits])
         found = [

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
+from mmstack.index.attribute_filter import AttributeFilter
 from mmstack.llm.backend import ChatStream
 from mmstack.llm.types import ChatCompletion, ChatCompletionRequest
 
@@ -28,7 +29,7 @@ class RetrievalScope:
 
     vector_store_ids: Sequence[str]
     max_num_results: int | None = None
-    filters: dict[str, Any] | None = None
+    filters: AttributeFilter | None = None  # on the files' attributes
     # Set by a knowledge model: the chat model that answers (else the request's), the
     # administrator's instructions, whether citations come with links (`url_citation`) and
     # whether the answer ends with a list of its sources.

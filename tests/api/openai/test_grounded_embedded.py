@@ -124,3 +124,40 @@ def test_a_follow_up_in_the_conversation_is_answered_with_its_source(
     assert annotations, part.text
     assert all(a["file_id"] == file_id for a in annotations)
     assert any("41,000 hours" in a["quote"] for a in annotations)  # type: ignore[operator]
+
+
+def test_file_search_filters_choose_the_files_an_answer_comes_from(
+    embedded_client: openai.OpenAI, embedded_server: LiveServer
+) -> None:
+    store = embedded_client.vector_stores.create(name="fleet")
+    years = {}
+    for year, date in ((2023, "3 May 2023"), (2024, "12 March 2024")):
+        text = (
+            f"# Pump log {year}\n\nThe cooling pump of the barge Kestrel was replaced on {date}.\n"
+        )
+        uploaded = embedded_client.files.create(
+            file=(f"log-{year}.md", text.encode(), "text/markdown"), purpose="assistants"
+        )
+        embedded_client.vector_stores.files.create(
+            vector_store_id=store.id, file_id=uploaded.id, attributes={"year": year}
+        )
+        years[year] = uploaded.id
+    embedded_server.stack.worker.run_until_idle()
+    question = "When was the cooling pump of the barge Kestrel replaced?"
+
+    def ask(flt: dict[str, Any]) -> Any:
+        tools: Any = [{"type": "file_search", "vector_store_ids": [store.id], "filters": flt}]
+        return embedded_client.responses.create(
+            model=QWEN_0_5B_ID, input=question, tools=tools, max_output_tokens=48, temperature=0
+        )
+
+    older = ask({"type": "eq", "key": "year", "value": 2023})
+    assert "3 May 2023" in older.output_text, older.output_text
+    part = older.output[-1].content[0]
+    cited = {a.file_id for a in part.annotations}
+    assert cited == {years[2023]}
+
+    none = ask({"type": "eq", "key": "year", "value": 1999})
+    assert none.output_text == "The documents do not say."
+    with pytest.raises(openai.BadRequestError, match=r"filters\.type"):
+        ask({"type": "near", "key": "year", "value": 2023})

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from mmstack.api.citation_links import RequestCitationLinks
 from mmstack.api.deps import MeterDep, PrincipalDep, stack_of
 from mmstack.auth.quotas import Meter
+from mmstack.index.attribute_filter import AttributeFilter, Compound
 from mmstack.knowledge.knowledge_models import KnowledgeModels
 from mmstack.llm.backend import ChatStream
 from mmstack.llm.grounding import Grounding, RetrievalScope
@@ -152,6 +153,7 @@ class Answers:
             return Routed(self.source(None), plain, None)
         grounded = RetrievalScope(
             [*known.collection_ids, *(scope.vector_store_ids if scope else ())],
+            filters=known.filters,
             model=known.model,
             instructions=known.instructions,
             links=True,
@@ -160,9 +162,17 @@ class Answers:
         )
         if scope is not None:
             grounded = dataclasses.replace(
-                grounded, max_num_results=scope.max_num_results, filters=scope.filters
+                grounded,
+                max_num_results=scope.max_num_results,
+                filters=_both(known.filters, scope.filters),
             )
         return Routed(self.source(grounded), chat, grounded)
+
+
+def _both(first: AttributeFilter | None, second: AttributeFilter | None) -> AttributeFilter | None:
+    if first is None or second is None:
+        return first or second
+    return Compound("and", (first, second))
 
 
 async def get_answers(request: Request, principal: PrincipalDep, meter: MeterDep) -> Answers:

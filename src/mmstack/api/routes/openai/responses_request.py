@@ -13,6 +13,7 @@ from mmstack.api.routes.openai.schemas.responses import (
     ResponsesRequest,
 )
 from mmstack.errors import InvalidRequestError
+from mmstack.index.attribute_filter import parse_filter
 from mmstack.llm.grounding import RetrievalScope
 from mmstack.llm.types import ChatCompletionRequest
 
@@ -68,7 +69,13 @@ def retrieval_scope(body: ResponsesRequest) -> RetrievalScope | None:
     if not searches or body.tool_choice == "none":
         return None
     search = searches[0]
-    return RetrievalScope(search.vector_store_ids, search.max_num_results, search.filters)
+    flt = None
+    if search.filters is not None:
+        try:
+            flt = parse_filter(search.filters, where="tools[0].filters")
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc), param="tools[0].filters") from None
+    return RetrievalScope(search.vector_store_ids, search.max_num_results, flt)
 
 
 def input_messages(body: ResponsesRequest) -> list[dict[str, Any]]:
