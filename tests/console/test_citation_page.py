@@ -13,6 +13,7 @@ from mmstack.api.citation_links import CitedPlace
 from tests.api.live_server import LiveServer
 from tests.console.conftest import Session, console_url
 from tests.documents import make_pdf
+from tests.pictures import encode, text_image
 
 # Words no other console test searches for: this server is shared by the package's tests.
 PAGES = [
@@ -63,5 +64,47 @@ def test_a_citation_link_shows_the_quoted_lines_on_their_page(
     assert "This link is not valid." in page.locator("main").inner_text()
     reader.shot("forged")
     reader.assert_no_errors()
+    client.vector_stores.delete(store.id)
+    client.files.delete(uploaded.id)
+
+
+def test_a_citation_link_outlines_the_words_on_their_picture(
+    console_server: LiveServer, new_session: Any
+) -> None:
+    client = openai.OpenAI(base_url=console_server.base_url, api_key=console_server.api_key)
+    sign = encode(text_image(["GATE 7 CLOSED FOR REPAIRS"], size=(900, 160), font_size=48), "PNG")
+    uploaded = client.files.create(file=("gate.png", sign, "image/png"), purpose="assistants")
+    store = client.vector_stores.create(name="citation-picture")
+    attached = client.vector_stores.files.create_and_poll(uploaded.id, vector_store_id=store.id)
+    assert attached.status == "completed"
+    stack = console_server.stack
+    (read,) = [c for c in stack.collections.file_passages(store.id, uploaded.id) if c.region]
+    assert read.region is not None
+    left, top, right, bottom = read.region
+    region = (left, top, right, bottom)
+    team = stack.collections.row(store.id).team_id
+    place = CitedPlace(
+        team,
+        store.id,
+        uploaded.id,
+        read.char_start,
+        read.char_end,
+        region=region,
+    )
+    link = "cite/" + stack.auth.links.sign("cite", place.claims())
+
+    viewer: Session = new_session(console_url(console_server), "citation-picture")
+    viewer.open(link)
+    picture = viewer.page.get_by_role("img", name="gate.png, the quoted text outlined")
+    assert picture.is_visible()
+    box = picture.locator("rect")
+    assert box.get_attribute("x") == str(region[0])
+    assert box.get_attribute("width") == str(region[2] - region[0])
+    media = viewer.page.request.get(console_url(console_server) + link + "/media")
+    assert media.status == 200
+    assert media.headers["content-type"] == "image/png"
+    viewer.shot("picture")
+    viewer.check_accessibility("citation page, picture")
+    viewer.assert_no_errors()
     client.vector_stores.delete(store.id)
     client.files.delete(uploaded.id)

@@ -25,6 +25,7 @@ class CitedPlace:
     quote_end: int
     page: int | None = None
     seconds: float | None = None
+    region: tuple[int, int, int, int] | None = None  # of a picture: left, top, right, bottom
 
     def claims(self) -> dict[str, Any]:
         claims: dict[str, Any] = {
@@ -37,6 +38,8 @@ class CitedPlace:
             claims["p"] = self.page
         if self.seconds is not None:
             claims["s"] = round(self.seconds, 2)
+        if self.region is not None:
+            claims["r"] = list(self.region)
         return claims
 
     @classmethod
@@ -50,6 +53,7 @@ class CitedPlace:
             quote_end=int(end),
             page=claims.get("p"),
             seconds=claims.get("s"),
+            region=_region(claims.get("r")),
         )
 
 
@@ -71,8 +75,16 @@ class RequestCitationLinks:
             quote_end=citation.quote_end,
             page=citation.page_start,
             seconds=citation.time_start,
+            region=citation.region,
         )
         return f"{self._base}cite/{self._links.sign(KIND, place.claims())}"
+
+
+def _region(value: Any) -> tuple[int, int, int, int] | None:
+    if value is None:
+        return None
+    left, top, right, bottom = (int(v) for v in value)
+    return left, top, right, bottom
 
 
 def cited_place(links: SignedLinks, token: str) -> CitedPlace:

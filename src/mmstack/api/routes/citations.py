@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 from html import escape
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse
@@ -76,7 +76,7 @@ def _page(token: str, place: CitedPlace, stack: Stack) -> str:
         start = f"#t={place.seconds}" if place.seconds is not None else ""
         shown = f'<{tag} controls preload="metadata" src="{escape(token)}/media{start}"></{tag}>'
     elif stored.media_type.startswith("image/"):
-        shown = f'<img class="picture" src="{escape(token)}/media" alt="{escape(stored.filename)}">'
+        shown = _picture(token, stored.filename, stored.media_info or {}, place.region)
     title = f"{stored.filename}" + (f", {', '.join(where)}" if where else "")
     body = _PLACE.format(
         collection=escape(collection.name),
@@ -101,6 +101,23 @@ def citation_media(place: PlaceDep, request: Request) -> FileResponse:
     if not stored.media_type.startswith(("audio/", "video/", "image/")):
         raise NotFoundError("this citation has no recording or picture to show")
     return FileResponse(stack.blobs.local_path(stored.sha256), media_type=stored.media_type)
+
+
+def _picture(
+    token: str, filename: str, info: dict[str, Any], region: tuple[int, int, int, int] | None
+) -> str:
+    """The picture, with the box the quote was read from outlined when it is known."""
+    source = f"{escape(token)}/media"
+    width, height = info.get("width"), info.get("height")
+    if region is None or not isinstance(width, int) or not isinstance(height, int):
+        return f'<img class="picture" src="{source}" alt="{escape(filename)}">'
+    left, top, right, bottom = region
+    return (
+        f'<svg class="page" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(filename)}, the quoted text outlined">'
+        f'<image href="{source}" width="{width}" height="{height}"/>'
+        f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}"/></svg>'
+    )
 
 
 def _page_picture(image: PageImage, number: int) -> str:
