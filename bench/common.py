@@ -109,13 +109,21 @@ def start_server(argv: list[str], env: dict[str, str], log: Path) -> subprocess.
         return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
 
 
-def wait_ready(client: httpx.Client, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 180
+def wait_ready(
+    client: httpx.Client,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    *,
+    path: str = "/readyz",
+    seconds: float = 180,
+) -> None:
+    """Until `path` answers 200 (mmstack's readiness by default; another server's own)."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
         try:
-            if client.get("/readyz").status_code == 200:
+            if client.get(path).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -203,3 +203,23 @@ def test_the_async_client_does_the_same(server: LiveServer) -> None:
 
     asyncio.run(work())
     asyncio.run(administration())
+
+
+def test_uploads_stream_in_chunks_and_leave_the_callers_file_open(
+    client: Client, tmp_path: Path
+) -> None:
+    created = client.collections.create("streamed")
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"Lines of a long log.\n" * 20_000)  # 420 KB: several 64 KiB chunks
+    heard: list[int] = []
+    with (tmp_path / "small.txt").open("wb+") as mine:
+        mine.write(NOTES)
+        mine.seek(0)
+        uploaded = client.collections.upload(
+            created.id, [big, ("small.txt", mine)], on_progress=lambda sent, _: heard.append(sent)
+        )
+        assert not mine.closed  # the caller's file is the caller's to close
+    assert [f.filename for f in uploaded] == ["big.txt", "small.txt"]
+    assert len(heard) > 6
+    assert heard[-1] == big.stat().st_size + len(NOTES)
+    client.collections.delete(created.id)

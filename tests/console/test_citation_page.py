@@ -11,7 +11,7 @@ import openai
 
 from mmstack.api.citation_links import CitedPlace
 from tests.api.live_server import LiveServer
-from tests.console.conftest import Session, console_url
+from tests.console.conftest import Session, console_url, first_admin_password
 from tests.documents import make_pdf
 from tests.pictures import encode, text_image
 
@@ -51,6 +51,16 @@ def test_a_citation_link_shows_the_quoted_lines_on_their_page(
     assert picture.locator("rect").count() >= 1
     reader.shot("page")
     reader.check_accessibility("citation page")
+
+    # Its way into the console: the collection, once the reader has logged in.
+    page.get_by_role("link", name="Open the collection in the console").click()
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password", exact=True).fill(first_admin_password(console_server))
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="citation-page").wait_for()
+    reader.shot("console")
+    reader.page.context.clear_cookies()
+    reader.page.evaluate("sessionStorage.clear()")
 
     dark: Session = new_session(console_url(console_server), "citation-dark", color_scheme="dark")
     dark.open(link)

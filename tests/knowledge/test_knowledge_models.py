@@ -90,3 +90,15 @@ def test_filters_in_their_json_form() -> None:
     assert parsed == Compound(
         "or", (Comparison("team", "in", ["ops", "hr"]), Comparison("draft", "eq", False))
     )
+
+
+def test_a_named_model_over_a_shared_name_is_not_listed(stack: Stack) -> None:
+    for _ in range(2):
+        stack.collections.create("twins", unique_name=False)
+    named = KnowledgeModelSettings(id="both", collections=["twins"])
+    models = KnowledgeModels(stack.collections, KnowledgeSettings(models=[named]), answer_model="m")
+    listed = [m.id for m in models.list()]
+    assert "both" not in listed
+    assert len([m for m in listed if m.startswith("kb/vs_")]) == 2
+    with pytest.raises(NotFoundError):
+        models.find("both")

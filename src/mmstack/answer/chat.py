@@ -63,11 +63,11 @@ class GroundedChat:
     ) -> ChatCompletion:
         question, arguments = self._asked(request, scope)
         answer = await self._answers.answer(question, **arguments)
-        chat = self if scope.links else self._without_links()
-        if scope.links:
+        links = self._links if scope.links else None
+        if links is not None:  # numbered as the links are ordered (see `GroundedStream`)
             answer = SourceNumbers().answer(answer)
-        text = answer.text + (chat.source_list(answer) if scope.source_list else "")
-        message = AssistantMessage(content=text, annotations=chat.annotations(answer))
+        text = answer.text + (source_list(answer, links) if scope.source_list else "")
+        message = AssistantMessage(content=text, annotations=citation_annotations(answer, links))
         return ChatCompletion(
             model=request.model,
             choices=[Choice(message=message, finish_reason="stop")],
@@ -79,62 +79,13 @@ class GroundedChat:
     ) -> GroundedStream:
         question, arguments = self._asked(request, scope)
         events = await self._answers.stream(question, **arguments)
-        chat = self if scope.links else self._without_links()
-        numbers = SourceNumbers() if scope.links else None
         return GroundedStream(
             events,
             request,
-            chat,
+            self._links if scope.links else None,
             source_list=scope.source_list,
-            numbers=numbers,
             source_events=scope.source_events and scope.links,
         )
-
-    def _without_links(self) -> GroundedChat:
-        return GroundedChat(self._answers, self._vector_stores)
-
-    def annotations(self, answer: Answer) -> list[dict[str, Any]]:
-        return citation_annotations(answer, self._links)
-
-    def source_events(self, answer: Answer) -> list[dict[str, Any]]:
-        """Each source as an Open WebUI source event (a streamed chunk's `event` is emitted
-        to the browser as it is): the quote, the file and where in it, the link."""
-        events = []
-        for citation in sources_of(answer):
-            title = _title(citation)
-            url = self._links.url(citation) if self._links is not None else None
-            # Open WebUI groups and names a source by its metadata's `source`.
-            place = {
-                "source": title,
-                "name": title,
-                "file": citation.filename,
-                # Open WebUI counts pages from 0 (its loaders do) and shows page + 1.
-                "page": None if citation.page_start is None else citation.page_start - 1,
-                "start_seconds": citation.time_start,
-            }
-            source = {"name": title, **({"url": url} if url else {})}
-            events.append(
-                {
-                    "type": "source",
-                    "data": {
-                        "source": source,
-                        "document": [citation.quote],
-                        "metadata": [{k: v for k, v in place.items() if v is not None}],
-                    },
-                }
-            )
-        return events
-
-    def source_list(self, answer: Answer) -> str:
-        """The answer's sources as a Markdown list to put after it, for clients that show
-        no annotations: each passage once, by its number, linked when links are on."""
-        lines = []
-        for citation in sources_of(answer):
-            title = _title(citation)
-            if self._links is not None:
-                title = f"[{title}]({self._links.url(citation)})"
-            lines.append(f"[{citation.number}] {title}")
-        return "\n\nSources:\n" + "\n".join(lines) if lines else ""
 
     def _asked(
         self, request: ChatCompletionRequest, scope: RetrievalScope
@@ -166,16 +117,17 @@ class GroundedStream:
         self,
         events: AnswerStream,
         request: ChatCompletionRequest,
-        chat: GroundedChat,
+        links: CitationLinks | None = None,
         *,
         source_list: bool = False,
-        numbers: SourceNumbers | None = None,
         source_events: bool = False,
     ) -> None:
+        """With `links` (a knowledge model's answer), sources are numbered by appearance and
+        cited with links too."""
         self._events = events
-        self._chat = chat
+        self._links = links
+        self._numbers = SourceNumbers() if links is not None else None
         self._source_list = source_list
-        self._numbers = numbers
         self._source_events = source_events
         self._model = request.model
         self._include_usage = bool((request.stream_options or {}).get("include_usage"))
@@ -210,15 +162,16 @@ class GroundedStream:
 
     def _ending(self, answer: Answer) -> list[ChatCompletionChunk]:
         chunks = []
-        sources = self._chat.source_list(answer) if self._source_list else ""
+        sources = source_list(answer, self._links) if self._source_list else ""
         if sources:
             chunks.append(self._chunk(Delta(content=sources)))
         if answer.citations and self._source_events:
-            chunks += [self._event(event) for event in self._chat.source_events(answer)]
+            chunks += [self._event(event) for event in source_events(answer, self._links)]
             files = citation_annotations(answer)  # the links are in the events
             chunks.append(self._chunk(Delta(annotations=files)))
         elif answer.citations:
-            chunks.append(self._chunk(Delta(annotations=self._chat.annotations(answer))))
+            annotations = citation_annotations(answer, self._links)
+            chunks.append(self._chunk(Delta(annotations=annotations)))
         chunks.append(self._chunk(Delta(), finish_reason="stop"))
         if self._include_usage:
             last = ChatCompletionChunk(
@@ -280,6 +233,48 @@ def citation_annotations(
         # the k-th link they were given (Open WebUI) then show the right one.
         found += [_url_annotation(c, links.url(c)) for c in sources_of(answer)]
     return found
+
+
+def source_events(answer: Answer, links: CitationLinks | None) -> list[dict[str, Any]]:
+    """Each source as an Open WebUI source event (a streamed chunk's `event` is emitted to
+    the browser as it is): the quote, the file and where in it, the link."""
+    events = []
+    for citation in sources_of(answer):
+        title = _title(citation)
+        url = links.url(citation) if links is not None else None
+        # Open WebUI groups and names a source by its metadata's `source`.
+        place = {
+            "source": title,
+            "name": title,
+            "file": citation.filename,
+            # Open WebUI counts pages from 0 (its loaders do) and shows page + 1.
+            "page": None if citation.page_start is None else citation.page_start - 1,
+            "start_seconds": citation.time_start,
+        }
+        source = {"name": title, **({"url": url} if url else {})}
+        events.append(
+            {
+                "type": "source",
+                "data": {
+                    "source": source,
+                    "document": [citation.quote],
+                    "metadata": [{k: v for k, v in place.items() if v is not None}],
+                },
+            }
+        )
+    return events
+
+
+def source_list(answer: Answer, links: CitationLinks | None) -> str:
+    """The answer's sources as a Markdown list to put after it, for clients that show no
+    annotations: each passage once, by its number, linked when links are on."""
+    lines = []
+    for citation in sources_of(answer):
+        title = _title(citation)
+        if links is not None:
+            title = f"[{title}]({links.url(citation)})"
+        lines.append(f"[{citation.number}] {title}")
+    return "\n\nSources:\n" + "\n".join(lines) if lines else ""
 
 
 def sources_of(answer: Answer) -> list[Citation]:

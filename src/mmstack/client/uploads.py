@@ -18,9 +18,12 @@ UploadSource = str | os.PathLike[str] | tuple[str, bytes | IO[bytes]]
 
 @dataclass(frozen=True, slots=True)
 class Upload:
+    """A file to send: a path (opened and closed here) or the caller's stream (left open)."""
+
     filename: str
     size: int
-    open: Callable[[], IO[bytes]]
+    path: Path | None = None
+    stream: IO[bytes] | None = None
 
 
 def uploads_of(sources: Sequence[UploadSource]) -> list[Upload]:
@@ -30,11 +33,10 @@ def uploads_of(sources: Sequence[UploadSource]) -> list[Upload]:
         if isinstance(source, tuple):
             name, content = source
             stream = io.BytesIO(content) if isinstance(content, bytes) else content
-            size = _size_of(stream)
-            found.append(Upload(name, size, lambda stream=stream: stream))  # type: ignore[misc]
+            found.append(Upload(name, _size_of(stream), stream=stream))
         else:
             path = Path(source)
-            found.append(Upload(path.name, path.stat().st_size, lambda path=path: path.open("rb")))  # type: ignore[misc]
+            found.append(Upload(path.name, path.stat().st_size, path=path))
     return found
 
 
@@ -98,9 +100,11 @@ def opened(batch: Sequence[Upload], counter: Counter) -> Iterator[list[tuple[str
     with ExitStack() as files:
         parts = []
         for upload in batch:
-            raw = upload.open()
-            if isinstance(raw, io.IOBase) and not isinstance(raw, io.BytesIO):
-                files.enter_context(raw)
+            if upload.path is not None:
+                raw: IO[bytes] = files.enter_context(upload.path.open("rb"))
+            else:
+                assert upload.stream is not None
+                raw = upload.stream
             media_type = mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
             parts.append(("files", (upload.filename, CountingReader(raw, counter), media_type)))
         yield parts

@@ -114,7 +114,7 @@ class KnowledgeModels(OwnerScoped):
     def _named_model(self, named: KnowledgeModelSettings) -> KnowledgeModel | None:
         try:
             ids = self._collections.resolve_ids(named.collections)
-        except NotFoundError:
+        except (NotFoundError, InvalidRequestError):  # not the caller's, or a shared name
             return None
         return KnowledgeModel(
             id=named.id,
