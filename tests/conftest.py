@@ -14,6 +14,8 @@ import pytest
 from mmstack.config.settings import IngestSettings, Settings
 from mmstack.stack import Stack, open_stack
 
+pytest_plugins = ["tests.s3_server"]
+
 PG_DSN = os.environ.get("MMSTACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 # Settings must come from the test, never from the developer's environment.

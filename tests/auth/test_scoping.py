@@ -89,7 +89,7 @@ def test_files_of_another_team_are_not_found(stack: Stack, teams: Teams) -> None
     red_ids = {f.id for f in red.list(PageRequest(limit=100)).items}
     assert uploaded.id not in red_ids
     assert teams.blue_file not in red_ids
-    assert blue.content(uploaded.id)[1] == b"the blue team's plan"
+    assert blue.content(uploaded.id)[1].read() == b"the blue team's plan"
     mine = red.upload("mine.txt", b"red", purpose="assistants")
     assert {f.id for f in red.list(PageRequest(limit=100)).items} == red_ids | {mine.id}
 

@@ -72,7 +72,7 @@ def test_deleting_a_store_keeps_standalone_files_but_not_its_own_uploads(stack: 
     assert stack.collections.delete(store_id) == store_id
 
     assert stack.files.get(standalone.id).filename == "owls.txt"
-    assert stack.files.content(standalone.id)[1] == OWLS
+    assert stack.files.content(standalone.id)[1].read() == OWLS
     assert _chunks_of(stack, standalone.id) == 0
     with pytest.raises(NotFoundError):
         stack.files.get(own_id)  # uploaded straight into the collection: went with it

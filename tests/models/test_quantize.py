@@ -11,7 +11,8 @@ import pytest
 
 from mmstack.models.catalog import BUNDLED_MODELS, MINILM_ID, load_onnx_embedder
 from mmstack.models.quantize import dynamic_int8
-from mmstack.models.registry import ModelRegistry, file_sha256
+from mmstack.models.registry import ModelRegistry
+from mmstack.store.blobs import file_sha256
 
 QUERIES = [
     "what is the effect of aspirin on the risk of a heart attack",

@@ -41,6 +41,7 @@ from mmstack.ops.host_facts import (
 from mmstack.ops.network_checks import port_conflicts, subnet_conflicts
 from mmstack.ops.security_audit import READ_ONLY_FIX, security_audit
 from mmstack.ops.stack_file import ENVIRONMENTS, PACKAGED_STACK, load_stack_file
+from tests.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server
 
 runner = CliRunner()
 
@@ -334,6 +335,32 @@ def test_config_check(tmp_path: Path) -> None:
     _, settings = config_check(PACKAGED_STACK, "development", tmp_path / "missing.toml")
     assert [f.severity for f in settings] == ["high"]
     assert "missing.toml" in settings[0].message
+
+
+def test_config_check_reaches_the_object_store(
+    tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = s3_server.new_bucket()
+    secret = tmp_path / "s3-secret"
+    secret.write_text(SECRET_ACCESS_KEY)
+    for name, value in {
+        "MMSTACK_DATA_DIR": str(tmp_path / "data"),
+        "MMSTACK_BLOBS__BACKEND": "s3",
+        "MMSTACK_BLOBS__BUCKET": bucket,
+        "MMSTACK_BLOBS__ENDPOINT_URL": s3_server.url,
+        "MMSTACK_BLOBS__ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "MMSTACK_BLOBS__SECRET_ACCESS_KEY_FILE": str(secret),
+    }.items():
+        monkeypatch.setenv(name, value)
+    _, reachable = config_check(PACKAGED_STACK, "production")
+    assert [(f.check, f.severity) for f in reachable] == [("blobs", "info")]
+    assert bucket in reachable[0].message
+
+    monkeypatch.setenv("MMSTACK_BLOBS__BUCKET", "not-made-yet")
+    _, missing = config_check(PACKAGED_STACK, "production")
+    assert [(f.check, f.severity) for f in missing] == [("blobs", "critical")]
+    assert "'not-made-yet'" in missing[0].message
+    assert SECRET_ACCESS_KEY not in missing[0].message
 
 
 # --- the security audit ------------------------------------------------------------------------

@@ -178,6 +178,40 @@ class VectorSettings(BaseModel):
     )
 
 
+class BlobSettings(BaseModel):
+    backend: Literal["local", "s3"] = Field(
+        "local",
+        description="Where uploaded files and derived images live: 'local' (DATA_DIR/blobs) or "
+        "'s3' (any S3-compatible object store, for API and worker processes on several hosts)",
+    )
+    bucket: str | None = Field(None, description="The bucket (s3); it must exist")
+    prefix: str = Field("", description="Key prefix inside the bucket, e.g. 'mmstack/' (s3)")
+    endpoint_url: str | None = Field(
+        None, description="The store's URL, e.g. http://minio:9000 (s3; unset: AWS)"
+    )
+    region: str = "us-east-1"
+    access_key_id: str | None = Field(
+        None, description="Unset: the SDK's own chain (environment, instance role)"
+    )
+    secret_access_key: SecretStr | None = None
+    cache_bytes: int = Field(
+        2 * 1024**3,
+        ge=0,
+        description="Local copies of blobs kept for decoders that read files (s3), at most",
+    )
+    multipart_chunk_bytes: int = Field(
+        8 * 1024**2,
+        ge=5 * 1024**2,
+        description="Part size of multipart uploads and ranged downloads (s3)",
+    )
+
+    @model_validator(mode="after")
+    def _bucket_for_s3(self) -> BlobSettings:
+        if self.backend == "s3" and not self.bucket:
+            raise ValueError("blobs.backend 's3' needs blobs.bucket")
+        return self
+
+
 class EmbeddedLlmSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -521,6 +555,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     media: MediaSettings = MediaSettings()
     vector: VectorSettings = VectorSettings()
+    blobs: BlobSettings = BlobSettings()
     llm: LlmSettings = LlmSettings()
     answer: AnswerSettings = AnswerSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()

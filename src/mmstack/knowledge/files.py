@@ -7,6 +7,8 @@ collection: its chunks, vectors and, when no other file has the same bytes, its 
 
 from __future__ import annotations
 
+from typing import IO
+
 from mmstack.errors import NotFoundError
 from mmstack.index.vector import VectorIndex
 from mmstack.knowledge.intake import Intake
@@ -45,10 +47,11 @@ class FileService(OwnerScoped):
         with self._db.session() as session:
             return find_file(session, file_id, owner=self._owner)
 
-    def content(self, file_id: str) -> tuple[StoredFile, bytes]:
+    def content(self, file_id: str) -> tuple[StoredFile, IO[bytes]]:
+        """The file and a stream of its bytes (the caller closes it)."""
         stored = self.get(file_id)
         try:
-            return stored, self._blobs.get(stored.sha256)
+            return stored, self._blobs.open(stored.sha256)
         except KeyError:
             raise NotFoundError(
                 f"file '{file_id}' has no stored content: it was rejected when uploaded",

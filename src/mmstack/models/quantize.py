@@ -18,7 +18,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from mmstack.models.registry import file_sha256
+from mmstack.store.blobs import file_sha256
 
 
 @contextmanager

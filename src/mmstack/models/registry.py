@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from mmstack.errors import MMStackError
+from mmstack.store.blobs import file_sha256
 
 T = TypeVar("T")
 
@@ -37,14 +38,6 @@ def package_dir(package: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailableError(f"package '{package}' is not installed")
     return Path(next(iter(spec.submodule_search_locations)))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mmstack.config.settings import load_settings
+from mmstack.config.settings import Settings, load_settings
 from mmstack.errors import MMStackError
 from mmstack.ops.compose import render_compose
 from mmstack.ops.findings import Finding, ordered
@@ -104,7 +104,7 @@ def config_check(
             )
         )
     try:
-        load_settings(settings_file)
+        settings = load_settings(settings_file)
     except (FileNotFoundError, ValueError, MMStackError) as exc:
         findings.append(
             Finding(
@@ -115,7 +115,33 @@ def config_check(
                 str(settings_file or "settings"),
             )
         )
+    else:
+        findings += blob_store_check(settings)
     return stack, findings
+
+
+def blob_store_check(settings: Settings) -> list[Finding]:
+    """With blobs in an object store, the bucket answers to the configured credentials."""
+    if settings.blobs.backend != "s3":
+        return []
+    from mmstack.store.blobs_s3 import S3BlobStore
+
+    where = f"{settings.blobs.endpoint_url or 'AWS S3'}, bucket {settings.blobs.bucket!r}"
+    try:
+        store = S3BlobStore.from_settings(settings.blobs, settings.data_dir / "blob-cache")
+        store.check()
+    except MMStackError as exc:
+        return [
+            Finding(
+                "blobs",
+                "critical",
+                f"the object store does not answer: {exc.message}",
+                "create the bucket, or correct blobs.endpoint_url, blobs.bucket and the "
+                "credentials (MMSTACK_BLOBS__*; docs/CONFIGURATION.md)",
+                "blobs",
+            )
+        ]
+    return [Finding("blobs", "info", f"object store reachable: {where}")]
 
 
 def _subnets(compose_doc: Mapping[str, Any]) -> dict[str, str]:

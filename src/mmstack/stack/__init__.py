@@ -45,6 +45,7 @@ from mmstack.models.embedder import Embedder
 from mmstack.models.on_demand import OnDemandEmbedder
 from mmstack.models.registry import ModelRegistry
 from mmstack.stack.builders import (
+    blob_store,
     image_search,
     keyword_index,
     media_models,
@@ -55,7 +56,7 @@ from mmstack.stack.builders import (
     vector_index,
 )
 from mmstack.store import migrate
-from mmstack.store.blobs import BlobStore, LocalBlobStore
+from mmstack.store.blobs import BlobStore
 from mmstack.store.db import Database
 from mmstack.store.jobs import JobQueue
 from mmstack.store.private import private_data_dir
@@ -132,7 +133,7 @@ def open_stack(
         db = Database(settings.sqlalchemy_url)
         resources.callback(db.dispose)
         migrate.upgrade(db.engine)
-        blobs = LocalBlobStore(settings.data_dir / "blobs")
+        blobs = blob_store(settings)
         models = model_registry(settings)
         embedder = text_embedder(settings, models)
         vectors = vector_index(settings, embedder.dimension)

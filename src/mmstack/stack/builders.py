@@ -1,6 +1,6 @@
 """Builders of the stack's parts that depend on settings: the model registry, the media
-models (each loaded when first needed), the vector and keyword indexes for the database
-and backend configured, picture search."""
+models (each loaded when first needed), the blob store, the vector and keyword indexes for
+the database and backend configured, picture search."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from mmstack.models.on_demand import OnDemandEmbedder, OnDemandTextReader, OnDem
 from mmstack.models.quantize import dynamic_int8
 from mmstack.models.registry import FileSource, HubFile, LocalFile, ModelRegistry, ModelSpec
 from mmstack.models.vision import DEFAULT_PROMPT, OpenAIVisionDescriber
+from mmstack.store.blobs import BlobStore, LocalBlobStore
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,16 @@ def media_models(
 
         transcriber = OnDemandTranscriber(load_speech)
     return text_reader, transcriber
+
+
+def blob_store(settings: Settings) -> BlobStore:
+    """Where files live: the data directory, or an S3-compatible bucket (whose local copies
+    for decoders are cached in the data directory)."""
+    if settings.blobs.backend == "s3":
+        from mmstack.store.blobs_s3 import S3BlobStore
+
+        return S3BlobStore.from_settings(settings.blobs, settings.data_dir / "blob-cache")
+    return LocalBlobStore(settings.data_dir / "blobs")
 
 
 def vector_index(settings: Settings, dimension: int, *, suffix: str = "") -> VectorIndex:

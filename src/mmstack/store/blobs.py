@@ -1,29 +1,55 @@
-"""Blob storage, content-addressed by sha256. `LocalBlobStore` is the embedded default; an
-S3 adapter implements the same protocol for scale-out deployments."""
+"""Blob storage, content-addressed by sha256. `LocalBlobStore` is the embedded default;
+`blobs_s3.S3BlobStore` implements the same protocol for scale-out deployments."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+
+
+READ_BLOCK = 1024 * 1024
 
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(READ_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class BlobStore(Protocol):
     def put(self, data: bytes) -> str:
         """Store `data` and return its sha256; storing the same bytes twice is a no-op."""
 
+    def put_file(self, path: Path) -> str:
+        """Store the file's bytes, read in blocks, and return their sha256."""
+
     def get(self, sha256: str) -> bytes:
         """The bytes stored under `sha256`; KeyError if absent."""
+
+    def open(self, sha256: str) -> IO[bytes]:
+        """A stream of the blob's bytes, for callers that must not hold it whole; KeyError
+        if absent. The caller closes it."""
+
+    def read_range(self, sha256: str, start: int, length: int) -> bytes:
+        """Up to `length` bytes from offset `start`; KeyError if absent."""
+
+    def size(self, sha256: str) -> int:
+        """The blob's length in bytes; KeyError if absent."""
 
     def exists(self, sha256: str) -> bool: ...
 
@@ -47,31 +73,61 @@ class LocalBlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, sha256: str) -> Path:
-        if not _SHA256.match(sha256):
+        if not SHA256_PATTERN.match(sha256):
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
     def put(self, data: bytes) -> str:
         digest = sha256_hex(data)
+        self._write(digest, lambda handle: handle.write(data))
+        return digest
+
+    def put_file(self, path: Path) -> str:
+        digest = file_sha256(path)
+
+        def copy(handle: IO[bytes]) -> None:
+            with path.open("rb") as source:
+                shutil.copyfileobj(source, handle, READ_BLOCK)
+
+        self._write(digest, copy)
+        return digest
+
+    def _write(self, digest: str, write: Callable[[IO[bytes]], object]) -> None:
         path = self._path(digest)
         if path.exists():
-            return digest
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                write(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return digest
 
     def get(self, sha256: str) -> bytes:
+        with self.open(sha256) as handle:
+            return handle.read()
+
+    def open(self, sha256: str) -> IO[bytes]:
         try:
-            return self._path(sha256).read_bytes()
+            return self._path(sha256).open("rb")
+        except FileNotFoundError:
+            raise KeyError(sha256) from None
+
+    def read_range(self, sha256: str, start: int, length: int) -> bytes:
+        if start < 0 or length < 1:
+            raise ValueError("a range starts at 0 or later and holds at least one byte")
+        with self.open(sha256) as handle:
+            handle.seek(start)
+            return handle.read(length)
+
+    def size(self, sha256: str) -> int:
+        try:
+            return self._path(sha256).stat().st_size
         except FileNotFoundError:
             raise KeyError(sha256) from None
 
@@ -97,5 +153,5 @@ class LocalBlobStore:
                 continue
             if path.name.startswith(".tmp-"):
                 path.unlink(missing_ok=True)
-            elif _SHA256.match(path.name):
+            elif SHA256_PATTERN.match(path.name):
                 yield path.name

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Iterator
+from typing import IO, Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from mmstack.api.deps import FilesDep, MeterDep, authorize, upload_reads
@@ -14,6 +15,7 @@ from mmstack.api.schemas import ListOut
 from mmstack.auth.roles import EndpointGroup
 from mmstack.errors import InvalidRequestError
 from mmstack.knowledge.intake import UPLOAD_PURPOSES
+from mmstack.store.blobs import READ_BLOCK
 from mmstack.store.pagination import Order, PageRequest
 
 router = APIRouter(
@@ -80,12 +82,22 @@ _BYTES: dict[int | str, dict[str, Any]] = {
 
 @router.get("/{file_id}/content", response_class=Response, responses=_BYTES)
 def file_content(file_id: str, files: FilesDep) -> Response:
-    stored, data = files.content(file_id)
-    return Response(
-        data,
+    stored, stream = files.content(file_id)
+    return StreamingResponse(
+        _chunks(stream),
         media_type=stored.media_type,
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(stored.filename)}"},
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(stored.filename)}",
+            "Content-Length": str(stored.size_bytes),
+        },
     )
+
+
+def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
+    """The stream in pieces (the whole file never in memory), closed at the end."""
+    with stream:
+        while piece := stream.read(READ_BLOCK):
+            yield piece
 
 
 @router.get("/{file_id}/thumbnails/{thumbnail_id}", response_class=Response, responses=_BYTES)
