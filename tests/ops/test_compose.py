@@ -113,7 +113,8 @@ def test_hardening_and_secrets(stack: StackFile) -> None:
         assert "privileged" not in service, name
         assert service["user"].split(":")[0] != "0", name
         for variable, value in service.get("environment", {}).items():
-            if any(word in variable for word in ("PASSWORD", "SECRET", "_KEY", "TOKEN")):
+            # A variable naming a secret value (an access key's id is not one).
+            if variable.removesuffix("_FILE").endswith(("PASSWORD", "SECRET", "_KEY", "TOKEN")):
                 assert variable.endswith("_FILE"), (name, variable)
                 assert value.startswith("/run/secrets/"), (name, variable)
             assert value not in values, (name, variable)
@@ -162,6 +163,29 @@ def test_only_some_stacks(stack: StackFile) -> None:
     assert set(document["services"]) == {"prometheus", "grafana", "loki"}
 
 
+def test_mmstack_is_built_from_its_source_unless_an_image_is_configured(
+    stack: StackFile, tmp_path: Path
+) -> None:
+    source = Path(__file__).parents[2]
+    out = tmp_path / "deploy"
+    document = yaml.safe_load(write_compose(stack, "production", out, source=source).read_text())
+    built = {name for name, service in document["services"].items() if "build" in service}
+    assert built == {"api", "worker"}
+    for name in built:
+        service = document["services"][name]
+        assert (out / service["build"]["context"]).resolve() == source.resolve()
+        assert service["build"]["dockerfile"] == "Dockerfile"
+        assert service["image"] == stack.services[name].image  # the built image's tag
+    assert "build" not in render_compose(stack, "production")["services"]["api"]  # no source
+
+    configured = stack.model_copy(deep=True)
+    configured.environments["production"].services["api"].image = "registry.example/mmstack:2"
+    services = render_compose(configured, "production", source="..")["services"]
+    assert "build" not in services["api"]
+    assert services["api"]["image"] == "registry.example/mmstack:2"
+    assert services["worker"]["build"] == {"context": "..", "dockerfile": "Dockerfile"}
+
+
 def test_cli_deploy_compose_and_stack_up_without_docker(tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "out"
@@ -171,6 +195,10 @@ def test_cli_deploy_compose_and_stack_up_without_docker(tmp_path: Path) -> None:
     unknown = runner.invoke(app, ["deploy", "compose", "--env", "moon", "--out", str(out)])
     assert unknown.exit_code == 1
     assert "no environment 'moon'" in unknown.output
+    elsewhere = ["deploy", "compose", "--env", "staging", "--out", str(out), "--source", str(out)]
+    not_source = runner.invoke(app, elsewhere)
+    assert not_source.exit_code == 1
+    assert "mmstack's source tree" in not_source.output.replace("\n", "")
     if shutil.which("docker") is None:
         up = runner.invoke(app, ["stack", "up", "--env", "development", "--out", str(out)])
         assert up.exit_code == 1

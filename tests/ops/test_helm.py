@@ -30,7 +30,8 @@ PACKAGED = Path(__file__).parents[2] / "src/mmstack/ops/stack.default.yaml"
 GOLDEN = Path(__file__).parent / "golden"
 RELEASE = "mmstack"
 KUBERNETES = "1.30.0"
-SECRET_NAME = re.compile(r"PASSWORD|KEY|SECRET|TOKEN")
+# A variable naming a secret value (an access key's id is not one).
+SECRET_NAME = re.compile(r"(PASSWORD|KEY|SECRET|TOKEN)(_FILE)?$")
 
 Manifest = dict[str, Any]
 

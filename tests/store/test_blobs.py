@@ -200,6 +200,9 @@ def test_the_stack_builds_the_configured_store(s3_server: S3Server, tmp_path: Pa
     assert isinstance(built, S3BlobStore)
     assert built.bucket == bucket
     assert isinstance(blob_store(Settings(data_dir=tmp_path)), LocalBlobStore)
+    fresh = s3_settings(s3_server, "made-at-start", create_bucket=True)
+    for _ in range(2):  # made once, then found
+        blob_store(Settings(data_dir=tmp_path, blobs=fresh)).check()
     with pytest.raises(ValueError, match=r"needs blobs\.bucket"):
         BlobSettings(backend="s3")
 

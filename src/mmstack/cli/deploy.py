@@ -63,24 +63,41 @@ def compose(
         "deploy/compose"
     ),
     file: StackFileOpt = None,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--source",
+            help="mmstack's source tree: its image is built from there (default: the current "
+            "directory when it holds mmstack's Dockerfile; otherwise the image is pulled)",
+        ),
+    ] = None,
 ) -> None:
     """Write compose.<env>.yaml: a profile per stack, health checks, secrets as files."""
     from mmstack.ops.compose import write_compose
     from mmstack.ops.stack_file import load_stack_file, locate_stack_file
 
+    if source is None and _is_source_tree(Path.cwd()):
+        source = Path.cwd()
+    elif source is not None and not _is_source_tree(source):
+        fail(f"{source} is not mmstack's source tree (no Dockerfile and src/mmstack there)")
     try:
         loaded = load_stack_file(locate_stack_file(file))
-        path = write_compose(loaded, env, out, stack)
+        path = write_compose(loaded, env, out, stack, source)
     except MMStackError as exc:
         fail(exc.message)
     except OSError as exc:
         fail(f"cannot write the compose file: {exc}")
     needed = sorted({s.stack for s in loaded.resolved(env, stack).values()})
     profiles = " ".join(f"--profile {p}" for p in needed)
+    image = f"mmstack's image is built from {source}" if source else "images are pulled"
     console.print(
-        f"wrote {path}\n"
+        f"wrote {path} ({image})\n"
         f"next: mmstack secrets init --env {env} && mmstack secrets render --env {env} "
         f"--format compose --out {out}\n"
         f"      docker compose -f {path} {profiles} up -d   (or: mmstack stack up --env {env})",
         highlight=False,
     )
+
+
+def _is_source_tree(path: Path) -> bool:
+    return (path / "Dockerfile").is_file() and (path / "src" / "mmstack").is_dir()

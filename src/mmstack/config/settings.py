@@ -184,7 +184,10 @@ class BlobSettings(BaseModel):
         description="Where uploaded files and derived images live: 'local' (DATA_DIR/blobs) or "
         "'s3' (any S3-compatible object store, for API and worker processes on several hosts)",
     )
-    bucket: str | None = Field(None, description="The bucket (s3); it must exist")
+    bucket: str | None = Field(None, description="The bucket (s3)")
+    create_bucket: bool = Field(
+        False, description="Create the bucket at start when it is missing (s3; else an error)"
+    )
     prefix: str = Field("", description="Key prefix inside the bucket, e.g. 'mmstack/' (s3)")
     endpoint_url: str | None = Field(
         None, description="The store's URL, e.g. http://minio:9000 (s3; unset: AWS)"

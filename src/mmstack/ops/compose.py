@@ -4,6 +4,7 @@ environment values), non-root users, read-only root filesystems, no capabilities
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Final
 
@@ -46,9 +47,12 @@ def _port(port: Port, replicas: int) -> dict[str, Any]:
 
 
 def compose_service(
-    name: str, service: Service, stack: StackFile, chosen: set[str]
+    name: str, service: Service, stack: StackFile, chosen: set[str], source: str | None = None
 ) -> dict[str, Any]:
+    """`source`: mmstack's source tree, where the services marked `build` are built from."""
     out: dict[str, Any] = {"image": service.image, "profiles": [service.stack]}
+    if service.build and source is not None:
+        out["build"] = {"context": source, "dockerfile": "Dockerfile"}
     if (wrapper := service.secret_value_wrapper()) is not None:
         out["entrypoint"] = wrapper
     if service.command is not None:
@@ -119,8 +123,11 @@ def compose_service(
     return out
 
 
-def render_compose(stack: StackFile, env: str, stacks: list[str] | None = None) -> dict[str, Any]:
-    """The compose document for `env` (its stacks, or `stacks`)."""
+def render_compose(
+    stack: StackFile, env: str, stacks: list[str] | None = None, source: str | None = None
+) -> dict[str, Any]:
+    """The compose document for `env` (its stacks, or `stacks`); the services marked
+    `build` are built from `source` (a path as the compose file will see it) when given."""
     services = stack.resolved(env, stacks)
     chosen = set(services)
     used_networks = sorted({n for s in services.values() for n in s.networks})
@@ -129,7 +136,7 @@ def render_compose(stack: StackFile, env: str, stacks: list[str] | None = None) 
     document: dict[str, Any] = {
         "name": f"{stack.project}-{env}",
         "services": {
-            name: compose_service(name, service, stack, chosen)
+            name: compose_service(name, service, stack, chosen, source)
             for name, service in services.items()
         },
     }
@@ -150,10 +157,18 @@ def render_compose(stack: StackFile, env: str, stacks: list[str] | None = None) 
 
 
 def write_compose(
-    stack: StackFile, env: str, out_dir: Path, stacks: list[str] | None = None
+    stack: StackFile,
+    env: str,
+    out_dir: Path,
+    stacks: list[str] | None = None,
+    source: Path | None = None,
 ) -> Path:
-    """Write `compose.<env>.yaml` into `out_dir`; returns its path."""
-    document = render_compose(stack, env, stacks)
+    """Write `compose.<env>.yaml` into `out_dir`; returns its path. With `source`
+    (mmstack's source tree), the services marked `build` are built from it."""
+    context = None
+    if source is not None:
+        context = os.path.relpath(source.resolve(), out_dir.resolve())
+    document = render_compose(stack, env, stacks, context)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"compose.{env}.yaml"
     header = (

@@ -96,6 +96,12 @@ class SecretUse(_Strict):
 class Service(_Strict):
     stack: Stack
     image: str = Field(min_length=1)
+    build: bool = Field(
+        False,
+        description="Built from mmstack's source tree (its Dockerfile) and tagged `image`, when "
+        "`mmstack deploy compose` is given the tree (--source); an environment that sets "
+        "`image` runs that image instead",
+    )
     command: list[str] | None = None
     description: str = ""
     ports: list[Port] = []
@@ -246,6 +252,8 @@ class StackFile(_Strict):
                     service.resources = override.resources
                 if override.ports is not None:
                     service.ports = override.ports
+                if override.image is not None:
+                    service.build = False  # a configured image is run as it is
             if not env.requires_gpu:
                 service = service.model_copy(update={"gpus": 0})
             result[name] = service

@@ -88,7 +88,10 @@ def blob_store(settings: Settings) -> BlobStore:
     if settings.blobs.backend == "s3":
         from mmstack.store.blobs_s3 import S3BlobStore
 
-        return S3BlobStore.from_settings(settings.blobs, settings.data_dir / "blob-cache")
+        store = S3BlobStore.from_settings(settings.blobs, settings.data_dir / "blob-cache")
+        if settings.blobs.create_bucket:
+            store.ensure_bucket(settings.blobs.region)
+        return store
     return LocalBlobStore(settings.data_dir / "blobs")
 
 

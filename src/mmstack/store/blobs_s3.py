@@ -107,11 +107,27 @@ class S3BlobStore:
 
     def check(self) -> None:
         """Raise BlobStoreError unless the bucket answers to these credentials."""
-        found = self._call(
-            "check the bucket", self._client.head_bucket, Bucket=self.bucket, missing=False
-        )
-        if found is False:
+        if not self._bucket_exists():
             raise BlobStoreError(self._failure("find the bucket", "it does not exist"))
+
+    def ensure_bucket(self, region: str) -> None:
+        """Create the bucket unless it exists (several processes may race: one wins)."""
+        if self._bucket_exists():
+            return
+        options: dict[str, Any] = {}
+        if region != "us-east-1":  # the one region S3 refuses a location constraint for
+            options["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self._call(
+                "create the bucket", self._client.create_bucket, Bucket=self.bucket, **options
+            )
+        except BlobStoreError as exc:
+            if "BucketAlreadyOwnedByYou" not in exc.message:
+                raise
+
+    def _bucket_exists(self) -> bool:
+        head = self._client.head_bucket
+        return self._call("check the bucket", head, Bucket=self.bucket, missing=False) is not False
 
     def put(self, data: bytes) -> str:
         digest = sha256_hex(data)
