@@ -11,7 +11,7 @@ import pytest
 from mmstack.ingest.worker import JobWorker
 from mmstack.store import migrate
 from mmstack.store.db import Database
-from mmstack.store.jobs import ClaimedJob, JobQueue, PermanentJobError
+from mmstack.store.jobs import ClaimedJob, JobQueue, PermanentJobError, lease_held
 from mmstack.store.models import Job, JobStatus
 
 
@@ -69,17 +69,17 @@ def test_expired_lease_is_reclaimed(db: Database) -> None:
 
 
 def test_retry_backoff_then_permanent_failure(db: Database) -> None:
-    queue = JobQueue(db, retry_base_seconds=0.05, max_attempts=3)
+    queue = JobQueue(db, retry_base_seconds=0.5, max_attempts=3)
     (job_id,) = _enqueue(db, queue)
     (job,) = queue.claim()
     assert queue.fail(job, "boom 1", permanent=False)
-    assert queue.claim() == []  # not due yet: 0.05 s backoff
-    time.sleep(0.08)
+    assert queue.claim() == []  # not due yet: 0.5 s backoff
+    time.sleep(0.6)
     (job,) = queue.claim()
     assert job.attempts == 2
     assert queue.fail(job, "boom 2", permanent=False)
-    assert _job(db, job_id).run_after - time.time() > 0.05  # backoff doubled to 0.1 s
-    time.sleep(0.12)
+    assert _job(db, job_id).run_after - time.time() > 0.5  # backoff doubled to 1 s
+    time.sleep(1.1)
     (job,) = queue.claim()
     assert job.attempts == 3
     assert not queue.fail(job, "boom 3", permanent=False)  # attempts exhausted
@@ -124,3 +124,44 @@ def test_recover_abandoned_requeues_running_jobs(db: Database) -> None:
     assert queue.recover_abandoned() == 1
     (job,) = queue.claim(worker="restarted")
     assert job.id == job_id
+
+
+def test_a_stalled_worker_loses_its_job_to_the_one_that_took_it_over(db: Database) -> None:
+    queue = JobQueue(db, lease_seconds=0.2, retry_base_seconds=0.01)
+    (job_id,) = _enqueue(db, queue)
+    (stalled,) = queue.claim(worker="stalled")
+    time.sleep(0.3)  # its lease expires: another worker takes the job
+    (taker,) = queue.claim(worker="taker")
+    queue.heartbeat([stalled])  # the stalled worker's heartbeat renews nothing of another's
+    with db.session(write=True) as session:
+        assert not lease_held(session, stalled)
+        assert lease_held(session, taker)
+    assert not queue.succeed(stalled)  # its outcome is dropped
+    assert not queue.fail(stalled, "late failure", permanent=False)
+    assert _job(db, job_id).status == JobStatus.RUNNING
+    assert _job(db, job_id).worker == "taker"
+    assert queue.succeed(taker)
+    final = _job(db, job_id)
+    assert (final.status, final.attempts, final.last_error) == (JobStatus.SUCCEEDED, 2, None)
+
+
+def test_a_worker_stopping_hands_back_the_jobs_it_could_not_finish(db: Database) -> None:
+    queue = JobQueue(db, lease_seconds=3600)
+    (job_id,) = _enqueue(db, queue)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(jobs: list[ClaimedJob], heartbeat: Callable[[], None]) -> dict[int, Exception | None]:
+        started.set()
+        release.wait(10)
+        return dict.fromkeys((job.id for job in jobs), None)
+
+    worker = JobWorker(queue, {"work": slow}, poll_seconds=0.01)
+    worker.start()
+    assert started.wait(10)
+    worker.stop(timeout=0.2)  # the job is still in hand: handed back
+    try:
+        (again,) = queue.claim(worker="next")  # at once, not after the hour's lease
+        assert again.id == job_id
+    finally:
+        release.set()
+    assert _job(db, job_id).worker == "next"

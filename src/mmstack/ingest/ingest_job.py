@@ -32,7 +32,7 @@ from mmstack.store.collections import chunk_ids_of_member
 from mmstack.store.db import Database
 from mmstack.store.files import asset_keys, set_media_info, set_missing_picture_hash
 from mmstack.store.ingest_status import mark_completed, set_progress, set_status
-from mmstack.store.jobs import ClaimedJob, PermanentJobError
+from mmstack.store.jobs import ClaimedJob, LeaseLostError, PermanentJobError, lease_held
 from mmstack.store.models import CollectionFile, FileAsset, FileErrorCode, FileStatus
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,8 @@ class IngestJob:
             count = len(item.drafts)
             try:
                 self._store(item, vectors[offset : offset + count])
+            except LeaseLostError as exc:
+                outcomes[item.job.id] = exc  # the file is another worker's now
             except Exception as exc:
                 outcomes[item.job.id] = self._failed(item.job, exc)
             offset += count
@@ -207,7 +209,7 @@ class IngestJob:
 
     def _store(self, item: _Prepared, vectors: FloatArray) -> None:
         self._store_media(item.payload.file_id, item.document)
-        chunk_ids = self._replace_chunks(item.member_id, item.payload, item.drafts)
+        chunk_ids = self._replace_chunks(item.job, item.payload, item.drafts)
         if self._pictures is not None:
             self._index_pictures(item, chunk_ids)
         self._vectors.upsert(
@@ -222,13 +224,13 @@ class IngestJob:
             self._vectors.delete(chunk_ids)  # the file was deleted while we worked
 
     def _replace_chunks(
-        self, member_id: int, payload: VectorPayload, drafts: list[ChunkDraft]
+        self, job: ClaimedJob, payload: VectorPayload, drafts: list[ChunkDraft]
     ) -> list[int]:
-        """Swap the file's chunks for new ones in one transaction (keyword rows follow)."""
-        with self._db.session() as session:
-            old_ids = chunk_ids_of_member(session, member_id)
-        if old_ids:
-            self._vectors.delete(old_ids)
+        """Swap the file's chunks for new ones in one transaction (keyword rows follow),
+        only while the job is still this worker's: a worker that stalled past its lease
+        leaves the file to the one that took the job over."""
+        member_id = job.collection_file_id
+        assert member_id is not None
         rows = [
             {
                 "collection_file_id": member_id,
@@ -252,7 +254,13 @@ class IngestJob:
             for d in drafts
         ]
         with self._db.session(write=True) as session:
-            return replace_chunks(session, member_id, rows)
+            if not lease_held(session, job):
+                raise LeaseLostError(f"job {job.id} was taken over by another worker")
+            old_ids = chunk_ids_of_member(session, member_id)
+            new_ids = replace_chunks(session, member_id, rows)
+        if old_ids:  # their rows are gone: a search no longer returns them
+            self._vectors.delete(old_ids)
+        return new_ids
 
     def _index_pictures(self, item: _Prepared, chunk_ids: list[int]) -> None:
         """Each picture the file's chunks are shown on, embedded once, keyed by the first

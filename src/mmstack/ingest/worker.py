@@ -8,13 +8,14 @@ import time
 from collections.abc import Callable, Mapping
 from itertools import groupby
 
-from mmstack.store.jobs import ClaimedJob, JobQueue, PermanentJobError
+from mmstack.store.jobs import ClaimedJob, JobQueue, LeaseLostError, PermanentJobError
 
 log = logging.getLogger(__name__)
 
 # A handler runs a batch of jobs of its kind and returns, per job id, None for success or
-# the exception that job failed with (PermanentJobError: no retry). `heartbeat` keeps the
-# leases alive; call it between steps of long work.
+# the exception that job failed with (PermanentJobError: no retry; LeaseLostError: the job
+# is another worker's now). `heartbeat` keeps the leases alive; call it between steps of
+# long work.
 JobHandler = Callable[[list[ClaimedJob], Callable[[], None]], Mapping[int, Exception | None]]
 
 
@@ -54,10 +55,16 @@ class JobWorker:
         self._wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Finish the jobs in hand within `timeout`, then hand back any still held (the
+        next worker to claim runs them at once, not after their lease expires)."""
         self._stop.set()
         self._wake.set()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in self._threads):
+            released = self._queue.release()
+            log.warning("stopped with jobs in hand: released", extra={"jobs": released})
         self._threads.clear()
 
     def run_until_idle(self) -> None:
@@ -98,7 +105,7 @@ class JobWorker:
         def heartbeat() -> None:
             nonlocal last_beat
             if time.monotonic() - last_beat > self._queue.lease_seconds / 4:
-                self._queue.heartbeat([job.id for job in jobs])
+                self._queue.heartbeat(jobs)
                 last_beat = time.monotonic()
 
         try:
@@ -107,8 +114,10 @@ class JobWorker:
             outcomes = dict.fromkeys((job.id for job in jobs), exc)
         for job in jobs:
             error = outcomes.get(job.id)
-            if error is None:
-                self._queue.succeed(job.id)
+            if isinstance(error, LeaseLostError):
+                log.warning("job taken over by another worker", extra={"job_id": job.id})
+            elif error is None:
+                self._queue.succeed(job)
             elif isinstance(error, PermanentJobError):
                 self._queue.fail(job, error.message, permanent=True)
             else:

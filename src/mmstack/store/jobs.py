@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mmstack.errors import IngestError, NotFoundError
@@ -31,10 +31,28 @@ class ClaimedJob:
     collection_file_id: int | None
     attempts: int
     max_attempts: int
+    worker: str  # who holds the lease
 
 
 class PermanentJobError(IngestError):
     """A failure that retrying cannot fix (bad input); the job fails at once."""
+
+
+class LeaseLostError(Exception):
+    """The job's lease expired and another worker took the job over: this worker's
+    outcome is dropped (the other one finishes the job)."""
+
+
+def lease_held(session: Session, job: ClaimedJob) -> bool:
+    """Whether `job` is still leased to the worker that claimed it, the row locked until
+    the caller's transaction ends: write a job's results in the same transaction, after
+    this check, and they are written once even when a stalled worker's lease was taken."""
+    held = (
+        select(Job.id)
+        .where(Job.id == job.id, Job.worker == job.worker, Job.status == JobStatus.RUNNING)
+        .with_for_update()
+    )
+    return session.scalar(held) is not None
 
 
 class JobQueue:
@@ -100,34 +118,48 @@ class JobQueue:
                 worker=worker or self.worker_name,
                 updated_at=int(now),
             )
-            .returning(Job.id, Job.kind, Job.collection_file_id, Job.attempts, Job.max_attempts)
+            .returning(
+                Job.id,
+                Job.kind,
+                Job.collection_file_id,
+                Job.attempts,
+                Job.max_attempts,
+                Job.worker,
+            )
         )
         with self._db.session(write=True) as session:
             rows = session.execute(stmt).all()
-        return sorted((ClaimedJob(*row) for row in rows), key=lambda job: job.id)
+        claimed = [
+            ClaimedJob(job_id, kind, member_id, attempts, most, holder or "")
+            for job_id, kind, member_id, attempts, most, holder in rows
+        ]
+        return sorted(claimed, key=lambda job: job.id)
 
-    def heartbeat(self, job_ids: Sequence[int]) -> None:
-        """Extend the leases of running jobs."""
+    def heartbeat(self, jobs: Sequence[ClaimedJob]) -> None:
+        """Extend the leases of running jobs (those still held by their claimers)."""
         with self._db.session(write=True) as session:
-            session.execute(
-                update(Job)
-                .where(Job.id.in_(list(job_ids)), Job.status == JobStatus.RUNNING)
-                .values(lease_expires_at=time.time() + self.lease_seconds)
-            )
+            for job in jobs:
+                session.execute(
+                    update(Job)
+                    .where(_still_held(job))
+                    .values(lease_expires_at=time.time() + self.lease_seconds)
+                )
 
-    def succeed(self, job_id: int) -> None:
-        self._finish(job_id, JobStatus.SUCCEEDED, None)
+    def succeed(self, job: ClaimedJob) -> bool:
+        """Record success; False when the lease was lost (the job is another's now)."""
+        return self._finish(job, JobStatus.SUCCEEDED, None)
 
     def fail(self, job: ClaimedJob, error: str, *, permanent: bool) -> bool:
-        """Record a failure; returns True when the job will be retried."""
+        """Record a failure; returns True when the job will be retried (False too when
+        the lease was lost: the job is another worker's now)."""
         if permanent or job.attempts >= job.max_attempts:
-            self._finish(job.id, JobStatus.FAILED, error)
+            self._finish(job, JobStatus.FAILED, error)
             return False
         delay = self.retry_base_seconds * 2 ** (job.attempts - 1)
         with self._db.session(write=True) as session:
-            session.execute(
+            result = session.execute(
                 update(Job)
-                .where(Job.id == job.id)
+                .where(_still_held(job))
                 .values(
                     status=JobStatus.QUEUED,
                     run_after=time.time() + delay,
@@ -135,7 +167,18 @@ class JobQueue:
                     last_error=error,
                 )
             )
-        return True
+        return _changed(result)
+
+    def release(self, worker: str | None = None) -> int:
+        """Requeue the jobs `worker` (default: this process) still holds, at once: a
+        worker stopping gracefully hands back what it could not finish."""
+        with self._db.session(write=True) as session:
+            result = session.execute(
+                update(Job)
+                .where(Job.worker == (worker or self.worker_name), Job.status == JobStatus.RUNNING)
+                .values(status=JobStatus.QUEUED, lease_expires_at=None, run_after=time.time())
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def recover_abandoned(self) -> int:
         """Requeue every running job now. Only safe when no other worker can be alive
@@ -173,13 +216,22 @@ class JobQueue:
             raise NotFoundError(f"job {job_id} not found", param="job_id")
         return job
 
-    def _finish(self, job_id: int, status: JobStatus, error: str | None) -> None:
+    def _finish(self, job: ClaimedJob, status: JobStatus, error: str | None) -> bool:
         with self._db.session(write=True) as session:
-            session.execute(
+            result = session.execute(
                 update(Job)
-                .where(Job.id == job_id)
+                .where(_still_held(job))
                 .values(status=status, lease_expires_at=None, last_error=error)
             )
+        return _changed(result)
+
+
+def _still_held(job: ClaimedJob) -> ColumnElement[bool]:
+    return (Job.id == job.id) & (Job.worker == job.worker) & (Job.status == JobStatus.RUNNING)
+
+
+def _changed(result: object) -> bool:
+    return bool(getattr(result, "rowcount", 0))
 
 
 def _jobs_of(owner: Owner | None) -> Select[Job]:
