@@ -202,7 +202,9 @@ def test_the_stack_builds_the_configured_store(s3_server: S3Server, tmp_path: Pa
     assert isinstance(blob_store(Settings(data_dir=tmp_path)), LocalBlobStore)
     fresh = s3_settings(s3_server, "made-at-start", create_bucket=True)
     for _ in range(2):  # made once, then found
-        blob_store(Settings(data_dir=tmp_path, blobs=fresh)).check()
+        made = blob_store(Settings(data_dir=tmp_path, blobs=fresh))
+        assert isinstance(made, S3BlobStore)
+        made.check()
     with pytest.raises(ValueError, match=r"needs blobs\.bucket"):
         BlobSettings(backend="s3")
 

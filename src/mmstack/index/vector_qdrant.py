@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
 
 from mmstack.arrays import FloatArray
 from mmstack.index.vector import (
@@ -22,6 +23,7 @@ from mmstack.index.vector import (
 )
 
 _SCROLL_PAGE = 1024
+_UPSERT_BATCH = 512
 _OPTIMIZE_POLL_S = 0.5
 
 _PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType | models.IntegerIndexParams] = {
@@ -47,13 +49,19 @@ class QdrantServerVectorIndex:
         self._client = client
         self._collection = collection
         self._dimension = dimension
-        if client.collection_exists(collection):
-            self._check_vectors()
-        else:
-            client.create_collection(
-                collection,
-                vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
-            )
+        if not client.collection_exists(collection):
+            try:
+                client.create_collection(
+                    collection,
+                    vectors_config=models.VectorParams(
+                        size=dimension, distance=models.Distance.COSINE
+                    ),
+                )
+            except UnexpectedResponse as exc:
+                # API and worker processes starting together race to create it: one wins.
+                if exc.status_code not in (400, 409) or not client.collection_exists(collection):
+                    raise
+        self._check_vectors()
         existing = client.get_collection(collection).payload_schema
         for field, schema in _PAYLOAD_INDEXES.items():
             if field not in existing:
@@ -68,11 +76,14 @@ class QdrantServerVectorIndex:
             return
         for p in points:
             self._check_vector(p.vector)
-        structs = [
-            models.PointStruct(id=p.id, vector=p.vector.tolist(), payload=p.payload.as_dict())
-            for p in points
-        ]
-        self._client.upsert(self._collection, points=structs, wait=True)
+        # In batches: a long file's points in one request would pass the server's request
+        # size limit (32 MiB by default; a 384-dimension point is about 8 KB as JSON).
+        for start in range(0, len(points), _UPSERT_BATCH):
+            structs = [
+                models.PointStruct(id=p.id, vector=p.vector.tolist(), payload=p.payload.as_dict())
+                for p in points[start : start + _UPSERT_BATCH]
+            ]
+            self._client.upsert(self._collection, points=structs, wait=True)
 
     def delete(self, ids: Sequence[int]) -> None:
         if not ids:

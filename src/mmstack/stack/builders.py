@@ -102,8 +102,9 @@ def vector_index(settings: Settings, dimension: int, *, suffix: str = "") -> Vec
 
         from mmstack.index.vector_qdrant import QdrantServerVectorIndex
 
+        # A minute: a large upsert or a payload index on a big collection outlasts httpx's 5 s.
         client = QdrantClient(
-            url=settings.vector.qdrant_url, api_key=settings.vector.qdrant_api_key
+            url=settings.vector.qdrant_url, api_key=settings.vector.qdrant_api_key, timeout=60
         )
         name = settings.vector.qdrant_collection + (f"_{suffix}" if suffix else "")
         return QdrantServerVectorIndex(client, name, dimension)
