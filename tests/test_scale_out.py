@@ -10,9 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -28,18 +25,12 @@ from mmstack.auth.service import open_accounts
 from mmstack.config.settings import AuthSettings, Settings
 from tests.conftest import PG_DSN
 from tests.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server
+from tests.standins.scale_out import Processes, free_port, qdrant_standin, wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 FILES = 200
-STANDIN = Path(__file__).parent / "standins" / "qdrant_server.py"
 COLLECTION = "scale_out_chunks"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _document(n: int) -> bytes:
@@ -48,71 +39,10 @@ def _document(n: int) -> bytes:
     return f"{body.capitalize()}.\n\nThe file number is zx{n:04d}qv.".encode()
 
 
-class Processes:
-    """mmstack processes sharing one environment, each with its own data directory and log."""
-
-    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
-        self.tmp_path, self.env = tmp_path, env
-        self.running: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, *args: str, **extra: str) -> subprocess.Popen[bytes]:
-        log = self.tmp_path / f"{name}.log"
-        env = {**self.env, "MMSTACK_DATA_DIR": str(self.tmp_path / name), **extra}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mmstack", *args],
-            env=env,
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        self.running[name] = process
-        return process
-
-    def log(self, name: str) -> str:
-        return (self.tmp_path / f"{name}.log").read_text(errors="replace")[-4000:]
-
-    def stop_all(self) -> None:
-        for process in self.running.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.running.values():
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: str, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None, log
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not become ready")
-
-
 @pytest.fixture
 def qdrant(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    port, key = _free_port(), secrets.token_hex(16)
-    key_file = tmp_path / "qdrant-key"
-    key_file.write_text(key)
-    args = ["--host", "127.0.0.1", "--port", str(port), "--path", str(tmp_path / "qdrant")]
-    with (tmp_path / "qdrant.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, str(STANDIN), *args, "--api-key-file", str(key_file)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_ready(url + "/readyz", process, "qdrant stand-in did not start", seconds=60)
-        yield url, key
-    finally:
-        process.terminate()
-        process.wait(10)
+    with qdrant_standin(tmp_path) as running:
+        yield running
 
 
 def test_two_apis_and_two_workers_share_everything(
@@ -156,11 +86,11 @@ def test_two_apis_and_two_workers_share_everything(
         cleanup.callback(processes.stop_all)
         apis = []
         for name in ("api1", "api2"):
-            port = _free_port()
+            port = free_port()
             process = processes.start(name, "up", "--port", str(port), MMSTACK_INGEST__WORKERS="0")
             apis.append((f"http://127.0.0.1:{port}", name, process))
         for base, name, process in apis:
-            _wait_ready(base + "/readyz", process, processes.log(name))
+            wait_ready(base + "/readyz", process, processes.log(name))
         workers = {name: processes.start(name, "worker") for name in ("worker1", "worker2")}
         (first, _, _), (second, _, _) = apis
 
