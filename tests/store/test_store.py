@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect
 
 from mmstack.store import migrate
 from mmstack.store.blobs import LocalBlobStore, sha256_hex
@@ -103,3 +104,29 @@ def _maintained_by_the_database(difference: object) -> bool:
     if kind == "remove_table":
         return True
     return kind in ("remove_index", "remove_column") and "tsv" in repr(rest)
+
+
+@pytest.mark.postgres
+def test_processes_starting_together_migrate_a_new_database_once(pg_url: str) -> None:
+    """API servers and workers started at once on an empty PostgreSQL database: each
+    waits for the one migrating, then finds the schema at head."""
+    engines = [Database(pg_url).engine for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def start(engine: Engine) -> None:
+        try:
+            migrate.upgrade(engine)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    try:
+        assert errors == []
+        assert {migrate.current_revision(engine) for engine in engines} == {migrate.HEAD}
+    finally:
+        for engine in engines:
+            engine.dispose()

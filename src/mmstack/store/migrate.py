@@ -21,6 +21,10 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 HEAD: Final = max(p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))
 
 
+# The advisory lock migrations hold on PostgreSQL (any constant the application uses only here).
+_LOCK: Final = 0x6D6D_7374_6163_6B00 >> 1
+
+
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (None: a new database)."""
     with engine.connect() as connection:
@@ -54,6 +58,10 @@ def _migration_connection(engine: Engine) -> Iterator[Connection]:
             raw.execute("PRAGMA foreign_keys=OFF")
         try:
             with connection.begin():
+                if engine.dialect.name == "postgresql":
+                    # Processes starting together on a new database (API servers, workers)
+                    # migrate one after another: the others then find it at head.
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
                 yield connection
                 if raw is not None:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
