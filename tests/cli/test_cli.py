@@ -136,3 +136,14 @@ def test_version_and_help_answer_without_loading_the_stack(tmp_path: Path) -> No
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert loaded.stdout.strip().splitlines()[-1] == "[]", loaded.stdout
+
+
+def test_migrate_brings_the_schema_to_head_once(tmp_path: Path) -> None:
+    from mmstack.store.migrate import HEAD
+
+    data = tmp_path / "data"
+    data.mkdir()
+    first = _run(data, "migrate")
+    assert f"from revision none to {HEAD}" in first.stdout
+    again = _run(data, "migrate")
+    assert f"at revision {HEAD}: nothing to do" in again.stdout

@@ -245,6 +245,12 @@ def test_probes_from_health_checks(rendered: dict[str, list[Manifest]], stack: S
     deployments = of_kind(rendered["production"], "Deployment")
     api = container(deployments["api"])
     assert api["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 8000}
+    # Alive is not ready: a database outage takes pods out of the Service, not restarts them.
+    assert api["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": 8000}
+    assert (
+        container(deployments["worker"])["livenessProbe"]
+        == container(deployments["worker"])["readinessProbe"]
+    )
     assert api["livenessProbe"]["periodSeconds"] == 10
     assert container(deployments["redis"])["readinessProbe"]["tcpSocket"] == {"port": 6379}
     assert container(deployments["postgres"])["readinessProbe"]["exec"]["command"] == [
@@ -262,6 +268,40 @@ def test_probes_from_health_checks(rendered: dict[str, list[Manifest]], stack: S
     )
     assert vllm["readinessProbe"]["failureThreshold"] == check.retries
     assert vllm["readinessProbe"]["timeoutSeconds"] == check.timeout_seconds
+
+
+def test_rolling_updates_keep_the_service_up(rendered: dict[str, list[Manifest]]) -> None:
+    for name, deployment in of_kind(rendered["production"], "Deployment").items():
+        strategy = deployment["spec"]["strategy"]
+        if strategy["type"] == "RollingUpdate":
+            assert strategy["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}, name
+        else:
+            assert "rollingUpdate" not in strategy, name
+    assert of_kind(rendered["production"], "Deployment")["api"]["spec"]["strategy"]["type"] == (
+        "RollingUpdate"
+    )
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_migrations_run_once_before_an_upgrade(
+    rendered: dict[str, list[Manifest]], stack: StackFile, env: str
+) -> None:
+    jobs = of_kind(rendered[env], "Job")
+    assert set(jobs) == {"api-migrate"}
+    job = jobs["api-migrate"]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-upgrade"
+    pod = job["spec"]["template"]
+    assert pod["spec"]["restartPolicy"] == "Never"
+    migrate = pod["spec"]["containers"][0]
+    api = container(of_kind(rendered[env], "Deployment")["api"])
+    assert migrate["args"] == ["mmstack", "migrate"]
+    assert (migrate["image"], migrate["env"]) == (api["image"], api["env"])
+    assert migrate["securityContext"] == api["securityContext"]
+    # Its pod is not one of the api's: the Service and the disruption budget skip it.
+    selector = of_kind(rendered[env], "Service")["api"]["spec"]["selector"]
+    labels = pod["metadata"]["labels"]
+    assert not all(labels.get(key) == value for key, value in selector.items())
+    assert labels["net.mmstack.io/backend"] == "true"  # it reaches the database
 
 
 def test_security_context(rendered: dict[str, list[Manifest]], stack: StackFile) -> None:

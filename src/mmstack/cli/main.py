@@ -68,6 +68,27 @@ def main(
 
 
 @app.command()
+def migrate() -> None:
+    """Bring the database's schema up to this version (servers and workers also do it at
+    start; a deployment runs this once before new pods start)."""
+    from mmstack.store import migrate as migrations
+    from mmstack.store.db import Database
+
+    settings = cli_settings()
+    db = Database(settings.sqlalchemy_url)
+    try:
+        before = migrations.current_revision(db.engine)
+        migrations.upgrade(db.engine)
+        after = migrations.current_revision(db.engine)
+    finally:
+        db.dispose()
+    if before == after:
+        console.print(f"the database is at revision {after}: nothing to do")
+    else:
+        console.print(f"migrated the database from revision {before or 'none'} to {after}")
+
+
+@app.command()
 def up(
     host: Annotated[str | None, typer.Option(help="Address to listen on [127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [8000]")] = None,

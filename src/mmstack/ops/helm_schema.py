@@ -44,6 +44,7 @@ _PROBE = {
         _object(
             {
                 "handler": _HANDLER,
+                "livenessHandler": _HANDLER,
                 "periodSeconds": {"type": "integer", "minimum": 1},
                 "timeoutSeconds": {"type": "integer", "minimum": 1},
                 "failureThreshold": {"type": "integer", "minimum": 1},
@@ -99,6 +100,7 @@ _SERVICE = _object(
         },
         "strategy": {"enum": ["Recreate", "RollingUpdate"]},
         "networks": {"type": "array", "items": NAME},
+        "migrate": _strings(),
     },
     ["enabled", "image", "replicas"],
 )

@@ -72,6 +72,7 @@ def service_values(service: Service, enabled: bool, shared: set[str]) -> dict[st
         if any(m.source not in shared for m in service.volumes)
         else "RollingUpdate",
         "networks": sorted(service.networks),
+        "migrate": service.migrate or [],
     }
     return values
 
@@ -122,8 +123,12 @@ def _probe(check: HealthCheck | None) -> dict[str, Any] | None:
         handler = {"httpGet": {"path": check.http_path, "port": check.port}}
     else:
         handler = {"tcpSocket": {"port": check.port}}
-    return {
-        "handler": handler,
+    probe: dict[str, Any] = {"handler": handler}
+    if check.live_path is not None:
+        # Alive is not ready: a dependency's outage takes the pod out of the Service, and
+        # only a process that stopped answering is restarted.
+        probe["livenessHandler"] = {"httpGet": {"path": check.live_path, "port": check.port}}
+    return probe | {
         "periodSeconds": check.interval_seconds,
         "timeoutSeconds": check.timeout_seconds,
         "failureThreshold": check.retries,

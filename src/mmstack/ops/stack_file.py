@@ -40,6 +40,12 @@ class HealthCheck(_Strict):
     """How to tell the service is ready: an HTTP GET, a TCP connect, or a command."""
 
     http_path: str | None = Field(None, pattern=r"^/")
+    live_path: str | None = Field(
+        None,
+        pattern=r"^/",
+        description="Kubernetes: the path that says the process is alive (liveness), where "
+        "http_path also checks its dependencies (readiness); default: http_path",
+    )
     port: int | None = Field(None, ge=1, le=65535)
     command: list[str] | None = None
     interval_seconds: int = Field(10, ge=1)
@@ -53,6 +59,8 @@ class HealthCheck(_Strict):
             raise ValueError("a health check needs a command, or a port (with http_path for HTTP)")
         if self.command is not None and (self.http_path or self.port):
             raise ValueError("a health check is a command or a port check, not both")
+        if self.live_path is not None and self.http_path is None:
+            raise ValueError("live_path goes with http_path (an HTTP health check)")
         return self
 
 
@@ -124,6 +132,11 @@ class Service(_Strict):
     )
     privileged: bool = False
     capabilities_add: list[str] = []
+    migrate: list[str] | None = Field(
+        None,
+        description="Kubernetes: a command run once, as a Job, before an upgrade's new pods "
+        "start (schema migrations)",
+    )
 
     @model_validator(mode="after")
     def _command_for_values(self) -> Service:
