@@ -2,8 +2,9 @@
 PostgreSQL, sharing a vector index over Qdrant's REST protocol (the stand-in server of
 tests/standins, as no Qdrant server runs here), blobs in an S3 bucket (moto_server) and
 rate limits in Redis. 200 files are ingested while a worker is killed (SIGKILL) twice:
-every file completes exactly once, either API process finds every file, and a key revoked
-through one process is refused by the other at once."""
+every file completes exactly once, either API process finds every file, a key's rate limit
+counts the requests of both, and a key revoked through one process is refused by the other
+at once."""
 
 from __future__ import annotations
 
@@ -80,6 +81,9 @@ def test_two_apis_and_two_workers_share_everything(
         admin = next(u for u in auth.accounts.list_users() if u.role == "admin")
         _, key = auth.keys.create(admin.id, name="scale-out", actor=Actor.local())
         doomed, doomed_key = auth.keys.create(admin.id, name="doomed", actor=Actor.local())
+        _, limited_key = auth.keys.create(
+            admin.id, name="limited", actor=Actor.local(), quotas={"requests_per_minute": 6}
+        )
     headers = {"Authorization": f"Bearer {key}"}
     processes = Processes(tmp_path, env)
     with ExitStack() as cleanup:
@@ -147,6 +151,13 @@ def test_two_apis_and_two_workers_share_everything(
                 timeout=30,
             ).json()["data"]
             assert len(vector_hits) == 5
+
+        # A rate limit counts the requests of every API process (in Redis).
+        limited = {"Authorization": f"Bearer {limited_key}"}
+        for base in (first, second, first, second, first, second):
+            assert httpx.get(f"{base}/v1/models", headers=limited).status_code == 200
+        assert httpx.get(f"{first}/v1/models", headers=limited).status_code == 429
+        assert httpx.get(f"{second}/v1/models", headers=limited).status_code == 429
 
         # A session begun on one process holds on the other (one token secret), and a key
         # revoked through one process is refused by the other at once.
