@@ -83,7 +83,17 @@ def test_unknown_model_and_missing_package(tmp_path: Path) -> None:
         registry.paths("nope")
     missing = _spec(SplitFile((("no_such_package_xyz", "a.bin"),)), "missing")
     registry.add(missing)
-    assert "not installed" in registry.status("missing").detail
+    absent = registry.status("missing")
+    assert "not installed" in absent.detail
+    assert not absent.installed  # absent, not broken: `models verify` lists it, passes
+
+
+def test_a_corrupt_model_is_installed_but_not_available(tmp_path: Path) -> None:
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"tampered")
+    registry = ModelRegistry([_spec(LocalFile(weights, sha256="0" * 64), "bad")], tmp_path)
+    status = registry.status("bad", full=True)
+    assert (status.installed, status.available) == (True, False)  # `models verify` fails
 
 
 def test_bundled_embedder_loads_once_and_embeds(tmp_path: Path) -> None:

@@ -32,11 +32,16 @@ class ModelUnavailableError(MMStackError):
     code = "model_unavailable"
 
 
+class ModelNotInstalledError(ModelUnavailableError):
+    """A package the model comes from is not installed (an optional model, such as the
+    tests' small chat model in a production image): absent, not broken."""
+
+
 def package_dir(package: str) -> Path:
     """The directory of an installed package, found without importing it."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailableError(f"package '{package}' is not installed")
+        raise ModelNotInstalledError(f"package '{package}' is not installed")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -95,6 +100,7 @@ class ModelStatus:
     source: str
     detail: str = ""
     paths: dict[str, str] = field(default_factory=dict)
+    installed: bool = True  # False: a package it comes from is absent
 
 
 def describe_source(source: FileSource) -> str:
@@ -167,6 +173,7 @@ class ModelRegistry:
             status.verified = all(s.sha256 for s in spec.files.values()) or None
         except ModelUnavailableError as exc:
             status.detail = exc.message
+            status.installed = not isinstance(exc, ModelNotInstalledError)
             status.verified = False if "sha256 mismatch" in exc.message else None
         return status
 
