@@ -4,6 +4,8 @@ old one."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from pydantic import SecretStr
 
@@ -71,3 +73,38 @@ def test_a_service_key_of_the_wrong_shape_stops_the_start(settings: Settings) ->
             )
     finally:
         db.dispose()
+
+
+def test_processes_starting_together_register_the_service_key_once(settings: Settings) -> None:
+    """API servers started at once on a new database each make sure of the key: the ones
+    that lose the race to make the service user or the key find them made."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _, key, _ = new_api_key()
+    db = Database(settings.sqlalchemy_url)
+    migrate.upgrade(db.engine)
+    db.dispose()
+    starts: list[tuple[Database, Auth]] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def start() -> None:
+        try:
+            started = _start(settings, key)
+            with lock:
+                starts.append(started)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    try:
+        assert errors == []
+        assert len(starts) == 4
+        principal = starts[0][1].authenticate(f"Bearer {key}")
+        assert principal.username == "service"
+    finally:
+        for db_of_start, _ in starts:
+            db_of_start.dispose()

@@ -232,8 +232,13 @@ def test_render_formats_read_back_to_the_current_values(
     }
     assert decoded == {f"mmstack-{n}": v for n, v in expected.items()}
 
-    for path in [dotenv, *files, manifest]:
+    for path in [dotenv, manifest]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    # Compose mounts secret files as they are: readable by the services' own users, inside
+    # a directory only the owner may enter.
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o444, path
+    assert stat.S_IMODE((out / "secrets").stat().st_mode) == 0o700
 
 
 def test_render_refuses_an_environment_without_its_secrets(

@@ -8,14 +8,16 @@ from __future__ import annotations
 import time
 from typing import Final
 
+from sqlalchemy.exc import IntegrityError
+
 from mmstack.auth.accounts import AccountService
 from mmstack.auth.audit import Actor, AuditLog
 from mmstack.auth.roles import Role
 from mmstack.auth.secrets_format import digest, split_api_key
-from mmstack.errors import InvalidRequestError, NotFoundError
+from mmstack.errors import ConflictError, InvalidRequestError, NotFoundError
 from mmstack.store import api_keys as rows
 from mmstack.store.db import Database
-from mmstack.store.models import ApiKey
+from mmstack.store.models import ApiKey, User
 
 SERVICE_KEY_NAME: Final = "service key (from the deployment's secrets)"
 
@@ -32,7 +34,21 @@ def ensure_service_key(
     try:
         user = accounts.get_user(username)
     except NotFoundError:
-        user, _ = accounts.create_user(username, role=Role.DEVELOPER, actor=Actor.local())
+        try:
+            user, _ = accounts.create_user(username, role=Role.DEVELOPER, actor=Actor.local())
+        except ConflictError:  # processes starting together: another one made it
+            user = accounts.get_user(username)
+    try:
+        return _register(db, audit, user, key_id, secret)
+    except IntegrityError:  # another process registered the same key at the same moment
+        with db.session() as session:
+            existing = session.get(ApiKey, key_id)
+            if existing is None or existing.user_id != user.id:
+                raise
+        return key_id
+
+
+def _register(db: Database, audit: AuditLog, user: User, key_id: str, secret: str) -> str:
     with db.session(write=True) as session:
         existing = session.get(ApiKey, key_id)
         if existing is not None:

@@ -67,8 +67,11 @@ def _compose(values: dict[str, str], out_dir: Path) -> list[Path]:
     ensure_private_dir(directory)
     written = []
     for name, value in values.items():
-        # No trailing newline: some images read the whole file as the value.
-        write_private(directory / name, value.encode())
+        # No trailing newline: some images read the whole file as the value. Compose mounts
+        # a file secret as it is (it ignores uid, gid and mode for files), so the services'
+        # own users must be able to read it: 0444, in the 0700 directory that keeps the
+        # host's other users out.
+        write_private(directory / name, value.encode(), mode=0o444)
         written.append(directory / name)
     return written
 

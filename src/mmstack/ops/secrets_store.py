@@ -125,8 +125,9 @@ def ensure_private_dir(path: Path) -> None:
         (path / ".gitignore").write_text("*\n")
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Atomically: readers see the old file or the new one, never half of one; 0600."""
+def write_private(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Atomically: readers see the old file or the new one, never half of one; 0600 (or
+    `mode`) in a 0700 directory."""
     ensure_private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -134,7 +135,7 @@ def write_private(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
