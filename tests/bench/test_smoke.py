@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PG_DSN
+
 ROOT = Path(__file__).parents[2]
 
 
@@ -82,6 +84,22 @@ def test_hostile_uploads() -> None:
         "bench.hostile_uploads", "--uploads", "4", "--scale", "0.001", "--idle-seconds", "1"
     )
     _a_table(output)
+
+
+@pytest.mark.postgres
+def test_scale_out(tmp_path: Path) -> None:
+    # One count (2 worker processes) runs every part: workers, the model alone in 2
+    # processes, the second API process and the searches (PostgreSQL, Redis, moto_server).
+    output = _run(
+        "bench.scale_out",
+        "--files", "2",
+        "--counts", "2",
+        "--searches", "3",
+        "--pg", PG_DSN,
+        "--results", str(tmp_path),
+    )  # fmt: skip
+    _a_table(output)
+    assert (tmp_path / "scale_out.json").is_file()
 
 
 @pytest.mark.parametrize(
