@@ -4,7 +4,6 @@ moto speaks the same REST protocol (signatures, multipart uploads, ranged GETs).
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.standins.scale_out import free_port
 
 ACCESS_KEY_ID = "mmstack-test-key-id"
 SECRET_ACCESS_KEY = "mmstack-test-secret-" + uuid.uuid4().hex
@@ -39,15 +40,9 @@ class S3Server:
         return name
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     moto = Path(sys.executable).with_name("moto_server")
     with log.open("wb") as out:
