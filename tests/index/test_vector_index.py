@@ -492,3 +492,13 @@ def test_edge_writes_survive_sigkill_right_after_upsert(
         assert hit_ids(idx, query, 5, flt) == [i for i, _ in brute_force(points[1:], query, 5, flt)]
     finally:
         idx.close()
+
+
+def test_iter_vectors_gives_back_every_stored_vector(
+    index: VectorIndex, points: list[VectorPoint]
+) -> None:
+    stored = dict(index.iter_vectors())
+    assert sorted(stored) == sorted(p.id for p in points)
+    for point in points:
+        np.testing.assert_allclose(stored[point.id], point.vector, rtol=1e-5, atol=1e-6)
+        assert stored[point.id].dtype == np.float32

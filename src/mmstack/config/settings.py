@@ -504,6 +504,55 @@ class AuthSettings(BaseModel):
     service_username: str = Field("service", min_length=1, max_length=128)
 
 
+class RetentionSettings(BaseModel):
+    """How long each kind of data is kept, in days (0: for ever). `mmstack retention apply`
+    deletes what is older, and job workers apply it every `interval_hours`; every deletion
+    is recorded in the audit log."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files_days: int = Field(
+        0, ge=0, description="Uploaded files, with their chunks, vectors and bytes, by upload time"
+    )
+    unattached_files_days: int = Field(
+        0,
+        ge=0,
+        description="Files uploaded through the Files API that no collection uses, by upload time",
+    )
+    conversations_days: int = Field(0, ge=0, description="Conversations, by their last message")
+    audit_days: int = Field(365, ge=0, description="Audit log events")
+    usage_days: int = Field(400, ge=0, description="Daily usage counters")
+    jobs_days: int = Field(30, ge=0, description="Finished (succeeded or failed) job records")
+    interval_hours: float = Field(
+        24.0, ge=0, description="How often job workers apply the policy (0: only by command)"
+    )
+
+
+class BackupSettings(BaseModel):
+    """Where `mmstack backup` keeps its snapshots: a restic repository, and how many it keeps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repository: str | None = Field(
+        None,
+        description="A restic repository: a directory, or s3:<endpoint>/<bucket>[/prefix]; "
+        "default: the directory `<DATA_DIR>-backups` beside the data directory",
+    )
+    password: SecretStr | None = Field(
+        None,
+        description="The repository's encryption password; default: generated at the first "
+        "backup into DATA_DIR/secrets/backup-password (keep a copy elsewhere)",
+    )
+    s3_access_key_id: str | None = Field(None, description="Credentials of an s3: repository")
+    s3_secret_access_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+    keep_last: int = Field(3, ge=1, description="Rotation: the newest backups always kept")
+    keep_daily: int = Field(7, ge=0, description="Rotation: the newest backup of each of N days")
+    keep_weekly: int = Field(4, ge=0, description="Rotation: the newest of each of N weeks")
+    keep_monthly: int = Field(6, ge=0, description="Rotation: the newest of each of N months")
+    restic: str = Field("restic", description="The restic program (a name on PATH, or a path)")
+
+
 class QuotaSettings(BaseModel):
     """Limits every user and every key gets unless an administrator sets its own (0: no
     limit). Counters live in this process, or in Redis when `redis_url` is set."""
@@ -565,6 +614,8 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     auth: AuthSettings = AuthSettings()
     quotas: QuotaSettings = QuotaSettings()
+    retention: RetentionSettings = RetentionSettings()
+    backup: BackupSettings = BackupSettings()
 
     @property
     def sqlalchemy_url(self) -> str:

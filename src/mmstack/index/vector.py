@@ -114,6 +114,9 @@ class VectorIndex(Protocol):
     def iter_ids(self) -> Iterator[int]:
         """Every point id, for reconciliation with the database."""
 
+    def iter_vectors(self) -> Iterator[tuple[int, FloatArray]]:
+        """Every point's id and vector (a backup's or an export's copy of the index)."""
+
     def stats(self) -> VectorIndexStats: ...
 
     def optimize(self) -> None:

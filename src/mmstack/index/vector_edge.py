@@ -23,6 +23,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from qdrant_edge import (
     CountRequest,
     Distance,
@@ -163,6 +165,18 @@ class EdgeVectorIndex:
             if offset is None:
                 return
 
+    def iter_vectors(self) -> Iterator[tuple[int, FloatArray]]:
+        offset: PointId | None = None
+        while True:
+            request = ScrollRequest(
+                offset=offset, limit=_SCROLL_PAGE, with_payload=False, with_vector=True
+            )
+            records, offset = self._shard.scroll(request)
+            for record in records:
+                yield point_id(record.id), _dense(record.vector)
+            if offset is None:
+                return
+
     def stats(self) -> VectorIndexStats:
         info = self._shard.info()
         return VectorIndexStats(
@@ -200,6 +214,14 @@ class EdgeVectorIndex:
         # time after a crash.
         if time.monotonic() - self._last_flush >= _FLUSH_INTERVAL_S:
             self.flush()
+
+
+def _dense(vector: object) -> FloatArray:
+    """A stored point's vector as a float32 array (the engine returns it as a list, or as
+    a mapping of the one unnamed vector)."""
+    if isinstance(vector, dict):
+        (vector,) = vector.values()
+    return np.asarray(vector, dtype=np.float32)
 
 
 def _stored_dimension(path: Path) -> int | None:

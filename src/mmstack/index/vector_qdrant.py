@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 
+import numpy as np
+
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
@@ -129,6 +131,25 @@ class QdrantServerVectorIndex:
             )
             for record in records:
                 yield point_id(record.id)
+            if next_offset is None:
+                return
+            offset = point_id(next_offset)
+
+    def iter_vectors(self) -> Iterator[tuple[int, FloatArray]]:
+        offset: models.ExtendedPointId | None = None
+        while True:
+            records, next_offset = self._client.scroll(
+                self._collection,
+                limit=_SCROLL_PAGE,
+                offset=offset,
+                with_payload=False,
+                with_vectors=True,
+            )
+            for record in records:
+                vector = record.vector
+                if isinstance(vector, dict):
+                    (vector,) = vector.values()
+                yield point_id(record.id), np.asarray(vector, dtype=np.float32)
             if next_offset is None:
                 return
             offset = point_id(next_offset)
