@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-
 from qdrant_edge import (
     CountRequest,
     Distance,

@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
