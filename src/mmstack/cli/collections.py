@@ -1,21 +1,26 @@
-"""`mmstack collections`: create, list, show and delete collections."""
+"""`mmstack collections`: create, list, show and delete collections, and move one between
+installations (export, import)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mmstack.cli.options import JsonOpt, opened_stack
 from mmstack.cli.output import console, fail, print_json, print_table
-from mmstack.errors import MMStackError
+from mmstack.errors import ConflictError, MMStackError
 
 if TYPE_CHECKING:
+    from mmstack.knowledge.collection_archive import CollectionArchives
     from mmstack.knowledge.collections import CollectionInfo
+    from mmstack.stack import Stack
     from mmstack.store.models import CollectionFile
 
 collections_app = typer.Typer(
-    help="Create, list, show and delete collections.", no_args_is_help=True
+    help="Create, list, show and delete collections; export and import them.",
+    no_args_is_help=True,
 )
 
 
@@ -95,6 +100,69 @@ def collections_delete(
         except MMStackError as exc:
             fail(exc.message)
     console.print(f"deleted collection {deleted}")
+
+
+@collections_app.command("export")
+def collections_export(
+    collection: str,
+    out: Annotated[Path, typer.Argument(help="The archive to write: .tar, .tar.gz or .tgz")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write a collection (files, chunks, vectors, attributes) to one archive file."""
+    with opened_stack() as stack:
+        try:
+            report = _archives(stack).export_collection(collection, out, overwrite=force)
+        except MMStackError as exc:
+            fail(exc.message)
+    if json_out:
+        print_json({**report.as_dict(), "archive": str(out)})
+    else:
+        console.print(
+            f"exported collection [bold]{report.name}[/bold] ({report.collection_id}) to "
+            f"{out}: {report.files} files, {report.chunks} chunks, {report.blobs} blobs"
+        )
+
+
+@collections_app.command("import")
+def collections_import(
+    archive: Annotated[Path, typer.Argument(help="An archive made by `collections export`")],
+    name: Annotated[str | None, typer.Option(help="Name it this, not as in the archive")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Make a new collection from an archive made by `mmstack collections export`."""
+    with opened_stack() as stack:
+        try:
+            report = _archives(stack).import_collection(
+                archive, name=name, work_dir=stack.settings.data_dir
+            )
+        except ConflictError as exc:
+            fail(f"{exc.message}; import it under another name with --name")
+        except MMStackError as exc:
+            fail(exc.message)
+    if json_out:
+        print_json(report.as_dict())
+    else:
+        requeued = f", {report.requeued} queued for ingestion" if report.requeued else ""
+        console.print(
+            f"imported collection [bold]{report.name}[/bold] ({report.collection_id}): "
+            f"{report.files} files, {report.chunks} chunks{requeued}"
+        )
+
+
+def _archives(stack: Stack) -> CollectionArchives:
+    from mmstack.knowledge.collection_archive import CollectionArchives
+
+    return CollectionArchives(
+        stack.db,
+        stack.blobs,
+        stack.vectors,
+        stack.embedder,
+        stack.collections,
+        stack.queue,
+        pictures=stack.pictures,
+        on_enqueue=stack.intake.notify,
+    )
 
 
 def _collection_dict(info: CollectionInfo) -> dict[str, Any]:
