@@ -23,7 +23,8 @@ EXPORT_BATCH: Final = 1000
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who acts, and from where: a user (through a key or a login), or the local CLI."""
+    """Who acts, and from where: a user (through a key or a login), the local CLI, or
+    mmstack itself (a scheduled job)."""
 
     user_id: str | None = None
     key_id: str | None = None
@@ -33,6 +34,10 @@ class Actor:
     @classmethod
     def local(cls) -> Actor:
         return cls(address="local")
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(address="system")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from mmstack.cli.doctor import doctor
 from mmstack.cli.models import models_app
 from mmstack.cli.options import JsonOpt, cli_settings, opened_stack, options
 from mmstack.cli.output import console, fail, print_json, print_table
+from mmstack.cli.retention import retention_app
 from mmstack.cli.secrets import secrets_app
 from mmstack.cli.stack import stack_app
 from mmstack.config.logging import configure_logging
@@ -41,6 +42,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(stack_app, name="stack")
 app.add_typer(deploy_app, name="deploy")
+app.add_typer(retention_app, name="retention")
 app.command()(doctor)
 
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 from mmstack.index.vector import VectorIndex, VectorPayload, VectorPoint
 from mmstack.models.embedder import Embedder
-from mmstack.store.blob_refs import referenced_blobs
+from mmstack.store.blob_refs import referenced_blobs, unused_blobs
 from mmstack.store.blobs import BlobStore
 from mmstack.store.chunks import all_chunk_ids, chunks_to_embed, searchable_chunk_ids
 from mmstack.store.db import Database
@@ -37,6 +37,16 @@ class ReconcileReport:
         return asdict(self)
 
 
+@dataclass(frozen=True, slots=True)
+class Orphans:
+    """What nothing in the database refers to: vectors without a chunk (in the index, and
+    in each derived index, by position), and stored blobs no file or image uses."""
+
+    vectors: tuple[int, ...] = ()
+    derived: tuple[tuple[int, ...], ...] = ()
+    blobs: tuple[str, ...] = ()
+
+
 class Reconciler:
     def __init__(
         self,
@@ -60,30 +70,50 @@ class Reconciler:
         with self._db.session() as session:
             chunk_ids = all_chunk_ids(session)
             searchable = searchable_chunk_ids(session)
-        orphans = sorted(vector_ids - chunk_ids)
-        if orphans:
-            self._vectors.delete(orphans)
-        for index in self._derived:
-            if stale := sorted(set(index.iter_ids()) - chunk_ids):
-                index.delete(stale)
+        removed = self.remove(self._orphans(vector_ids, chunk_ids))
         missing = sorted(searchable - vector_ids)
         for start in range(0, len(missing), BATCH):
             self._re_embed(missing[start : start + BATCH])
-        removed_blobs = self._remove_unreferenced_blobs()
         return ReconcileReport(
-            len(vector_ids), len(chunk_ids), len(orphans), len(missing), removed_blobs
+            len(vector_ids), len(chunk_ids), len(removed.vectors), len(missing), len(removed.blobs)
         )
 
-    def _remove_unreferenced_blobs(self) -> int:
+    def orphans(self) -> Orphans:
+        """What `remove` would remove now (changing nothing)."""
+        vector_ids = set(self._vectors.iter_ids())
+        with self._db.session() as session:
+            chunk_ids = all_chunk_ids(session)
+        return self._orphans(vector_ids, chunk_ids)
+
+    def remove(self, orphans: Orphans) -> Orphans:
+        """Remove those of `orphans` that are orphans still (a chunk or a file may have
+        come since they were found); returns what was removed."""
+        with self._db.session() as session:
+            chunk_ids = all_chunk_ids(session)
+            blobs = unused_blobs(session, list(orphans.blobs))
+        vectors = sorted(set(orphans.vectors) - chunk_ids)
+        if vectors:
+            self._vectors.delete(vectors)
+        derived = []
+        for index, ids in zip(self._derived, orphans.derived, strict=False):
+            if stale := sorted(set(ids) - chunk_ids):
+                index.delete(stale)
+            derived.append(tuple(stale))
+        for digest in blobs:
+            self._blobs.delete(digest)
+        return Orphans(tuple(vectors), tuple(derived), tuple(blobs))
+
+    def _orphans(self, vector_ids: set[int], chunk_ids: set[int]) -> Orphans:
+        derived = tuple(tuple(sorted(set(index.iter_ids()) - chunk_ids)) for index in self._derived)
+        return Orphans(tuple(sorted(vector_ids - chunk_ids)), derived, self._unreferenced_blobs())
+
+    def _unreferenced_blobs(self) -> tuple[str, ...]:
         candidates = set(self._blobs.written_before(time.time() - BLOB_GRACE_SECONDS))
         if not candidates:
-            return 0
+            return ()
         with self._db.session() as session:
             referenced = referenced_blobs(session)
-        unreferenced = sorted(candidates - referenced)
-        for digest in unreferenced:
-            self._blobs.delete(digest)
-        return len(unreferenced)
+        return tuple(sorted(candidates - referenced))
 
     def _re_embed(self, ids: list[int]) -> None:
         with self._db.session() as session:

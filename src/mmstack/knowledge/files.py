@@ -7,7 +7,10 @@ collection: its chunks, vectors and, when no other file has the same bytes, its 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import IO
+
+from sqlalchemy.orm import Session
 
 from mmstack.errors import NotFoundError
 from mmstack.index.vector import VectorIndex
@@ -73,11 +76,19 @@ class FileService(OwnerScoped):
             message = f"image '{key}' is no longer stored"
             raise NotFoundError(message, param="thumbnail_id") from None
 
-    def delete(self, file_id: str) -> None:
-        """Delete the file and remove it from every collection."""
+    def delete(
+        self, file_id: str, *, confirm: Callable[[Session, StoredFile], bool] | None = None
+    ) -> bool:
+        """Delete the file and remove it from every collection. `confirm` (retention's)
+        runs first in the deleting transaction: False keeps the file, and what it adds to
+        the session (an audit event) commits with the deletion. Returns whether the file
+        was deleted."""
         with self._db.session(write=True) as session:
-            find_file(session, file_id, owner=self._owner)
+            stored = find_file(session, file_id, owner=self._owner)
+            if confirm is not None and not confirm(session, stored):
+                return False
             chunk_ids, digests = delete_file(session, file_id)
         self._vectors.delete(chunk_ids)
         for digest in digests:
             self._blobs.delete(digest)
+        return True

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mmstack.config.settings import RetentionSettings
 from mmstack.errors import InvalidRequestError
 
 NAME = r"^[a-z][a-z0-9-]{0,62}$"
@@ -207,6 +208,12 @@ class Environment(_Strict):
     stacks: list[Stack] = Field(["core"], description="Stacks deployed by default")
     services: dict[Name, ServiceOverride] = {}
     requires_gpu: bool = False
+    retention: RetentionSettings | None = Field(
+        None,
+        description="How long this environment keeps each kind of data (days; 0: for ever), "
+        "given to the services that run mmstack as MMSTACK_RETENTION__* variables; a field "
+        "left out keeps mmstack's default",
+    )
 
 
 class StackFile(_Strict):
@@ -269,6 +276,12 @@ class StackFile(_Strict):
                     service.build = False  # a configured image is run as it is
             if not env.requires_gpu:
                 service = service.model_copy(update={"gpus": 0})
+            if env.retention is not None and (service.command or [""])[0] == "mmstack":
+                # Set where mmstack runs; a variable the service sets itself wins.
+                kept = env.retention.model_dump(exclude_unset=True).items()
+                policy = {f"MMSTACK_RETENTION__{k.upper()}": str(v) for k, v in kept}
+                environment = {**policy, **service.environment}
+                service = service.model_copy(update={"environment": environment})
             result[name] = service
         return result
 

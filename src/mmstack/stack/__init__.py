@@ -44,6 +44,7 @@ from mmstack.models.contracts import TextReader, Transcriber
 from mmstack.models.embedder import Embedder
 from mmstack.models.on_demand import OnDemandEmbedder
 from mmstack.models.registry import ModelRegistry
+from mmstack.ops.retention import RETENTION_JOB, RetentionJob, RetentionService
 from mmstack.stack.builders import (
     blob_store,
     image_search,
@@ -96,6 +97,7 @@ class Stack:
     conversations: ConversationService
     previews: PagePreviews
     auth: Auth
+    retention: RetentionService
     text_reader: TextReader | None = None  # OCR; None when `media.ocr` is off
     transcriber: Transcriber | None = None  # speech to text; None when off
     pictures: ImageSearch | None = None  # text-to-image search; None without a CLIP model
@@ -206,6 +208,20 @@ def open_stack(
         tokenizer = Tokenizer.from_file(str(models.paths(settings.embedding.model)["tokenizer"]))
         previews = PagePreviews(collections, blobs, Isolation.configured(settings.ingest))
         resources.callback(previews.close)
+        files = FileService(db, blobs, vectors, intake)
+        auth = open_auth(
+            db,
+            settings.auth,
+            settings.quotas,
+            settings.data_dir,
+            make_first_admin=make_first_admin,
+            link_minutes=settings.knowledge.citation_link_minutes,
+        )
+        retention = RetentionService(db, files, auth.audit, reconciler, settings.retention)
+        retention_job = RetentionJob(
+            retention, queue, interval_hours=settings.retention.interval_hours
+        )
+        handlers[RETENTION_JOB] = retention_job.run
         stack = Stack(
             settings=settings,
             db=db,
@@ -228,7 +244,7 @@ def open_stack(
                 # The encoder's window holds two special tokens besides the text.
                 max_input_tokens=settings.embedding.max_tokens - 2,
             ),
-            files=FileService(db, blobs, vectors, intake),
+            files=files,
             file_batches=FileBatchService(db, intake),
             store_search=CollectionSearch(db, search),
             llm=llm,
@@ -242,14 +258,8 @@ def open_stack(
             stored_responses=ResponseStore(db, keep_days=settings.llm.stored_response_days),
             conversations=ConversationService(db),
             previews=previews,
-            auth=open_auth(
-                db,
-                settings.auth,
-                settings.quotas,
-                settings.data_dir,
-                make_first_admin=make_first_admin,
-                link_minutes=settings.knowledge.citation_link_minutes,
-            ),
+            auth=auth,
+            retention=retention,
             text_reader=text_reader,
             transcriber=transcriber,
             pictures=pictures,
@@ -262,6 +272,7 @@ def open_stack(
         if report.changed:
             log.info("reconciled vector index and blobs", extra=report.as_dict())
         if start_workers and settings.ingest.workers > 0:
+            retention_job.schedule()
             worker.start()
             resources.callback(worker.stop)
         yield stack

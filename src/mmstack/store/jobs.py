@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -22,6 +23,9 @@ from mmstack.errors import IngestError, NotFoundError
 from mmstack.store.db import Database
 from mmstack.store.models import MAX_ROW_ID, Collection, CollectionFile, Job, JobStatus
 from mmstack.store.ownership import Owner, owns_collection
+
+# The advisory lock held on PostgreSQL while a scheduled job is looked for and added.
+_SCHEDULE_LOCK: Final = 0x6D6D_7374_6163_6B01 >> 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,36 @@ class JobQueue:
         )
         session.add(job)
         return job
+
+    def schedule(self, kind: str, *, run_after: float, running: Sequence[int] = ()) -> bool:
+        """Queue a job of `kind` (a periodic one, of no file) to run at `run_after`, unless
+        one is queued or running besides `running` (the caller's own); an earlier
+        `run_after` then moves the queued one forward. Returns whether one was added.
+        Processes doing this at once add one job between them: the check and the insert
+        hold an advisory lock on PostgreSQL, SQLite's write lock on SQLite."""
+        with self._db.session(write=True) as session:
+            if self._db.dialect == "postgresql":
+                session.execute(select(func.pg_advisory_xact_lock(_SCHEDULE_LOCK)))
+            active = Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])
+            pending = session.scalars(
+                select(Job).where(Job.kind == kind, active, Job.id.not_in(running))
+            ).all()
+            for job in pending:
+                if job.status == JobStatus.QUEUED and job.run_after > run_after:
+                    job.run_after = run_after
+            if pending:
+                return False
+            self.enqueue(session, kind, None).run_after = run_after
+            return True
+
+    def last_finished(self, kind: str) -> float | None:
+        """When the latest job of `kind` that finished (succeeded or failed) did."""
+        finished = Job.status.in_([JobStatus.SUCCEEDED, JobStatus.FAILED])
+        with self._db.session() as session:
+            found = session.scalar(
+                select(func.max(Job.updated_at)).where(Job.kind == kind, finished)
+            )
+        return None if found is None else float(found)
 
     def claim(self, limit: int = 1, worker: str | None = None) -> list[ClaimedJob]:
         """Take up to `limit` runnable jobs (queued and due, or running with an expired

@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -346,7 +347,8 @@ class ApiKey(Base):
 
 class AuditEvent(Base):
     """Who did what, when, from where, with what result. Append-only: the database refuses
-    updates and deletes (triggers made by the migration)."""
+    updates and deletes (triggers made by the migrations), except the deletion of events
+    older than `audit_retention.cutoff` (see `AuditRetention`)."""
 
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_at", "at"),)
@@ -362,6 +364,18 @@ class AuditEvent(Base):
     address: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AuditRetention(Base):
+    """One row: the cutoff below which audit events may be deleted. 0 (none) except inside
+    a retention run's transaction; the database refuses one within the last day
+    (migration 0011)."""
+
+    __tablename__ = "audit_retention"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_audit_retention_one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    cutoff: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class Usage(Base):

@@ -35,6 +35,7 @@ def visible_response(
     return session.scalar(query)
 
 
-def delete_expired(session: Session, moment: int) -> None:
-    """Delete the responses expired at `moment` (seconds since the epoch)."""
-    session.execute(delete(StoredResponse).where(StoredResponse.expires_at <= moment))
+def delete_expired(session: Session, moment: float) -> int:
+    """Delete the responses expired at `moment` (seconds since the epoch); how many."""
+    result = session.execute(delete(StoredResponse).where(StoredResponse.expires_at <= moment))
+    return int(getattr(result, "rowcount", 0) or 0)
