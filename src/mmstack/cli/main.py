@@ -14,9 +14,11 @@ import typer
 
 from mmstack import __version__
 from mmstack.cli.accounts import keys_app, users_app
+from mmstack.cli.backup import backup_app
 from mmstack.cli.collections import collections_app
 from mmstack.cli.deploy import deploy_app
 from mmstack.cli.doctor import doctor
+from mmstack.cli.maintenance import migrate, reconcile, wipe
 from mmstack.cli.models import models_app
 from mmstack.cli.options import JsonOpt, cli_settings, opened_stack, options
 from mmstack.cli.output import console, fail, print_json, print_table
@@ -43,6 +45,10 @@ app.add_typer(secrets_app, name="secrets")
 app.add_typer(stack_app, name="stack")
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(retention_app, name="retention")
+app.add_typer(backup_app, name="backup")
+app.command()(migrate)
+app.command()(reconcile)
+app.command()(wipe)
 app.command()(doctor)
 
 
@@ -67,27 +73,6 @@ def main(
     ] = False,
 ) -> None:
     options.data_dir, options.config = data_dir, config
-
-
-@app.command()
-def migrate() -> None:
-    """Bring the database's schema up to this version (servers and workers also do it at
-    start; a deployment runs this once before new pods start)."""
-    from mmstack.store import migrate as migrations
-    from mmstack.store.db import Database
-
-    settings = cli_settings()
-    db = Database(settings.sqlalchemy_url)
-    try:
-        before = migrations.current_revision(db.engine)
-        migrations.upgrade(db.engine)
-        after = migrations.current_revision(db.engine)
-    finally:
-        db.dispose()
-    if before == after:
-        console.print(f"the database is at revision {after}: nothing to do")
-    else:
-        console.print(f"migrated the database from revision {before or 'none'} to {after}")
 
 
 @app.command()
@@ -380,18 +365,3 @@ def ask(
         print_json(asking.answer_dict(answer))
     else:
         asking.print_sources(answer)
-
-
-@app.command()
-def reconcile(json_out: JsonOpt = False) -> None:
-    """Repair differences between the database and the vector index and stored blobs."""
-    with opened_stack() as stack:
-        report = stack.reconciler.run()
-    if json_out:
-        print_json(report.as_dict())
-    else:
-        console.print(
-            f"vectors {report.vectors}, chunks {report.chunks}: removed "
-            f"{report.removed_orphans} orphan vectors, re-embedded {report.re_embedded} chunks, "
-            f"removed {report.removed_blobs} unreferenced blobs"
-        )

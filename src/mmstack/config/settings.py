@@ -546,6 +546,11 @@ class BackupSettings(BaseModel):
     s3_access_key_id: str | None = Field(None, description="Credentials of an s3: repository")
     s3_secret_access_key: SecretStr | None = None
     s3_region: str = "us-east-1"
+    interval_hours: float = Field(
+        0.0,
+        ge=0,
+        description="Job workers take a backup this often, then rotate (0: only by command)",
+    )
     keep_last: int = Field(3, ge=1, description="Rotation: the newest backups always kept")
     keep_daily: int = Field(7, ge=0, description="Rotation: the newest backup of each of N days")
     keep_weekly: int = Field(4, ge=0, description="Rotation: the newest of each of N weeks")

@@ -145,10 +145,8 @@ class QdrantServerVectorIndex:
                 with_vectors=True,
             )
             for record in records:
-                vector = record.vector
-                if isinstance(vector, dict):
-                    (vector,) = vector.values()
-                yield point_id(record.id), np.asarray(vector, dtype=np.float32)
+                # The one unnamed dense vector of this collection's points.
+                yield point_id(record.id), np.asarray(record.vector, dtype=np.float32)
             if next_offset is None:
                 return
             offset = point_id(next_offset)

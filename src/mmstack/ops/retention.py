@@ -21,25 +21,24 @@ from typing import Any, Final, Protocol
 
 from mmstack.auth.audit import Actor, AuditLog
 from mmstack.config.settings import RetentionSettings
+from mmstack.ingest.periodic import Heartbeat, PeriodicJob
 from mmstack.ingest.reconcile import Reconciler
 from mmstack.knowledge.files import FileService
 from mmstack.ops.retention_bulk import AuditEvents, ExpiredResponses, JobRecords, UsageDays
 from mmstack.ops.retention_kinds import (
     Conversations,
     Files,
-    Heartbeat,
     Kind,
     OrphanData,
     RetentionItem,
 )
 from mmstack.store import retention as rows
 from mmstack.store.db import Database
-from mmstack.store.jobs import ClaimedJob, JobQueue
+from mmstack.store.jobs import JobQueue
 
 log = logging.getLogger(__name__)
 
 RETENTION_JOB: Final = "retention"
-HOUR: Final = 3600.0
 
 __all__ = [
     "RETENTION_JOB",
@@ -210,10 +209,8 @@ class RetentionService:
         ]
 
 
-class RetentionJob:
-    """The job that applies the policy every `interval_hours`: one is queued at a time
-    (`JobQueue.schedule`), to run when the last one finished that long ago; each run queues
-    the next. 0 hours: never (a job queued before is run as a no-op)."""
+class RetentionJob(PeriodicJob):
+    """The job that applies the policy every `interval_hours` (0: only by command)."""
 
     def __init__(
         self,
@@ -223,30 +220,7 @@ class RetentionJob:
         interval_hours: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._retention = retention
-        self._queue = queue
-        self._interval = interval_hours * HOUR
-        self._clock = clock
+        def apply(heartbeat: Heartbeat) -> None:
+            retention.apply(retention.plan(), actor=Actor.system(), heartbeat=heartbeat)
 
-    def schedule(self) -> bool:
-        """Queue the next run unless one is queued (a worker's start); whether one was."""
-        if self._interval <= 0:
-            return False
-        last = self._queue.last_finished(RETENTION_JOB)
-        run_after = self._clock() if last is None else last + self._interval
-        return self._queue.schedule(RETENTION_JOB, run_after=run_after)
-
-    def run(self, jobs: list[ClaimedJob], heartbeat: Heartbeat) -> dict[int, Exception | None]:
-        ids = [job.id for job in jobs]
-        if self._interval <= 0:
-            return dict.fromkeys(ids)
-        outcome: Exception | None = None
-        try:
-            plan = self._retention.plan()
-            self._retention.apply(plan, actor=Actor.system(), heartbeat=heartbeat)
-        except Exception as exc:  # retried by the queue; the last attempt schedules the next
-            outcome = exc
-        if outcome is None or all(job.attempts >= job.max_attempts for job in jobs):
-            next_run = self._clock() + self._interval
-            self._queue.schedule(RETENTION_JOB, run_after=next_run, running=ids)
-        return dict.fromkeys(ids, outcome)
+        super().__init__(RETENTION_JOB, queue, apply, interval_hours=interval_hours, clock=clock)

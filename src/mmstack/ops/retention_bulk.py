@@ -11,7 +11,8 @@ from dataclasses import replace
 from sqlalchemy.orm import Session
 
 from mmstack.auth.audit import Actor, AuditLog
-from mmstack.ops.retention_kinds import DAY, Aged, Heartbeat, RetentionItem, day_text
+from mmstack.ingest.periodic import Heartbeat
+from mmstack.ops.retention_kinds import DAY, Aged, RetentionItem, day_text
 from mmstack.store import retention as rows
 from mmstack.store.db import Database
 from mmstack.store.stored_responses import delete_expired

@@ -5,7 +5,7 @@ name, a conversation's title (bulk rows are counted: `retention_bulk`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from mmstack.auth.audit import Actor, AuditLog
 from mmstack.errors import NotFoundError
+from mmstack.ingest.periodic import Heartbeat
 from mmstack.ingest.reconcile import Orphans, Reconciler
 from mmstack.knowledge.files import FileService
 from mmstack.store import retention as rows
@@ -36,9 +37,6 @@ class RetentionItem:
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "label": self.label, "count": self.count, "detail": self.detail}
-
-
-Heartbeat = Callable[[], None]
 
 
 class Kind(Protocol):

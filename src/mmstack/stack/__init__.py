@@ -8,16 +8,13 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-from filelock import FileLock, Timeout
 from tokenizers import Tokenizer
 
 from mmstack.answer import AnswerService
 from mmstack.answer.chat import GroundedChat
 from mmstack.auth.service import Auth, open_auth
 from mmstack.config.settings import Settings
-from mmstack.errors import MMStackError
 from mmstack.index.embeddings import EmbeddingService, TokenizerDecoder
 from mmstack.index.image_search import ImageSearch
 from mmstack.index.keyword import KeywordIndex
@@ -44,7 +41,9 @@ from mmstack.models.contracts import TextReader, Transcriber
 from mmstack.models.embedder import Embedder
 from mmstack.models.on_demand import OnDemandEmbedder
 from mmstack.models.registry import ModelRegistry
+from mmstack.ops.backup import Storage
 from mmstack.ops.retention import RETENTION_JOB, RetentionJob, RetentionService
+from mmstack.stack.backups import BACKUP_JOB, backup_job
 from mmstack.stack.builders import (
     blob_store,
     image_search,
@@ -56,6 +55,8 @@ from mmstack.stack.builders import (
     text_embedder,
     vector_index,
 )
+from mmstack.stack.locks import DataDirLockedError as DataDirLockedError
+from mmstack.stack.locks import lock_data_dir
 from mmstack.store import migrate
 from mmstack.store.blobs import BlobStore
 from mmstack.store.db import Database
@@ -63,10 +64,6 @@ from mmstack.store.jobs import JobQueue
 from mmstack.store.private import private_data_dir
 
 log = logging.getLogger(__name__)
-
-
-class DataDirLockedError(MMStackError):
-    code = "data_dir_locked"
 
 
 @dataclass
@@ -98,6 +95,7 @@ class Stack:
     previews: PagePreviews
     auth: Auth
     retention: RetentionService
+    storage: Storage  # what a backup copies
     text_reader: TextReader | None = None  # OCR; None when `media.ocr` is off
     transcriber: Transcriber | None = None  # speech to text; None when off
     pictures: ImageSearch | None = None  # text-to-image search; None without a CLIP model
@@ -110,18 +108,6 @@ class Stack:
         self.search.warm_in_background()
 
 
-def _lock_data_dir(data_dir: Path) -> FileLock:
-    lock = FileLock(data_dir / ".lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise DataDirLockedError(
-            f"data directory {data_dir} is in use by another mmstack process "
-            "(a running server?); stop it first, or point MMSTACK_DATA_DIR elsewhere"
-        ) from None
-    return lock
-
-
 @contextmanager
 def open_stack(
     settings: Settings, *, start_workers: bool = False, make_first_admin: bool = True
@@ -131,7 +117,7 @@ def open_stack(
     with ExitStack() as resources:
         exclusive = settings.vector.backend == "edge"
         if exclusive:
-            resources.callback(_lock_data_dir(settings.data_dir).release)
+            resources.callback(lock_data_dir(settings.data_dir).release)
         db = Database(settings.sqlalchemy_url)
         resources.callback(db.dispose)
         migrate.upgrade(db.engine)
@@ -222,6 +208,17 @@ def open_stack(
             retention, queue, interval_hours=settings.retention.interval_hours
         )
         handlers[RETENTION_JOB] = retention_job.run
+        storage = Storage(
+            db=db,
+            blobs=blobs,
+            vectors=vectors,
+            pictures=pictures.index if pictures else None,
+            secrets_dir=settings.data_dir / "secrets",
+            embedding_model=embedder.model_id,
+            dimension=embedder.dimension,
+        )
+        backups = backup_job(settings, queue, storage)
+        handlers[BACKUP_JOB] = backups.run
         stack = Stack(
             settings=settings,
             db=db,
@@ -260,6 +257,7 @@ def open_stack(
             previews=previews,
             auth=auth,
             retention=retention,
+            storage=storage,
             text_reader=text_reader,
             transcriber=transcriber,
             pictures=pictures,
@@ -273,6 +271,7 @@ def open_stack(
             log.info("reconciled vector index and blobs", extra=report.as_dict())
         if start_workers and settings.ingest.workers > 0:
             retention_job.schedule()
+            backups.schedule()
             worker.start()
             resources.callback(worker.stop)
         yield stack

@@ -115,6 +115,18 @@ class JobQueue:
             )
         return None if found is None else float(found)
 
+    def finished_since(self, kind: str, since: float) -> Job | None:
+        """The newest job of `kind` that finished (succeeded, or failed for good) at or
+        after `since`: the outcome of a run someone asked for."""
+        finished = Job.status.in_([JobStatus.SUCCEEDED, JobStatus.FAILED])
+        with self._db.session() as session:
+            return session.scalar(
+                select(Job)
+                .where(Job.kind == kind, finished, Job.updated_at >= int(since))
+                .order_by(Job.id.desc())
+                .limit(1)
+            )
+
     def claim(self, limit: int = 1, worker: str | None = None) -> list[ClaimedJob]:
         """Take up to `limit` runnable jobs (queued and due, or running with an expired
         lease), teams in turn and each team's oldest first, leased to this worker."""

@@ -21,6 +21,11 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 HEAD: Final = max(p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))
 
 
+def known_revisions() -> set[str]:
+    """Every revision this version's migrations know."""
+    return {p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*.py")}
+
+
 # The advisory lock migrations hold on PostgreSQL (any constant the application uses only here).
 _LOCK: Final = 0x6D6D_7374_6163_6B00 >> 1
 

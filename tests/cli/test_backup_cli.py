@@ -1,0 +1,127 @@
+"""`mmstack backup`, `wipe` and `restore` as an operator runs them: real processes on a real
+data directory, the repository in its default place beside it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("restic") is None, reason="restic not installed")
+
+
+def _run(
+    data_dir: Path,
+    *args: str,
+    check: bool = True,
+    answer: str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MMSTACK_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "mmstack", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        input=answer,
+        env={**clean, **(env or {}), "COLUMNS": "200", "MMSTACK_LLM__EMBEDDED__ENABLED": "false"},
+        timeout=300,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def _hits(data: Path) -> list[tuple[str, int]]:
+    found = json.loads(_run(data, "search", "lighthouse tides", "-c", "notes", "--json").stdout)
+    return [(hit["filename"], hit["seq"]) for hit in found]
+
+
+def test_backup_wipe_restore(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.txt").write_text("The lighthouse keeper logs the tides every night.")
+    (inbox / "b.md").write_text("# Boats\n\nThe ferry leaves at dawn when the tides allow.")
+    _run(data, "ingest", str(inbox), "--collection", "notes")
+    before = _hits(data)
+
+    created = json.loads(_run(data, "backup", "create", "--json").stdout)
+    assert created["files"] == 2
+    assert created["blobs"] == 2
+    assert (tmp_path / "data-backups" / "config").exists()  # beside the data, not in it
+    assert json.loads(_run(data, "backup", "list", "--json").stdout)[0]["id"] == created["id"]
+    assert "is whole" in _run(data, "backup", "verify", created["id"]).stdout
+
+    refused = _run(data, "backup", "restore", check=False)
+    assert refused.returncode == 1
+    assert "holds data" in refused.stderr
+    assert "--replace" in refused.stderr
+
+    declined = _run(data, "wipe", "all", check=False, answer="n\n")
+    assert declined.returncode == 1
+    assert "this deletes:" in declined.stderr
+    assert str(data / "mmstack.db") in declined.stderr
+    assert "nothing deleted" in declined.stderr
+    assert (data / "mmstack.db").exists()
+
+    wiped = json.loads(_run(data, "wipe", "all", "--yes", "--json").stdout)
+    assert {item["target"] for item in wiped} >= {"db", "index", "blobs"}
+    assert not (data / "mmstack.db").exists()
+
+    restored = json.loads(_run(data, "backup", "restore", created["id"], "--json").stdout)
+    assert restored["files"] == 2
+    assert restored["blobs_stored"] == 2
+    assert _hits(data) == before
+
+    unknown = _run(data, "wipe", "everything", "--yes", check=False)
+    assert unknown.returncode == 1
+    assert "nothing to wipe called 'everything'" in unknown.stderr
+
+
+def test_backup_of_a_running_server_is_taken_by_its_worker(tmp_path: Path) -> None:
+    """The embedded server holds the data directory: `backup create` asks its job worker,
+    waits, and the backup restores elsewhere to the server's state."""
+    from mmstack.config.settings import (
+        BackupSettings,
+        EmbeddedLlmSettings,
+        IngestSettings,
+        LlmSettings,
+        Settings,
+    )
+    from mmstack.stack import open_stack
+    from mmstack.stack.backups import backup_service, open_storage
+    from tests.api.live_server import serve
+
+    repository = tmp_path / "repo"
+    backup = BackupSettings(repository=str(repository), password="server backup password")
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        backup=backup,
+        ingest=IngestSettings(workers=1),
+        llm=LlmSettings(embedded=EmbeddedLlmSettings(enabled=False)),
+    )
+    env = {
+        "MMSTACK_BACKUP__REPOSITORY": str(repository),
+        "MMSTACK_BACKUP__PASSWORD": "server backup password",
+    }
+    with serve(settings) as server:
+        stack = server.stack
+        cid = stack.collections.create("notes").collection.id
+        stack.intake.add_file(cid, "a.txt", b"The lighthouse keeper logs the tides every night.")
+        while stack.collections.list_all()[0].file_counts.completed < 1:
+            time.sleep(0.1)
+        expected = [h.file_id for h in stack.search.search("lighthouse tides", top_k=3)]
+        created = json.loads(_run(settings.data_dir, "backup", "create", "--json", env=env).stdout)
+    assert created["by"] == "server"
+
+    elsewhere = settings.model_copy(update={"data_dir": tmp_path / "elsewhere"})
+    with open_storage(elsewhere) as storage:
+        backup_service(elsewhere).restore(created["id"], storage, data_dir=elsewhere.data_dir)
+    with open_stack(elsewhere) as restored:
+        assert [h.file_id for h in restored.search.search("lighthouse tides", top_k=3)] == expected
