@@ -9,6 +9,7 @@ to start (`--help`: their imports and arguments), not run."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,15 @@ def test_hostile_uploads() -> None:
         "bench.hostile_uploads", "--uploads", "4", "--scale", "0.001", "--idle-seconds", "1"
     )
     _a_table(output)
+
+
+@pytest.mark.skipif(shutil.which("restic") is None, reason="restic not installed")
+def test_backup(tmp_path: Path) -> None:
+    output = _run(
+        "bench.backup", "--gigabytes", "0.002", "--files", "3", "--data-dir", str(tmp_path / "b")
+    )
+    _a_table(output)
+    assert not (tmp_path / "b").exists()  # cleaned up without --keep
 
 
 @pytest.mark.postgres

@@ -15,8 +15,10 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select, text
 
+from mmstack.auth.audit import Actor
 from mmstack.config.settings import BackupSettings, IngestSettings, Settings
-from mmstack.ops.backup import BackupError, BackupService
+from mmstack.ops.backup import BackupError, BackupInfo, BackupService, KeepPolicy
+from mmstack.ops.backup.rotation import backups_to_forget
 from mmstack.ops.wipe import plan_wipe, run_wipe
 from mmstack.stack import Stack, open_stack
 from mmstack.stack.backups import backup_service, open_storage
@@ -292,22 +294,22 @@ def test_a_backup_taken_during_ingestion_and_searches_is_consistent(
         data_dir=tmp_path / "live", backup=repo, ingest=IngestSettings(workers=2, batch_files=2)
     )
     service = backup_service(settings)
-    texts = {
-        f"note-{i:03}.txt": f"Note {i}: the rehearsal of cut-over step {i} moved service "
-        f"{i * 7} to cluster {i % 5}. ".encode()
-        * (1 + i % 4)
-        for i in range(120)
-    }
+
+    def note(i: int) -> bytes:
+        line = f"Note {i}: the rehearsal of cut-over step {i} moved service {i * 7} to cluster "
+        return f"{line}{i % 5}. ".encode() * (1 + i % 4)
+
     stop = threading.Event()
     searched: list[int] = []
     with open_stack(settings, start_workers=True) as stack:
         cid = stack.collections.create("live").collection.id
 
-        def upload() -> None:
-            for name, data in texts.items():
-                stack.intake.add_file(cid, name, data)
-                if stop.is_set():
-                    return
+        def upload() -> None:  # files keep coming until the backup is done
+            i = 0
+            while not stop.is_set():
+                stack.intake.add_file(cid, f"note-{i:04}.txt", note(i))
+                i += 1
+                time.sleep(0.02)
 
         def search() -> None:
             while not stop.is_set():
@@ -316,16 +318,20 @@ def test_a_backup_taken_during_ingestion_and_searches_is_consistent(
         threads = [threading.Thread(target=upload), threading.Thread(target=search)]
         for thread in threads:
             thread.start()
-        deadline = time.monotonic() + 120
-        while completed_files(stack) < 20 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        created = service.create(stack.storage)
-        assert completed_files(stack) < len(texts), "the backup ran after ingestion ended"
-        stop.set()
-        for thread in threads:
-            thread.join()
+        try:
+            deadline = time.monotonic() + 120
+            while completed_files(stack) < 20 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            at_start = completed_files(stack)
+            created = service.create(stack.storage)
+            at_end = completed_files(stack)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
     assert searched
-    assert 0 < created.manifest.counts.completed_files < len(texts)
+    assert at_end > at_start, "no file was ingested while the backup ran"
+    assert at_start <= created.manifest.counts.completed_files <= at_end
 
     restored = settings.model_copy(
         update={"data_dir": tmp_path / "restored", "ingest": IngestSettings(workers=0)}
@@ -356,3 +362,41 @@ def completed_files(stack: Stack) -> int:
     with stack.db.session() as session:
         done = CollectionFile.status == FileStatus.COMPLETED
         return session.scalar(select(func.count()).where(done)) or 0
+
+
+def test_rotation_keeps_the_policy_and_runs_as_retention(backed_settings: Settings) -> None:
+    """Four backups on one day, `keep_last` 2 and one a day: the two oldest go, listed by
+    a retention dry run exactly as the following apply deletes them."""
+    settings = backed_settings.model_copy(
+        update={
+            "backup": backed_settings.backup.model_copy(
+                update={"keep_last": 2, "keep_daily": 1, "keep_weekly": 0, "keep_monthly": 0}
+            )
+        }
+    )
+    service = backup_service(settings)
+    with open_stack(settings) as stack:
+        made = [service.create(stack.storage, ["db"]).manifest.id for _ in range(4)]
+        planned = stack.retention.plan()
+        assert [item.id for item in planned.kinds["backups"]] == made[:2]
+        deleted = stack.retention.apply(planned, actor=Actor.local())
+        assert [item.id for item in deleted.kinds["backups"]] == made[:2]
+    assert [b.id for b in service.backups()] == made[2:]
+    assert service.verify(made[-1]).ok
+
+
+def test_rotation_policy_buckets() -> None:
+    day = 86400.0
+    start = 1_767_225_600.0  # 2026-01-01, a Thursday
+    backups = [
+        BackupInfo(f"b{i}", start + i * day / 2, ("db",), {"manifest": "x"}, {})
+        for i in range(120)  # two a day for 60 days
+    ]
+    policy = KeepPolicy(last=1, daily=3, weekly=2, monthly=2)
+    kept = {b.id for b in backups} - {b.id for b in backups_to_forget(backups, policy)}
+    # The newest (b119: Sunday 1 March, 12:00); of each of the last 3 days (b119, b117,
+    # b115); of the last 2 ISO weeks (b119, and b105: Sunday 22 February); of the last 2
+    # months (b119, and b117: 28 February).
+    assert kept == {"b119", "b117", "b115", "b105"}
+    incomplete = BackupInfo("half", start, ("db",), {"db": "y"}, {})
+    assert incomplete in backups_to_forget([*backups, incomplete], policy)

@@ -106,6 +106,21 @@ def test_written_before_lists_old_blobs_only(store: BlobStore) -> None:
     assert old not in set(store.written_before(time.time() - 3600))
 
 
+def test_digests_lists_every_blob_and_leaves_writes_in_progress(
+    store: BlobStore, tmp_path: Path
+) -> None:
+    stored = {store.put(b"one"), store.put(b"two")}
+    if isinstance(store, LocalBlobStore):  # a write under way: its temporary file
+        in_progress = store.root / "ab" / "cd" / ".tmp-writing"
+        in_progress.parent.mkdir(parents=True)
+        in_progress.write_bytes(b"half")
+        old = time.time() - 7200
+        os.utime(in_progress, (old, old))
+    assert set(store.digests()) == stored
+    if isinstance(store, LocalBlobStore):
+        assert in_progress.exists()
+
+
 def test_s3_keys_are_content_addressed_under_the_prefix(
     s3_server: S3Server, tmp_path: Path
 ) -> None:

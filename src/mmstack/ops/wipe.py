@@ -149,7 +149,7 @@ def _blob_items(settings: Settings) -> list[WipeItem]:
     from mmstack.store.blobs_s3 import S3BlobStore
 
     store = S3BlobStore.from_settings(settings.blobs, settings.data_dir / "blob-cache")
-    digests = sorted(store.written_before(float("inf")))
+    digests = sorted(store.digests())
     if not digests:
         return []
 

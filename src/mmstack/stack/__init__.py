@@ -41,9 +41,9 @@ from mmstack.models.contracts import TextReader, Transcriber
 from mmstack.models.embedder import Embedder
 from mmstack.models.on_demand import OnDemandEmbedder
 from mmstack.models.registry import ModelRegistry
-from mmstack.ops.backup import Storage
+from mmstack.ops.backup import BackupRotation, Storage
 from mmstack.ops.retention import RETENTION_JOB, RetentionJob, RetentionService
-from mmstack.stack.backups import BACKUP_JOB, backup_job
+from mmstack.stack.backups import BACKUP_JOB, backup_job, backup_service
 from mmstack.stack.builders import (
     blob_store,
     image_search,
@@ -203,7 +203,14 @@ def open_stack(
             make_first_admin=make_first_admin,
             link_minutes=settings.knowledge.citation_link_minutes,
         )
-        retention = RetentionService(db, files, auth.audit, reconciler, settings.retention)
+        retention = RetentionService(
+            db,
+            files,
+            auth.audit,
+            reconciler,
+            settings.retention,
+            policies=[BackupRotation(lambda: backup_service(settings))],
+        )
         retention_job = RetentionJob(
             retention, queue, interval_hours=settings.retention.interval_hours
         )

@@ -64,6 +64,9 @@ class BlobStore(Protocol):
         """The digests of the blobs last written before `cutoff` (a Unix time); the
         leftovers of writes that never finished, older than that, are removed on the way."""
 
+    def digests(self) -> Iterator[str]:
+        """The digest of every stored blob, touching nothing (writes in progress go on)."""
+
 
 class LocalBlobStore:
     """Files at ROOT/ab/cd/<sha256>, written atomically (temp file, fsync, rename)."""
@@ -142,6 +145,11 @@ class LocalBlobStore:
 
     def delete(self, sha256: str) -> None:
         self._path(sha256).unlink(missing_ok=True)
+
+    def digests(self) -> Iterator[str]:
+        for path in self.root.glob("*/*/*"):
+            if SHA256_PATTERN.match(path.name):
+                yield path.name
 
     def written_before(self, cutoff: float) -> Iterator[str]:
         for path in self.root.glob("*/*/*"):

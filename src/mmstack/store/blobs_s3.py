@@ -235,13 +235,23 @@ class S3BlobStore:
 
     def written_before(self, cutoff: float) -> Iterator[str]:
         self._abort_uploads_before(cutoff)
+        for name, modified in self._listing():
+            if modified < cutoff:
+                yield name
+
+    def digests(self) -> Iterator[str]:
+        for name, _ in self._listing():
+            yield name
+
+    def _listing(self) -> Iterator[tuple[str, float]]:
+        """Every blob under the prefix, with when it was written."""
         paginator = self._client.get_paginator("list_objects_v2")
         pages = self._call("list", paginator.paginate, Bucket=self.bucket, Prefix=self.prefix)
         for page in self._pages(pages, "list"):
             for item in page.get("Contents", []):
                 name = item["Key"].rpartition("/")[2]
-                if SHA256_PATTERN.match(name) and item["LastModified"].timestamp() < cutoff:
-                    yield name
+                if SHA256_PATTERN.match(name):
+                    yield name, item["LastModified"].timestamp()
 
     def _abort_uploads_before(self, cutoff: float) -> None:
         """Multipart uploads begun before `cutoff` and never completed (a process killed

@@ -5,13 +5,14 @@ from mmstack.ops.backup.listing import BackupInfo
 from mmstack.ops.backup.manifest import PARTS, Manifest
 from mmstack.ops.backup.restic import BackupError, Restic
 from mmstack.ops.backup.rotation import KeepPolicy
-from mmstack.ops.backup.service import BackupService, CreatedBackup, VerifyReport
+from mmstack.ops.backup.service import BackupRotation, BackupService, CreatedBackup, VerifyReport
 from mmstack.ops.backup.state import Storage
 
 __all__ = [
     "PARTS",
     "BackupError",
     "BackupInfo",
+    "BackupRotation",
     "BackupService",
     "CreatedBackup",
     "KeepPolicy",

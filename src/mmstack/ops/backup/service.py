@@ -7,10 +7,11 @@ damaged byte in the repository is traced to the part it spoils."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,8 +32,11 @@ from mmstack.ops.backup.state import (
     restore_blobs,
     restore_vectors,
 )
+from mmstack.ops.retention_kinds import RetentionItem
 from mmstack.store import migrate
 from mmstack.store.blobs import file_sha256
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -176,13 +180,20 @@ class BackupService:
                     )
         return report
 
+    @property
+    def policy(self) -> KeepPolicy:
+        return self._policy
+
     def rotate(self, *, dry_run: bool = False, now: float | None = None) -> list[BackupInfo]:
         """Forget the backups the keep policy does not keep (and prune their data)."""
-        backups = self.backups()
-        doomed = backups_to_forget(backups, self._policy, now=now)
+        doomed = backups_to_forget(self.backups(), self._policy, now=now)
         if not dry_run:
-            self._restic.forget([s for b in doomed for s in b.snapshots.values()])
+            self.forget(doomed)
         return doomed
+
+    def forget(self, backups: Sequence[BackupInfo]) -> None:
+        """Remove the backups from the repository, and the data only they held."""
+        self._restic.forget([s for b in backups for s in b.snapshots.values()])
 
     def _read_manifest(self, backup: BackupInfo, scratch: Path) -> Manifest:
         folder = self._restore_part(backup, "manifest", scratch)
@@ -269,3 +280,37 @@ def _restore_secrets(source: Path, target: Path) -> None:
         if (source / name).is_file():
             shutil.copyfile(source / name, target / name)
             (target / name).chmod(0o600)
+
+
+class BackupRotation:
+    """Backup rotation as a retention policy (`mmstack retention`, the scheduled run): the
+    backups the keep policy lets go, each one item."""
+
+    name = "backups"
+
+    def __init__(self, service: Callable[[], BackupService]) -> None:
+        self._service = service  # built when first needed: a repository may be unreachable
+
+    def plan(self, now: float) -> list[RetentionItem]:
+        try:
+            service = self._service()
+            backups = service.backups()
+        except BackupError as exc:  # no restic, or a repository out of reach: nothing to rotate
+            log.warning("backup rotation skipped", extra={"reason": exc.message})
+            return []
+        doomed = backups_to_forget(backups, service.policy, now=now)
+        return [
+            RetentionItem(
+                b.id,
+                f"backup {b.id}" + ("" if b.complete else " (incomplete)"),
+                detail={"snapshots": sorted(b.snapshots.values())},
+            )
+            for b in doomed
+        ]
+
+    def apply(self, items: Sequence[RetentionItem]) -> list[RetentionItem]:
+        service = self._service()
+        present = {b.id: b for b in service.backups()}
+        gone = [item for item in items if item.id in present]
+        service.forget([present[item.id] for item in gone])
+        return gone

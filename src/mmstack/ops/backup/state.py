@@ -59,7 +59,7 @@ def capture(storage: Storage, staging: Path, parts: Sequence[str], manifest: Man
     mirror = staging / "blobs"
     mirror.mkdir(parents=True, exist_ok=True)
     if "blobs" in parts and isinstance(storage.blobs, LocalBlobStore):
-        _mirror_blobs(storage.blobs, mirror, _stored(storage.blobs))
+        _mirror_blobs(storage.blobs, mirror, set(storage.blobs.digests()))
     db_folder = staging / "db"
     shutil.rmtree(db_folder, ignore_errors=True)
     with database_snapshot(storage.db, db_folder) as (session, _, schema):
@@ -193,10 +193,6 @@ def restore_blobs(store: BlobStore, mirror: Path, digests: Iterable[str]) -> int
             raise ValueError(f"blob {digest} does not hold the bytes its name says")
         stored += 1
     return stored
-
-
-def _stored(store: LocalBlobStore) -> set[str]:
-    return set(store.written_before(float("inf")))
 
 
 def _mirror_path(mirror: Path, digest: str) -> Path:
