@@ -63,14 +63,16 @@ ARG DEBIAN_FRONTEND=noninteractive
 # native libraries (`ldd` on every .so in the virtualenv finds nothing else missing).
 # ca-certificates: TLS to upstream LLMs, S3 and the Hugging Face Hub.
 # PyAV bundles its own FFmpeg libraries: no ffmpeg package.
+# restic and postgresql-client (pg_dump, pg_restore): `mmstack backup` (docs/OPERATIONS.md).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 libgomp1 ca-certificates \
+      restic postgresql-client \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
  && groupadd --gid 10001 mmstack \
  && useradd --uid 10001 --gid 10001 --home-dir /tmp --no-create-home \
       --shell /usr/sbin/nologin mmstack \
- && mkdir -p /data \
- && chown 10001:10001 /data
+ && mkdir -p /data /backups \
+ && chown 10001:10001 /data /backups
 COPY --from=deps /opt/mmstack/.venv /opt/mmstack/.venv
 COPY --from=project /project/ /opt/mmstack/.venv/
 # HOME and the caches a library might keep point at /tmp, so that nothing writes to a

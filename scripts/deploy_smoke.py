@@ -998,6 +998,37 @@ print(json.dumps(ids))
 # The whole run.
 
 
+def backup_in_worker(deployment: Deployment) -> list[str]:
+    """A backup as an operator takes one (`docker compose exec worker mmstack backup ...`):
+    PostgreSQL dumped, Qdrant's vectors and MinIO's blobs copied into the restic repository
+    on the backups volume, then read back and checked; and the worker's scheduled backup
+    (production: daily, the first at start) is in the repository too."""
+
+    def mmstack(*args: str, timeout: float = 900) -> Any:
+        command = deployment.compose("exec", "-T", "worker", "mmstack", *args, "--json")
+        done = deployment.runner.run(command, timeout=timeout, log="backup-" + args[1])
+        return json.loads(done.stdout)
+
+    created = mmstack("backup", "create")
+    if not (created["files"] >= 1 and created["vectors"] >= 1 and created["blobs"] >= 1):
+        raise StepFailedError(f"the backup holds no ingested file: {created}")
+    if created["blobs_missing"]:
+        raise StepFailedError(f"the backup misses {created['blobs_missing']} blobs")
+    verified = mmstack("backup", "verify", created["id"])
+    if not verified["ok"]:
+        raise StepFailedError(f"the backup does not verify: {verified['problems']}")
+    listed = mmstack("backup", "list", timeout=120)
+    complete = [b["id"] for b in listed if b["complete"]]
+    if created["id"] not in complete or len(complete) < 2:
+        raise StepFailedError(f"expected the scheduled backup and this one, found {listed}")
+    return [
+        f"backup {created['id']}: {created['files']} files, {created['chunks']} chunks, "
+        f"{created['vectors']} vectors, {created['blobs']} blobs ({created['blob_bytes']:,} "
+        f"bytes), {created['bytes_added']:,} bytes written in {created['seconds']} s; "
+        f"verified; {len(complete)} complete backups in the repository"
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     made_workdir = args.workdir is None
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="mmstack-deploy-smoke-")).resolve()
@@ -1041,6 +1072,10 @@ def run(args: argparse.Namespace) -> int:
             say(line)
         with step(f"killed a worker while {BATCH_FILES} files were ingested: each once"):
             lines = kill_during_batch(deployment, api, suffix)
+        for line in lines:
+            say(line)
+        with step("backup in a worker: pg_dump, Qdrant vectors, MinIO blobs, verified"):
+            lines = backup_in_worker(deployment)
         for line in lines:
             say(line)
         passed = True

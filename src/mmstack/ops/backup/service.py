@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import FileLock
+
 from mmstack import __version__
 from mmstack.ops.backup.database import check_database_copy, load_database
 from mmstack.ops.backup.listing import TAG, BackupInfo, backups_in, latest_by_part
@@ -83,20 +85,26 @@ class BackupService:
         unknown = set(parts) - set(PARTS)
         if unknown or not parts:
             raise BackupError(f"a backup holds some of {', '.join(PARTS)}, not {sorted(unknown)}")
-        if not self._restic.exists():
-            self._restic.init()
-        manifest = Manifest(
-            id=new_backup_id(),
-            created_at=time.time(),
-            mmstack_version=__version__,
-            schema_revision=migrate.current_revision(storage.db.engine),
-            database=storage.db.dialect,
-            database_schema=None,
-            embedding_model=storage.embedding_model,
-            dimension=storage.dimension,
-            parts=[p for p in PARTS if p in parts],
-        )
         self._staging.mkdir(parents=True, exist_ok=True)
+        # One backup at a time per data directory (a scheduled one and a command's, or
+        # several workers sharing the directory): they share the staging folder.
+        with FileLock(self._staging / ".lock"):
+            if not self._restic.exists():
+                self._restic.init()
+            manifest = Manifest(
+                id=new_backup_id(),
+                created_at=time.time(),
+                mmstack_version=__version__,
+                schema_revision=migrate.current_revision(storage.db.engine),
+                database=storage.db.dialect,
+                database_schema=None,
+                embedding_model=storage.embedding_model,
+                dimension=storage.dimension,
+                parts=[p for p in PARTS if p in parts],
+            )
+            return self._create(storage, manifest)
+
+    def _create(self, storage: Storage, manifest: Manifest) -> CreatedBackup:
         capture(storage, self._staging, manifest.parts, manifest)
         latest = latest_by_part(self._restic.snapshots(TAG))
         created = CreatedBackup(manifest)
