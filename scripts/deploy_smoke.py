@@ -1029,6 +1029,45 @@ def backup_in_worker(deployment: Deployment) -> list[str]:
     ]
 
 
+def wipe_volumes(deployment: Deployment) -> list[str]:
+    """`mmstack wipe all --env ENV` on the stopped deployment: its data volumes go, its
+    backups volume and another project's volume of the same name stay."""
+    runner = deployment.runner
+    runner.run(deployment.compose("down"), timeout=300, log="down")
+    other = "other-app_postgres-data"
+    runner.run(
+        [
+            "docker",
+            "volume",
+            "create",
+            "--label",
+            "com.docker.compose.project=other-app",
+            "--label",
+            "com.docker.compose.volume=postgres-data",
+            other,
+        ],
+        timeout=60,
+    )
+    try:
+        done = runner.run(
+            [sys.executable, "-m", "mmstack", "wipe", "all", "--env", ENV, "--yes", "--json"],
+            timeout=300,
+            log="wipe",
+        )
+        wiped = {item["deleted"].split()[2] for item in json.loads(done.stdout)}
+        listed = runner.run(["docker", "volume", "ls", "--format", "{{.Name}}"], timeout=60)
+        left = set(listed.stdout.split())
+    finally:
+        runner.run(["docker", "volume", "rm", "-f", other], timeout=60, check=False)
+    project = f"mmstack-{ENV}"
+    expected = {f"{project}_{name}" for name in ("postgres-data", "qdrant-data", "minio-data")}
+    if not expected <= wiped or wiped & left:
+        raise StepFailedError(f"wiped {sorted(wiped)}; still there: {sorted(wiped & left)}")
+    if f"{project}_backups" not in left or other not in left:
+        raise StepFailedError(f"the backups or another project's volume went: {sorted(left)}")
+    return [f"wiped {len(wiped)} volumes: {', '.join(sorted(wiped))}; kept {project}_backups"]
+
+
 def run(args: argparse.Namespace) -> int:
     made_workdir = args.workdir is None
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="mmstack-deploy-smoke-")).resolve()
@@ -1078,6 +1117,11 @@ def run(args: argparse.Namespace) -> int:
             lines = backup_in_worker(deployment)
         for line in lines:
             say(line)
+        if not args.keep:
+            with step(f"mmstack wipe all --env {ENV}: only this deployment's data volumes"):
+                lines = wipe_volumes(deployment)
+            for line in lines:
+                say(line)
         passed = True
     except SkippedError as exc:
         print(f"SKIP: {exc}", flush=True)

@@ -10,6 +10,8 @@ from sqlalchemy import text
 
 from mmstack.config.settings import Settings
 from mmstack.errors import InvalidRequestError
+from mmstack.ops.stack_file import PACKAGED_STACK, load_stack_file
+from mmstack.ops.volumes import DockerVolume, plan_volume_wipe
 from mmstack.ops.wipe import expand, plan_wipe, run_wipe
 from mmstack.stack import open_stack
 from mmstack.stack.backups import open_storage
@@ -87,3 +89,58 @@ def test_unknown_target_is_named() -> None:
 def test_storage_opens_without_migrating(settings: Settings) -> None:
     with open_storage(settings) as storage:
         assert migrate.current_revision(storage.db.engine) is None
+
+
+class EngineVolumes:
+    """The Docker engine's answers for one host, as `DockerVolumes` reads them (the real
+    engine is driven by scripts/deploy_smoke.py, which runs this wipe on a deployment)."""
+
+    def __init__(self, volumes: dict[str, tuple[str, str]], users: dict[str, list[str]]):
+        self.volumes = volumes  # name -> (project label, volume label)
+        self.in_use = users
+        self.removed: list[str] = []
+
+    def of_project(self, project: str) -> list[DockerVolume]:
+        return [DockerVolume(n, v) for n, (p, v) in self.volumes.items() if p == project]
+
+    def users(self, name: str) -> list[str]:
+        return self.in_use.get(name, [])
+
+    def remove(self, name: str) -> None:
+        self.removed.append(name)
+
+
+def test_deployment_wipe_takes_only_its_own_volumes_by_kind() -> None:
+    stack = load_stack_file(PACKAGED_STACK)
+    engine = EngineVolumes(
+        {
+            "mmstack-production_postgres-data": ("mmstack-production", "postgres-data"),
+            "mmstack-production_qdrant-data": ("mmstack-production", "qdrant-data"),
+            "mmstack-production_backups": ("mmstack-production", "backups"),
+            "mmstack-production_grafana-data": ("mmstack-production", "grafana-data"),
+            "mmstack-staging_postgres-data": ("mmstack-staging", "postgres-data"),
+            "other_postgres-data": ("other", "postgres-data"),
+        },
+        {},
+    )
+    items = plan_volume_wipe(stack, "production", ["all"], engine)  # type: ignore[arg-type]
+    assert [(i.target, i.description.split()[2]) for i in items] == [
+        ("db", "mmstack-production_postgres-data"),
+        ("index", "mmstack-production_qdrant-data"),
+    ]
+    run_wipe(items)
+    assert engine.removed == ["mmstack-production_postgres-data", "mmstack-production_qdrant-data"]
+    only_db = plan_volume_wipe(stack, "staging", ["db"], engine)  # type: ignore[arg-type]
+    assert [i.description.split()[2] for i in only_db] == ["mmstack-staging_postgres-data"]
+
+
+def test_deployment_wipe_refuses_volumes_in_use() -> None:
+    stack = load_stack_file(PACKAGED_STACK)
+    engine = EngineVolumes(
+        {"mmstack-production_postgres-data": ("mmstack-production", "postgres-data")},
+        {"mmstack-production_postgres-data": ["mmstack-production-postgres-1"]},
+    )
+    with pytest.raises(InvalidRequestError, match="in use by mmstack-production-postgres-1"):
+        plan_volume_wipe(stack, "production", ["db"], engine)  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequestError, match="no environment 'nope'"):
+        plan_volume_wipe(stack, "nope", ["db"], engine)  # type: ignore[arg-type]

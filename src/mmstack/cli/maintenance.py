@@ -4,14 +4,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mmstack.cli.backup import YesOpt, confirm_deletion
+from mmstack.cli.deploy import StackFileOpt
 from mmstack.cli.options import JsonOpt, cli_settings, opened_stack
 from mmstack.cli.output import console, fail, print_json
 from mmstack.errors import MMStackError
+
+if TYPE_CHECKING:
+    from mmstack.ops.wipe import WipeItem
 
 
 def migrate() -> None:
@@ -53,28 +58,29 @@ def wipe(
         list[str],
         typer.Argument(help="What to delete: db, cache, index, blobs, logs, models, or all"),
     ],
+    env: Annotated[
+        str | None,
+        typer.Option(
+            "--env",
+            help="A compose deployment of the stack file (its volumes) instead of this "
+            "installation's data directory and databases",
+        ),
+    ] = None,
+    file: StackFileOpt = None,
     yes: YesOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Delete this installation's data (never its secrets or backups), after listing
     exactly what goes and asking (unless --yes)."""
-    from mmstack.ops.wipe import plan_wipe, run_wipe
-    from mmstack.stack.locks import lock_data_dir
-    from mmstack.store.db import Database
+    from mmstack.ops.wipe import run_wipe
 
-    settings = cli_settings()
     try:
-        lock = lock_data_dir(settings.data_dir) if settings.data_dir.exists() else None
-        db = Database(settings.sqlalchemy_url)
-        try:
-            items = plan_wipe(settings, targets, db)
+        if env is not None:
+            items = _plan_deployment_wipe(targets, env, file)
             confirm_deletion([f"{i.target}: {i.description}" for i in items], yes)
-            db.dispose()
             run_wipe(items)
-        finally:
-            db.dispose()
-            if lock is not None:
-                lock.release()
+        else:
+            items = _wipe_installation(targets, yes)
     except MMStackError as exc:
         fail(exc.message)
     if json_out:
@@ -85,3 +91,31 @@ def wipe(
         console.print("nothing to delete")
     else:
         console.print(f"deleted {len(items)} item(s)")
+
+
+def _plan_deployment_wipe(targets: list[str], env: str, file: Path | None) -> list[WipeItem]:
+    from mmstack.ops.stack_file import load_stack_file, locate_stack_file
+    from mmstack.ops.volumes import DockerVolumes, plan_volume_wipe
+
+    stack = load_stack_file(locate_stack_file(file))
+    return plan_volume_wipe(stack, env, targets, DockerVolumes())
+
+
+def _wipe_installation(targets: list[str], yes: bool) -> list[WipeItem]:
+    from mmstack.ops.wipe import plan_wipe, run_wipe
+    from mmstack.stack.locks import lock_data_dir
+    from mmstack.store.db import Database
+
+    settings = cli_settings()
+    lock = lock_data_dir(settings.data_dir) if settings.data_dir.exists() else None
+    db = Database(settings.sqlalchemy_url)
+    try:
+        items = plan_wipe(settings, targets, db)
+        confirm_deletion([f"{i.target}: {i.description}" for i in items], yes)
+        db.dispose()
+        run_wipe(items)
+        return items
+    finally:
+        db.dispose()
+        if lock is not None:
+            lock.release()

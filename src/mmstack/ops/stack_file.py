@@ -178,6 +178,11 @@ class Network(_Strict):
 
 class Volume(_Strict):
     size: str = Field("10Gi", description="Helm: size of its PersistentVolumeClaim")
+    holds: Literal["db", "index", "blobs", "cache", "logs", "models", "backups"] | None = Field(
+        None,
+        description="What kind of mmstack's data it holds: `mmstack wipe <kind> --env ENV` "
+        "removes it from that environment's compose deployment (backups: never)",
+    )
 
 
 class SecretSpec(_Strict):

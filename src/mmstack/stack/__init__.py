@@ -43,7 +43,7 @@ from mmstack.models.on_demand import OnDemandEmbedder
 from mmstack.models.registry import ModelRegistry
 from mmstack.ops.backup import BackupRotation, Storage
 from mmstack.ops.retention import RETENTION_JOB, RetentionJob, RetentionService
-from mmstack.stack.backups import BACKUP_JOB, backup_job, backup_service
+from mmstack.stack.backups import BACKUP_JOB, backup_job, existing_backup_service
 from mmstack.stack.builders import (
     blob_store,
     image_search,
@@ -209,7 +209,7 @@ def open_stack(
             auth.audit,
             reconciler,
             settings.retention,
-            policies=[BackupRotation(lambda: backup_service(settings))],
+            policies=[BackupRotation(lambda: existing_backup_service(settings))],
         )
         retention_job = RetentionJob(
             retention, queue, interval_hours=settings.retention.interval_hours

@@ -60,6 +60,16 @@ def backup_service(settings: Settings) -> BackupService:
     return BackupService(restic, settings.data_dir / "backup-staging", policy)
 
 
+def existing_backup_service(settings: Settings) -> BackupService | None:
+    """The backup service when backups were ever set up here (a configured password, or
+    the one the first backup generated); None otherwise, so that merely looking (retention's
+    plan) generates no password."""
+    generated = settings.data_dir / "secrets" / PASSWORD_FILE
+    if settings.backup.password is None and not generated.exists():
+        return None
+    return backup_service(settings)
+
+
 def raise_password_needed(repository: str) -> NoReturn:
     raise BackupError(
         f"the backup repository {repository} is not on this machine: set its password "

@@ -296,15 +296,18 @@ class BackupRotation:
 
     name = "backups"
 
-    def __init__(self, service: Callable[[], BackupService]) -> None:
-        self._service = service  # built when first needed: a repository may be unreachable
+    def __init__(self, service: Callable[[], BackupService | None]) -> None:
+        # Built when first needed (a repository may be out of reach); None: no backups here.
+        self._service = service
 
     def plan(self, now: float) -> list[RetentionItem]:
         try:
             service = self._service()
-            backups = service.backups()
+            backups = service.backups() if service else []
         except BackupError as exc:  # no restic, or a repository out of reach: nothing to rotate
             log.warning("backup rotation skipped", extra={"reason": exc.message})
+            return []
+        if service is None:
             return []
         doomed = backups_to_forget(backups, service.policy, now=now)
         return [
@@ -318,6 +321,8 @@ class BackupRotation:
 
     def apply(self, items: Sequence[RetentionItem]) -> list[RetentionItem]:
         service = self._service()
+        if service is None:
+            return []
         present = {b.id: b for b in service.backups()}
         gone = [item for item in items if item.id in present]
         service.forget([present[item.id] for item in gone])
