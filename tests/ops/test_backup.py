@@ -16,7 +16,13 @@ from pydantic import SecretStr
 from sqlalchemy import func, select, text
 
 from mmstack.auth.audit import Actor
-from mmstack.config.settings import BackupSettings, IngestSettings, Settings
+from mmstack.config.settings import (
+    BackupSettings,
+    BlobSettings,
+    IngestSettings,
+    Settings,
+    VectorSettings,
+)
 from mmstack.ops.backup import BackupError, BackupInfo, BackupService, KeepPolicy
 from mmstack.ops.backup.rotation import backups_to_forget
 from mmstack.ops.wipe import plan_wipe, run_wipe
@@ -27,6 +33,7 @@ from mmstack.store.chunks import searchable_chunk_ids
 from mmstack.store.models import Chunk, CollectionFile, FileStatus, StoredFile
 from tests.documents import make_pdf
 from tests.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server
+from tests.standins.scale_out import qdrant_standin
 
 pytestmark = pytest.mark.skipif(shutil.which("restic") is None, reason="restic not installed")
 
@@ -400,3 +407,50 @@ def test_rotation_policy_buckets() -> None:
     assert kept == {"b119", "b117", "b115", "b105"}
     incomplete = BackupInfo("half", start, ("db",), {"db": "y"}, {})
     assert incomplete in backups_to_forget([*backups, incomplete], policy)
+
+
+@pytest.mark.postgres
+def test_round_trip_in_the_scale_out_shape(
+    tmp_path: Path, pg_url: str, s3_server: S3Server
+) -> None:
+    """PostgreSQL, a Qdrant server (the stand-in speaking its REST protocol) and S3 blobs
+    (moto_server), backed up into an S3 repository, wiped, restored."""
+    repository = s3_server.new_bucket()
+    with qdrant_standin(tmp_path) as (qdrant_url, qdrant_key):
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            database_url=pg_url,
+            ingest=IngestSettings(workers=0),
+            vector=VectorSettings(
+                backend="qdrant", qdrant_url=qdrant_url, qdrant_api_key=qdrant_key
+            ),
+            blobs=BlobSettings(
+                backend="s3",
+                bucket=s3_server.new_bucket(),
+                endpoint_url=s3_server.url,
+                access_key_id=ACCESS_KEY_ID,
+                secret_access_key=SECRET_ACCESS_KEY,
+            ),
+            backup=BackupSettings(
+                repository=f"s3:{s3_server.url}/{repository}",
+                password="scale-out repository password",
+                s3_access_key_id=ACCESS_KEY_ID,
+                s3_secret_access_key=SECRET_ACCESS_KEY,
+            ),
+        )
+        service = backup_service(settings)
+        with open_stack(settings) as stack:
+            ingest(stack, "new", FILES)
+            before = state_of(stack)
+            created = service.create(stack.storage)
+        assert created.manifest.database == "postgresql"
+        assert service.verify(created.manifest.id).ok
+        with open_storage(settings) as storage:
+            run_wipe(plan_wipe(settings, ["all"], storage.db))
+        with open_storage(settings) as storage:
+            assert list(storage.blobs.digests()) == []
+            assert list(storage.vectors.iter_ids()) == []
+            service.restore(created.manifest.id, storage, data_dir=settings.data_dir)
+        with open_stack(settings) as stack:
+            assert stack.reconciler.run().changed is False
+            assert state_of(stack) == before

@@ -15,6 +15,7 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from mmstack.arrays import FloatArray
+from mmstack.config.settings import VectorSettings
 from mmstack.index.vector import (
     VectorFilter,
     VectorHit,
@@ -36,6 +37,12 @@ _PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType | models.IntegerIndexParams
         type=models.IntegerIndexType.INTEGER, lookup=False, range=True
     ),
 }
+
+
+def server_client(settings: VectorSettings) -> QdrantClient:
+    """A client of the configured Qdrant server."""
+    # A minute: a large upsert or a payload index on a big collection outlasts httpx's 5 s.
+    return QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key, timeout=60)
 
 
 class QdrantServerVectorIndex:

@@ -121,11 +121,9 @@ def _database_items(settings: Settings, db: Database | None) -> list[WipeItem]:
 def _index_items(settings: Settings) -> list[WipeItem]:
     if settings.vector.backend == "edge":
         return _folders("index", [settings.data_dir / name for name in INDEX_DIRS])
-    from qdrant_client import QdrantClient
+    from mmstack.index.vector_qdrant import server_client
 
-    client = QdrantClient(
-        url=settings.vector.qdrant_url, api_key=settings.vector.qdrant_api_key, timeout=60
-    )
+    client = server_client(settings.vector)
     base = settings.vector.qdrant_collection
     names = [n for n in (base, f"{base}_images") if client.collection_exists(n)]
     return [

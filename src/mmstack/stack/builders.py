@@ -98,14 +98,9 @@ def blob_store(settings: Settings) -> BlobStore:
 def vector_index(settings: Settings, dimension: int, *, suffix: str = "") -> VectorIndex:
     """The vector index of chunk texts; with `suffix`, another one beside it (pictures)."""
     if settings.vector.backend == "qdrant":
-        from qdrant_client import QdrantClient
+        from mmstack.index.vector_qdrant import QdrantServerVectorIndex, server_client
 
-        from mmstack.index.vector_qdrant import QdrantServerVectorIndex
-
-        # A minute: a large upsert or a payload index on a big collection outlasts httpx's 5 s.
-        client = QdrantClient(
-            url=settings.vector.qdrant_url, api_key=settings.vector.qdrant_api_key, timeout=60
-        )
+        client = server_client(settings.vector)
         name = settings.vector.qdrant_collection + (f"_{suffix}" if suffix else "")
         return QdrantServerVectorIndex(client, name, dimension)
     from mmstack.index.vector_edge import EdgeVectorIndex
