@@ -125,3 +125,45 @@ def test_backup_of_a_running_server_is_taken_by_its_worker(tmp_path: Path) -> No
         backup_service(elsewhere).restore(created["id"], storage, data_dir=elsewhere.data_dir)
     with open_stack(elsewhere) as restored:
         assert [h.file_id for h in restored.search.search("lighthouse tides", top_k=3)] == expected
+
+
+def test_a_worker_process_runs_the_periodic_jobs(tmp_path: Path) -> None:
+    """`mmstack worker` (the scale-out shape's workers) queues and runs the scheduled
+    retention and backup jobs, as `mmstack up` does; SIGTERM stops it."""
+    import signal
+
+    from sqlalchemy import create_engine, text
+
+    data = tmp_path / "data"
+    _run(data, "migrate")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MMSTACK_")} | {
+        "MMSTACK_DATA_DIR": str(data),
+        "MMSTACK_LLM__EMBEDDED__ENABLED": "false",
+        "MMSTACK_BACKUP__INTERVAL_HOURS": "24",
+        "MMSTACK_BACKUP__REPOSITORY": str(tmp_path / "repo"),
+        "MMSTACK_BACKUP__PASSWORD": "worker backup password",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "mmstack", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    engine = create_engine(f"sqlite:///{data / 'mmstack.db'}")
+    try:
+        deadline = time.monotonic() + 120
+        done: dict[str, str] = {}
+        while len(done) < 2 and time.monotonic() < deadline:
+            with engine.connect() as connection:
+                rows = connection.execute(
+                    text("SELECT kind, status FROM jobs WHERE status = 'succeeded'")
+                )
+                done = dict(rows.all())
+            time.sleep(0.5)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(60) == 0
+        engine.dispose()
+    assert done == {"retention": "succeeded", "backup": "succeeded"}
+    listed = json.loads(_run(data, "backup", "list", "--json", env=env).stdout)
+    assert [b["complete"] for b in listed] == [True]

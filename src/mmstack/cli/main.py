@@ -164,9 +164,10 @@ def worker(
         signal.signal(sig, lambda *_: stopped.set())
     # The first admin is made where its password can be shown (`mmstack up`), not here.
     with opened_stack(settings, make_first_admin=False) as stack:
-        stack.worker.start()
+        stack.start_workers()
         console.print(f"mmstack worker: {settings.ingest.workers} thread(s) consuming jobs")
         stopped.wait()
+        stack.worker.stop()
 
 
 def _collect_paths(paths: list[Path]) -> tuple[list[Path], list[str]]:

@@ -24,6 +24,7 @@ from mmstack.index.vector import VectorIndex
 from mmstack.ingest.ingest_job import INGEST_JOB, IngestJob
 from mmstack.ingest.parsers import ParseLimits
 from mmstack.ingest.parsers.context import Isolation
+from mmstack.ingest.periodic import PeriodicJob
 from mmstack.ingest.reconcile import Reconciler
 from mmstack.ingest.worker import JobHandler, JobWorker
 from mmstack.knowledge.batches import FileBatchService
@@ -96,9 +97,16 @@ class Stack:
     auth: Auth
     retention: RetentionService
     storage: Storage  # what a backup copies
+    periodic: list[PeriodicJob]  # retention, backups: queued by the workers' start
     text_reader: TextReader | None = None  # OCR; None when `media.ocr` is off
     transcriber: Transcriber | None = None  # speech to text; None when off
     pictures: ImageSearch | None = None  # text-to-image search; None without a CLIP model
+
+    def start_workers(self) -> None:
+        """Start the job worker threads, with the periodic jobs queued when due."""
+        for job in self.periodic:
+            job.schedule()
+        self.worker.start()
 
     def warm_in_background(self) -> None:
         """Load what the first requests would otherwise wait for (a server's start): the
@@ -265,6 +273,7 @@ def open_stack(
             auth=auth,
             retention=retention,
             storage=storage,
+            periodic=[retention_job, backups],
             text_reader=text_reader,
             transcriber=transcriber,
             pictures=pictures,
@@ -277,9 +286,7 @@ def open_stack(
         if report.changed:
             log.info("reconciled vector index and blobs", extra=report.as_dict())
         if start_workers and settings.ingest.workers > 0:
-            retention_job.schedule()
-            backups.schedule()
-            worker.start()
+            stack.start_workers()
             resources.callback(worker.stop)
         yield stack
 
