@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import pytest
-
-pytestmark = pytest.mark.skipif(shutil.which("restic") is None, reason="restic not installed")
 
 
 def _run(

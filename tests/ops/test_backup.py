@@ -5,7 +5,6 @@ part, incremental blobs, schema versions, and an S3 repository on moto_server.""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import threading
 import time
@@ -34,8 +33,6 @@ from mmstack.store.models import Chunk, CollectionFile, FileStatus, StoredFile
 from tests.documents import make_pdf
 from tests.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server
 from tests.standins.scale_out import qdrant_standin
-
-pytestmark = pytest.mark.skipif(shutil.which("restic") is None, reason="restic not installed")
 
 QUERIES = ("pruning roses in winter", "billing database risk", "tomato watering", "page two")
 
