@@ -38,6 +38,7 @@ from qdrant_edge import (
     Point,
     Query,
     RangeFloat,
+    Record,
     ScrollRequest,
     SearchParams,
     SearchRequest,
@@ -153,26 +154,21 @@ class EdgeVectorIndex:
         ]
 
     def iter_ids(self) -> Iterator[int]:
-        offset: PointId | None = None
-        while True:
-            request = ScrollRequest(
-                offset=offset, limit=_SCROLL_PAGE, with_payload=False, with_vector=False
-            )
-            records, offset = self._shard.scroll(request)
-            for record in records:
-                yield point_id(record.id)
-            if offset is None:
-                return
+        for record in self._scroll(with_vector=False):
+            yield point_id(record.id)
 
     def iter_vectors(self) -> Iterator[tuple[int, FloatArray]]:
+        for record in self._scroll(with_vector=True):
+            yield point_id(record.id), _dense(record.vector)
+
+    def _scroll(self, *, with_vector: bool) -> Iterator[Record]:
         offset: PointId | None = None
         while True:
             request = ScrollRequest(
-                offset=offset, limit=_SCROLL_PAGE, with_payload=False, with_vector=True
+                offset=offset, limit=_SCROLL_PAGE, with_payload=False, with_vector=with_vector
             )
             records, offset = self._shard.scroll(request)
-            for record in records:
-                yield point_id(record.id), _dense(record.vector)
+            yield from records
             if offset is None:
                 return
 

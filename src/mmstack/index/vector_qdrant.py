@@ -126,22 +126,15 @@ class QdrantServerVectorIndex:
         return [VectorHit(id=point_id(p.id), score=p.score) for p in response.points]
 
     def iter_ids(self) -> Iterator[int]:
-        offset: models.ExtendedPointId | None = None
-        while True:
-            records, next_offset = self._client.scroll(
-                self._collection,
-                limit=_SCROLL_PAGE,
-                offset=offset,
-                with_payload=False,
-                with_vectors=False,
-            )
-            for record in records:
-                yield point_id(record.id)
-            if next_offset is None:
-                return
-            offset = point_id(next_offset)
+        for record in self._scroll(with_vectors=False):
+            yield point_id(record.id)
 
     def iter_vectors(self) -> Iterator[tuple[int, FloatArray]]:
+        for record in self._scroll(with_vectors=True):
+            # The one unnamed dense vector of this collection's points.
+            yield point_id(record.id), np.asarray(record.vector, dtype=np.float32)
+
+    def _scroll(self, *, with_vectors: bool) -> Iterator[models.Record]:
         offset: models.ExtendedPointId | None = None
         while True:
             records, next_offset = self._client.scroll(
@@ -149,11 +142,9 @@ class QdrantServerVectorIndex:
                 limit=_SCROLL_PAGE,
                 offset=offset,
                 with_payload=False,
-                with_vectors=True,
+                with_vectors=with_vectors,
             )
-            for record in records:
-                # The one unnamed dense vector of this collection's points.
-                yield point_id(record.id), np.asarray(record.vector, dtype=np.float32)
+            yield from records
             if next_offset is None:
                 return
             offset = point_id(next_offset)
