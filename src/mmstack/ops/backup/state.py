@@ -184,12 +184,16 @@ def _take(items: Iterator[int], count: int) -> Iterable[int]:
 
 
 def restore_blobs(store: BlobStore, mirror: Path, digests: Iterable[str]) -> int:
-    """Store every saved blob the store lacks; the count stored."""
+    """Store every saved blob the store lacks (each already checked against its name);
+    the count stored."""
     stored = 0
     for digest in digests:
         if store.exists(digest):
             continue
-        if store.put_file(_mirror_path(mirror, digest)) != digest:
+        source = _mirror_path(mirror, digest)
+        if isinstance(store, LocalBlobStore):  # checked against its name already
+            store.adopt(source, digest)
+        elif store.put_file(source) != digest:
             raise ValueError(f"blob {digest} does not hold the bytes its name says")
         stored += 1
     return stored
