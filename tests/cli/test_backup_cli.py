@@ -89,8 +89,9 @@ def test_backup_of_a_running_server_is_taken_by_its_worker(tmp_path: Path) -> No
         LlmSettings,
         Settings,
     )
+    from mmstack.ops.backup.configured import backup_service
     from mmstack.stack import open_stack
-    from mmstack.stack.backups import backup_service, open_storage
+    from mmstack.stack.backups import open_storage
     from tests.api.live_server import serve
 
     repository = tmp_path / "repo"

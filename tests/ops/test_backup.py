@@ -23,10 +23,11 @@ from mmstack.config.settings import (
     VectorSettings,
 )
 from mmstack.ops.backup import BackupError, BackupInfo, BackupService, KeepPolicy
+from mmstack.ops.backup.configured import backup_check, backup_service
 from mmstack.ops.backup.rotation import backups_to_forget
 from mmstack.ops.wipe import plan_wipe, run_wipe
 from mmstack.stack import Stack, open_stack
-from mmstack.stack.backups import backup_service, open_storage
+from mmstack.stack.backups import open_storage
 from mmstack.store import migrate
 from mmstack.store.chunks import searchable_chunk_ids
 from mmstack.store.models import Chunk, CollectionFile, FileStatus, StoredFile
@@ -451,3 +452,30 @@ def test_round_trip_in_the_scale_out_shape(
         with open_stack(settings) as stack:
             assert stack.reconciler.run().changed is False
             assert state_of(stack) == before
+
+
+def test_the_doctor_reports_the_state_of_backups(backed_settings: Settings) -> None:
+    def severities(settings: Settings, now: float) -> list[tuple[str, str]]:
+        return [(f.severity, f.message) for f in backup_check(settings, now)]
+
+    never = backed_settings.model_copy(
+        update={"backup": BackupSettings(repository=backed_settings.backup.repository)}
+    )
+    assert severities(never, time.time())[0][0] == "medium"  # none taken, none scheduled
+    scheduled = backed_settings.model_copy(
+        update={"backup": backed_settings.backup.model_copy(update={"interval_hours": 24.0})}
+    )
+    assert severities(scheduled, time.time())[0][0] == "high"  # scheduled, none yet
+    with open_stack(scheduled) as stack:
+        backup_service(scheduled).create(stack.storage, ["db"])
+    (fresh,) = severities(scheduled, time.time())
+    assert fresh[0] == "info"
+    assert "the newest of 1 backups" in fresh[1]
+    (late,) = severities(scheduled, time.time() + 3 * 86400)
+    assert late[0] == "high"
+    wrong = scheduled.model_copy(
+        update={"backup": scheduled.backup.model_copy(update={"password": SecretStr("no")})}
+    )
+    (refused,) = severities(wrong, time.time())
+    assert refused[0] == "high"
+    assert "does not open with the configured password" in refused[1]

@@ -28,7 +28,7 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 
 
 def _service(settings: Settings) -> BackupService:
-    from mmstack.stack.backups import backup_service
+    from mmstack.ops.backup.configured import backup_service
 
     try:
         return backup_service(settings)

@@ -4,12 +4,14 @@ host's facts); `run_doctor` combines them for one environment."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mmstack.config.settings import Settings, load_settings
 from mmstack.errors import MMStackError
+from mmstack.ops.backup.configured import backup_check
 from mmstack.ops.compose import render_compose
 from mmstack.ops.findings import Finding, ordered
 from mmstack.ops.host_facts import Gpu, HostFacts
@@ -117,6 +119,7 @@ def config_check(
         )
     else:
         findings += blob_store_check(settings)
+        findings += backup_check(settings, time.time())
     return stack, findings
 
 

@@ -43,8 +43,9 @@ from mmstack.models.embedder import Embedder
 from mmstack.models.on_demand import OnDemandEmbedder
 from mmstack.models.registry import ModelRegistry
 from mmstack.ops.backup import BackupRotation, Storage
+from mmstack.ops.backup.configured import existing_backup_service
 from mmstack.ops.retention import RETENTION_JOB, RetentionJob, RetentionService
-from mmstack.stack.backups import BACKUP_JOB, backup_job, existing_backup_service
+from mmstack.stack.backups import BACKUP_JOB, backup_job
 from mmstack.stack.builders import (
     blob_store,
     image_search,
