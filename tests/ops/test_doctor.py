@@ -156,14 +156,13 @@ def test_the_command_reports_an_invalid_stack_file_and_an_unknown_environment(
     unknown = runner.invoke(app, ["--env", "qa", "--file", str(good), "--json"])
 
     assert invalid.exit_code == 1
-    [error] = json.loads(invalid.output)
+    [error] = [f for f in json.loads(invalid.output) if f["check"] == "config"]
     assert error["severity"] == "critical"
     assert "nowhere" in error["message"]
     assert "mmstack stack validate" in error["fix"]
     assert unknown.exit_code == 1
-    assert [(f["severity"], f["where"]) for f in json.loads(unknown.output)] == [
-        ("critical", "environments")
-    ]
+    found = [f for f in json.loads(unknown.output) if f["check"] == "config"]
+    assert [(f["severity"], f["where"]) for f in found] == [("critical", "environments")]
 
 
 # --- subnets -----------------------------------------------------------------------------------
@@ -320,17 +319,18 @@ def test_the_gpu_environment_of_the_default_stack_needs_the_gpu_it_reserves() ->
 def test_config_check(tmp_path: Path) -> None:
     stack, findings = config_check(PACKAGED_STACK, "production")
     assert stack is not None
-    assert findings == []
+    # No backup was ever taken with these settings (tests/ops/test_backup.py: the others).
+    assert [(f.check, f.severity) for f in findings] == [("backup", "medium")]
 
     _, unknown = config_check(PACKAGED_STACK, "qa")
-    assert [f.severity for f in unknown] == ["critical"]
+    assert [f.severity for f in unknown if f.check == "config"] == ["critical"]
     assert "qa" in unknown[0].message
 
     broken = stack_yaml()
     broken["networks"]["inner"]["subnet"] = "8.8.8.0/24"
     none, invalid = config_check(write(tmp_path, broken), "development")
     assert none is None
-    assert [f.where for f in invalid] == ["networks.inner"]
+    assert [f.where for f in invalid if f.check == "config"] == ["networks.inner"]
 
     _, settings = config_check(PACKAGED_STACK, "development", tmp_path / "missing.toml")
     assert [f.severity for f in settings] == ["high"]
@@ -352,12 +352,14 @@ def test_config_check_reaches_the_object_store(
         "MMSTACK_BLOBS__SECRET_ACCESS_KEY_FILE": str(secret),
     }.items():
         monkeypatch.setenv(name, value)
-    _, reachable = config_check(PACKAGED_STACK, "production")
+    _, found = config_check(PACKAGED_STACK, "production")
+    reachable = [f for f in found if f.check == "blobs"]
     assert [(f.check, f.severity) for f in reachable] == [("blobs", "info")]
     assert bucket in reachable[0].message
 
     monkeypatch.setenv("MMSTACK_BLOBS__BUCKET", "not-made-yet")
-    _, missing = config_check(PACKAGED_STACK, "production")
+    _, found = config_check(PACKAGED_STACK, "production")
+    missing = [f for f in found if f.check == "blobs"]
     assert [(f.check, f.severity) for f in missing] == [("blobs", "critical")]
     assert "'not-made-yet'" in missing[0].message
     assert SECRET_ACCESS_KEY not in missing[0].message
