@@ -292,7 +292,8 @@ def main() -> None:
 
 def run_benchmark(root: Path, gigabytes: float, files: int) -> None:
     from mmstack.config.settings import BackupSettings, MediaSettings
-    from mmstack.stack.backups import backup_service, open_storage
+    from mmstack.ops.backup.configured import backup_service
+    from mmstack.stack.backups import open_storage
 
     data, repo = root / "data", root / "repo"
     backup = BackupSettings(repository=str(repo), password=PASSWORD)
