@@ -1,6 +1,7 @@
 """One log line per request: method, route template, status, the error's code, who asked
 (user and key ids, never a credential) and how long it took. Requests that fail (4xx, 5xx)
-are always logged; the others when `http.access_log` is on."""
+are always logged; the others when `http.access_log` is on. Every request is counted in the
+metrics (`mmstack_http_*`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import logging
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mmstack import metrics
 
 log = logging.getLogger("mmstack.access")
 
@@ -40,8 +43,19 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, watch)
         finally:
+            seconds = time.perf_counter() - started
+            _count(scope, status, seconds)
             if status >= 400 or self.every_request:
-                _log(scope, status, bytes(body), time.perf_counter() - started)
+                _log(scope, status, bytes(body), seconds)
+
+
+def _count(scope: Scope, status: int, seconds: float) -> None:
+    """The request in the metrics, by its route's template (a path that matched no route
+    is counted as `(none)`: paths are unbounded)."""
+    route = getattr(scope.get("route"), "path", None) or "(none)"
+    method = scope["method"]
+    metrics.http_requests.labels(route, method, str(status)).inc()
+    metrics.http_duration.labels(route, method).observe(seconds)
 
 
 def _log(scope: Scope, status: int, body: bytes, seconds: float) -> None:

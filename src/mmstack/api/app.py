@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from mmstack import __version__
+from mmstack import __version__, metrics
 from mmstack.api.access_log import AccessLogMiddleware
 from mmstack.api.audit_middleware import AuditMiddleware
 from mmstack.api.errors import install_error_handlers
@@ -30,6 +30,7 @@ from mmstack.api.routes import (
     jobs,
     keys,
     openai,
+    prometheus,
     search,
     usage,
 )
@@ -42,6 +43,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with open_stack(settings, start_workers=start_workers) as stack:
             app.state.stack = stack
+            metrics.build_info.labels(__version__).set(1)
             app.state.upload_reads = anyio.Semaphore(settings.http.upload_reads)
             app.state.transcriptions = anyio.Semaphore(settings.http.transcriptions_at_once)
             stack.warm_in_background()
@@ -80,6 +82,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     install_openapi(app)
     for module in (
         health,
+        prometheus,
         auth,
         keys,
         admin,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from mmstack import metrics
 from mmstack.auth.access_tokens import AccessTokens
 from mmstack.auth.accounts import end_sessions
 from mmstack.auth.audit import Actor, AuditLog
@@ -85,6 +86,8 @@ class LoginService:
                     session=session,
                 )
                 session.commit()
+                metrics.auth_failures.labels("locked").inc()
+                metrics.rate_limited.labels("login").inc()
                 raise RateLimitError(
                     f"too many failed logins: try again in {int(wait) + 1} s", retry_after=wait
                 )
@@ -229,7 +232,9 @@ class LoginService:
         failures = rows.count_failure(session, self._db, name, address, now)
         detail: dict[str, object] = {"reason": reason}
         over = failures - s.lockout_threshold
+        metrics.auth_failures.labels("mfa" if reason == "second factor" else reason).inc()
         if over >= 0:
+            metrics.auth_lockouts.inc()
             seconds = min(s.lockout_max_seconds, s.lockout_base_seconds * 2 ** min(over, 30))
             rows.lock_out(session, name, address, until=now + seconds)
             detail["locked_seconds"] = seconds

@@ -16,6 +16,7 @@ from limits import RateLimitItemPerMinute
 from limits.storage import Storage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
+from mmstack import metrics
 from mmstack.auth.principal import Principal
 from mmstack.config.settings import QuotaSettings
 from mmstack.errors import InvalidRequestError, RateLimitError
@@ -177,6 +178,7 @@ class QuotaService:
                 stats = self._limiter.get_window_stats(item, counted, who)
                 wait = stats.reset_time - time.time()
         if wait is not None:
+            metrics.rate_limited.labels(f"{what} per minute").inc()
             raise RateLimitError(
                 f"rate limit of {per_minute} {what} per minute per {kind} reached",
                 retry_after=max(1.0, wait),
@@ -239,6 +241,7 @@ def _storage(redis_url: str) -> Storage:
 
 
 def _daily(what: str, used: int, limit: int) -> RateLimitError:
+    metrics.rate_limited.labels(f"{what} per day").inc()
     return RateLimitError(
         f"daily quota of {limit:,} {what} used up ({used:,} used today); it renews at 00:00 UTC",
         retry_after=seconds_to_midnight(),

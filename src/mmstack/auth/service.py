@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmstack import metrics
 from mmstack.auth.access_tokens import AccessTokens, deployment_key
 from mmstack.auth.accounts import AccountService, FirstAdmin
 from mmstack.auth.api_keys import ApiKeyService
@@ -47,10 +48,16 @@ class Auth:
         scheme, _, credentials = (authorization or "").partition(" ")
         credentials = credentials.strip()
         if scheme.lower() != "bearer" or not credentials:
+            metrics.auth_failures.labels("none").inc()
             raise AuthenticationError(NO_CREDENTIALS)
-        if credentials.startswith(API_KEY_PREFIX):
-            return self.keys.authenticate(credentials)
-        return self.logins.authenticate(credentials)
+        kind = "key" if credentials.startswith(API_KEY_PREFIX) else "token"
+        try:
+            if kind == "key":
+                return self.keys.authenticate(credentials)
+            return self.logins.authenticate(credentials)
+        except AuthenticationError:
+            metrics.auth_failures.labels(kind).inc()
+            raise
 
 
 def open_auth(

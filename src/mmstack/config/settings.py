@@ -504,6 +504,18 @@ class AuthSettings(BaseModel):
     service_username: str = Field("service", min_length=1, max_length=128)
 
 
+class MetricsSettings(BaseModel):
+    """`/metrics` (Prometheus): who may read it. Never public: with a token, only requests
+    bearing it; without one, only clients on this host (a local Prometheus)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="Serve /metrics")
+    token: SecretStr | None = Field(
+        None, description="Bearer token a scraper must send (the stack file's metrics-token)"
+    )
+
+
 class RetentionSettings(BaseModel):
     """How long each kind of data is kept, in days (0: for ever). `mmstack retention apply`
     deletes what is older, and job workers apply it every `interval_hours`; every deletion
@@ -619,6 +631,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     auth: AuthSettings = AuthSettings()
     quotas: QuotaSettings = QuotaSettings()
+    metrics: MetricsSettings = MetricsSettings()
     retention: RetentionSettings = RetentionSettings()
     backup: BackupSettings = BackupSettings()
 

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mmstack import metrics
 from mmstack.config.settings import SearchSettings
 from mmstack.errors import InvalidRequestError
 from mmstack.index import fusion
@@ -150,6 +151,12 @@ class SearchService(OwnerScoped):
         if not query.strip():
             raise InvalidRequestError("query must not be empty", param="query")
         mode = mode or self._settings.mode
+        with metrics.search_duration.labels(mode).time():
+            return self._search(query, mode, top_k, flt)
+
+    def _search(
+        self, query: str, mode: SearchMode, top_k: int | None, flt: SearchFilter | None
+    ) -> list[SearchHit]:
         visible: set[str] | None = None
         if self._owner is not None:
             flt, visible = self._within_owner(self._owner, flt or SearchFilter())

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mmstack import metrics
 from mmstack.arrays import FloatArray
 from mmstack.config.settings import ChunkingSettings, IngestSettings
 from mmstack.errors import IngestError
@@ -90,39 +91,44 @@ class IngestJob:
         the whole batch in one pass, then store each file. A file's failure is its own."""
         outcomes: dict[int, Exception | None] = {}
         prepared: list[_Prepared] = []
-        for job in jobs:
-            outcomes[job.id] = None
-            try:
-                ready = self._prepare(job, heartbeat)
-            except Exception as exc:
-                outcomes[job.id] = self._failed(job, exc)
-                continue
-            if ready is not None:
-                prepared.append(ready)
+        with metrics.ingest_stage.labels("parse").time():
+            for job in jobs:
+                outcomes[job.id] = None
+                try:
+                    ready = self._prepare(job, heartbeat)
+                except Exception as exc:
+                    outcomes[job.id] = self._failed(job, exc)
+                    continue
+                if ready is not None:
+                    prepared.append(ready)
         if not prepared:
             return outcomes
         try:
-            vectors = self._embed(prepared, heartbeat)
+            with metrics.ingest_stage.labels("embed").time():
+                vectors = self._embed(prepared, heartbeat)
         except Exception as exc:
             for item in prepared:
                 outcomes[item.job.id] = self._failed(item.job, exc)
             return outcomes
         offset = 0
-        for item in prepared:
-            count = len(item.drafts)
-            try:
-                self._store(item, vectors[offset : offset + count])
-            except LeaseLostError as exc:
-                outcomes[item.job.id] = exc  # the file is another worker's now
-            except Exception as exc:
-                outcomes[item.job.id] = self._failed(item.job, exc)
-            offset += count
+        with metrics.ingest_stage.labels("index").time():
+            for item in prepared:
+                count = len(item.drafts)
+                try:
+                    self._store(item, vectors[offset : offset + count])
+                    metrics.ingest_chunks.inc(count)
+                except LeaseLostError as exc:
+                    outcomes[item.job.id] = exc  # the file is another worker's now
+                except Exception as exc:
+                    outcomes[item.job.id] = self._failed(item.job, exc)
+                offset += count
         return outcomes
 
     def _failed(self, job: ClaimedJob, exc: Exception) -> Exception:
         """Record a job's failure on its file; returns what the queue should see."""
         assert job.collection_file_id is not None
         if isinstance(exc, IngestError):
+            metrics.ingest_files.labels("failed").inc()
             self._set_status(
                 job.collection_file_id, FileStatus.FAILED, exc.message, FileErrorCode.INVALID_FILE
             )
@@ -133,6 +139,7 @@ class IngestJob:
             reason += f" after {job.attempts} attempts"
         log.warning("ingestion error", exc_info=exc, extra={"job_id": job.id})
         if final:
+            metrics.ingest_files.labels("failed").inc()
             self._set_status(
                 job.collection_file_id, FileStatus.FAILED, reason, FileErrorCode.SERVER_ERROR
             )
@@ -220,6 +227,7 @@ class IngestJob:
         )
         with self._db.session(write=True) as session:
             completed = mark_completed(session, item.member_id, len(chunk_ids))
+        metrics.ingest_files.labels("completed" if completed else "deleted").inc()
         if not completed:
             self._vectors.delete(chunk_ids)  # the file was deleted while we worked
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from itertools import groupby
 
+from mmstack import metrics
 from mmstack.store.jobs import ClaimedJob, JobQueue, LeaseLostError, PermanentJobError
 
 log = logging.getLogger(__name__)
@@ -118,10 +119,13 @@ class JobWorker:
                 log.warning("job taken over by another worker", extra={"job_id": job.id})
             elif error is None:
                 self._queue.succeed(job)
+                metrics.jobs_finished.labels(job.kind, "succeeded").inc()
             elif isinstance(error, PermanentJobError):
                 self._queue.fail(job, error.message, permanent=True)
+                metrics.jobs_finished.labels(job.kind, "failed").inc()
             else:
                 retried = self._queue.fail(job, f"{type(error).__name__}: {error}", permanent=False)
+                metrics.jobs_finished.labels(job.kind, "retried" if retried else "failed").inc()
                 log.warning(
                     "job failed", extra={"job_id": job.id, "retry": retried, "error": str(error)}
                 )

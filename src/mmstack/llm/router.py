@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 from mmstack.errors import MMStackError
 from mmstack.llm.backend import ChatBackend, ChatStream
 from mmstack.llm.errors import FALLBACK_ERRORS, UnknownModelError
+from mmstack.llm.metering import MeteredStream, record_completion, record_failure
 from mmstack.llm.types import ChatCompletion, ChatCompletionRequest, ModelCard
 
 log = logging.getLogger(__name__)
@@ -72,17 +74,23 @@ class LlmRouter:
         return found
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
-        return await self._first_success(
-            request.model,
-            lambda model, backend: backend.complete(request.for_model(model, stream=False)),
-        )
+        async def call(model: str, backend: ChatBackend) -> ChatCompletion:
+            started = time.perf_counter()
+            done = await backend.complete(request.for_model(model, stream=False))
+            record_completion(model, backend.name, started, done)
+            return done
+
+        return await self._first_success(request.model, call)
 
     async def stream(self, request: ChatCompletionRequest) -> ChatStream:
         """A started stream (see `ChatBackend.stream`); fallback happens only until then."""
-        return await self._first_success(
-            request.model,
-            lambda model, backend: backend.stream(request.for_model(model, stream=True)),
-        )
+
+        async def call(model: str, backend: ChatBackend) -> ChatStream:
+            started = time.perf_counter()
+            stream = await backend.stream(request.for_model(model, stream=True))
+            return MeteredStream(stream, model, backend.name, started)
+
+        return await self._first_success(request.model, call)
 
     async def context_window(self, model: str) -> int | None:
         target, backend = self.routes(model)[0]
@@ -102,6 +110,7 @@ class LlmRouter:
             try:
                 return await call(target, backend)
             except FALLBACK_ERRORS as exc:
+                record_failure(target, backend.name)
                 failures.append(f"{backend.name} ({target}): {exc.message}")
                 if position == len(routes) - 1:
                     if len(routes) == 1:
@@ -114,6 +123,9 @@ class LlmRouter:
                     "llm fallback",
                     extra={"model": target, "backend": backend.name, "error": exc.code},
                 )
+            except MMStackError:  # refused: the request's own fault, not the backend's
+                record_failure(target, backend.name)
+                raise
         raise AssertionError("unreachable")
 
     async def aclose(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select
+from sqlalchemy import Row, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from mmstack.store.models import Chunk, CollectionFile, FileStatus, StoredFile
@@ -22,6 +22,10 @@ def replace_chunks(session: Session, member_id: int, rows: list[dict[str, Any]])
         insert(Chunk).returning(Chunk.id, sort_by_parameter_order=True), rows
     ).all()
     return list(ids)
+
+
+def chunk_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Chunk)) or 0
 
 
 def all_chunk_ids(session: Session) -> set[int]:

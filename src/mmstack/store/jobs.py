@@ -288,3 +288,18 @@ def _jobs_of(owner: Owner | None) -> Select[Job]:
         .join(Collection, Collection.id == CollectionFile.collection_id)
         .where(owns_collection(owner))
     )
+
+
+def job_states(session: Session) -> tuple[dict[tuple[str, str], int], float | None]:
+    """How many jobs of each kind are in each state, and when the oldest queued job that
+    is due became due (None: none waits)."""
+    counted = session.execute(
+        select(Job.kind, Job.status, func.count()).group_by(Job.kind, Job.status)
+    )
+    states = {(kind, status): int(count) for kind, status, count in counted}
+    oldest = session.scalar(
+        select(func.min(Job.run_after)).where(
+            Job.status == JobStatus.QUEUED, Job.run_after <= time.time()
+        )
+    )
+    return states, None if oldest is None else float(oldest)
