@@ -49,10 +49,8 @@ def test_health_and_openapi(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {
-        "database": "ok",
-        "vector_index": "ok",
-    }
+    assert ready.json()["checks"] == {"database": "ok", "vector_index": "ok", "blob_store": "ok"}
+    assert ready.json()["llm"] == {"embedded": "ok"}
     spec = client.get("/openapi.json").json()
     assert "/api/search" in spec["paths"]
     assert "/api/collections/{collection}/files" in spec["paths"]

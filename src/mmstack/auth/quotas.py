@@ -184,6 +184,11 @@ class QuotaService:
                 retry_after=max(1.0, wait),
             )
 
+    def check(self) -> None:
+        """With counters in Redis, it answers (a ConnectionError otherwise)."""
+        if self._limiter is not None and not self._limiter.storage.check():
+            raise ConnectionError("the rate-limit counters' Redis does not answer")
+
     def _uploaded_today(self, who: dict[str, str]) -> int:
         """The bytes uploaded today by a user ({"user_id": ...}) or a key ({"key_id": ...})."""
         with self._db.engine.connect() as connection:

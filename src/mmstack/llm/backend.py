@@ -43,4 +43,7 @@ class ChatBackend(Protocol):
         """Tokens of the request's prompt as the model sees it (chat template, tools
         included); None when the backend cannot tell."""
 
+    async def ready(self) -> None:
+        """Raises a `ModelUnavailableError` when the backend cannot take a request now."""
+
     async def aclose(self) -> None: ...

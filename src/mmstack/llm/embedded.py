@@ -250,6 +250,9 @@ class EmbeddedBackend:
             raise model.error(response.json().get("error", {}))
         return response.json()
 
+    async def ready(self) -> None:
+        """In-process: ready whenever the process is (a model loads on its first request)."""
+
     async def aclose(self) -> None:
         # The loaded models stay: they belong to the process (see ModelRegistry.load).
         await self._http.aclose()

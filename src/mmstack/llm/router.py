@@ -128,6 +128,19 @@ class LlmRouter:
                 raise
         raise AssertionError("unreachable")
 
+    async def readiness(self) -> dict[str, str]:
+        """Each backend: "ok", or why it cannot take a request now."""
+
+        async def check(backend: ChatBackend) -> str:
+            try:
+                await backend.ready()
+            except MMStackError as exc:
+                return f"error: {exc.message}"
+            return "ok"
+
+        found = await asyncio.gather(*(check(b) for b in self._backends))
+        return {b.name: state for b, state in zip(self._backends, found, strict=True)}
+
     async def aclose(self) -> None:
         if self._closed:
             return

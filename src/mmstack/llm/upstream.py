@@ -108,6 +108,18 @@ class UpstreamBackend:
     async def count_prompt_tokens(self, request: ChatCompletionRequest) -> int | None:
         return None  # the OpenAI API has no tokenizer endpoint
 
+    async def ready(self) -> None:
+        """The server answers its model list (`GET /models`) within the connect timeout."""
+        url = self._url.parent / "models"
+        limit = aiohttp.ClientTimeout(total=self._settings.connect_timeout)
+        try:
+            async with self._session().get(url, headers=self._headers, timeout=limit) as answer:
+                if answer.status >= 500:
+                    raise BackendUnavailableError(f"{self.name}: GET /models gave {answer.status}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            unreachable = f"{self.name} is unreachable ({type(exc).__name__})"
+            raise BackendUnavailableError(unreachable) from None
+
     async def aclose(self) -> None:
         self._closed = True
         http, self._http = self._http, None

@@ -67,6 +67,9 @@ class BlobStore(Protocol):
     def digests(self) -> Iterator[str]:
         """The digest of every stored blob, touching nothing (writes in progress go on)."""
 
+    def check(self) -> None:
+        """Raise an error naming why the store cannot be written now."""
+
 
 class LocalBlobStore:
     """Files at ROOT/ab/cd/<sha256>, written atomically (temp file, fsync, rename)."""
@@ -155,6 +158,10 @@ class LocalBlobStore:
             os.replace(path, target)
         except OSError:
             self.put_file(path)
+
+    def check(self) -> None:
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise OSError(f"the blob folder {self.root} is not writable")
 
     def digests(self) -> Iterator[str]:
         for path in self.root.glob("*/*/*"):

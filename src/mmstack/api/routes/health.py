@@ -1,5 +1,13 @@
+"""`/healthz`: the process serves. `/readyz`: what it needs answers: the database, the
+vector index, the blob store and, when configured, the rate limits' Redis (any of them down:
+503); the language-model backends are reported too, but one down leaves the server ready
+(`degraded`): search, files and the other models still work."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import anyio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -16,20 +24,33 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(stack: StackDep) -> JSONResponse:
-    """Readiness: the database and the vector index answer."""
-    checks: dict[str, str] = {}
-    try:
-        stack.db.ping()
-        checks["database"] = "ok"
-    except Exception as exc:  # any failure means not ready
-        checks["database"] = f"error: {type(exc).__name__}"
-    try:
-        stack.vectors.stats()
-        checks["vector_index"] = "ok"
-    except Exception as exc:
-        checks["vector_index"] = f"error: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503
+async def readyz(stack: StackDep) -> JSONResponse:
+    """Readiness: each dependency checked, with why one is not ready."""
+    needed: dict[str, Callable[[], object]] = {
+        "database": stack.db.ping,
+        "vector_index": stack.vectors.stats,
+        "blob_store": stack.blobs.check,
+    }
+    if stack.settings.quotas.redis_url:
+        needed["redis"] = stack.auth.quotas.check
+    checks = {
+        name: await anyio.to_thread.run_sync(_outcome, probe) for name, probe in needed.items()
+    }
+    models = await stack.llm.readiness()
+    ready = all(state == "ok" for state in checks.values())
+    status = (
+        "unavailable"
+        if not ready
+        else "ok"
+        if all(m == "ok" for m in models.values())
+        else "degraded"
     )
+    return JSONResponse({"status": status, "checks": checks, "llm": models}, 200 if ready else 503)
+
+
+def _outcome(probe: Callable[[], object]) -> str:
+    try:
+        probe()
+    except Exception as exc:  # any failure means not ready; the body says which
+        return f"error: {type(exc).__name__}: {exc}"[:300]
+    return "ok"
