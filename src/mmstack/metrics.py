@@ -18,6 +18,20 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 MULTIPROCESS: Final = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
+# Whether the per-request metrics (HTTP, search) are recorded: `metrics.enabled` (the
+# server sets it at start; bench/metrics_cost.py measures the difference).
+_recording = True
+
+
+def recording() -> bool:
+    return _recording
+
+
+def set_recording(on: bool) -> None:
+    global _recording
+    _recording = on
+
+
 # Seconds, from a cached keyword lookup to a long generation or a large file's parsing.
 LATENCY_BUCKETS: Final = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,

@@ -9,7 +9,6 @@ to start (`--help`: their imports and arguments), not run."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -87,13 +86,16 @@ def test_hostile_uploads() -> None:
     _a_table(output)
 
 
-@pytest.mark.skipif(shutil.which("restic") is None, reason="restic not installed")
 def test_backup(tmp_path: Path) -> None:
     output = _run(
         "bench.backup", "--gigabytes", "0.002", "--files", "3", "--data-dir", str(tmp_path / "b")
     )
     _a_table(output)
     assert not (tmp_path / "b").exists()  # cleaned up without --keep
+
+
+def test_metrics_cost() -> None:
+    _a_table(_run("bench.metrics_cost", "--blocks", "1", "--per-block", "5"))
 
 
 @pytest.mark.postgres

@@ -44,7 +44,8 @@ class AccessLogMiddleware:
             await self.app(scope, receive, watch)
         finally:
             seconds = time.perf_counter() - started
-            _count(scope, status, seconds)
+            if metrics.recording():
+                _count(scope, status, seconds)
             if status >= 400 or self.every_request:
                 _log(scope, status, bytes(body), seconds)
 

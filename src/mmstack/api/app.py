@@ -44,6 +44,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         with open_stack(settings, start_workers=start_workers) as stack:
             app.state.stack = stack
             metrics.build_info.labels(__version__).set(1)
+            metrics.set_recording(settings.metrics.enabled)
             app.state.upload_reads = anyio.Semaphore(settings.http.upload_reads)
             app.state.transcriptions = anyio.Semaphore(settings.http.transcriptions_at_once)
             stack.warm_in_background()

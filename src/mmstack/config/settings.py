@@ -510,7 +510,7 @@ class MetricsSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(True, description="Serve /metrics")
+    enabled: bool = Field(True, description="Record request metrics and serve /metrics")
     token: SecretStr | None = Field(
         None, description="Bearer token a scraper must send (the stack file's metrics-token)"
     )

@@ -151,6 +151,8 @@ class SearchService(OwnerScoped):
         if not query.strip():
             raise InvalidRequestError("query must not be empty", param="query")
         mode = mode or self._settings.mode
+        if not metrics.recording():
+            return self._search(query, mode, top_k, flt)
         with metrics.search_duration.labels(mode).time():
             return self._search(query, mode, top_k, flt)
 
