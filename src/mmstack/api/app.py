@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio
 import uvicorn
@@ -34,7 +37,8 @@ from mmstack.api.routes import (
     search,
     usage,
 )
-from mmstack.config.settings import Settings
+from mmstack.config.settings import Settings, load_settings
+from mmstack.errors import InvalidRequestError
 from mmstack.stack import open_stack
 
 
@@ -101,6 +105,41 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     app.include_router(console.page)
     app.mount(console.ASSETS_PATH, console.console_assets(), name="console")
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app each server process of `mmstack up --workers N` builds, from the settings
+    the command put in the environment."""
+    return create_app(load_settings())
+
+
+def serve_processes(settings: Settings, processes: int, *, config_file: Path | None) -> None:
+    """`processes` server processes on one port (uvicorn's supervisor), each building the
+    app from the settings put in its environment here; their metrics meet in a fresh folder
+    (PROMETHEUS_MULTIPROC_DIR) and `/metrics` sums them. Only the scale-out shape: the
+    embedded vector index is one process's."""
+    if settings.vector.backend == "edge":
+        raise InvalidRequestError(
+            "several server processes need a Qdrant server (vector.backend = qdrant): the "
+            "embedded vector index is one process's"
+        )
+    shared = settings.data_dir / "prometheus-multiproc"
+    shutil.rmtree(shared, ignore_errors=True)
+    shared.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
+    os.environ["MMSTACK_DATA_DIR"] = str(settings.data_dir)
+    if config_file is not None:
+        os.environ["MMSTACK_CONFIG_FILE"] = str(config_file)
+    uvicorn.run(
+        f"{__name__}:app_from_environment",
+        factory=True,
+        workers=processes,
+        host=settings.host,
+        port=settings.port,
+        proxy_headers=False,
+        log_config=None,
+        access_log=False,
+    )
 
 
 def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:

@@ -79,6 +79,14 @@ def main(
 def up(
     host: Annotated[str | None, typer.Option(help="Address to listen on [127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [8000]")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Server processes on the port (the scale-out shape only: with the embedded "
+            "vector index a data directory is one process's)",
+            min=1,
+        ),
+    ] = 1,
 ) -> None:
     """Run the server (API and ingestion workers) with embedded defaults."""
     import uvicorn
@@ -128,7 +136,12 @@ def up(
         soft_wrap=True,
     )
     try:
-        uvicorn.Server(server_config(create_app(settings), settings)).run()
+        if workers > 1:
+            from mmstack.api.app import serve_processes
+
+            serve_processes(settings, workers, config_file=options.config)
+        else:
+            uvicorn.Server(server_config(create_app(settings), settings)).run()
     except MMStackError as exc:
         fail(exc.message)
 
