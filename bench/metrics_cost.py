@@ -20,7 +20,13 @@ from tests.api.live_server import admin_key, client_stack
 from bench.common import percentile, print_table
 from mmstack import metrics
 from mmstack.api.app import create_app
-from mmstack.config.settings import EmbeddedLlmSettings, IngestSettings, LlmSettings, Settings
+from mmstack.config.settings import (
+    EmbeddedLlmSettings,
+    IngestSettings,
+    LlmSettings,
+    QuotaSettings,
+    Settings,
+)
 
 QUERIES = ("lighthouse tides", "ferry schedule", "harbour crane", "night watch", "storm log")
 
@@ -43,6 +49,7 @@ def run(blocks: int, per_block: int) -> None:
             data_dir=Path(root) / "data",
             ingest=IngestSettings(workers=1),
             llm=LlmSettings(embedded=EmbeddedLlmSettings(enabled=False)),
+            quotas=QuotaSettings(requests_per_minute=0),  # thousands of searches a minute
         )
         with TestClient(create_app(settings)) as client:
             client.headers["Authorization"] = f"Bearer {admin_key(client_stack(client))}"
