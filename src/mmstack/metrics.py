@@ -12,7 +12,8 @@ configuration; a fixed set of stages, modes and reasons.
 from __future__ import annotations
 
 import os
-from typing import Final
+from collections.abc import Callable, Iterable
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -128,3 +129,39 @@ def registry() -> CollectorRegistry:
     collecting = CollectorRegistry()
     multiprocess.MultiProcessCollector(collecting)  # type: ignore[no-untyped-call]
     return collecting
+
+
+def serve(host: str, port: int, token: str | None) -> Callable[[], None]:
+    """Serve this process's metrics at http://host:port/metrics in a thread (a process
+    without the API's server: `mmstack worker`), to scrapers bearing `token` (required on
+    any address but loopback). Returns the function that stops it."""
+    import hmac
+    import ipaddress
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from prometheus_client import make_wsgi_app
+
+    if token is None and not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(f"serving metrics on {host} needs metrics.token (or a loopback host)")
+    exposition = make_wsgi_app(registry())
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        sent = environ.get("HTTP_AUTHORIZATION", "")
+        if token is not None and not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            start_response("401 Unauthorized", [("Content-Type", "text/plain")])
+            return [b"the metrics token is needed\n"]
+        return exposition(environ, start_response)  # type: ignore[no-any-return]
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = make_server(host, port, app, handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return stop

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+
 
 def _run(
     data_dir: Path,
@@ -130,7 +132,10 @@ def test_a_worker_process_runs_the_periodic_jobs(tmp_path: Path) -> None:
 
     from sqlalchemy import create_engine, text
 
+    from tests.standins.scale_out import free_port
+
     data = tmp_path / "data"
+    metrics_port = free_port()
     _run(data, "migrate")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MMSTACK_")} | {
         "MMSTACK_DATA_DIR": str(data),
@@ -138,6 +143,8 @@ def test_a_worker_process_runs_the_periodic_jobs(tmp_path: Path) -> None:
         "MMSTACK_BACKUP__INTERVAL_HOURS": "24",
         "MMSTACK_BACKUP__REPOSITORY": str(tmp_path / "repo"),
         "MMSTACK_BACKUP__PASSWORD": "worker backup password",
+        "MMSTACK_METRICS__WORKER_PORT": str(metrics_port),
+        "MMSTACK_METRICS__TOKEN": "worker metrics token",
     }
     worker = subprocess.Popen(
         [sys.executable, "-m", "mmstack", "worker"],
@@ -156,10 +163,16 @@ def test_a_worker_process_runs_the_periodic_jobs(tmp_path: Path) -> None:
                 )
                 done = dict(rows.all())
             time.sleep(0.5)
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        assert httpx.get(url, timeout=10).status_code == 401
+        served = httpx.get(url, headers={"Authorization": "Bearer worker metrics token"})
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(60) == 0
         engine.dispose()
     assert done == {"retention": "succeeded", "backup": "succeeded"}
+    assert served.status_code == 200
+    finished = 'mmstack_jobs_finished_total{kind="backup",outcome="succeeded"} 1.0'
+    assert finished in served.text
     listed = json.loads(_run(data, "backup", "list", "--json", env=env).stdout)
     assert [b["complete"] for b in listed] == [True]

@@ -29,6 +29,9 @@ from mmstack.config.logging import configure_logging
 from mmstack.errors import MMStackError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mmstack.config.settings import Settings
     from mmstack.stack import Stack
 
 # Each command imports what it uses when it runs: `mmstack --help` and `--version` answer
@@ -176,11 +179,27 @@ def worker(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopped.set())
     # The first admin is made where its password can be shown (`mmstack up`), not here.
+    stop_metrics = _worker_metrics(settings)
     with opened_stack(settings, make_first_admin=False) as stack:
         stack.start_workers()
         console.print(f"mmstack worker: {settings.ingest.workers} thread(s) consuming jobs")
         stopped.wait()
         stack.worker.stop()
+    stop_metrics()
+
+
+def _worker_metrics(settings: Settings) -> Callable[[], None]:
+    """A worker's own /metrics (ingestion, jobs, model calls), when configured."""
+    port = settings.metrics.worker_port
+    if port is None or not settings.metrics.enabled:
+        return lambda: None
+    from mmstack import metrics
+
+    token = settings.metrics.token
+    try:
+        return metrics.serve(settings.host, port, token.get_secret_value() if token else None)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot serve the worker's metrics on {settings.host}:{port}: {exc}")
 
 
 def _collect_paths(paths: list[Path]) -> tuple[list[Path], list[str]]:

@@ -514,6 +514,13 @@ class MetricsSettings(BaseModel):
     token: SecretStr | None = Field(
         None, description="Bearer token a scraper must send (the stack file's metrics-token)"
     )
+    worker_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="`mmstack worker` serves its own /metrics on this port (at `host`; a "
+        "host other than loopback needs the token)",
+    )
 
 
 class RetentionSettings(BaseModel):
