@@ -101,3 +101,32 @@ def compose(
 
 def _is_source_tree(path: Path) -> bool:
     return (path / "Dockerfile").is_file() and (path / "src" / "mmstack").is_dir()
+
+
+@deploy_app.command("monitoring")
+def monitoring(
+    env: EnvOpt,
+    out: Annotated[Path, typer.Option("--out", help="Directory to write into")] = Path(
+        "deploy/monitoring"
+    ),
+    file: StackFileOpt = None,
+    token_file: Annotated[
+        str, typer.Option(help="Where Prometheus reads the metrics token")
+    ] = "/run/secrets/metrics-token",  # noqa: S107 (a path, not a secret)
+    rules_dir: Annotated[
+        str, typer.Option(help="Where Prometheus finds the rules file")
+    ] = "/etc/prometheus",
+) -> None:
+    """Write Prometheus' configuration (every mmstack API and worker replica, with the
+    metrics token) and its alert rules; check them with `promtool check config`."""
+    from mmstack.ops.monitoring import write_monitoring
+    from mmstack.ops.stack_file import load_stack_file, locate_stack_file
+
+    try:
+        loaded = load_stack_file(locate_stack_file(file))
+        written = write_monitoring(loaded, env, out, token_file=token_file, rules_dir=rules_dir)
+    except MMStackError as exc:
+        fail(exc.message)
+    except OSError as exc:
+        fail(f"cannot write the monitoring files: {exc}")
+    console.print("wrote " + ", ".join(str(path) for path in written), highlight=False)

@@ -115,6 +115,16 @@ class JobQueue:
             )
         return None if found is None else float(found)
 
+    def last_succeeded(self, kind: str) -> float | None:
+        """When the latest job of `kind` that succeeded did."""
+        with self._db.session() as session:
+            found = session.scalar(
+                select(func.max(Job.updated_at)).where(
+                    Job.kind == kind, Job.status == JobStatus.SUCCEEDED
+                )
+            )
+        return None if found is None else float(found)
+
     def finished_since(self, kind: str, since: float) -> Job | None:
         """The newest job of `kind` that finished (succeeded, or failed for good) at or
         after `since`: the outcome of a run someone asked for."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import shutil
 import time
 from collections.abc import Iterator
 
@@ -18,6 +19,7 @@ from mmstack import metrics
 from mmstack.api.deps import StackDep
 from mmstack.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from mmstack.stack import Stack
+from mmstack.stack.backups import BACKUP_JOB
 from mmstack.store.chunks import chunk_count
 from mmstack.store.jobs import job_states
 
@@ -65,6 +67,7 @@ class StateCollector(Collector):
         with self._stack.db.session() as session:
             states, oldest = job_states(session)
             chunks = chunk_count(session)
+        backed_up = self._stack.queue.last_succeeded(BACKUP_JOB)
         jobs = GaugeMetricFamily(
             "mmstack_jobs", "Background jobs by kind and state", labels=["kind", "state"]
         )
@@ -82,6 +85,19 @@ class StateCollector(Collector):
             "Points in the vector index",
             value=self._stack.vectors.stats().points,
         )
+        disk = shutil.disk_usage(self._stack.settings.data_dir)
+        yield GaugeMetricFamily(
+            "mmstack_data_disk_free_bytes", "Free bytes on the data directory's disk", disk.free
+        )
+        yield GaugeMetricFamily(
+            "mmstack_data_disk_size_bytes", "Size of the data directory's disk", disk.total
+        )
+        if backed_up is not None:
+            yield GaugeMetricFamily(
+                "mmstack_backup_last_success_timestamp_seconds",
+                "When the last backup job succeeded (Unix time)",
+                backed_up,
+            )
         pool = self._stack.db.engine.pool
         yield GaugeMetricFamily(
             "mmstack_db_connections_in_use",

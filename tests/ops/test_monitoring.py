@@ -1,0 +1,60 @@
+"""The generated Prometheus configuration and alert rules pass `promtool` (Debian's
+prometheus package), scrape every mmstack API and worker replica with the metrics token,
+and every metric the rules use is one mmstack serves."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from mmstack.api.app import create_app
+from mmstack.config.settings import MetricsSettings, Settings
+from mmstack.ops.monitoring import ALERTS, write_monitoring
+from mmstack.ops.stack_file import PACKAGED_STACK, load_stack_file
+
+pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool")
+
+
+@pytest.mark.parametrize("env", ["development", "production"])
+def test_promtool_accepts_the_config_and_rules(tmp_path: Path, env: str) -> None:
+    token = tmp_path / "metrics-token"
+    token.write_text("a token")
+    config, rules = write_monitoring(
+        load_stack_file(PACKAGED_STACK),
+        env,
+        tmp_path,
+        token_file=str(token),
+        rules_dir=str(tmp_path),
+    )
+    checked = subprocess.run(
+        ["promtool", "check", "config", str(config)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS" in checked.stdout
+    ruled = subprocess.run(
+        ["promtool", "check", "rules", str(rules)], capture_output=True, text=True
+    )
+    assert ruled.returncode == 0, ruled.stdout + ruled.stderr
+    assert f"SUCCESS: {len(ALERTS)} rules found" in ruled.stdout
+    jobs = {job["job_name"]: job for job in yaml.safe_load(config.read_text())["scrape_configs"]}
+    assert set(jobs) == {"mmstack-api", "mmstack-worker"}
+    assert jobs["mmstack-api"]["dns_sd_configs"][0] == {"names": ["api"], "type": "A", "port": 8000}
+    assert jobs["mmstack-api"]["authorization"] == {"credentials_file": str(token)}
+
+
+def test_the_rules_use_only_metrics_mmstack_serves(settings: Settings) -> None:
+    live = settings.model_copy(update={"metrics": MetricsSettings(token="t")})
+    with TestClient(create_app(live)) as client:
+        served = client.get("/metrics", headers={"Authorization": "Bearer t"}).text
+    names = set(re.findall(r"^# TYPE (mmstack_[a-z_]+) ", served, re.MULTILINE))
+    names.add("mmstack_backup_last_success_timestamp_seconds")  # once a backup job succeeded
+    for alert, expression, *_ in ALERTS:
+        for metric in re.findall(r"\b(mmstack_[a-z_]+)", expression):
+            base = re.sub(r"_(bucket|total)$", "", metric)
+            assert base in names or metric in names, f"{alert} uses {metric}, not served"
