@@ -94,6 +94,10 @@ def test_backup(tmp_path: Path) -> None:
     assert not (tmp_path / "b").exists()  # cleaned up without --keep
 
 
+def test_load() -> None:
+    _a_table(_run("bench.load", "--levels", "2", "--seconds", "5", "--accounts", "1"))
+
+
 def test_metrics_cost() -> None:
     _a_table(_run("bench.metrics_cost", "--blocks", "1", "--per-block", "5"))
 
