@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from mmstack.api.app import create_app
 from mmstack.config.settings import MetricsSettings, Settings
+from mmstack.ops.compose import write_compose
 from mmstack.ops.monitoring import ALERTS, write_monitoring
 from mmstack.ops.stack_file import PACKAGED_STACK, load_stack_file
 
@@ -58,3 +59,38 @@ def test_the_rules_use_only_metrics_mmstack_serves(settings: Settings) -> None:
         for metric in re.findall(r"\b(mmstack_[a-z_]+)", expression):
             base = re.sub(r"_(bucket|total)$", "", metric)
             assert base in names or metric in names, f"{alert} uses {metric}, not served"
+
+
+def test_the_compose_deployment_mounts_the_configuration(tmp_path: Path) -> None:
+    """`deploy compose` with the monitoring stack writes the files beside the compose file
+    and mounts them into Prometheus, which reads the metrics token as a secret; read at
+    their container paths, promtool accepts them."""
+    stack = load_stack_file(PACKAGED_STACK)
+    path = write_compose(stack, "production", tmp_path, ["core", "monitoring"])
+    document = yaml.safe_load(path.read_text())
+    prometheus = document["services"]["prometheus"]
+    assert prometheus["configs"] == [
+        {"source": "prometheus-config", "target": "/etc/prometheus/prometheus.yml"},
+        {"source": "prometheus-rules", "target": "/etc/prometheus/mmstack-rules.yml"},
+    ]
+    assert "metrics-token" in prometheus["secrets"]
+    assert "backend" in prometheus["networks"]  # where the workers are
+    for service in ("api", "worker"):
+        environment = document["services"][service]["environment"]
+        assert environment["MMSTACK_METRICS__TOKEN_FILE"] == "/run/secrets/metrics-token"
+    assert document["services"]["worker"]["environment"]["MMSTACK_METRICS__WORKER_PORT"] == "9100"
+    files = {name: tmp_path / spec["file"] for name, spec in document["configs"].items()}
+    assert all(file.is_file() for file in files.values())
+
+    token = tmp_path / "metrics-token"
+    token.write_text("a token")
+    config = files["prometheus-config"]
+    config.write_text(
+        config.read_text()
+        .replace("/run/secrets/metrics-token", str(token))
+        .replace("/etc/prometheus", str(config.parent))
+    )
+    checked = subprocess.run(
+        ["promtool", "check", "config", str(config)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr

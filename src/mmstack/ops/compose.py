@@ -10,6 +10,13 @@ from typing import Any, Final
 
 import yaml
 
+from mmstack.ops.monitoring import (
+    GENERATED_NAMES,
+    METRICS_TOKEN,
+    MONITORING_DIR,
+    RULES_FILE,
+    write_monitoring,
+)
 from mmstack.ops.stack_file import HealthCheck, Port, Service, StackFile
 
 SECRETS_DIR: Final = "secrets"  # next to the compose file; `mmstack secrets render` fills it
@@ -98,6 +105,8 @@ def compose_service(
             "retries": check.retries,
             "start_period": f"{check.start_period_seconds}s",
         }
+    if service.generated:
+        out["configs"] = [{"source": f.kind, "target": f.target} for f in service.generated]
     if service.networks:
         out["networks"] = list(service.networks)
     if service.volumes:
@@ -153,7 +162,16 @@ def render_compose(
         document["volumes"] = {name: {} for name in used_volumes}
     if used_secrets:
         document["secrets"] = {name: {"file": f"./{SECRETS_DIR}/{name}"} for name in used_secrets}
+    if generated := _generated(services):
+        document["configs"] = {
+            kind: {"file": f"./{MONITORING_DIR}/{GENERATED_NAMES[kind]}"} for kind in generated
+        }
     return document
+
+
+def _generated(services: dict[str, Service]) -> dict[str, str]:
+    """The generated files the services mount: kind -> its path in the container."""
+    return {f.kind: f.target for s in services.values() for f in s.generated}
 
 
 def write_compose(
@@ -177,4 +195,13 @@ def write_compose(
         f"--env {env} --format compose`).\n"
     )
     path.write_text(header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False))
+    if generated := _generated(stack.resolved(env, stacks)):
+        rules = generated.get("prometheus-rules", f"/etc/prometheus/{RULES_FILE}")
+        write_monitoring(
+            stack,
+            env,
+            out_dir / MONITORING_DIR,
+            token_file=f"/run/secrets/{METRICS_TOKEN}",
+            rules_dir=str(Path(rules).parent),
+        )
     return path

@@ -16,6 +16,10 @@ from mmstack.ops.stack_file import StackFile
 API_PORT: Final = 8000
 WORKER_METRICS_PORT: Final = 9100
 RULES_FILE: Final = "mmstack-rules.yml"
+CONFIG_FILE: Final = "prometheus.yml"
+MONITORING_DIR: Final = "monitoring"  # beside a compose file
+METRICS_TOKEN: Final = "metrics-token"  # noqa: S105 (the stack file's secret name)
+GENERATED_NAMES: Final = {"prometheus-config": CONFIG_FILE, "prometheus-rules": RULES_FILE}
 
 # (name, expression, for, severity, summary). Thresholds an operator starts from; the
 # generation routes are left out of the latency rule, their time is the model's.
@@ -140,7 +144,7 @@ def write_monitoring(
 ) -> list[Path]:
     """prometheus.yml and the rules file in `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    config = out / "prometheus.yml"
+    config = out / CONFIG_FILE
     config.write_text(
         yaml.safe_dump(
             prometheus_config(stack, env, token_file=token_file, rules_dir=rules_dir),

@@ -102,6 +102,16 @@ class SecretUse(_Strict):
     )
 
 
+class GeneratedFile(_Strict):
+    """A file mmstack writes for the service from the stack file (compose: a config)."""
+
+    kind: Literal["prometheus-config", "prometheus-rules"] = Field(
+        description="prometheus-config: the scrape configuration of mmstack's processes; "
+        "prometheus-rules: its alert rules (`mmstack deploy monitoring` writes the same)"
+    )
+    target: str = Field(pattern=r"^/", description="Its path inside the container")
+
+
 class Service(_Strict):
     stack: Stack
     image: str = Field(min_length=1)
@@ -133,6 +143,9 @@ class Service(_Strict):
     )
     privileged: bool = False
     capabilities_add: list[str] = []
+    generated: list[GeneratedFile] = Field(
+        [], description="Files generated from the stack file, mounted read-only (compose)"
+    )
     migrate: list[str] | None = Field(
         None,
         description="Kubernetes: a command run once, as a Job, before an upgrade's new pods "
