@@ -213,3 +213,19 @@ def prometheus(tmp_path: Path, target: str) -> Any:
             log.close()
 
     return running()
+
+
+def test_openmetrics_links_a_request_to_its_log_line(client: TestClient) -> None:
+    answered = client.post("/api/search", json={"query": "tides"})
+    request_id = answered.headers["x-request-id"]
+    exposition = client.get(
+        "/metrics",
+        headers={
+            "Authorization": f"Bearer {TOKEN}",
+            "Accept": "application/openmetrics-text; version=1.0.0",
+        },
+    )
+    assert exposition.headers["content-type"].startswith("application/openmetrics-text")
+    assert exposition.text.endswith("# EOF\n")
+    assert exposition.text.count("# EOF") == 1
+    assert f'# {{request_id="{request_id}"}}' in exposition.text

@@ -34,6 +34,14 @@ def serve_metrics(request: Request, stack: StackDep) -> Response:
     _authorize(request, settings.token.get_secret_value() if settings.token else None)
     state = CollectorRegistry(auto_describe=False)
     state.register(StateCollector(stack))
+    if "application/openmetrics-text" in request.headers.get("accept", ""):
+        # OpenMetrics carries the exemplars (request ids); one `# EOF` ends the whole.
+        from prometheus_client.openmetrics import exposition as openmetrics
+
+        render = openmetrics.generate_latest
+        both = render(metrics.registry()).removesuffix(b"# EOF\n")  # type: ignore[no-untyped-call]
+        body = both + render(state)  # type: ignore[no-untyped-call]
+        return Response(body, media_type=openmetrics.CONTENT_TYPE_LATEST)
     body = generate_latest(metrics.registry()) + generate_latest(state)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
