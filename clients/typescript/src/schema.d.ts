@@ -713,7 +713,7 @@ export interface paths {
         };
         /**
          * Readyz
-         * @description Readiness: the database and the vector index answer.
+         * @description Readiness: each dependency checked, with why one is not ready.
          */
         get: operations["readyz_readyz_get"];
         put?: never;

@@ -50,15 +50,36 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+# Pydantic's names of numeric bounds that it leaves in a schema it cannot fold them into
+# (`JsonInt | None`: the bound sits on the union), and JSON Schema's names for them.
+_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+
+
+def json_schema_bounds(node: Any) -> Any:
+    """The document with every numeric schema's bounds under JSON Schema's names, so that
+    clients and testers read them (`minimum: 0`, not an unknown `ge: 0`)."""
+    if isinstance(node, list):
+        return [json_schema_bounds(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    numeric = node.get("type") in ("integer", "number")
+    return {
+        (_BOUNDS[key] if numeric and key in _BOUNDS else key): json_schema_bounds(value)
+        for key, value in node.items()
+    }
+
+
 def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_errors(
-                get_openapi(
-                    title=app.title,
-                    version=app.version,
-                    summary=app.summary,
-                    routes=app.routes,
+            app.openapi_schema = json_schema_bounds(
+                document_errors(
+                    get_openapi(
+                        title=app.title,
+                        version=app.version,
+                        summary=app.summary,
+                        routes=app.routes,
+                    )
                 )
             )
         return app.openapi_schema

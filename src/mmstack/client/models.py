@@ -222,6 +222,10 @@ class Endpoints(
     )
 
 
+class ExpiresInDays(RootModel[int]):
+    root: int = Field(..., ge=1, le=3650, title="Expires In Days")
+
+
 class KeyCreated(BaseModel):
     id: str = Field(..., title="Id")
     object: Literal["api_key"] = Field("api_key", title="Object")
@@ -389,6 +393,18 @@ class QuestionIn(BaseModel):
     )
 
 
+class RequestsPerMinute(RootModel[int]):
+    root: int = Field(..., ge=0, title="Requests Per Minute")
+
+
+class TokensPerDay(RootModel[int]):
+    root: int = Field(..., ge=0, title="Tokens Per Day")
+
+
+class UploadBytesPerDay(RootModel[int]):
+    root: int = Field(..., ge=0, title="Upload Bytes Per Day")
+
+
 class Quotas(BaseModel):
     """
     Limits (0: none); a limit left out is the configured default.
@@ -397,9 +413,9 @@ class Quotas(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    requests_per_minute: int | None = Field(None, title="Requests Per Minute")
-    tokens_per_day: int | None = Field(None, title="Tokens Per Day")
-    upload_bytes_per_day: int | None = Field(None, title="Upload Bytes Per Day")
+    requests_per_minute: RequestsPerMinute | None = Field(None, title="Requests Per Minute")
+    tokens_per_day: TokensPerDay | None = Field(None, title="Tokens Per Day")
+    upload_bytes_per_day: UploadBytesPerDay | None = Field(None, title="Upload Bytes Per Day")
 
 
 class RecoveryCodesOut(BaseModel):
@@ -412,6 +428,26 @@ class RefreshRequest(BaseModel):
     refresh_token: str = Field(..., max_length=1024, min_length=1, title="Refresh Token")
 
 
+class CreatedAfter(RootModel[int]):
+    root: int = Field(
+        ...,
+        description="Unix seconds, inclusive",
+        ge=-9007199254740991,
+        le=9007199254740991,
+        title="Created After",
+    )
+
+
+class CreatedBefore(RootModel[int]):
+    root: int = Field(
+        ...,
+        description="Unix seconds, exclusive",
+        ge=-9007199254740991,
+        le=9007199254740991,
+        title="Created Before",
+    )
+
+
 class SearchFilters(BaseModel):
     file_ids: list[str] | None = Field(None, title="File Ids")
     media_types: list[str] | None = Field(None, title="Media Types")
@@ -421,10 +457,10 @@ class SearchFilters(BaseModel):
         title="Modalities",
     )
     tags: list[str] | None = Field(None, description="Files having any of these tags", title="Tags")
-    created_after: int | None = Field(
+    created_after: CreatedAfter | None = Field(
         None, description="Unix seconds, inclusive", title="Created After"
     )
-    created_before: int | None = Field(
+    created_before: CreatedBefore | None = Field(
         None, description="Unix seconds, exclusive", title="Created Before"
     )
 
@@ -592,13 +628,17 @@ class UsageOut(BaseModel):
     upload_bytes: int = Field(..., title="Upload Bytes")
 
 
+class TopK(RootModel[int]):
+    root: int = Field(..., ge=1, le=100, title="Top K")
+
+
 class SearchRequest(BaseModel):
     query: str = Field(..., max_length=8192, min_length=1, title="Query")
     collections: list[str] | None = Field(
         None, description="Collection ids or names", title="Collections"
     )
     mode: Literal["hybrid", "keyword", "vector"] | None = Field(None, title="Mode")
-    top_k: int | None = Field(None, title="Top K")
+    top_k: TopK | None = Field(None, title="Top K")
     filters: SearchFilters | None = None
 
 
@@ -643,7 +683,7 @@ class KeyCreate(BaseModel):
         description="Collection (vector store) ids the key may use (default: all)",
         title="Collections",
     )
-    expires_in_days: int | None = Field(None, title="Expires In Days")
+    expires_in_days: ExpiresInDays | None = Field(None, title="Expires In Days")
     user: str | None = Field(None, description="Admins: make the key for this user", title="User")
     quotas: Quotas | None = Field(None, description="Admins: limits of this key")
 

@@ -2,6 +2,9 @@
 environments that override them, networks, volumes, secrets and health checks. Compose
 files and the Helm chart are generated from it; `mmstack stack validate` checks it."""
 
+# Longer than 400 lines: the whole stack-file schema, one small model per part, in one module
+# that reads top to bottom as the reference docs/stack.schema.json is generated from.
+
 from __future__ import annotations
 
 import ipaddress
