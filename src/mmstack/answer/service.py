@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 
 from mmstack.answer import prompts
+from mmstack.answer.admission import AnswerSlots, HeldStream
 from mmstack.answer.answerability import Confirmation, probability_yes
 from mmstack.answer.followups import Turn, standalone_question
 from mmstack.answer.packing import pack
@@ -41,6 +42,7 @@ class AnswerService:
         self._llm = llm
         self._embedder = embedder
         self._settings = settings
+        self._slots = AnswerSlots(settings.max_in_flight)
 
     async def answer(
         self,
@@ -91,7 +93,37 @@ class AnswerService:
         follow-up is searched and answered as the question it stands for. Returns once the
         answer has started, so an unknown model, a question over the context window or an
         unavailable backend raises here, before any event. `max_tokens` and `temperature`
-        default to the `answer` settings; `instructions` are added to the system prompt."""
+        default to the `answer` settings; `instructions` are added to the system prompt.
+        Past `answer.max_in_flight` answers in progress, a RateLimitError."""
+        self._slots.take()
+        try:
+            started = await self._start(
+                question,
+                history=history,
+                collection_ids=collection_ids,
+                file_ids=file_ids,
+                model=model,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                instructions=instructions,
+            )
+        except BaseException:
+            self._slots.give_back()
+            raise
+        return HeldStream(started, self._slots)
+
+    async def _start(
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn],
+        collection_ids: Sequence[str] | None,
+        file_ids: Sequence[str] | None,
+        model: str | None,
+        max_tokens: int | None,
+        temperature: float | None,
+        instructions: str | None,
+    ) -> AnswerStream:
         settings = self._settings
         if not question.strip():
             raise InvalidRequestError("the question must not be empty", param="question")

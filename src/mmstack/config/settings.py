@@ -326,6 +326,12 @@ class AnswerSettings(BaseModel):
         description="Ask again, about the passage text the answer's first fact stands on, "
         "and go on when the mean of both probabilities of 'yes' reaches the threshold",
     )
+    max_in_flight: int = Field(
+        16,
+        ge=0,
+        description="Grounded answers in progress at once; another is refused with 429 and "
+        "Retry-After (0: no limit)",
+    )
     verify: bool = Field(True, description="Check every answer sentence against its passage")
     min_lexical_support: float = Field(
         0.6, ge=0, le=1, description="Share of a sentence's content words its passage must hold"
