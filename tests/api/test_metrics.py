@@ -229,3 +229,18 @@ def test_openmetrics_links_a_request_to_its_log_line(client: TestClient) -> None
     assert exposition.text.endswith("# EOF\n")
     assert exposition.text.count("# EOF") == 1
     assert f'# {{request_id="{request_id}"}}' in exposition.text
+
+
+def test_turned_off_nothing_is_recorded_or_served(settings: Settings) -> None:
+    from mmstack import metrics as recorded
+
+    off = settings.model_copy(update={"metrics": MetricsSettings(enabled=False, token=TOKEN)})
+    searches = recorded.search_duration.labels("hybrid")
+    with TestClient(create_app(off)) as client:
+        client.headers["Authorization"] = f"Bearer {admin_key(client_stack(client))}"
+        before = searches._sum.get()  # the histogram's running total of seconds
+        assert client.post("/api/search", json={"query": "tides"}).status_code == 200
+        assert searches._sum.get() == before
+        served = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert served.status_code == 404
+    recorded.set_recording(True)

@@ -76,6 +76,14 @@ def test_backup_wipe_restore(tmp_path: Path) -> None:
     assert restored["blobs_stored"] == 2
     assert _hits(data) == before
 
+    # Over an installation with data, as an operator replacing it would.
+    replaced = _run(data, "backup", "restore", "latest", "--replace", "--yes")
+    assert "this deletes:" in replaced.stderr
+    assert f"restored backup {created['id']}" in " ".join(replaced.stdout.split())
+    assert _hits(data) == before
+    rotation = json.loads(_run(data, "backup", "forget", "--dry-run", "--json").stdout)
+    assert rotation == {"dry_run": True, "forgotten": []}  # one backup: kept
+
     unknown = _run(data, "wipe", "everything", "--yes", check=False)
     assert unknown.returncode == 1
     assert "nothing to wipe called 'everything'" in unknown.stderr

@@ -4,7 +4,6 @@ before they expire."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import Final
 import jwt
 
 from mmstack.errors import AuthenticationError
+from mmstack.private_files import create_private_once
 
 ALGORITHM: Final = "HS256"
 ISSUER: Final = "mmstack"
@@ -76,9 +76,5 @@ def deployment_key(configured: str | None, key_file: Path) -> bytes:
         return configured.encode()
     if key_file.exists():
         return bytes.fromhex(key_file.read_text().strip())
-    key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key = secrets.token_bytes(KEY_BYTES)
-    descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        out.write(key.hex())
-    return key
+    held = create_private_once(key_file, secrets.token_bytes(KEY_BYTES).hex().encode())
+    return bytes.fromhex(held.decode().strip())

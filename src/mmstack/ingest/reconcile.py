@@ -6,14 +6,15 @@ bytes and recording it)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
+from mmstack.arrays import FloatArray
 from mmstack.index.vector import VectorIndex, VectorPayload, VectorPoint
 from mmstack.models.embedder import Embedder
 from mmstack.store.blob_refs import referenced_blobs, unused_blobs
 from mmstack.store.blobs import BlobStore
-from mmstack.store.chunks import all_chunk_ids, chunks_to_embed, searchable_chunk_ids
+from mmstack.store.chunks import ChunkRow, all_chunk_ids, chunks_to_embed, searchable_chunk_ids
 from mmstack.store.db import Database
 
 BATCH = 256
@@ -119,19 +120,23 @@ class Reconciler:
         with self._db.session() as session:
             rows = chunks_to_embed(session, ids)
         vectors = self._embedder.embed([chunk.text for chunk, *_ in rows])
-        self._vectors.upsert(
-            [
-                VectorPoint(
-                    id=chunk.id,
-                    vector=vector,
-                    payload=VectorPayload(
-                        collection_id=chunk.collection_id,
-                        file_id=chunk.file_id,
-                        media_type=media_type,
-                        created_at=created_at,
-                        tags=tuple(tags),
-                    ),
-                )
-                for (chunk, tags, media_type, created_at), vector in zip(rows, vectors, strict=True)
-            ]
+        self._vectors.upsert(chunk_points(rows, vectors))
+
+
+def chunk_points(rows: Sequence[ChunkRow], vectors: Iterable[FloatArray]) -> list[VectorPoint]:
+    """The index points of chunks read with `chunks_to_embed`, one vector each, in order:
+    the payload a search filters on comes from the chunk's file and membership."""
+    return [
+        VectorPoint(
+            id=chunk.id,
+            vector=vector,
+            payload=VectorPayload(
+                collection_id=chunk.collection_id,
+                file_id=chunk.file_id,
+                media_type=media_type,
+                created_at=created_at,
+                tags=tuple(tags),
+            ),
         )
+        for (chunk, tags, media_type, created_at), vector in zip(rows, vectors, strict=True)
+    ]

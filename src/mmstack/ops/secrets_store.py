@@ -25,6 +25,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from mmstack.errors import InvalidRequestError
+from mmstack.private_files import create_private_once
 
 FORMAT: Final = 1
 # The header is also the associated data: a file cannot be passed off as another format.
@@ -99,11 +100,10 @@ def load_key(key_file: Path, *, explicit: bool = False, create: bool = False) ->
         material = secrets.token_bytes(KEY_BYTES)
         ensure_private_dir(key_file.parent)
         text = base64.urlsafe_b64encode(material).decode().rstrip("=") + "\n"
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        log.info("created the secrets key file %s", key_file)
-        return Key(material, str(key_file), created=True)
+        if create_private_once(key_file, text.encode()).decode() == text:
+            log.info("created the secrets key file %s", key_file)
+            return Key(material, str(key_file), created=True)
+        info = key_file.stat()
     mode = stat.S_IMODE(info.st_mode)
     if mode & ~0o600:
         raise SecretsError(

@@ -43,7 +43,10 @@ def searchable_chunk_ids(session: Session) -> set[int]:
     )
 
 
-def chunks_to_embed(session: Session, ids: list[int]) -> Sequence[Row[Chunk, list[str], str, int]]:
+ChunkRow = Row[Chunk, list[str], str, int]  # a chunk, its tags, media type, file's creation
+
+
+def chunks_to_embed(session: Session, ids: list[int]) -> Sequence[ChunkRow]:
     """The chunks with these ids, each with what its vector's payload holds besides them:
     its collection file's tags, its file's media type and creation time."""
     stmt = (

@@ -24,7 +24,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mmstack.arrays import FloatArray
-from mmstack.index.vector import VectorIndex, VectorPayload, VectorPoint
+from mmstack.index.vector import VectorIndex
+from mmstack.ingest.reconcile import chunk_points
 from mmstack.ops.backup.database import database_snapshot
 from mmstack.ops.backup.manifest import Counts, Manifest
 from mmstack.store.blob_refs import referenced_blobs
@@ -154,20 +155,7 @@ def restore_vectors(db: Database, index: VectorIndex, stem: Path, dimension: int
         batch = [int(i) for i in ids[start : start + BATCH]]
         with db.session() as session:
             rows = chunks_to_embed(session, batch)
-        points = [
-            VectorPoint(
-                id=chunk.id,
-                vector=vectors[row_of[chunk.id]],
-                payload=VectorPayload(
-                    collection_id=chunk.collection_id,
-                    file_id=chunk.file_id,
-                    media_type=media_type,
-                    created_at=created_at,
-                    tags=tuple(tags),
-                ),
-            )
-            for chunk, tags, media_type, created_at in rows
-        ]
+        points = chunk_points(rows, [vectors[row_of[chunk.id]] for chunk, *_ in rows])
         index.upsert(points)
         restored += len(points)
     return restored
