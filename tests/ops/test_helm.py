@@ -10,6 +10,7 @@ import math
 import os
 import re
 import secrets
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -139,9 +140,10 @@ def test_deployments_follow_the_environment(
             assert deployments[name]["spec"]["replicas"] == service.replicas
     pdbs = of_kind(docs, "PodDisruptionBudget")
     assert set(pdbs) == {n for n, s in services.items() if s.replicas > 1 or n in hpas}
+    monitored = any(s.generated for s in services.values())  # headless, for Prometheus
     assert set(of_kind(docs, "Service")) == {
         n for n, s in services.items() if s.ports or (s.healthcheck and s.healthcheck.port)
-    }
+    } | ({"api-pods", "worker-pods"} if monitored else set())
     claims = of_kind(docs, "PersistentVolumeClaim")
     assert set(claims) == {m.source for s in services.values() for m in s.volumes}
     for name, claim in claims.items():
@@ -439,3 +441,60 @@ def test_any_release_name_finds_the_rendered_secrets(
     }
     assert mounted
     assert mounted <= rendered
+
+
+def test_the_monitoring_stack_mounts_its_generated_configuration(
+    rendered: dict[str, list[Manifest]], tmp_path: Path
+) -> None:
+    """Prometheus and Grafana mount their generated files from one ConfigMap; Prometheus
+    finds every API and worker replica through their headless services, and promtool
+    accepts its configuration and rules as rendered."""
+    docs = rendered["production"]
+    data = of_kind(docs, "ConfigMap")[f"{RELEASE}-monitoring"]["data"]
+    deployments = of_kind(docs, "Deployment")
+    for name in ("prometheus", "grafana"):
+        pod = deployments[name]["spec"]["template"]["spec"]
+        mounts = [
+            m for m in container(deployments[name])["volumeMounts"] if m["name"] == "monitoring"
+        ]
+        assert mounts
+        assert all(m["subPath"] in data and m["readOnly"] for m in mounts)
+        volume = next(v for v in pod["volumes"] if v["name"] == "monitoring")
+        assert volume["configMap"]["name"] == f"{RELEASE}-monitoring"
+    targets = {m["mountPath"] for m in container(deployments["grafana"])["volumeMounts"]}
+    assert "/etc/grafana/provisioning/datasources/mmstack.yml" in targets
+    assert len([t for t in targets if t.startswith("/etc/grafana/dashboards/mmstack/")]) == 5
+
+    headless = {
+        name: service
+        for name, service in of_kind(docs, "Service").items()
+        if service["spec"].get("clusterIP") == "None"
+    }
+    assert {n: s["spec"]["ports"][0]["port"] for n, s in headless.items()} == {
+        "api-pods": 8000,
+        "worker-pods": 9100,
+    }
+    config = yaml.safe_load(data["prometheus.yml"])
+    names = {job["job_name"]: job["dns_sd_configs"][0]["names"] for job in config["scrape_configs"]}
+    assert names == {"mmstack-api": ["api-pods"], "mmstack-worker": ["worker-pods"]}
+    assert deployments["prometheus"]["spec"]["template"]["spec"]["volumes"]
+    assert "metrics-token" in {
+        s["secret"]["items"][0]["path"]
+        for v in deployments["prometheus"]["spec"]["template"]["spec"]["volumes"]
+        if v["name"] == "secrets"
+        for s in v["projected"]["sources"]
+    }
+
+    token = tmp_path / "metrics-token"
+    token.write_text("a token")
+    (tmp_path / "mmstack-rules.yml").write_text(data["mmstack-rules.yml"])
+    prometheus_yml = tmp_path / "prometheus.yml"
+    prometheus_yml.write_text(
+        data["prometheus.yml"]
+        .replace("/run/secrets/metrics-token", str(token))
+        .replace("/etc/prometheus", str(tmp_path))
+    )
+    checked = subprocess.run(
+        ["promtool", "check", "config", str(prometheus_yml)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr

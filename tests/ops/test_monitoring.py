@@ -26,13 +26,16 @@ pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="needs 
 def test_promtool_accepts_the_config_and_rules(tmp_path: Path, env: str) -> None:
     token = tmp_path / "metrics-token"
     token.write_text("a token")
-    config, rules = write_monitoring(
+    written = write_monitoring(
         load_stack_file(PACKAGED_STACK),
         env,
         tmp_path,
         token_file=str(token),
         rules_dir=str(tmp_path),
     )
+    config, rules = tmp_path / "prometheus.yml", tmp_path / "mmstack-rules.yml"
+    assert config in written
+    assert rules in written
     checked = subprocess.run(
         ["promtool", "check", "config", str(config)], capture_output=True, text=True
     )
@@ -70,9 +73,17 @@ def test_the_compose_deployment_mounts_the_configuration(tmp_path: Path) -> None
     document = yaml.safe_load(path.read_text())
     prometheus = document["services"]["prometheus"]
     assert prometheus["configs"] == [
-        {"source": "prometheus-config", "target": "/etc/prometheus/prometheus.yml"},
-        {"source": "prometheus-rules", "target": "/etc/prometheus/mmstack-rules.yml"},
+        {"source": "prometheus.yml", "target": "/etc/prometheus/prometheus.yml"},
+        {"source": "mmstack-rules.yml", "target": "/etc/prometheus/mmstack-rules.yml"},
     ]
+    grafana = {c["target"]: c["source"] for c in document["services"]["grafana"]["configs"]}
+    assert grafana["/etc/grafana/provisioning/datasources/mmstack.yml"] == (
+        "grafana-datasources.yml"
+    )
+    assert grafana["/etc/grafana/provisioning/dashboards/mmstack.yml"] == "grafana-dashboards.yml"
+    dashboards = sorted(t for t in grafana if t.startswith("/etc/grafana/dashboards/mmstack/"))
+    assert len(dashboards) == 5
+    assert all(grafana[t] == t.rsplit("/", 1)[1] for t in dashboards)
     assert "metrics-token" in prometheus["secrets"]
     assert "backend" in prometheus["networks"]  # where the workers are
     for service in ("api", "worker"):
@@ -84,7 +95,11 @@ def test_the_compose_deployment_mounts_the_configuration(tmp_path: Path) -> None
 
     token = tmp_path / "metrics-token"
     token.write_text("a token")
-    config = files["prometheus-config"]
+    provider = yaml.safe_load(files["grafana-dashboards.yml"].read_text())
+    assert provider["providers"][0]["options"]["path"] == "/etc/grafana/dashboards/mmstack"
+    sources = yaml.safe_load(files["grafana-datasources.yml"].read_text())["datasources"]
+    assert [s["url"] for s in sources] == ["http://prometheus:9090", "http://loki:3100"]
+    config = files["prometheus.yml"]
     config.write_text(
         config.read_text()
         .replace("/run/secrets/metrics-token", str(token))

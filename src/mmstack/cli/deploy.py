@@ -118,7 +118,8 @@ def monitoring(
     ] = "/etc/prometheus",
 ) -> None:
     """Write Prometheus' configuration (every mmstack API and worker replica, with the
-    metrics token) and its alert rules; check them with `promtool check config`."""
+    metrics token) and alert rules, and Grafana's data sources and dashboards when the
+    environment runs Grafana; check Prometheus' with `promtool check config`."""
     from mmstack.ops.monitoring import write_monitoring
     from mmstack.ops.stack_file import load_stack_file, locate_stack_file
 

@@ -11,10 +11,10 @@ from typing import Any, Final
 import yaml
 
 from mmstack.ops.monitoring import (
-    GENERATED_NAMES,
     METRICS_TOKEN,
     MONITORING_DIR,
     RULES_FILE,
+    mounts,
     write_monitoring,
 )
 from mmstack.ops.stack_file import HealthCheck, Port, Service, StackFile
@@ -105,8 +105,8 @@ def compose_service(
             "retries": check.retries,
             "start_period": f"{check.start_period_seconds}s",
         }
-    if service.generated:
-        out["configs"] = [{"source": f.kind, "target": f.target} for f in service.generated]
+    if files := mounts(service):
+        out["configs"] = [{"source": f.name, "target": f.target} for f in files]
     if service.networks:
         out["networks"] = list(service.networks)
     if service.volumes:
@@ -162,9 +162,9 @@ def render_compose(
         document["volumes"] = {name: {} for name in used_volumes}
     if used_secrets:
         document["secrets"] = {name: {"file": f"./{SECRETS_DIR}/{name}"} for name in used_secrets}
-    if generated := _generated(services):
+    if files := {f.name for s in services.values() for f in mounts(s)}:
         document["configs"] = {
-            kind: {"file": f"./{MONITORING_DIR}/{GENERATED_NAMES[kind]}"} for kind in generated
+            name: {"file": f"./{MONITORING_DIR}/{name}"} for name in sorted(files)
         }
     return document
 

@@ -101,6 +101,17 @@ _SERVICE = _object(
         "strategy": {"enum": ["Recreate", "RollingUpdate"]},
         "networks": {"type": "array", "items": NAME},
         "migrate": _strings(),
+        "generated": {
+            "type": "array",
+            "items": _object(
+                {
+                    "key": {"type": "string", "pattern": r"^[A-Za-z0-9._-]+$"},
+                    "mountPath": {"type": "string", "pattern": "^/"},
+                },
+                ["key", "mountPath"],
+            ),
+        },
+        "metricsPort": {"type": "integer", "minimum": 0, "maximum": 65535},
     },
     ["enabled", "image", "replicas"],
 )

@@ -6,12 +6,14 @@ tests."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
 
-from mmstack.ops.stack_file import StackFile
+from mmstack.ops.grafana import DATASOURCES_FILE, PROVIDER_FILE, dashboards, grafana_files
+from mmstack.ops.stack_file import Service, StackFile
 
 API_PORT: Final = 8000
 WORKER_METRICS_PORT: Final = 9100
@@ -19,7 +21,15 @@ RULES_FILE: Final = "mmstack-rules.yml"
 CONFIG_FILE: Final = "prometheus.yml"
 MONITORING_DIR: Final = "monitoring"  # beside a compose file
 METRICS_TOKEN: Final = "metrics-token"  # noqa: S105 (the stack file's secret name)
-GENERATED_NAMES: Final = {"prometheus-config": CONFIG_FILE, "prometheus-rules": RULES_FILE}
+SINGLE_FILES: Final = {
+    "prometheus-config": CONFIG_FILE,
+    "prometheus-rules": RULES_FILE,
+    "grafana-datasources": DATASOURCES_FILE,
+    "grafana-dashboard-provider": PROVIDER_FILE,
+}
+DASHBOARDS_DIR: Final = "/etc/grafana/dashboards/mmstack"
+PROMETHEUS_PORT: Final = 9090
+LOKI_PORT: Final = 3100
 
 # (name, expression, for, severity, summary). Thresholds an operator starts from; the
 # generation routes are left out of the latency rule, their time is the model's.
@@ -93,23 +103,31 @@ ALERTS: Final[list[tuple[str, str, str, str, str]]] = [
 ]
 
 
+def metrics_port(service: Service) -> int | None:
+    """Where a service serves its /metrics: the API on its port, a worker on its own;
+    None for a service that does not run mmstack."""
+    if not service.command or service.command[0] != "mmstack":
+        return None
+    return API_PORT if service.command[1:2] == ["up"] else WORKER_METRICS_PORT
+
+
 def prometheus_config(
-    stack: StackFile, env: str, *, token_file: str, rules_dir: str
+    stack: StackFile, env: str, *, token_file: str, rules_dir: str, host_suffix: str = ""
 ) -> dict[str, Any]:
-    """Scrape every replica of the services that run mmstack (compose's DNS names each),
-    the API on its port and workers on their metrics port, with the token."""
+    """Scrape every replica of the services that run mmstack, found by DNS (compose's
+    service names; on Kubernetes their headless services, `host_suffix` "-pods"), the
+    API on its port and workers on their metrics port, with the token."""
     services = stack.resolved(env)
     jobs = []
     for name, service in sorted(services.items()):
-        if not service.command or service.command[0] != "mmstack":
+        if (port := metrics_port(service)) is None:
             continue
-        port = API_PORT if service.command[1:2] == ["up"] else WORKER_METRICS_PORT
         role = "api" if port == API_PORT else "worker"
         jobs.append(
             {
                 "job_name": f"mmstack-{role}",
                 "authorization": {"credentials_file": token_file},
-                "dns_sd_configs": [{"names": [name], "type": "A", "port": port}],
+                "dns_sd_configs": [{"names": [name + host_suffix], "type": "A", "port": port}],
             }
         )
     return {
@@ -139,18 +157,71 @@ def alert_rules() -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Mount:
+    """A generated file a service mounts: its name (in the monitoring directory, and as
+    the compose config or ConfigMap key) and its path in the container."""
+
+    name: str
+    target: str
+
+
+def mounts(service: Service) -> list[Mount]:
+    found: list[Mount] = []
+    for generated in service.generated:
+        if generated.kind == "grafana-dashboards":  # a directory: every dashboard in it
+            found += [Mount(name, f"{generated.target}/{name}") for name in dashboards()]
+        else:
+            found.append(Mount(SINGLE_FILES[generated.kind], generated.target))
+    return found
+
+
+def monitoring_files(
+    stack: StackFile, env: str, *, token_file: str, rules_dir: str, host_suffix: str = ""
+) -> dict[str, str]:
+    """File name -> text: Prometheus' configuration and rules, and Grafana's provisioning
+    and dashboards when a service of the environment mounts them."""
+    config = prometheus_config(
+        stack, env, token_file=token_file, rules_dir=rules_dir, host_suffix=host_suffix
+    )
+    files = {
+        CONFIG_FILE: yaml.safe_dump(config, sort_keys=False),
+        RULES_FILE: yaml.safe_dump(alert_rules(), sort_keys=False),
+    }
+    services = stack.resolved(env)
+    kinds = {g.kind: g.target for s in services.values() for g in s.generated}
+    if any(kind.startswith("grafana-") for kind in kinds):
+        files |= grafana_files(
+            _url_of(services, "prometheus-config", "prom/prometheus", PROMETHEUS_PORT)
+            or f"http://prometheus:{PROMETHEUS_PORT}",
+            _url_of(services, None, "grafana/loki", LOKI_PORT),
+            kinds.get("grafana-dashboards", DASHBOARDS_DIR),
+        )
+    return files
+
+
+def _url_of(
+    services: dict[str, Service], generates: str | None, image: str, port: int
+) -> str | None:
+    """The URL of the service that mounts `generates`, or else runs `image`."""
+    for name, service in services.items():
+        if any(g.kind == generates for g in service.generated) or service.image.startswith(
+            f"{image}:"
+        ):
+            return f"http://{name}:{port}"
+    return None
+
+
 def write_monitoring(
     stack: StackFile, env: str, out: Path, *, token_file: str, rules_dir: str
 ) -> list[Path]:
-    """prometheus.yml and the rules file in `out`."""
+    """Every monitoring file (`monitoring_files`) in `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    config = out / CONFIG_FILE
-    config.write_text(
-        yaml.safe_dump(
-            prometheus_config(stack, env, token_file=token_file, rules_dir=rules_dir),
-            sort_keys=False,
-        )
-    )
-    rules = out / RULES_FILE
-    rules.write_text(yaml.safe_dump(alert_rules(), sort_keys=False))
-    return [config, rules]
+    written = []
+    for name, text in monitoring_files(
+        stack, env, token_file=token_file, rules_dir=rules_dir
+    ).items():
+        path = out / name
+        path.write_text(text)
+        written.append(path)
+    return written

@@ -108,9 +108,18 @@ class SecretUse(_Strict):
 class GeneratedFile(_Strict):
     """A file mmstack writes for the service from the stack file (compose: a config)."""
 
-    kind: Literal["prometheus-config", "prometheus-rules"] = Field(
+    kind: Literal[
+        "prometheus-config",
+        "prometheus-rules",
+        "grafana-datasources",
+        "grafana-dashboard-provider",
+        "grafana-dashboards",
+    ] = Field(
         description="prometheus-config: the scrape configuration of mmstack's processes; "
-        "prometheus-rules: its alert rules (`mmstack deploy monitoring` writes the same)"
+        "prometheus-rules: its alert rules; grafana-datasources: Grafana's data sources (the "
+        "deployment's Prometheus and Loki); grafana-dashboard-provider: where Grafana finds "
+        "the dashboards; grafana-dashboards: mmstack's dashboards (a directory). "
+        "`mmstack deploy monitoring` writes the same files"
     )
     target: str = Field(pattern=r"^/", description="Its path inside the container")
 
