@@ -223,6 +223,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/audit/export"): Route("admin"),
     ("POST", "/api/users/{user}/mfa/reset"): Route("admin"),
     ("GET", "/api/usage"): Route("list"),
+    ("GET", "/api/usage/summary"): Route("list"),
     ("GET", "/api/info"): Route("own"),
     # Native collections.
     ("GET", "/api/collections"): Route("list"),

@@ -596,6 +596,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/usage/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage Summary
+         * @description Usage summed by day, user, key, team or model, with latency percentiles of the
+         *     model calls, in pages of `limit` groups.
+         */
+        get: operations["usage_summary_api_usage_summary_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/users": {
         parameters: {
             query?: never;
@@ -2257,6 +2278,26 @@ export interface components {
              */
             object: "list";
         };
+        /** ListOut[UsageSummaryOut] */
+        ListOut_UsageSummaryOut_: {
+            /** Data */
+            data: components["schemas"]["UsageSummaryOut"][];
+            /** First Id */
+            first_id?: string | null;
+            /**
+             * Has More
+             * @default false
+             */
+            has_more: boolean;
+            /** Last Id */
+            last_id?: string | null;
+            /**
+             * Object
+             * @default list
+             * @constant
+             */
+            object: "list";
+        };
         /** ListOut[UserOut] */
         ListOut_UserOut_: {
             /** Data */
@@ -3071,6 +3112,49 @@ export interface components {
             total_tokens: number;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * UsageSummaryOut
+         * @description One group of a usage summary. `id` names the group (its dimensions' values, joined
+         *     by "/"): the cursor for `after`.
+         */
+        UsageSummaryOut: {
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Day */
+            day: string | null;
+            /** Id */
+            id: string;
+            /** Key Id */
+            key_id: string | null;
+            /**
+             * Latency P50
+             * @description Seconds, from the request's arrival
+             */
+            latency_p50: number | null;
+            /** Latency P95 */
+            latency_p95: number | null;
+            /** Latency P99 */
+            latency_p99: number | null;
+            /** Model */
+            model: string | null;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Requests */
+            requests: number;
+            /** Team Id */
+            team_id: string | null;
+            /**
+             * Timed Requests
+             * @description The model calls whose time was counted
+             */
+            timed_requests: number;
+            /** Upload Bytes */
+            upload_bytes: number;
+            /** User Id */
+            user_id: string | null;
+            /** Username */
+            username: string | null;
         };
         /** UserCreate */
         UserCreate: {
@@ -4940,6 +5024,54 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ListOut_UsageOut_"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    usage_summary_api_usage_summary_get: {
+        parameters: {
+            query?: {
+                /** @description First day (UTC); default today, or `until` if earlier */
+                since?: string | null;
+                /** @description Last day (UTC); default today, or `since` if later */
+                until?: string | null;
+                /** @description Group by these, in this order (repeat); none: one total row */
+                by?: ("day" | "user" | "key" | "team" | "model")[] | null;
+                limit?: number;
+                /** @description The `id` of the last group seen */
+                after?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOut_UsageSummaryOut_"];
                 };
             };
             /** @description Invalid request */

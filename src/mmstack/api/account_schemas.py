@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mmstack.api.schemas import BY_VALUE, NOT_BLANK, STRICT
+from mmstack.api.schemas import BY_VALUE, NOT_BLANK, STRICT, Identified
 from mmstack.auth.accounts import TEAM_NAME_PATTERN, USERNAME_PATTERN
 from mmstack.auth.logins import TokenPair
 from mmstack.auth.roles import ROLE_PERMISSIONS, EndpointGroup, Role
@@ -280,3 +280,23 @@ class UsageOut(BaseModel):
             completion_tokens=row.completion_tokens,
             upload_bytes=row.upload_bytes,
         )
+
+
+class UsageSummaryOut(Identified):
+    """One group of a usage summary. `id` names the group (its dimensions' values, joined
+    by "/"): the cursor for `after`."""
+
+    day: str | None  # YYYY-MM-DD (UTC), when grouped by day
+    user_id: str | None
+    username: str | None
+    key_id: str | None
+    team_id: str | None
+    model: str | None
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    upload_bytes: int
+    timed_requests: int = Field(description="The model calls whose time was counted")
+    latency_p50: float | None = Field(description="Seconds, from the request's arrival")
+    latency_p95: float | None
+    latency_p99: float | None

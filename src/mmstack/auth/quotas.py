@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
@@ -23,6 +24,7 @@ from mmstack.errors import InvalidRequestError, RateLimitError
 from mmstack.store import usage as rows
 from mmstack.store.db import Database
 from mmstack.store.models import Usage
+from mmstack.store.usage_report import Dimension, UsageSummary, add_latency, usage_summaries
 
 DAY: Final = 86400
 QUOTA_NAMES: Final = ("requests_per_minute", "tokens_per_day", "upload_bytes_per_day")
@@ -135,20 +137,47 @@ class QuotaService:
         prompt_tokens: int = 0,
         completion_tokens: int = 0,
         upload_bytes: int = 0,
+        seconds: float | None = None,
     ) -> None:
-        """Add one request's use to today's row for its user, key and model."""
+        """Add one request's use to today's row for its user, key and model, and its
+        time (`seconds`, for a model call) to the day's latency counts."""
         day = today()
+        user_id, key_id = principal.user_id, principal.key_id or ""
         with self._db.session(write=True) as session:
             rows.add_usage(
                 session,
                 self._db,
                 day=day,
-                user_id=principal.user_id,
-                key_id=principal.key_id or "",
+                user_id=user_id,
+                key_id=key_id,
                 model=model,
                 prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens,
                 upload_bytes=upload_bytes,
+            )
+            if seconds is not None:
+                add_latency(
+                    session,
+                    self._db,
+                    day=day,
+                    user_id=user_id,
+                    key_id=key_id,
+                    model=model,
+                    seconds=seconds,
+                )
+
+    def summaries(
+        self,
+        *,
+        since_day: int,
+        until_day: int,
+        by: Sequence[Dimension],
+        user_ids: list[str] | None = None,
+    ) -> list[UsageSummary]:
+        """Usage of the days [since_day, until_day] summed by `by`, with latency percentiles."""
+        with self._db.session() as session:
+            return usage_summaries(
+                session, since_day=since_day, until_day=until_day, by=by, user_ids=user_ids
             )
 
     def usage(
@@ -259,6 +288,7 @@ class Meter:
     def __init__(self, quotas: QuotaService, principal: Principal) -> None:
         self._quotas = quotas
         self._principal = principal
+        self._started = time.monotonic()  # made when the request arrives
 
     def check_upload(self, size: int) -> None:
         self._quotas.check_upload(self._principal, size)
@@ -275,4 +305,5 @@ class Meter:
             model=model,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
+            seconds=time.monotonic() - self._started,
         )

@@ -14,6 +14,7 @@ import typer
 
 from mmstack import __version__
 from mmstack.cli.accounts import keys_app, users_app
+from mmstack.cli.analytics import usage
 from mmstack.cli.backup import backup_app
 from mmstack.cli.collections import collections_app
 from mmstack.cli.deploy import deploy_app
@@ -53,6 +54,7 @@ app.command()(migrate)
 app.command()(reconcile)
 app.command()(wipe)
 app.command()(doctor)
+app.command()(usage)
 
 
 def _print_version(value: bool) -> None:

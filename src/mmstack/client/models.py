@@ -547,6 +547,35 @@ class TotpEnrolmentOut(BaseModel):
     )
 
 
+class UsageSummaryOut(BaseModel):
+    """
+    One group of a usage summary. `id` names the group (its dimensions' values, joined
+    by "/"): the cursor for `after`.
+    """
+
+    id: str = Field(..., title="Id")
+    day: str | None = Field(..., title="Day")
+    user_id: str | None = Field(..., title="User Id")
+    username: str | None = Field(..., title="Username")
+    key_id: str | None = Field(..., title="Key Id")
+    team_id: str | None = Field(..., title="Team Id")
+    model: str | None = Field(..., title="Model")
+    requests: int = Field(..., title="Requests")
+    prompt_tokens: int = Field(..., title="Prompt Tokens")
+    completion_tokens: int = Field(..., title="Completion Tokens")
+    upload_bytes: int = Field(..., title="Upload Bytes")
+    timed_requests: int = Field(
+        ...,
+        description="The model calls whose time was counted",
+        title="Timed Requests",
+    )
+    latency_p50: float | None = Field(
+        ..., description="Seconds, from the request's arrival", title="Latency P50"
+    )
+    latency_p95: float | None = Field(..., title="Latency P95")
+    latency_p99: float | None = Field(..., title="Latency P99")
+
+
 class Password1(RootModel[str]):
     root: str = Field(
         ...,
@@ -723,6 +752,14 @@ class ListOutTeamOut(BaseModel):
 class ListOutUsageOut(BaseModel):
     object: Literal["list"] = Field("list", title="Object")
     data: list[UsageOut] = Field(..., title="Data")
+    first_id: str | None = Field(None, title="First Id")
+    last_id: str | None = Field(None, title="Last Id")
+    has_more: bool | None = Field(False, title="Has More")
+
+
+class ListOutUsageSummaryOut(BaseModel):
+    object: Literal["list"] = Field("list", title="Object")
+    data: list[UsageSummaryOut] = Field(..., title="Data")
     first_id: str | None = Field(None, title="First Id")
     last_id: str | None = Field(None, title="Last Id")
     has_more: bool | None = Field(False, title="Has More")

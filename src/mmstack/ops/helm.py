@@ -41,8 +41,8 @@ def write_chart(stack: StackFile, out_dir: Path, env: str | None = None) -> list
         note = f"# environment: {name}. {environment.description}".rstrip(". ") + "\n"
         files[f"values-{name}.yaml"] = _yaml(diff or {}, note)
     # One ConfigMap serves every environment: the files of each, the base one's last.
-    for name in [*(e for e in stack.environments if e != base_env), base_env]:
-        for file_name, text in _monitoring_files(stack, name).items():
+    for each_env in [*(e for e in stack.environments if e != base_env), base_env]:
+        for file_name, text in _monitoring_files(stack, each_env).items():
             files[f"{MONITORING_FILES}/{file_name}"] = text
     templates = resources.files("mmstack.ops").joinpath("helm_templates")
     for template in sorted(templates.iterdir(), key=lambda t: t.name):

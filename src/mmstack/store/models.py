@@ -394,6 +394,21 @@ class Usage(Base):
     upload_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class UsageLatency(Base):
+    """How many of a day's requests (of a user, key and model) took each span of time:
+    `bucket` indexes `mmstack.store.usage_report.LATENCY_BOUNDS`. Percentiles are read
+    from these counts, as Prometheus reads a histogram."""
+
+    __tablename__ = "usage_latency"
+
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(256), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class StoredResponse(Base):
     """A Responses API response kept (`store`) for retrieval and for the next turn of its
     conversation (`previous_response_id`), until `expires_at`."""

@@ -22,6 +22,7 @@ from mmstack.store.models import (
     StoredFile,
     StoredResponse,
     Usage,
+    UsageLatency,
 )
 
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
@@ -140,6 +141,9 @@ def delete_usage_days(session: Session, days: Sequence[int], before: int) -> int
     if not days:
         return 0
     result = session.execute(delete(Usage).where(Usage.day.in_(days), Usage.day < before))
+    session.execute(
+        delete(UsageLatency).where(UsageLatency.day.in_(days), UsageLatency.day < before)
+    )
     return _rowcount(result)
 
 

@@ -1,4 +1,5 @@
-"""Usage per day, user, key and model: one's own; an operator's team; everyone's (admins)."""
+"""Usage per day, user, key, team and model, as rows or summed with latency percentiles:
+one's own; an operator's team; everyone's (admins)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BeforeValidator
 
-from mmstack.api.account_schemas import UsageOut
+from mmstack.api.account_schemas import UsageOut, UsageSummaryOut
 from mmstack.api.deps import AuthDep, PrincipalDep, authorize
 from mmstack.api.schemas import ListOut
+from mmstack.auth.principal import Principal
 from mmstack.auth.roles import Permission
+from mmstack.auth.service import Auth
+from mmstack.errors import InvalidRequestError
+from mmstack.store.usage_report import Dimension, UsageSummary
 
 router = APIRouter(
     prefix="/api/usage", tags=["usage"], dependencies=[Depends(authorize(None, Permission.READ))]
@@ -35,28 +40,102 @@ def _day(value: dt.date) -> int:
     return (value - EPOCH).days
 
 
+def _span(since: dt.date | None, until: dt.date | None) -> tuple[dt.date, dt.date]:
+    today = dt.datetime.now(dt.UTC).date()
+    # After `until`, `since` makes an empty range (no rows), not an error.
+    first = since or min(today, until or today)
+    return first, until or max(today, first)
+
+
+def _visible_users(auth: Auth, principal: Principal) -> list[str] | None:
+    """Whose usage the caller sees: everyone's (admins), their team's (operators), or
+    their own."""
+    if principal.can(Permission.ADMIN):
+        return None
+    if principal.can(Permission.OPERATE):
+        return [u.id for u in auth.accounts.list_users(team=principal.team_id)]
+    return [principal.user_id]
+
+
+SINCE = Query(description="First day (UTC); default today, or `until` if earlier")
+UNTIL = Query(description="Last day (UTC); default today, or `since` if later")
+
+
 @router.get("")
 def usage(
     auth: AuthDep,
     principal: PrincipalDep,
-    since: Annotated[
-        Day, Query(description="First day (UTC); default today, or `until` if earlier")
-    ] = None,
-    until: Annotated[
-        Day, Query(description="Last day (UTC); default today, or `since` if later")
-    ] = None,
+    since: Annotated[Day, SINCE] = None,
+    until: Annotated[Day, UNTIL] = None,
 ) -> ListOut[UsageOut]:
-    today = dt.datetime.now(dt.UTC).date()
-    # After `until`, `since` makes an empty range (no rows), not an error.
-    first = since or min(today, until or today)
-    last = until or max(today, first)
-    auth = auth
-    user_ids: list[str] | None = [principal.user_id]
-    if principal.can(Permission.ADMIN):
-        user_ids = None
-    elif principal.can(Permission.OPERATE):
-        user_ids = [u.id for u in auth.accounts.list_users(team=principal.team_id)]
-    rows = auth.quotas.usage(since_day=_day(first), until_day=_day(last), user_ids=user_ids)
+    first, last = _span(since, until)
+    rows = auth.quotas.usage(
+        since_day=_day(first), until_day=_day(last), user_ids=_visible_users(auth, principal)
+    )
     return ListOut(
         data=[UsageOut.of(r, (EPOCH + dt.timedelta(days=r.day)).isoformat()) for r in rows]
+    )
+
+
+@router.get("/summary")
+def usage_summary(
+    auth: AuthDep,
+    principal: PrincipalDep,
+    since: Annotated[Day, SINCE] = None,
+    until: Annotated[Day, UNTIL] = None,
+    by: Annotated[
+        list[Dimension] | None,
+        Query(description="Group by these, in this order (repeat); none: one total row"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[str | None, Query(description="The `id` of the last group seen")] = None,
+) -> ListOut[UsageSummaryOut]:
+    """Usage summed by day, user, key, team or model, with latency percentiles of the
+    model calls, in pages of `limit` groups."""
+    first, last = _span(since, until)
+    dimensions = list(dict.fromkeys(by or []))
+    summaries = [
+        _summary_out(s, dimensions)
+        for s in auth.quotas.summaries(
+            since_day=_day(first),
+            until_day=_day(last),
+            by=dimensions,
+            user_ids=_visible_users(auth, principal),
+        )
+    ]
+    start = 0
+    if after is not None:
+        ids = [s.id for s in summaries]
+        if after not in ids:
+            raise InvalidRequestError(f"no group {after!r} in this summary", param="after")
+        start = ids.index(after) + 1
+    page = summaries[start : start + limit]
+    return ListOut(data=page, has_more=start + limit < len(summaries))
+
+
+def _summary_out(summary: UsageSummary, by: list[Dimension]) -> UsageSummaryOut:
+    day = None if summary.day is None else (EPOCH + dt.timedelta(days=summary.day)).isoformat()
+    named = {
+        "day": day,
+        "user": summary.user_id,
+        "key": summary.key_id or "-",
+        "team": summary.team_id,
+        "model": summary.model or "-",
+    }
+    return UsageSummaryOut(
+        id="/".join(str(named[d]) for d in by) or "all",
+        day=day,
+        user_id=summary.user_id,
+        username=summary.username,
+        key_id=summary.key_id or None,
+        team_id=summary.team_id,
+        model=summary.model or None,
+        requests=summary.requests,
+        prompt_tokens=summary.prompt_tokens,
+        completion_tokens=summary.completion_tokens,
+        upload_bytes=summary.upload_bytes,
+        timed_requests=summary.timed_requests,
+        latency_p50=summary.latency_p50,
+        latency_p95=summary.latency_p95,
+        latency_p99=summary.latency_p99,
     )
