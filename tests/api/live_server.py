@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from mmstack.api.app import create_app, server_config
 from mmstack.auth.audit import Actor
+from mmstack.auth.roles import Role
 from mmstack.config.settings import Settings
 from mmstack.stack import Stack
 
@@ -47,6 +48,13 @@ def admin_key(stack: Stack) -> str:
     admin = next(u for u in stack.auth.accounts.list_users() if u.role == "admin")
     _, token = stack.auth.keys.create(admin.id, name="tests", actor=Actor.local())
     return token
+
+
+def developer_key(stack: Stack, username: str) -> dict[str, str]:
+    """The Authorization header of a new developer's new API key."""
+    stack.auth.accounts.create_user(username, role=Role.DEVELOPER, actor=Actor.local())
+    _, token = stack.auth.keys.create(username, name="k", actor=Actor.local())
+    return {"Authorization": f"Bearer {token}"}
 
 
 @contextmanager

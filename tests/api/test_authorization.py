@@ -224,6 +224,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/users/{user}/mfa/reset"): Route("admin"),
     ("GET", "/api/usage"): Route("list"),
     ("GET", "/api/usage/summary"): Route("list"),
+    ("GET", "/api/stats/search"): Route("list"),
+    ("GET", "/api/stats/ingestion"): Route("own"),
     ("GET", "/api/info"): Route("own"),
     # Native collections.
     ("GET", "/api/collections"): Route("list"),

@@ -10,11 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mmstack.api.app import create_app
-from mmstack.auth.audit import Actor
-from mmstack.auth.roles import Role
 from mmstack.config.settings import Settings
 from mmstack.models.catalog import MINILM_ID
-from tests.api.live_server import admin_key, client_stack
+from tests.api.live_server import admin_key, client_stack, developer_key
 
 
 @pytest.fixture
@@ -22,13 +20,6 @@ def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         test_client.headers["Authorization"] = f"Bearer {admin_key(client_stack(test_client))}"
         yield test_client
-
-
-def _developer_key(client: TestClient, name: str) -> dict[str, str]:
-    auth = client_stack(client).auth
-    auth.accounts.create_user(name, role=Role.DEVELOPER, actor=Actor.local())
-    _, key = auth.keys.create(name, name="k", actor=Actor.local())
-    return {"Authorization": f"Bearer {key}"}
 
 
 def _embed(client: TestClient, headers: dict[str, str] | None = None) -> None:
@@ -39,8 +30,8 @@ def _embed(client: TestClient, headers: dict[str, str] | None = None) -> None:
 
 
 def test_summary_by_user_with_latency_paged_and_scoped(client: TestClient) -> None:
-    dana = _developer_key(client, "dana")
-    erin = _developer_key(client, "erin")
+    dana = developer_key(client_stack(client), "dana")
+    erin = developer_key(client_stack(client), "erin")
     for _ in range(3):
         _embed(client, dana)
     _embed(client, erin)

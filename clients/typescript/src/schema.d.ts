@@ -561,6 +561,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/stats/ingestion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Ingestion Stats */
+        get: operations["ingestion_stats_api_stats_ingestion_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/stats/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search Stats
+         * @description The most searched queries of the span (counted by `search.record_queries`).
+         */
+        get: operations["search_stats_api_stats_search_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/teams": {
         parameters: {
             query?: never;
@@ -1850,6 +1887,41 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** IngestionDayOut */
+        IngestionDayOut: {
+            /** Chunks */
+            chunks: number;
+            /** Day */
+            day: string;
+            /** Failed */
+            failed: number;
+            /** Files */
+            files: number;
+            /** Median Seconds */
+            median_seconds: number | null;
+        };
+        /** IngestionStatsOut */
+        IngestionStatsOut: {
+            /** By Status */
+            by_status: {
+                [key: string]: number;
+            };
+            /** Days */
+            days: components["schemas"]["IngestionDayOut"][];
+            /** Failures */
+            failures: {
+                [key: string]: number;
+            };
+            /**
+             * Object
+             * @default ingestion_stats
+             */
+            object: string;
+            /** Since */
+            since: string;
+            /** Until */
+            until: string;
+        };
         /** InputItem */
         InputItem: {
             /** Content */
@@ -2218,6 +2290,26 @@ export interface components {
              */
             object: "list";
         };
+        /** ListOut[QueryStatsOut] */
+        ListOut_QueryStatsOut_: {
+            /** Data */
+            data: components["schemas"]["QueryStatsOut"][];
+            /** First Id */
+            first_id?: string | null;
+            /**
+             * Has More
+             * @default false
+             */
+            has_more: boolean;
+            /** Last Id */
+            last_id?: string | null;
+            /**
+             * Object
+             * @default list
+             * @constant
+             */
+            object: "list";
+        };
         /** ListOut[StoreFileOut] */
         ListOut_StoreFileOut_: {
             /** Data */
@@ -2562,6 +2654,21 @@ export interface components {
              * @description The new password (default: generated, shown once)
              */
             password?: string | null;
+        };
+        /** QueryStatsOut */
+        QueryStatsOut: {
+            /** Mean Results */
+            mean_results: number;
+            /** Mean Seconds */
+            mean_seconds: number;
+            /** Query */
+            query: string;
+            /** Searches */
+            searches: number;
+            /** Users */
+            users: number;
+            /** Zero Results */
+            zero_results: number;
         };
         /** QuestionIn */
         QuestionIn: {
@@ -4901,6 +5008,95 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SearchResponse"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    ingestion_stats_api_stats_ingestion_get: {
+        parameters: {
+            query?: {
+                /** @description First day (UTC); default today, or `until` if earlier */
+                since?: string | null;
+                /** @description Last day (UTC); default today, or `since` if later */
+                until?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestionStatsOut"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    search_stats_api_stats_search_get: {
+        parameters: {
+            query?: {
+                /** @description First day (UTC); default today, or `until` if earlier */
+                since?: string | null;
+                /** @description Last day (UTC); default today, or `since` if later */
+                until?: string | null;
+                /** @description Only queries that found nothing, most often first */
+                zero_results?: boolean;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOut_QueryStatsOut_"];
                 };
             };
             /** @description Invalid request */

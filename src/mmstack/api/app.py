@@ -35,6 +35,7 @@ from mmstack.api.routes import (
     openai,
     prometheus,
     search,
+    stats,
     usage,
 )
 from mmstack.config.settings import Settings, load_settings
@@ -92,6 +93,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         keys,
         admin,
         usage,
+        stats,
         collections,
         search,
         jobs,

@@ -18,6 +18,7 @@ from mmstack.config.settings import ChunkingSettings, Settings
 from mmstack.index.embeddings import EmbeddingService
 from mmstack.index.model_directory import ModelDirectory
 from mmstack.index.search import SearchService
+from mmstack.knowledge.analytics import Analytics
 from mmstack.knowledge.batches import FileBatchService
 from mmstack.knowledge.collections import CollectionService
 from mmstack.knowledge.files import FileService
@@ -203,6 +204,13 @@ FilesDep = Annotated[FileService, Depends(get_files)]
 VectorStoresDep = Annotated[CollectionService, Depends(get_vector_stores)]
 FileBatchesDep = Annotated[FileBatchService, Depends(get_file_batches)]
 StoreSearchDep = Annotated[CollectionSearch, Depends(get_store_search)]
+
+
+def get_analytics(request: Request) -> Analytics:
+    return stack_of(request).analytics
+
+
+AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]
 JobsDep = Annotated[JobQueue, Depends(get_jobs)]
 ChunkingDep = Annotated[ChunkingSettings, Depends(get_chunking)]
 StoredResponsesDep = Annotated[ResponseStore, Depends(get_stored_responses)]

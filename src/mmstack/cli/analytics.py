@@ -1,9 +1,11 @@
 """`mmstack usage`: who used what, summed by day, user, key, team or model, with the
-latency percentiles of the model calls."""
+latency percentiles of the model calls. `mmstack stats`: the most searched queries, those
+that found nothing, and how ingestion goes."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
@@ -24,15 +26,28 @@ def _parse_day(value: str | None, option: str) -> dt.date | None:
         fail(f"{option} takes a day as YYYY-MM-DD, not {value!r}")
 
 
+def _span(since: str | None, until: str | None) -> tuple[dt.date, dt.date]:
+    today = dt.datetime.now(dt.UTC).date()
+    last = _parse_day(until, "--until") or today
+    first = _parse_day(since, "--since") or last - dt.timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        fail(f"--since ({first}) is after --until ({last})")
+    return first, last
+
+
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+SinceOpt = Annotated[
+    str | None, typer.Option(help=f"First day, YYYY-MM-DD (default: {DEFAULT_DAYS} days ago)")
+]
+UntilOpt = Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (default: today)")]
+
+
 def usage(
-    since: Annotated[
-        str | None, typer.Option(help=f"First day, YYYY-MM-DD (default: {DEFAULT_DAYS} days ago)")
-    ] = None,
-    until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (default: today)")] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     by: Annotated[
         str,
         typer.Option(help="Group by these, comma-separated: day, user, key, team, model"),
@@ -43,11 +58,7 @@ def usage(
     group, from the usage the server records."""
     from mmstack.store.usage_report import DIMENSIONS, Dimension, UsageSummary
 
-    today = dt.datetime.now(dt.UTC).date()
-    last = _parse_day(until, "--until") or today
-    first = _parse_day(since, "--since") or last - dt.timedelta(days=DEFAULT_DAYS - 1)
-    if first > last:
-        fail(f"--since ({first}) is after --until ({last})")
+    first, last = _span(since, until)
     dimensions: list[Dimension] = []
     for name in filter(None, (part.strip() for part in by.split(","))):
         if name not in DIMENSIONS:
@@ -100,5 +111,69 @@ def usage(
                 _seconds(s.latency_p99),
             ]
             for s in summaries
+        ],
+    )
+
+
+def stats(
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Queries listed")] = 20,
+    json_out: JsonOpt = False,
+) -> None:
+    """The most searched queries, the queries that found nothing, and ingestion: files by
+    state, failures by reason, files and chunks finished per day."""
+    first, last = _span(since, until)
+    since_day, until_day = (first - EPOCH).days, (last - EPOCH).days
+    with opened_stack() as stack:
+        analytics = stack.analytics
+        top = analytics.queries(since_day=since_day, until_day=until_day, limit=limit)
+        empty = analytics.queries(
+            since_day=since_day, until_day=until_day, limit=limit, zero_only=True
+        )
+        ingestion = analytics.ingestion(since_day=since_day, until_day=until_day)
+    if json_out:
+        print_json(
+            {
+                "since": first.isoformat(),
+                "until": last.isoformat(),
+                "top_queries": [asdict(q) for q in top],
+                "zero_result_queries": [asdict(q) for q in empty],
+                "ingestion": asdict(ingestion),
+            }
+        )
+        return
+    for title, queries in (("top queries", top), ("queries that found nothing", empty)):
+        print_table(
+            f"{title}, {first} to {last}",
+            ["query", "searches", "found nothing", "users", "mean results", "mean s"],
+            [
+                [
+                    q.query,
+                    q.searches,
+                    q.zero_results,
+                    q.users,
+                    f"{q.mean_results:.1f}",
+                    f"{q.mean_seconds:.3f}",
+                ]
+                for q in queries
+            ],
+        )
+    print_table("files by state, now", ["state", "files"], sorted(ingestion.by_status.items()))
+    print_table(
+        f"failures, {first} to {last}", ["reason", "files"], list(ingestion.failures.items())
+    )
+    print_table(
+        "ingestion per day",
+        ["day", "files", "failed", "chunks", "median s"],
+        [
+            [
+                (EPOCH + dt.timedelta(days=d.day)).isoformat(),
+                d.files,
+                d.failed,
+                d.chunks,
+                _seconds(d.median_seconds),
+            ]
+            for d in ingestion.days
         ],
     )

@@ -14,7 +14,7 @@ import typer
 
 from mmstack import __version__
 from mmstack.cli.accounts import keys_app, users_app
-from mmstack.cli.analytics import usage
+from mmstack.cli.analytics import stats, usage
 from mmstack.cli.backup import backup_app
 from mmstack.cli.collections import collections_app
 from mmstack.cli.deploy import deploy_app
@@ -50,11 +50,8 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(retention_app, name="retention")
 app.add_typer(backup_app, name="backup")
-app.command()(migrate)
-app.command()(reconcile)
-app.command()(wipe)
-app.command()(doctor)
-app.command()(usage)
+for command in (migrate, reconcile, wipe, doctor, usage, stats):
+    app.command()(command)
 
 
 def _print_version(value: bool) -> None:

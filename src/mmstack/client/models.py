@@ -164,6 +164,23 @@ class FileStatus(RootModel[Literal["queued", "in_progress", "completed", "failed
     root: Literal["queued", "in_progress", "completed", "failed"] = Field(..., title="FileStatus")
 
 
+class IngestionDayOut(BaseModel):
+    day: str = Field(..., title="Day")
+    files: int = Field(..., title="Files")
+    chunks: int = Field(..., title="Chunks")
+    failed: int = Field(..., title="Failed")
+    median_seconds: float | None = Field(..., title="Median Seconds")
+
+
+class IngestionStatsOut(BaseModel):
+    object: str | None = Field("ingestion_stats", title="Object")
+    since: str = Field(..., title="Since")
+    until: str = Field(..., title="Until")
+    by_status: dict[str, int] = Field(..., title="By Status")
+    failures: dict[str, int] = Field(..., title="Failures")
+    days: list[IngestionDayOut] = Field(..., title="Days")
+
+
 class JobOut(BaseModel):
     id: int = Field(..., title="Id")
     object: Literal["job"] = Field("job", title="Object")
@@ -384,6 +401,15 @@ class PasswordReset(BaseModel):
         description="The new password (default: generated, shown once)",
         title="Password",
     )
+
+
+class QueryStatsOut(BaseModel):
+    query: str = Field(..., title="Query")
+    searches: int = Field(..., title="Searches")
+    zero_results: int = Field(..., title="Zero Results")
+    users: int = Field(..., title="Users")
+    mean_results: float = Field(..., title="Mean Results")
+    mean_seconds: float = Field(..., title="Mean Seconds")
 
 
 class QuestionIn(BaseModel):
@@ -736,6 +762,14 @@ class ListOutConversationOut(BaseModel):
 class ListOutPassageOut(BaseModel):
     object: Literal["list"] = Field("list", title="Object")
     data: list[PassageOut] = Field(..., title="Data")
+    first_id: str | None = Field(None, title="First Id")
+    last_id: str | None = Field(None, title="Last Id")
+    has_more: bool | None = Field(False, title="Has More")
+
+
+class ListOutQueryStatsOut(BaseModel):
+    object: Literal["list"] = Field("list", title="Object")
+    data: list[QueryStatsOut] = Field(..., title="Data")
     first_id: str | None = Field(None, title="First Id")
     last_id: str | None = Field(None, title="Last Id")
     has_more: bool | None = Field(False, title="Has More")

@@ -69,6 +69,11 @@ class SearchSettings(BaseModel):
         description="SQLite: rank keyword queries from term postings kept in memory (the "
         "same BM25 scores; up to about 64 MB); off, FTS5 scores every match of every query",
     )
+    record_queries: bool = Field(
+        True,
+        description="Count each API search per day, user and normalized query for the "
+        "search analytics (`mmstack stats`, GET /api/stats/search); off, nothing is kept",
+    )
 
 
 class IngestSettings(BaseModel):

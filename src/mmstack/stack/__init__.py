@@ -27,6 +27,7 @@ from mmstack.ingest.parsers.context import Isolation
 from mmstack.ingest.periodic import PeriodicJob
 from mmstack.ingest.reconcile import Reconciler
 from mmstack.ingest.worker import JobHandler, JobWorker
+from mmstack.knowledge.analytics import Analytics
 from mmstack.knowledge.batches import FileBatchService
 from mmstack.knowledge.collections import CollectionService
 from mmstack.knowledge.conversations import ConversationService
@@ -97,6 +98,7 @@ class Stack:
     previews: PagePreviews
     auth: Auth
     retention: RetentionService
+    analytics: Analytics
     storage: Storage  # what a backup copies
     periodic: list[PeriodicJob]  # retention, backups: queued by the workers' start
     text_reader: TextReader | None = None  # OCR; None when `media.ocr` is off
@@ -220,6 +222,8 @@ def open_stack(
             settings.retention,
             policies=[BackupRotation(lambda: existing_backup_service(settings))],
         )
+        analytics = Analytics(db, record_queries=settings.search.record_queries)
+        resources.callback(analytics.close)
         retention_job = RetentionJob(
             retention, queue, interval_hours=settings.retention.interval_hours
         )
@@ -273,6 +277,7 @@ def open_stack(
             previews=previews,
             auth=auth,
             retention=retention,
+            analytics=analytics,
             storage=storage,
             periodic=[retention_job, backups],
             text_reader=text_reader,

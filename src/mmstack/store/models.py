@@ -409,6 +409,25 @@ class UsageLatency(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class SearchUsage(Base):
+    """How often a query (normalized: lower case, spaces collapsed) was searched on a UTC
+    day by a user of a team, in a mode, how many of those found nothing, and the results
+    and seconds they took in all: top and zero-result queries are read from these."""
+
+    __tablename__ = "search_usage"
+    __table_args__ = (Index("ix_search_usage_team", "team_id", "day"),)
+
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    query: Mapped[str] = mapped_column(String(512), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16), primary_key=True)
+    searches: Mapped[int] = mapped_column(Integer, default=0)
+    zero_results: Mapped[int] = mapped_column(Integer, default=0)
+    results: Mapped[int] = mapped_column(BigInteger, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
 class StoredResponse(Base):
     """A Responses API response kept (`store`) for retrieval and for the next turn of its
     conversation (`previous_response_id`), until `expires_at`."""

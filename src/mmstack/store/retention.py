@@ -19,6 +19,7 @@ from mmstack.store.models import (
     Conversation,
     Job,
     JobStatus,
+    SearchUsage,
     StoredFile,
     StoredResponse,
     Usage,
@@ -126,14 +127,14 @@ def delete_audit_events(session: Session, cutoff: float, last_id: int) -> int:
 
 
 def usage_days_before(session: Session, day: int) -> list[tuple[int, int]]:
-    """Each day before `day` (days since the epoch) with its number of usage rows."""
-    stmt = (
-        select(Usage.day, func.count())
-        .where(Usage.day < day)
-        .group_by(Usage.day)
-        .order_by(Usage.day)
-    )
-    return [(int(d), int(n)) for d, n in session.execute(stmt)]
+    """Each day before `day` (days since the epoch) with its number of usage rows (the
+    daily counters of requests and of searches)."""
+    counted: dict[int, int] = {}
+    for table in (Usage, SearchUsage):
+        stmt = select(table.day, func.count()).where(table.day < day).group_by(table.day)
+        for d, n in session.execute(stmt):
+            counted[int(d)] = counted.get(int(d), 0) + int(n)
+    return sorted(counted.items())
 
 
 def delete_usage_days(session: Session, days: Sequence[int], before: int) -> int:
@@ -141,10 +142,13 @@ def delete_usage_days(session: Session, days: Sequence[int], before: int) -> int
     if not days:
         return 0
     result = session.execute(delete(Usage).where(Usage.day.in_(days), Usage.day < before))
+    searches = session.execute(
+        delete(SearchUsage).where(SearchUsage.day.in_(days), SearchUsage.day < before)
+    )
     session.execute(
         delete(UsageLatency).where(UsageLatency.day.in_(days), UsageLatency.day < before)
     )
-    return _rowcount(result)
+    return _rowcount(result) + _rowcount(searches)
 
 
 def _finished_before(cutoff: float) -> ColumnElement[bool]:
@@ -185,7 +189,7 @@ def held(session: Session) -> Held:
         conversations=count(of=Conversation),
         responses=count(of=StoredResponse),
         audit=count(of=AuditEvent),
-        usage=count(of=Usage),
+        usage=count(of=Usage) + count(of=SearchUsage),
         jobs=count(Job.status.in_(FINISHED), of=Job),
     )
 

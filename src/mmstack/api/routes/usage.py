@@ -36,18 +36,18 @@ def _iso_day(value: object) -> object:
 Day = Annotated[dt.date | None, BeforeValidator(_iso_day)]
 
 
-def _day(value: dt.date) -> int:
+def day_number(value: dt.date) -> int:
     return (value - EPOCH).days
 
 
-def _span(since: dt.date | None, until: dt.date | None) -> tuple[dt.date, dt.date]:
+def day_span(since: dt.date | None, until: dt.date | None) -> tuple[dt.date, dt.date]:
     today = dt.datetime.now(dt.UTC).date()
     # After `until`, `since` makes an empty range (no rows), not an error.
     first = since or min(today, until or today)
     return first, until or max(today, first)
 
 
-def _visible_users(auth: Auth, principal: Principal) -> list[str] | None:
+def visible_users(auth: Auth, principal: Principal) -> list[str] | None:
     """Whose usage the caller sees: everyone's (admins), their team's (operators), or
     their own."""
     if principal.can(Permission.ADMIN):
@@ -68,9 +68,11 @@ def usage(
     since: Annotated[Day, SINCE] = None,
     until: Annotated[Day, UNTIL] = None,
 ) -> ListOut[UsageOut]:
-    first, last = _span(since, until)
+    first, last = day_span(since, until)
     rows = auth.quotas.usage(
-        since_day=_day(first), until_day=_day(last), user_ids=_visible_users(auth, principal)
+        since_day=day_number(first),
+        until_day=day_number(last),
+        user_ids=visible_users(auth, principal),
     )
     return ListOut(
         data=[UsageOut.of(r, (EPOCH + dt.timedelta(days=r.day)).isoformat()) for r in rows]
@@ -92,15 +94,15 @@ def usage_summary(
 ) -> ListOut[UsageSummaryOut]:
     """Usage summed by day, user, key, team or model, with latency percentiles of the
     model calls, in pages of `limit` groups."""
-    first, last = _span(since, until)
+    first, last = day_span(since, until)
     dimensions = list(dict.fromkeys(by or []))
     summaries = [
         _summary_out(s, dimensions)
         for s in auth.quotas.summaries(
-            since_day=_day(first),
-            until_day=_day(last),
+            since_day=day_number(first),
+            until_day=day_number(last),
             by=dimensions,
-            user_ids=_visible_users(auth, principal),
+            user_ids=visible_users(auth, principal),
         )
     ]
     start = 0
