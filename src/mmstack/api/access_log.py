@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mmstack import metrics
 from mmstack.config.logging import request_id_var
+from mmstack.telemetry import span
 
 log = logging.getLogger("mmstack.access")
 
@@ -41,14 +42,20 @@ class AccessLogMiddleware:
                 body.extend(message.get("body", b"")[: _ERROR_BODY_BYTES - len(body)])
             await send(message)
 
-        try:
-            await self.app(scope, receive, watch)
-        finally:
-            seconds = time.perf_counter() - started
-            if metrics.recording():
-                _count(scope, status, seconds)
-            if status >= 400 or self.every_request:
-                _log(scope, status, bytes(body), seconds)
+        with span(scope["method"], **{"http.request.method": scope["method"]}) as current:
+            try:
+                await self.app(scope, receive, watch)
+            finally:
+                seconds = time.perf_counter() - started
+                route = getattr(scope.get("route"), "path", None)
+                current.update_name(f"{scope['method']} {route or '(none)'}")
+                current.set_attribute("http.response.status_code", status)
+                if route:
+                    current.set_attribute("http.route", route)
+                if metrics.recording():
+                    _count(scope, status, seconds)
+                if status >= 400 or self.every_request:
+                    _log(scope, status, bytes(body), seconds)
 
 
 def _count(scope: Scope, status: int, seconds: float) -> None:

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from mmstack import __version__, metrics
+from mmstack import __version__, metrics, telemetry
 from mmstack.api.access_log import AccessLogMiddleware
 from mmstack.api.audit_middleware import AuditMiddleware
 from mmstack.api.errors import install_error_handlers
@@ -46,6 +46,7 @@ from mmstack.stack import open_stack
 def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop_telemetry = telemetry.start(settings.telemetry, "api")
         with open_stack(settings, start_workers=start_workers) as stack:
             app.state.stack = stack
             metrics.build_info.labels(__version__).set(1)
@@ -58,6 +59,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
             finally:
                 # Upstream clients belong to this event loop: close them on it.
                 await stack.llm.aclose()
+                stop_telemetry()
 
     # The API docs pages load Swagger UI and ReDoc from this server (packaged), not a CDN.
     app = FastAPIOffline(

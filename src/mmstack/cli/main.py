@@ -41,15 +41,12 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="mmstack: a self-hosted multimodal LLM stack.", no_args_is_help=True, add_completion=False
 )
-app.add_typer(collections_app, name="collections")
-app.add_typer(models_app, name="models")
-app.add_typer(users_app, name="users")
-app.add_typer(keys_app, name="keys")
-app.add_typer(secrets_app, name="secrets")
-app.add_typer(stack_app, name="stack")
-app.add_typer(deploy_app, name="deploy")
-app.add_typer(retention_app, name="retention")
-app.add_typer(backup_app, name="backup")
+for group, name in [
+    (collections_app, "collections"), (models_app, "models"), (users_app, "users"),
+    (keys_app, "keys"), (secrets_app, "secrets"), (stack_app, "stack"),
+    (deploy_app, "deploy"), (retention_app, "retention"), (backup_app, "backup"),
+]:  # fmt: skip
+    app.add_typer(group, name=name)
 for command in (migrate, reconcile, wipe, doctor, usage, stats):
     app.command()(command)
 
@@ -180,10 +177,14 @@ def worker(
     # The first admin is made where its password can be shown (`mmstack up`), not here.
     stop_metrics = _worker_metrics(settings)
     with opened_stack(settings, make_first_admin=False) as stack:
+        from mmstack import telemetry
+
+        stop_telemetry = telemetry.start(settings.telemetry, "worker")
         stack.start_workers()
         console.print(f"mmstack worker: {settings.ingest.workers} thread(s) consuming jobs")
         stopped.wait()
         stack.worker.stop()
+        stop_telemetry()
     stop_metrics()
 
 

@@ -534,6 +534,23 @@ class MetricsSettings(BaseModel):
     )
 
 
+class TelemetrySettings(BaseModel):
+    """OpenTelemetry export (OTLP over HTTP, protobuf), each part off until its endpoint
+    is set."""
+
+    logs_endpoint: str | None = Field(
+        None,
+        description="URL that receives every log record by OTLP, e.g. Loki's "
+        "http://loki:3100/otlp/v1/logs (the JSON lines on stderr stay)",
+    )
+    traces_endpoint: str | None = Field(
+        None,
+        description="URL that receives spans (HTTP requests, searches, model calls, "
+        "ingestion jobs) by OTLP, e.g. http://tempo:4318/v1/traces",
+    )
+    service_name: str = Field("mmstack", min_length=1, description="The service.name resource")
+
+
 class RetentionSettings(BaseModel):
     """How long each kind of data is kept, in days (0: for ever). `mmstack retention apply`
     deletes what is older, and job workers apply it every `interval_hours`; every deletion
@@ -650,6 +667,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     quotas: QuotaSettings = QuotaSettings()
     metrics: MetricsSettings = MetricsSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
     retention: RetentionSettings = RetentionSettings()
     backup: BackupSettings = BackupSettings()
 

@@ -22,6 +22,7 @@ from mmstack.models.embedder import Embedder
 from mmstack.store.db import Database, json_value
 from mmstack.store.ownership import Owner, OwnerScoped
 from mmstack.store.search_rows import SearchRows
+from mmstack.telemetry import span
 
 SearchMode = Literal["hybrid", "keyword", "vector"]
 
@@ -151,10 +152,14 @@ class SearchService(OwnerScoped):
         if not query.strip():
             raise InvalidRequestError("query must not be empty", param="query")
         mode = mode or self._settings.mode
-        if not metrics.recording():
-            return self._search(query, mode, top_k, flt)
-        with metrics.search_duration.labels(mode).time():
-            return self._search(query, mode, top_k, flt)
+        with span("search", **{"mmstack.search.mode": mode}) as current:
+            if not metrics.recording():
+                hits = self._search(query, mode, top_k, flt)
+            else:
+                with metrics.search_duration.labels(mode).time():
+                    hits = self._search(query, mode, top_k, flt)
+            current.set_attribute("mmstack.search.results", len(hits))
+            return hits
 
     def _search(
         self, query: str, mode: SearchMode, top_k: int | None, flt: SearchFilter | None

@@ -10,6 +10,7 @@ from itertools import groupby
 
 from mmstack import metrics
 from mmstack.store.jobs import ClaimedJob, JobQueue, LeaseLostError, PermanentJobError
+from mmstack.telemetry import span
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,8 @@ class JobWorker:
                 last_beat = time.monotonic()
 
         try:
-            outcomes: Mapping[int, Exception | None] = handler(jobs, heartbeat)
+            with span(f"job {kind}", **{"mmstack.job.kind": kind, "mmstack.jobs": len(jobs)}):
+                outcomes: Mapping[int, Exception | None] = handler(jobs, heartbeat)
         except Exception as exc:  # the handler failed as a whole: every job retries
             outcomes = dict.fromkeys((job.id for job in jobs), exc)
         for job in jobs:

@@ -14,13 +14,15 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TypeVar
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
 
 from mmstack.errors import MMStackError
 from mmstack.llm.backend import ChatBackend, ChatStream
 from mmstack.llm.errors import FALLBACK_ERRORS, UnknownModelError
 from mmstack.llm.metering import MeteredStream, record_completion, record_failure
 from mmstack.llm.types import ChatCompletion, ChatCompletionRequest, ModelCard
+from mmstack.telemetry import span
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,8 @@ class LlmRouter:
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
         async def call(model: str, backend: ChatBackend) -> ChatCompletion:
             started = time.perf_counter()
-            done = await backend.complete(request.for_model(model, stream=False))
+            with _span(model, backend, stream=False):
+                done = await backend.complete(request.for_model(model, stream=False))
             record_completion(model, backend.name, started, done)
             return done
 
@@ -87,7 +90,8 @@ class LlmRouter:
 
         async def call(model: str, backend: ChatBackend) -> ChatStream:
             started = time.perf_counter()
-            stream = await backend.stream(request.for_model(model, stream=True))
+            with _span(model, backend, stream=True):  # until the stream has started
+                stream = await backend.stream(request.for_model(model, stream=True))
             return MeteredStream(stream, model, backend.name, started)
 
         return await self._first_success(request.model, call)
@@ -167,3 +171,14 @@ class LlmRouter:
         closer = threading.Thread(target=asyncio.run, args=(self.aclose(),), daemon=True)
         closer.start()
         closer.join(timeout=30)
+
+
+def _span(model: str, backend: ChatBackend, *, stream: bool) -> AbstractContextManager[Any]:
+    return span(
+        "llm chat",
+        **{
+            "gen_ai.request.model": model,
+            "mmstack.llm.backend": backend.name,
+            "mmstack.llm.stream": stream,
+        },
+    )

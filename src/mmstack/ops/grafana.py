@@ -122,7 +122,7 @@ DASHBOARDS: Final[list[tuple[str, str, list[Figure], list[Chart]]]] = [
             ),
             Figure(
                 "Tokens out (1 h)",
-                'sum(increase(mmstack_llm_tokens_total{direction="out"}[1h]))',
+                'sum(increase(mmstack_llm_tokens_total{direction="completion"}[1h]))',
             ),
         ],
         [
