@@ -64,3 +64,20 @@ def test_bad_days_and_dimensions_are_refused(tmp_path: Path) -> None:
         result = runner.invoke(app, ["--data-dir", str(data), "usage", *args])
         assert result.exit_code == 1
         assert message in result.output
+
+
+def test_usage_and_stats_run_beside_a_serving_stack(tmp_path: Path) -> None:
+    """A running server holds the data directory's lock; these commands read the database
+    alone, so they answer anyway (a command that opens the whole stack cannot)."""
+    data = tmp_path / "data"
+    _recorded(data)
+    with open_stack(Settings(data_dir=data)):
+        locked = runner.invoke(app, ["--data-dir", str(data), "retention", "status"])
+        assert locked.exit_code == 1
+        assert "in use" in locked.output
+        used = runner.invoke(app, ["--data-dir", str(data), "usage", "--by", "model", "--json"])
+        assert used.exit_code == 0, used.output
+        assert {r["model"]: r["requests"] for r in json.loads(used.output)}["qwen"] == 3
+        stats = runner.invoke(app, ["--data-dir", str(data), "stats", "--json"])
+        assert stats.exit_code == 0, stats.output
+        assert json.loads(stats.output)["top_queries"] == []

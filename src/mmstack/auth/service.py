@@ -24,7 +24,6 @@ from mmstack.config.settings import AuthSettings, QuotaSettings, Settings
 from mmstack.errors import AuthenticationError
 from mmstack.store import migrate
 from mmstack.store.db import Database
-from mmstack.store.private import private_data_dir
 
 NO_CREDENTIALS = (
     "no credentials: send 'Authorization: Bearer <key>' with an API key "
@@ -106,10 +105,5 @@ def open_auth(
 def open_accounts(settings: Settings) -> Iterator[Auth]:
     """Identity and access alone (no models, no indexes, no data-directory lock): what
     user and key management need, also while a server runs on the same database."""
-    private_data_dir(settings.data_dir)
-    db = Database(settings.sqlalchemy_url)
-    try:
-        migrate.upgrade(db.engine)
+    with migrate.migrated_database(settings.sqlalchemy_url, settings.data_dir) as db:
         yield open_auth(db, settings.auth, settings.quotas, settings.data_dir)
-    finally:
-        db.dispose()

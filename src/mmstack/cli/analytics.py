@@ -5,13 +5,21 @@ that found nothing, and how ingestion goes."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mmstack.cli.options import JsonOpt, opened_stack
+from mmstack.cli.options import JsonOpt, cli_settings
 from mmstack.cli.output import fail, print_json, print_table
+from mmstack.config.logging import configure_logging
+from mmstack.errors import MMStackError
+
+if TYPE_CHECKING:
+    from mmstack.auth.quotas import QuotaService
+    from mmstack.knowledge.analytics import Analytics
 
 EPOCH = dt.date(1970, 1, 1)
 DEFAULT_DAYS = 7
@@ -24,6 +32,23 @@ def _parse_day(value: str | None, option: str) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         fail(f"{option} takes a day as YYYY-MM-DD, not {value!r}")
+
+
+@contextmanager
+def _readers() -> Iterator[tuple[QuotaService, Analytics]]:
+    """The usage and analytics readers on the database alone: no models, no indexes, no
+    data-directory lock, so these commands also run beside a serving `mmstack up`."""
+    from mmstack.auth.quotas import QuotaService
+    from mmstack.knowledge.analytics import Analytics
+    from mmstack.store.migrate import migrated_database
+
+    settings = cli_settings()
+    configure_logging("WARNING", "console")
+    try:
+        with migrated_database(settings.sqlalchemy_url, settings.data_dir) as db:
+            yield QuotaService(db, settings.quotas), Analytics(db, record_queries=False)
+    except MMStackError as exc:
+        fail(exc.message)
 
 
 def _span(since: str | None, until: str | None) -> tuple[dt.date, dt.date]:
@@ -65,8 +90,8 @@ def usage(
             fail(f"--by takes {', '.join(DIMENSIONS)}; not {name!r}")
         if name not in dimensions:
             dimensions.append(name)
-    with opened_stack() as stack:
-        summaries = stack.auth.quotas.summaries(
+    with _readers() as (quotas, _):
+        summaries = quotas.summaries(
             since_day=(first - EPOCH).days, until_day=(last - EPOCH).days, by=dimensions
         )
 
@@ -125,8 +150,7 @@ def stats(
     state, failures by reason, files and chunks finished per day."""
     first, last = _span(since, until)
     since_day, until_day = (first - EPOCH).days, (last - EPOCH).days
-    with opened_stack() as stack:
-        analytics = stack.analytics
+    with _readers() as (_, analytics):
         top = analytics.queries(since_day=since_day, until_day=until_day, limit=limit)
         empty = analytics.queries(
             since_day=since_day, until_day=until_day, limit=limit, zero_only=True
@@ -160,9 +184,7 @@ def stats(
             ],
         )
     print_table("files by state, now", ["state", "files"], sorted(ingestion.by_status.items()))
-    print_table(
-        f"failures, {first} to {last}", ["reason", "files"], list(ingestion.failures.items())
-    )
+    print_table("failures by reason", ["reason", "files"], list(ingestion.failures.items()))
     print_table(
         "ingestion per day",
         ["day", "files", "failed", "chunks", "median s"],

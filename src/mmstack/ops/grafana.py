@@ -325,10 +325,14 @@ def dashboard(uid: str, title: str, figures: list[Figure], charts: list[Chart]) 
     return encoded
 
 
+def dashboard_file(uid: str) -> str:
+    return f"dashboard-{uid.removeprefix('mmstack-')}.json"
+
+
 def dashboards() -> dict[str, dict[str, Any]]:
     """File name -> dashboard JSON, for every dashboard."""
     return {
-        f"dashboard-{uid.removeprefix('mmstack-')}.json": dashboard(uid, title, figures, charts)
+        dashboard_file(uid): dashboard(uid, title, figures, charts)
         for uid, title, figures, charts in DASHBOARDS
     }
 

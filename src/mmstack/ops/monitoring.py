@@ -12,7 +12,13 @@ from typing import Any, Final
 
 import yaml
 
-from mmstack.ops.grafana import DATASOURCES_FILE, PROVIDER_FILE, dashboards, grafana_files
+from mmstack.ops.grafana import (
+    DASHBOARDS,
+    DATASOURCES_FILE,
+    PROVIDER_FILE,
+    dashboard_file,
+    grafana_files,
+)
 from mmstack.ops.stack_file import Service, StackFile
 
 API_PORT: Final = 8000
@@ -170,7 +176,8 @@ def mounts(service: Service) -> list[Mount]:
     found: list[Mount] = []
     for generated in service.generated:
         if generated.kind == "grafana-dashboards":  # a directory: every dashboard in it
-            found += [Mount(name, f"{generated.target}/{name}") for name in dashboards()]
+            names = [dashboard_file(uid) for uid, *_ in DASHBOARDS]  # without building them
+            found += [Mount(name, f"{generated.target}/{name}") for name in names]
         else:
             found.append(Mount(SINGLE_FILES[generated.kind], generated.target))
     return found

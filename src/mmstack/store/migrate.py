@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-from mmstack.store.db import is_sqlite
+from mmstack.store.db import Database, is_sqlite
+from mmstack.store.private import private_data_dir
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -86,6 +87,19 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with _migration_connection(engine) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+@contextmanager
+def migrated_database(url: str, data_dir: Path) -> Iterator[Database]:
+    """The database alone, brought to the current schema, without the data directory's
+    lock: what commands that only read or change rows need, also while a server runs."""
+    private_data_dir(data_dir)
+    db = Database(url)
+    try:
+        upgrade(db.engine)
+        yield db
+    finally:
+        db.dispose()
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from mmstack.store.db import Database
@@ -104,6 +104,27 @@ def _columns(table: Any, by: Sequence[Dimension]) -> list[ColumnElement[Any]]:
     return columns
 
 
+def _grouped(
+    table: Any,
+    by: Sequence[Dimension],
+    sums: Sequence[Any],
+    *,
+    since_day: int,
+    until_day: int,
+    user_ids: list[str] | None,
+) -> Select[Any]:
+    """`sums` of `table`'s rows in the span, after the group's columns (`_columns`)."""
+    columns = _columns(table, by)
+    stmt = (
+        select(*columns, *sums)
+        .outerjoin(User, User.id == table.user_id)
+        .where(table.day >= since_day, table.day <= until_day)
+    )
+    if user_ids is not None:
+        stmt = stmt.where(table.user_id.in_(user_ids))
+    return stmt.group_by(*columns) if columns else stmt
+
+
 def usage_summaries(
     session: Session,
     *,
@@ -114,61 +135,50 @@ def usage_summaries(
 ) -> list[UsageSummary]:
     """Usage of the days [since_day, until_day] (of `user_ids` only, when given) summed by
     the dimensions `by` (all of the span in one row when `by` is empty), in their order."""
-    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def grouped(table: Any, sums: Sequence[Any]) -> Select[Any]:
+        return _grouped(
+            table, by, sums, since_day=since_day, until_day=until_day, user_ids=user_ids
+        )
+
+    width = len(_fields(by))
+    totals = grouped(
+        Usage,
+        [
+            func.sum(Usage.requests),
+            func.sum(Usage.prompt_tokens),
+            func.sum(Usage.completion_tokens),
+            func.sum(Usage.upload_bytes),
+        ],
+    )
+    groups = {
+        tuple(row[:width]): [int(v or 0) for v in row[width:]]
+        for row in session.execute(totals)
+        if row[width]  # an empty span sums to one row of NULLs
+    }
+    buckets = grouped(UsageLatency, [UsageLatency.bucket, func.sum(UsageLatency.count)])
+    buckets = buckets.group_by(UsageLatency.bucket)
     latencies: dict[tuple[Any, ...], list[int]] = {}
-    width = len(by) + (1 if "user" in by else 0)
-    for table in (Usage, UsageLatency):
-        columns = _columns(table, by)
-        sums = (
-            [
-                func.sum(Usage.requests),
-                func.sum(Usage.prompt_tokens),
-                func.sum(Usage.completion_tokens),
-                func.sum(Usage.upload_bytes),
-            ]
-            if table is Usage
-            else [UsageLatency.bucket, func.sum(UsageLatency.count)]
-        )
-        stmt = (
-            select(*columns, *sums)
-            .outerjoin(User, User.id == table.user_id)
-            .where(table.day >= since_day, table.day <= until_day)
-        )
-        if user_ids is not None:
-            stmt = stmt.where(table.user_id.in_(user_ids))
-        group = [*columns, UsageLatency.bucket] if table is UsageLatency else columns
-        if group:
-            stmt = stmt.group_by(*group)
-        for row in session.execute(stmt):
-            key = tuple(row[:width])
-            if table is Usage:
-                requests, prompt, completion, upload = (int(v or 0) for v in row[width:])
-                if requests:
-                    groups[key] = dict(zip(_fields(by), key, strict=True)) | {
-                        "requests": requests,
-                        "prompt_tokens": prompt,
-                        "completion_tokens": completion,
-                        "upload_bytes": upload,
-                    }
-            else:
-                bucket, count = int(row[width]), int(row[width + 1])
-                latencies.setdefault(key, [0] * len(LATENCY_BOUNDS))[bucket] += count
+    for row in session.execute(buckets):
+        counts = latencies.setdefault(tuple(row[:width]), [0] * len(LATENCY_BOUNDS))
+        counts[int(row[width])] += int(row[width + 1])
     summaries = []
     for key in sorted(groups, key=lambda k: tuple((v is None, "" if v is None else v) for v in k)):
+        named = dict(zip(_fields(by), key, strict=True))
+        requests, prompt, completion, upload = groups[key]
         counts = latencies.get(key, [0] * len(LATENCY_BOUNDS))
-        values = groups[key]
         summaries.append(
             UsageSummary(
-                day=values.get("day"),
-                user_id=values.get("user"),
-                username=values.get("username"),
-                key_id=values.get("key"),
-                team_id=values.get("team"),
-                model=values.get("model"),
-                requests=values["requests"],
-                prompt_tokens=values["prompt_tokens"],
-                completion_tokens=values["completion_tokens"],
-                upload_bytes=values["upload_bytes"],
+                day=named.get("day"),
+                user_id=named.get("user"),
+                username=named.get("username"),
+                key_id=named.get("key"),
+                team_id=named.get("team"),
+                model=named.get("model"),
+                requests=requests,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                upload_bytes=upload,
                 timed_requests=sum(counts),
                 latency_p50=percentile(counts, 0.5),
                 latency_p95=percentile(counts, 0.95),

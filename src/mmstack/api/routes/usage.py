@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -125,19 +126,11 @@ def _summary_out(summary: UsageSummary, by: list[Dimension]) -> UsageSummaryOut:
         "model": summary.model or "-",
     }
     return UsageSummaryOut(
-        id="/".join(str(named[d]) for d in by) or "all",
-        day=day,
-        user_id=summary.user_id,
-        username=summary.username,
-        key_id=summary.key_id or None,
-        team_id=summary.team_id,
-        model=summary.model or None,
-        requests=summary.requests,
-        prompt_tokens=summary.prompt_tokens,
-        completion_tokens=summary.completion_tokens,
-        upload_bytes=summary.upload_bytes,
-        timed_requests=summary.timed_requests,
-        latency_p50=summary.latency_p50,
-        latency_p95=summary.latency_p95,
-        latency_p99=summary.latency_p99,
+        **asdict(summary)
+        | {
+            "id": "/".join(str(named[d]) for d in by) or "all",
+            "day": day,
+            "key_id": summary.key_id or None,
+            "model": summary.model or None,
+        }
     )
