@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,7 +17,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from mmstack.api.app import create_app
-from mmstack.config.settings import Settings, TelemetrySettings
+from mmstack.config.settings import IngestSettings, Settings, TelemetrySettings
 from tests.api.live_server import admin_key, client_stack
 
 
@@ -90,7 +91,8 @@ def test_spans_and_logs_reach_the_collector(settings: Settings, receiver: Receiv
                 logs_endpoint=f"{receiver.url}/v1/logs",
                 traces_endpoint=f"{receiver.url}/v1/traces",
                 service_name="mmstack-test",
-            )
+            ),
+            "ingest": IngestSettings(workers=1, retry_base_seconds=0.01),
         }
     )
     access = logging.getLogger("mmstack.access")
@@ -103,6 +105,13 @@ def test_spans_and_logs_reach_the_collector(settings: Settings, receiver: Receiv
             assert searched.status_code == 200, searched.text
             missing = client.get("/api/collections/nothing-here")
             assert missing.status_code == 404
+            assert client.post("/api/collections", json={"name": "traced"}).status_code == 201
+            uploaded = client.post(
+                "/api/collections/traced/files",
+                files=[("files", ("owls.txt", b"Barn owls hunt voles at night.", "text/plain"))],
+            )
+            assert uploaded.status_code == 201, uploaded.text
+            _wait_completed(client, "traced")
     finally:
         access.setLevel(level)
     # The app's end flushed both exporters.
@@ -128,12 +137,37 @@ def test_spans_and_logs_reach_the_collector(settings: Settings, receiver: Receiv
     resource = receiver.traces[0].resource_spans[0].resource
     assert _attributes(resource)["service.name"] == "mmstack-test"
 
+    # The ingestion job ran on a worker thread, after the upload's request had ended: its
+    # batch's span is not in the upload's trace but links to the upload's span.
+    upload = next(
+        s
+        for s in spans
+        if s.name == "POST /api/collections/{collection}/files"
+        and _attributes(s).get("mmstack.request_id") == uploaded.headers["x-request-id"]
+    )
+    job = next(s for s in spans if s.name == "job ingest_file")
+    assert job.trace_id != upload.trace_id
+    assert [link.trace_id for link in job.links] == [upload.trace_id]
+    linked = {link.span_id for link in job.links}
+    assert linked & {s.span_id for s in spans if s.trace_id == upload.trace_id}
+
     records = receiver.records()
     refused = [
         r for r in records if _attributes(r).get("request_id") == missing.headers["x-request-id"]
     ]
     assert refused, [r.body.string_value for r in records]
     assert refused[0].severity_text in ("INFO", "WARNING")
+
+
+def _wait_completed(client: TestClient, collection: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        files = client.get(f"/api/collections/{collection}/files").json()["data"]
+        if files and all(f["status"] == "completed" for f in files):
+            return
+        assert all(f["status"] != "failed" for f in files), files
+        time.sleep(0.05)
+    raise AssertionError(f"ingestion did not finish: {files}")
 
 
 def test_off_by_default_nothing_is_started() -> None:

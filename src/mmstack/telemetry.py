@@ -9,26 +9,49 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from mmstack.config.logging import request_id_var
 from mmstack.config.settings import TelemetrySettings
 
 tracer = trace.get_tracer("mmstack")
+_propagator = TraceContextTextMapPropagator()
+
+
+def current_traceparent() -> str | None:
+    """The W3C `traceparent` of the current span, for work carried on elsewhere (a job);
+    None when no span is recorded (tracing off)."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def links_to(traceparents: Iterable[str | None]) -> list[trace.Link]:
+    """Links from a span to the spans behind `traceparents` (a batch of jobs is linked
+    to each request that queued one: a batch has many origins, so none is its parent)."""
+    links = []
+    for traceparent in dict.fromkeys(t for t in traceparents if t):
+        context = trace.get_current_span(_propagator.extract({"traceparent": traceparent}))
+        if context.get_span_context().is_valid:
+            links.append(trace.Link(context.get_span_context()))
+    return links
 
 
 @contextmanager
-def span(name: str, **attributes: Any) -> Iterator[trace.Span]:
+def span(
+    name: str, attributes: Mapping[str, Any] | None = None, *, links: Sequence[trace.Link] = ()
+) -> Iterator[trace.Span]:
     """A span named `name` around the block, with the request id of the request served."""
-    with tracer.start_as_current_span(name) as current:
+    with tracer.start_as_current_span(name, links=links) as current:
         request_id = request_id_var.get()
         if request_id:
             current.set_attribute("mmstack.request_id", request_id)
-        for key, value in attributes.items():
+        for key, value in (attributes or {}).items():
             if value is not None:
                 current.set_attribute(key, value)
         yield current

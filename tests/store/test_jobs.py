@@ -165,3 +165,24 @@ def test_a_worker_stopping_hands_back_the_jobs_it_could_not_finish(db: Database)
     finally:
         release.set()
     assert _job(db, job_id).worker == "next"
+
+
+def test_a_job_keeps_the_trace_it_was_queued_under(db: Database) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from mmstack.telemetry import links_to
+
+    queue = JobQueue(db)
+    with db.session(write=True) as session:
+        queue.enqueue(session, "noop", None)  # no span recorded: tracing off
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("upload") as upload, db.session(write=True) as session:
+        queue.enqueue(session, "noop", None)
+    untraced, traced = queue.claim(2)
+    assert untraced.traceparent is None
+    context = upload.get_span_context()
+    flags = f"{context.trace_flags:02x}"
+    assert traced.traceparent == f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags}"
+    # Each origin once; what is not a trace context is passed over.
+    (link,) = links_to([traced.traceparent, None, traced.traceparent, "not-a-traceparent"])
+    assert (link.context.trace_id, link.context.span_id) == (context.trace_id, context.span_id)

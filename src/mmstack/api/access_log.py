@@ -42,7 +42,7 @@ class AccessLogMiddleware:
                 body.extend(message.get("body", b"")[: _ERROR_BODY_BYTES - len(body)])
             await send(message)
 
-        with span(scope["method"], **{"http.request.method": scope["method"]}) as current:
+        with span(scope["method"], {"http.request.method": scope["method"]}) as current:
             try:
                 await self.app(scope, receive, watch)
             finally:

@@ -152,7 +152,7 @@ class SearchService(OwnerScoped):
         if not query.strip():
             raise InvalidRequestError("query must not be empty", param="query")
         mode = mode or self._settings.mode
-        with span("search", **{"mmstack.search.mode": mode}) as current:
+        with span("search", {"mmstack.search.mode": mode}) as current:
             if not metrics.recording():
                 hits = self._search(query, mode, top_k, flt)
             else:

@@ -10,7 +10,7 @@ from itertools import groupby
 
 from mmstack import metrics
 from mmstack.store.jobs import ClaimedJob, JobQueue, LeaseLostError, PermanentJobError
-from mmstack.telemetry import span
+from mmstack.telemetry import links_to, span
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,11 @@ class JobWorker:
                 last_beat = time.monotonic()
 
         try:
-            with span(f"job {kind}", **{"mmstack.job.kind": kind, "mmstack.jobs": len(jobs)}):
+            with span(
+                f"job {kind}",
+                {"mmstack.job.kind": kind, "mmstack.jobs": len(jobs)},
+                links=links_to(job.traceparent for job in jobs),
+            ):
                 outcomes: Mapping[int, Exception | None] = handler(jobs, heartbeat)
         except Exception as exc:  # the handler failed as a whole: every job retries
             outcomes = dict.fromkeys((job.id for job in jobs), exc)

@@ -176,7 +176,7 @@ class LlmRouter:
 def _span(model: str, backend: ChatBackend, *, stream: bool) -> AbstractContextManager[Any]:
     return span(
         "llm chat",
-        **{
+        {
             "gen_ai.request.model": model,
             "mmstack.llm.backend": backend.name,
             "mmstack.llm.stream": stream,

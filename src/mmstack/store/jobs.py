@@ -23,6 +23,7 @@ from mmstack.errors import IngestError, NotFoundError
 from mmstack.store.db import Database
 from mmstack.store.models import MAX_ROW_ID, Collection, CollectionFile, Job, JobStatus
 from mmstack.store.ownership import Owner, owns_collection
+from mmstack.telemetry import current_traceparent
 
 # The advisory lock held on PostgreSQL while a scheduled job is looked for and added.
 _SCHEDULE_LOCK: Final = 0x6D6D_7374_6163_6B01 >> 1
@@ -36,6 +37,7 @@ class ClaimedJob:
     attempts: int
     max_attempts: int
     worker: str  # who holds the lease
+    traceparent: str | None = None  # the trace of the request that queued it
 
 
 class PermanentJobError(IngestError):
@@ -81,6 +83,7 @@ class JobQueue:
             collection_file_id=collection_file_id,
             max_attempts=self.max_attempts,
             run_after=time.time(),
+            traceparent=current_traceparent(),
         )
         session.add(job)
         return job
@@ -181,13 +184,14 @@ class JobQueue:
                 Job.attempts,
                 Job.max_attempts,
                 Job.worker,
+                Job.traceparent,
             )
         )
         with self._db.session(write=True) as session:
             rows = session.execute(stmt).all()
         claimed = [
-            ClaimedJob(job_id, kind, member_id, attempts, most, holder or "")
-            for job_id, kind, member_id, attempts, most, holder in rows
+            ClaimedJob(job_id, kind, member_id, attempts, most, holder or "", traceparent)
+            for job_id, kind, member_id, attempts, most, holder, traceparent in rows
         ]
         return sorted(claimed, key=lambda job: job.id)
 
