@@ -212,7 +212,7 @@ def test_secrets_only_by_reference(
             if use.env is not None:
                 assert env_vars[use.env]["value"] == f"/run/secrets/{use.secret}"
         volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
-        sources = volumes["secrets"]["projected"]["sources"]
+        sources = [s for s in volumes["secrets"]["projected"]["sources"] if "secret" in s]
         assert {s["secret"]["name"]: s["secret"]["items"] for s in sources} == {
             f"{stack.project}-{use.secret}": [{"key": "value", "path": use.secret}]
             for use in service.secrets
@@ -433,13 +433,13 @@ def test_any_release_name_finds_the_rendered_secrets(
     rendered = {doc["metadata"]["name"] for doc in yaml.safe_load_all(manifest.read_text())}
     docs = render(chart, env_values(chart, "production"), release="other")
     mounted = {
-        source["secret"]["name"]
+        (source.get("secret") or source["configMap"])["name"]  # the rotation rules' ConfigMap
         for deployment in of_kind(docs, "Deployment").values()
         for volume in deployment["spec"]["template"]["spec"].get("volumes", [])
         if volume["name"] == "secrets"
         for source in volume["projected"]["sources"]
     }
-    assert mounted
+    assert "mmstack-secrets-rotation" in mounted
     assert mounted <= rendered
 
 
@@ -478,12 +478,17 @@ def test_the_monitoring_stack_mounts_its_generated_configuration(
     names = {job["job_name"]: job["dns_sd_configs"][0]["names"] for job in config["scrape_configs"]}
     assert names == {"mmstack-api": ["api-pods"], "mmstack-worker": ["worker-pods"]}
     assert deployments["prometheus"]["spec"]["template"]["spec"]["volumes"]
-    assert "metrics-token" in {
-        s["secret"]["items"][0]["path"]
+    [projected] = [
+        v["projected"]["sources"]
         for v in deployments["prometheus"]["spec"]["template"]["spec"]["volumes"]
         if v["name"] == "secrets"
-        for s in v["projected"]["sources"]
-    }
+    ]
+    assert "metrics-token" in {s["secret"]["items"][0]["path"] for s in projected if "secret" in s}
+    # The secrets' rotation rules, when rendered; Prometheus starts without them.
+    assert {"name": "mmstack-secrets-rotation", "optional": True} in [
+        s["configMap"] for s in projected if "configMap" in s
+    ]
+    assert "/run/secrets/*.rules.yml" in yaml.safe_load(data["prometheus.yml"])["rule_files"]
 
     token = tmp_path / "metrics-token"
     token.write_text("a token")

@@ -17,6 +17,9 @@ from mmstack.api.app import create_app
 from mmstack.config.settings import MetricsSettings, Settings
 from mmstack.ops.compose import write_compose
 from mmstack.ops.monitoring import ALERTS, write_monitoring
+from mmstack.ops.secrets_render import render
+from mmstack.ops.secrets_rotation import init_secrets
+from mmstack.ops.secrets_store import SecretsStore, load_key
 from mmstack.ops.stack_file import PACKAGED_STACK, load_stack_file
 
 pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool")
@@ -85,6 +88,12 @@ def test_the_compose_deployment_mounts_the_configuration(tmp_path: Path) -> None
     assert len(dashboards) == 5
     assert all(grafana[t] == t.rsplit("/", 1)[1] for t in dashboards)
     assert "metrics-token" in prometheus["secrets"]
+    # The secrets' rotation rules `secrets render` writes: a secret file of its own.
+    rotation = {"source": "secrets-rotation-rules", "target": "secrets-rotation.rules.yml"}
+    assert rotation in prometheus["secrets"]
+    assert document["secrets"]["secrets-rotation-rules"] == {
+        "file": "./secrets/secrets-rotation.rules.yml"
+    }
     assert "backend" in prometheus["networks"]  # where the workers are
     for service in ("api", "worker"):
         environment = document["services"][service]["environment"]
@@ -93,8 +102,10 @@ def test_the_compose_deployment_mounts_the_configuration(tmp_path: Path) -> None
     files = {name: tmp_path / spec["file"] for name, spec in document["configs"].items()}
     assert all(file.is_file() for file in files.values())
 
-    token = tmp_path / "metrics-token"
-    token.write_text("a token")
+    store = SecretsStore.open(tmp_path / "store.enc", load_key(tmp_path / "key", create=True))
+    init_secrets(store, stack, "production")
+    rendered = render(store, stack, "production", "compose", tmp_path)
+    assert {p.name for p in rendered} >= {"metrics-token", "secrets-rotation.rules.yml"}
     provider = yaml.safe_load(files["grafana-dashboards.yml"].read_text())
     assert provider["providers"][0]["options"]["path"] == "/etc/grafana/dashboards/mmstack"
     sources = yaml.safe_load(files["grafana-datasources.yml"].read_text())["datasources"]
@@ -102,10 +113,13 @@ def test_the_compose_deployment_mounts_the_configuration(tmp_path: Path) -> None
     config = files["prometheus.yml"]
     config.write_text(
         config.read_text()
-        .replace("/run/secrets/metrics-token", str(token))
+        .replace("/run/secrets", str(tmp_path / "secrets"))
         .replace("/etc/prometheus", str(config.parent))
     )
     checked = subprocess.run(
         ["promtool", "check", "config", str(config)], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    # Both rule files were found and checked: the generated ones and the rotation rules.
+    assert "SUCCESS: 2 rule files found" in checked.stdout, checked.stdout
+    assert f"SUCCESS: {len(stack.secrets)} rules found" in checked.stdout, checked.stdout

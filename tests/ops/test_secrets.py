@@ -12,10 +12,13 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import stat
+import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -24,7 +27,13 @@ from typer.testing import CliRunner, Result
 
 from mmstack.auth.secrets_format import split_api_key
 from mmstack.cli.main import app
-from mmstack.ops.secrets_render import env_var_name, render
+from mmstack.ops.secrets_render import (
+    ROTATION_ALERT,
+    ROTATION_RULES,
+    env_var_name,
+    render,
+    rotation_rules,
+)
 from mmstack.ops.secrets_rotation import init_secrets, rollback, rotate, secrets_status
 from mmstack.ops.secrets_store import KEY_ENV, Key, SecretsError, SecretsStore, load_key, utcnow
 from mmstack.ops.stack_file import PACKAGED_STACK, StackFile, load_stack_file
@@ -145,7 +154,7 @@ def test_rotate_then_rollback_restores_the_previous_value(
     original = value(store, "redis-password")
     [change] = rotate(store, stack, ENV, "redis-password")
     assert (change.version, change.previous) == (2, 1)
-    assert change.restart == ("api", "redis")
+    assert change.restart == ("api", "prometheus", "redis")  # Prometheus: the rotation rules
     rotated = value(reopen(store, key), "redis-password")
     assert rotated != original
 
@@ -199,7 +208,7 @@ def test_the_database_password_is_not_rotated_without_the_database(
     assert store.path.read_bytes() == before  # nothing written, not even the redis password
     [plan] = rotate(store, stack, ENV, "postgres-password", dry_run=True)
     assert plan.steps[0] == "set the new value as the password of role 'mmstack' in the database"
-    assert plan.restart == ("api", "postgres", "worker")
+    assert plan.restart == ("api", "postgres", "prometheus", "worker")
 
 
 # --- rendering ------------------------------------------------------------------------
@@ -219,26 +228,94 @@ def test_render_formats_read_back_to_the_current_values(
     }
     assert "POSTGRES_PASSWORD" in dict(ln.split("=", 1) for ln in lines)
 
-    files = render(store, stack, ENV, "compose", out)
+    *files, rules = render(store, stack, ENV, "compose", out)
     assert {p.name: p.read_text() for p in files} == expected
-    assert all(p.parent == out / "secrets" for p in files)
+    assert all(p.parent == out / "secrets" for p in [*files, rules])
+    assert rules.name == ROTATION_RULES
+    assert rules.read_text() == rotation_rules(store, stack, ENV)
 
     [manifest] = render(store, stack, ENV, "kubernetes", out)
-    documents = list(yaml.safe_load_all(manifest.read_text()))
+    *documents, config_map = list(yaml.safe_load_all(manifest.read_text()))
     assert {d["kind"] for d in documents} == {"Secret"}
     assert {d["apiVersion"] for d in documents} == {"v1"}
     decoded = {
         d["metadata"]["name"]: base64.b64decode(d["data"]["value"]).decode() for d in documents
     }
     assert decoded == {f"mmstack-{n}": v for n, v in expected.items()}
+    assert config_map["kind"] == "ConfigMap"
+    assert config_map["metadata"]["name"] == "mmstack-secrets-rotation"
+    assert config_map["data"] == {ROTATION_RULES: rules.read_text()}
 
     for path in [dotenv, manifest]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     # Compose mounts secret files as they are: readable by the services' own users, inside
     # a directory only the owner may enter.
-    for path in files:
+    for path in [*files, rules]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o444, path
     assert stat.S_IMODE((out / "secrets").stat().st_mode) == 0o700
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool")
+def test_the_rotation_alert_fires_once_a_rendered_secret_is_due(
+    store: SecretsStore, key: Key, stack: StackFile, tmp_path: Path
+) -> None:
+    """Prometheus' own rule tests: at the last whole day before the redis password's due
+    time no alert, a day later the alert for it alone; after a rotation, none."""
+    store.entry(ENV, "redis-password").current_version().created_at = utcnow() - timedelta(days=91)
+    store.save()
+    aged = reopen(store, key)
+    rules = render(aged, stack, ENV, "compose", tmp_path)[-1]
+    checked = subprocess.run(
+        ["promtool", "check", "rules", str(rules)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    issued = aged.entry(ENV, "redis-password").current_version().created_at
+    due = int((issued + timedelta(days=90)).timestamp())
+    day = 86400
+    before = due // day * day  # at or before the due second: not yet due (`>`)
+    summary = _rule_of(rules.read_text(), "redis-password")["annotations"]["summary"]
+    assert "mmstack secrets rotate --env production redis-password" in summary
+    due_alert = {
+        "exp_labels": {"severity": "warning", "secret": "redis-password", "environment": ENV},
+        "exp_annotations": {"summary": summary},
+    }
+    unit = {
+        "rule_files": [rules.name],
+        "evaluation_interval": "1d",  # promtool steps from 0 to the latest time tested
+        "tests": [
+            {
+                "interval": "1d",
+                "alert_rule_test": [
+                    {"eval_time": f"{before}s", "alertname": ROTATION_ALERT, "exp_alerts": []},
+                    {
+                        "eval_time": f"{before + day}s",
+                        "alertname": ROTATION_ALERT,
+                        "exp_alerts": [due_alert],
+                    },
+                ],
+            }
+        ],
+    }
+    (tmp_path / "secrets" / "test.yml").write_text(yaml.safe_dump(unit))
+    tested = subprocess.run(
+        ["promtool", "test", "rules", "test.yml"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path / "secrets",
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+    rotate(aged, stack, ENV, "redis-password")
+    rendered = render(aged, stack, ENV, "compose", tmp_path)[-1].read_text()
+    rotated = _rule_of(rendered, "redis-password")["expr"]
+    assert int(rotated.rsplit(" ", 1)[1]) > due + 85 * day  # due again in 90 days from now
+
+
+def _rule_of(rules: str, secret: str) -> dict[str, Any]:
+    [rule] = [
+        r for r in yaml.safe_load(rules)["groups"][0]["rules"] if r["labels"]["secret"] == secret
+    ]
+    return dict(rule)
 
 
 def test_render_refuses_an_environment_without_its_secrets(

@@ -15,11 +15,14 @@ from mmstack.ops.monitoring import (
     MONITORING_DIR,
     RULES_FILE,
     mounts,
+    reads_rotation_rules,
     write_monitoring,
 )
+from mmstack.ops.secrets_render import ROTATION_RULES
 from mmstack.ops.stack_file import HealthCheck, Port, Service, StackFile
 
 SECRETS_DIR: Final = "secrets"  # next to the compose file; `mmstack secrets render` fills it
+ROTATION_SECRET: Final = "secrets-rotation-rules"  # noqa: S105 (the rendered rules)
 UNITS: Final = {"Ki": "k", "Mi": "m", "Gi": "g"}
 
 
@@ -70,8 +73,11 @@ def compose_service(
             environment[use.env] = f"/run/secrets/{use.secret}"
     if environment:
         out["environment"] = dict(sorted(environment.items()))
-    if service.secrets:
-        out["secrets"] = sorted({use.secret for use in service.secrets})
+    secrets: list[Any] = sorted({use.secret for use in service.secrets})
+    if reads_rotation_rules(service):
+        secrets.append({"source": ROTATION_SECRET, "target": ROTATION_RULES})
+    if secrets:
+        out["secrets"] = secrets
     if service.user is not None:
         out["user"] = service.user
     out["read_only"] = service.read_only
@@ -162,6 +168,9 @@ def render_compose(
         document["volumes"] = {name: {} for name in used_volumes}
     if used_secrets:
         document["secrets"] = {name: {"file": f"./{SECRETS_DIR}/{name}"} for name in used_secrets}
+    if any(reads_rotation_rules(s) for s in services.values()):
+        rules = {"file": f"./{SECRETS_DIR}/{ROTATION_RULES}"}
+        document["secrets"] = document.get("secrets", {}) | {ROTATION_SECRET: rules}
     if files := {f.name for s in services.values() for f in mounts(s)}:
         document["configs"] = {
             name: {"file": f"./{MONITORING_DIR}/{name}"} for name in sorted(files)

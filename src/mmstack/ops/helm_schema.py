@@ -112,6 +112,7 @@ _SERVICE = _object(
             ),
         },
         "metricsPort": {"type": "integer", "minimum": 0, "maximum": 65535},
+        "rotationRules": {"type": "boolean"},
     },
     ["enabled", "image", "replicas"],
 )

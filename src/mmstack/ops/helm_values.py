@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from mmstack.ops.monitoring import metrics_port, mounts
+from mmstack.ops.monitoring import metrics_port, mounts, reads_rotation_rules
 from mmstack.ops.stack_file import STACKS, HealthCheck, Resources, Service, StackFile
 
 SECRETS_DIR = "/run/secrets"
@@ -76,6 +76,7 @@ def service_values(service: Service, enabled: bool, shared: set[str]) -> dict[st
         "migrate": service.migrate or [],
         "generated": [{"key": m.name, "mountPath": m.target} for m in mounts(service)],
         "metricsPort": metrics_port(service) or 0,
+        "rotationRules": reads_rotation_rules(service),
     }
     return values
 

@@ -7,7 +7,7 @@ tests."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
 import yaml
@@ -19,6 +19,7 @@ from mmstack.ops.grafana import (
     dashboard_file,
     grafana_files,
 )
+from mmstack.ops.secrets_render import ROTATION_RULES_PATTERN
 from mmstack.ops.stack_file import Service, StackFile
 
 API_PORT: Final = 8000
@@ -122,7 +123,9 @@ def prometheus_config(
 ) -> dict[str, Any]:
     """Scrape every replica of the services that run mmstack, found by DNS (compose's
     service names; on Kubernetes their headless services, `host_suffix` "-pods"), the
-    API on its port and workers on their metrics port, with the token."""
+    API on its port and workers on their metrics port, with the token. The rules: the
+    generated ones, and the secrets' rotation rules `mmstack secrets render` writes beside
+    the token (a pattern, so that Prometheus starts before they are rendered)."""
     services = stack.resolved(env)
     jobs = []
     for name, service in sorted(services.items()):
@@ -138,7 +141,10 @@ def prometheus_config(
         )
     return {
         "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
-        "rule_files": [f"{rules_dir}/{RULES_FILE}"],
+        "rule_files": [
+            f"{rules_dir}/{RULES_FILE}",
+            str(PurePosixPath(token_file).parent / ROTATION_RULES_PATTERN),
+        ],
         "scrape_configs": jobs,
     }
 
@@ -170,6 +176,11 @@ class Mount:
 
     name: str
     target: str
+
+
+def reads_rotation_rules(service: Service) -> bool:
+    """Whether `service` is the Prometheus that evaluates the secrets' rotation rules."""
+    return any(g.kind == "prometheus-config" for g in service.generated)
 
 
 def mounts(service: Service) -> list[Mount]:

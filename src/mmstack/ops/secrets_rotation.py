@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from mmstack.auth.secrets_format import new_api_key
+from mmstack.ops.monitoring import reads_rotation_rules
 from mmstack.ops.secrets_store import SecretsError, SecretsStore, Version, utcnow
 from mmstack.ops.stack_file import STACKS, SecretSpec, StackFile
 
@@ -115,8 +116,13 @@ def plan_rotation(stack: StackFile, env: str, name: str) -> RotationPlan:
     role = None
     if database is not None and any(use.secret == name for use in database.secrets):
         role = database.environment.get("POSTGRES_USER", "postgres")
+    # Prometheus too: the rotation rules rendered with the secrets move the due date.
     restart = tuple(
-        sorted(n for n, s in services.items() if any(use.secret == name for use in s.secrets))
+        sorted(
+            n
+            for n, s in services.items()
+            if any(use.secret == name for use in s.secrets) or reads_rotation_rules(s)
+        )
     )
     return RotationPlan(name, stack.secrets[name].kind, role, restart)
 
