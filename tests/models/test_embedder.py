@@ -7,6 +7,7 @@ from pathlib import Path
 from threading import Thread
 
 import numpy as np
+import pytest
 
 from mmstack.models.catalog import BUNDLED_MODELS, MINILM_ID, load_onnx_embedder
 from mmstack.models.registry import ModelRegistry
@@ -36,3 +37,23 @@ def test_the_documents_session_is_made_once_when_documents_are_first_embedded(
     assert all(np.allclose(r, results[0]) for r in results)
     # The same model on both sides: a document that is the query is closest to it.
     assert float(embedder.embed(["how are corroded pipes repaired"])[0] @ query) > 0.99
+
+
+def test_between_batches_is_called_after_each_batch_and_may_stop_it(tmp_path: Path) -> None:
+    paths = ModelRegistry(BUNDLED_MODELS, tmp_path / "models").paths(MINILM_ID)
+    spec = next(s for s in BUNDLED_MODELS if s.id == MINILM_ID)
+    embedder = load_onnx_embedder(spec, paths, max_tokens=64, batch_size=2, threads=1)
+    texts = [f"Note {n} about barn owls." for n in range(5)]
+    calls: list[int] = []
+    whole = embedder.embed(texts, between_batches=lambda: calls.append(1))
+    assert len(calls) == 3  # batches of 2, 2 and 1
+    assert np.allclose(whole, embedder.embed(texts))
+
+    class StopError(Exception):
+        pass
+
+    def stop() -> None:
+        raise StopError
+
+    with pytest.raises(StopError):  # the caller's stop ends the work after the first batch
+        embedder.embed(texts, between_batches=stop)

@@ -167,6 +167,38 @@ def test_a_worker_stopping_hands_back_the_jobs_it_could_not_finish(db: Database)
     assert _job(db, job_id).worker == "next"
 
 
+def test_a_long_job_stops_at_its_next_heartbeat_and_is_handed_back(db: Database) -> None:
+    """A handler that calls its heartbeat between steps (as ingestion does between
+    embedding batches) is stopped there: its thread ends within `stop`, nothing of the
+    batch is recorded as failed, and the job is queued again at once."""
+    queue = JobQueue(db, lease_seconds=3600)
+    (job_id,) = _enqueue(db, queue)
+    started = threading.Event()
+    steps: list[int] = []
+
+    def long(jobs: list[ClaimedJob], heartbeat: Callable[[], None]) -> dict[int, Exception | None]:
+        started.set()
+        try:
+            for step in range(10_000):  # far longer than the test: it ends only if stopped
+                time.sleep(0.01)
+                steps.append(step)
+                heartbeat()
+        except Exception as exc:  # a handler's usual catch-all does not swallow the stop
+            raise AssertionError("the stop was caught as a failure") from exc
+        return dict.fromkeys((job.id for job in jobs), None)
+
+    worker = JobWorker(queue, {"work": long}, poll_seconds=0.01)
+    worker.start()
+    assert started.wait(10)
+    worker.stop(timeout=30)
+    assert not any(t.is_alive() for t in threading.enumerate() if t.name.startswith("mmstack-w"))
+    assert 0 < len(steps) < 10_000
+    job = _job(db, job_id)
+    assert (job.status, job.last_error, job.lease_expires_at) == (JobStatus.QUEUED, None, None)
+    (again,) = queue.claim(worker="next")  # at once, not after the hour's lease
+    assert again.id == job_id
+
+
 def test_a_job_keeps_the_trace_it_was_queued_under(db: Database) -> None:
     from opentelemetry.sdk.trace import TracerProvider
 

@@ -207,8 +207,9 @@ class IngestJob:
         members = [item.member_id for item in prepared]
         parts = []
         for start in range(0, len(texts), EMBED_BATCH):
-            parts.append(self._embedder.embed(texts[start : start + EMBED_BATCH]))
-            heartbeat()
+            parts.append(
+                self._embedder.embed(texts[start : start + EMBED_BATCH], between_batches=heartbeat)
+            )
             if len(texts) > EMBED_BATCH:
                 done = min(len(texts), start + EMBED_BATCH) / len(texts)
                 self._set_progress(members, PARSE_SHARE + (0.95 - PARSE_SHARE) * done)

@@ -17,8 +17,15 @@ log = logging.getLogger(__name__)
 # A handler runs a batch of jobs of its kind and returns, per job id, None for success or
 # the exception that job failed with (PermanentJobError: no retry; LeaseLostError: the job
 # is another worker's now). `heartbeat` keeps the leases alive; call it between steps of
-# long work.
+# long work. Once the worker is stopping it raises WorkerStopping instead.
 JobHandler = Callable[[list[ClaimedJob], Callable[[], None]], Mapping[int, Exception | None]]
+
+
+class WorkerStopping(BaseException):
+    """Raised by a heartbeat once the worker is told to stop: the batch is abandoned and
+    its jobs handed back at once. A BaseException, so that a handler's `except Exception`
+    does not take it for its jobs' failure. Without it a long job would outlive `stop`,
+    and a process that exits while a thread is inside a model's native code aborts."""
 
 
 class JobWorker:
@@ -106,6 +113,8 @@ class JobWorker:
 
         def heartbeat() -> None:
             nonlocal last_beat
+            if self._stop.is_set():
+                raise WorkerStopping
             if time.monotonic() - last_beat > self._queue.lease_seconds / 4:
                 self._queue.heartbeat(jobs)
                 last_beat = time.monotonic()
@@ -117,6 +126,10 @@ class JobWorker:
                 links=links_to(job.traceparent for job in jobs),
             ):
                 outcomes: Mapping[int, Exception | None] = handler(jobs, heartbeat)
+        except WorkerStopping:
+            handed = self._queue.hand_back(jobs)
+            log.info("stopped in the middle of a batch: handed back", extra={"jobs": handed})
+            return
         except Exception as exc:  # the handler failed as a whole: every job retries
             outcomes = dict.fromkeys((job.id for job in jobs), exc)
         for job in jobs:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -21,8 +21,11 @@ class Embedder(Protocol):
     @property
     def dimension(self) -> int: ...
 
-    def embed(self, texts: Sequence[str]) -> FloatArray:
-        """One L2-normalized row per text, in input order."""
+    def embed(
+        self, texts: Sequence[str], *, between_batches: Callable[[], None] | None = None
+    ) -> FloatArray:
+        """One L2-normalized row per text, in input order; `between_batches` is called
+        after each batch the model runs (a job's heartbeat: it may raise to stop)."""
 
     def embed_query(self, text: str) -> FloatArray:
         """One search query, L2-normalized, on a single thread (see OnnxSentenceEmbedder)."""
@@ -98,7 +101,9 @@ class OnnxSentenceEmbedder:
         encoding: Encoding = self._counter.encode(text, add_special_tokens=False)
         return list(encoding.offsets)
 
-    def embed(self, texts: Sequence[str]) -> FloatArray:
+    def embed(
+        self, texts: Sequence[str], *, between_batches: Callable[[], None] | None = None
+    ) -> FloatArray:
         out = np.empty((len(texts), self._dimension), dtype=np.float32)
         if not texts:
             return out
@@ -106,6 +111,8 @@ class OnnxSentenceEmbedder:
         for start in range(0, len(order), self._batch_size):
             batch = order[start : start + self._batch_size]
             out[batch] = self._embed_batch([texts[i] for i in batch])
+            if between_batches is not None:
+                between_batches()
         return out
 
     def embed_query(self, text: str) -> FloatArray:

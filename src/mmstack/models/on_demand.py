@@ -87,8 +87,10 @@ class OnDemandEmbedder(_OnDemand[Embedder]):
     def dimension(self) -> int:
         return self._dimension
 
-    def embed(self, texts: Sequence[str]) -> FloatArray:
-        return self.get().embed(texts)
+    def embed(
+        self, texts: Sequence[str], *, between_batches: Callable[[], None] | None = None
+    ) -> FloatArray:
+        return self.get().embed(texts, between_batches=between_batches)
 
     def embed_query(self, text: str) -> FloatArray:
         return self.get().embed_query(text)

@@ -240,6 +240,20 @@ class JobQueue:
             )
         return int(getattr(result, "rowcount", 0) or 0)
 
+    def hand_back(self, jobs: Sequence[ClaimedJob]) -> int:
+        """Requeue `jobs` at once, those still held by their claimer (a worker stopping in
+        the middle of a batch); returns how many."""
+        handed = 0
+        with self._db.session(write=True) as session:
+            for job in jobs:
+                result = session.execute(
+                    update(Job)
+                    .where(_still_held(job))
+                    .values(status=JobStatus.QUEUED, lease_expires_at=None, run_after=time.time())
+                )
+                handed += _changed(result)
+        return handed
+
     def recover_abandoned(self) -> int:
         """Requeue every running job now. Only safe when no other worker can be alive
         (the embedded server holds the data directory's lock)."""
