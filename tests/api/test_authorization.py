@@ -60,6 +60,7 @@ PUBLIC = frozenset(
 READ_ONLY_POSTS = frozenset(
     {
         "/api/search",
+        "/api/search/clicks",  # counted like the search it follows
         "/v1/vector_stores/{vector_store_id}/search",
         "/v1/chat/completions",
         "/v1/responses",
@@ -250,6 +251,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/collections/{collection}/files/{file_id}/retry"): Route("red", ok=409),
     ("POST", "/api/search"): Route(
         "red", lambda r: Call(json={"query": QUERY, "collections": [r.collection_id]})
+    ),
+    # Counted for the caller alone, whatever it searched.
+    ("POST", "/api/search/clicks"): Route(
+        "own", lambda r: Call(json={"query": QUERY, "mode": "hybrid", "rank": 1}), ok=204
     ),
     # Conversations: red-dev's is shared with red's team, to read.
     ("GET", "/api/conversations"): Route("list", lambda r: Call(params={"shared": "true"})),

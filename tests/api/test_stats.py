@@ -62,7 +62,26 @@ def test_searches_through_the_api_are_counted_and_scoped(client: TestClient) -> 
     ).json()["data"]
     assert own == []  # another developer sees only their own searches
     limited = client.get("/api/stats/search", params={"limit": 1}).json()["data"]
+    assert (limited[0]["clicks"], limited[0]["mean_click_rank"]) == (0, None)
     assert [q["query"] for q in limited] == ["barn owls"]
+
+    # Results opened from the lists: frank opened the first result of one of his two
+    # "barn owls" searches.
+    hits = client.post("/api/search", json={"query": "barn owls"}, headers=dev).json()
+    opened = {"query": hits["query"], "mode": hits["mode"], "rank": 1}
+    clicked = client.post("/api/search/clicks", json=opened, headers=dev)
+    assert clicked.status_code == 204, clicked.text
+    for wrong in ({**opened, "rank": 0}, {**opened, "mode": "fuzzy"}, {**opened, "query": " "}):
+        refused = client.post("/api/search/clicks", json=wrong, headers=dev)
+        assert refused.status_code in (400, 422), wrong
+        assert set(refused.json()["error"]) == {"message", "type", "param", "code"}
+    client_stack(client).analytics.flush()
+    [barn] = [
+        q for q in client.get("/api/stats/search").json()["data"] if q["query"] == "barn owls"
+    ]
+    assert (barn["searches"], barn["clicks"]) == (3, 1)
+    assert barn["click_through"] == pytest.approx(1 / 3)
+    assert barn["mean_click_rank"] == 1
 
     ingestion = client.get("/api/stats/ingestion").json()
     assert ingestion["by_status"] == {"completed": 1, "failed": 1}
@@ -87,6 +106,7 @@ def test_stats_command(tmp_path: Path) -> None:
     assert table.exit_code == 0, table.output
     assert "top queries" in table.output
     assert "lichen" in table.output
+    assert "opened" in table.output
     out = runner.invoke(cli, ["--data-dir", str(data), "stats", "--json"])
     assert out.exit_code == 0, out.output
     report = json.loads(out.output)

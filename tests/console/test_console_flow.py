@@ -9,6 +9,7 @@ The steps share one server and one admin tab and run in order."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,9 @@ def test_a_file_opens_in_the_viewer(admin: Session) -> None:
     expect(dialog).to_be_hidden()
 
 
-def test_search_marks_the_words_and_names_the_page(admin: Session) -> None:
+def test_search_marks_the_words_and_names_the_page(
+    console_server: LiveServer, admin: Session
+) -> None:
     page = admin.page
     page.get_by_role("link", name="Search").click()
     page.get_by_label("Search your files").fill("engineers hired for Lisbon")
@@ -163,6 +166,19 @@ def test_search_marks_the_words_and_names_the_page(admin: Session) -> None:
     expect(dialog.get_by_test_id("viewer-where")).to_have_text("Opened at page 2")
     expect(dialog.get_by_test_id("viewer-quote")).to_contain_text("forty engineers")
     page.keyboard.press("Escape")
+    # Opening the first result was counted for the query's click-through.
+    analytics = console_server.stack.analytics
+    deadline = time.monotonic() + 10
+    while True:
+        analytics.flush()
+        today = int(time.time() // 86400)
+        counted = {q.query: q for q in analytics.queries(since_day=today, until_day=today)}
+        searched = counted.get("engineers hired for lisbon")
+        if (searched and searched.clicks) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert searched is not None
+    assert (searched.clicks, searched.mean_click_rank, searched.click_through) == (1, 1, 1)
 
 
 def _ask(admin: Session, question: str) -> Any:

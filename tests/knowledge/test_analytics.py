@@ -10,7 +10,7 @@ import time
 from mmstack.knowledge.members import FileToAttach
 from mmstack.ops.retention import RetentionService
 from mmstack.stack import Stack
-from mmstack.store.analytics import DAY, add_search, normalized_query
+from mmstack.store.analytics import DAY, add_counts, normalized_query, search_counts
 
 OWLS = b"Barn owls hunt voles at night over open meadows."
 MOSS = b"Moss grows on the north side of old oak trees."
@@ -59,6 +59,7 @@ def test_queries_and_ingestion_from_real_use(stack: Stack) -> None:
     barn = top[0]
     assert barn.zero_results == 0
     assert barn.mean_results >= 1
+    assert (barn.clicks, barn.click_through, barn.mean_click_rank) == (0, 0.0, None)
     empty = stack.analytics.queries(since_day=day, until_day=day, zero_only=True)
     assert [(q.query, q.zero_results) for q in empty] == [("zebra stripes", 2)]
     mine = stack.analytics.queries(since_day=day, until_day=day, user_ids=["user-b"])
@@ -80,6 +81,25 @@ def test_queries_and_ingestion_from_real_use(stack: Stack) -> None:
     )
 
 
+def test_results_opened_give_the_click_through(stack: Stack) -> None:
+    for _ in range(4):
+        _search(stack, "barn owls")
+    opened = {"team_id": "team-1", "user_id": "user-a", "mode": "keyword"}
+    # Two of the four result lists had a result opened: one the first result, the other
+    # the third and then the first.
+    stack.analytics.record_click(query="Barn Owls", rank=1, first=True, **opened)
+    stack.analytics.record_click(query="barn owls", rank=3, first=True, **opened)
+    stack.analytics.record_click(query="barn owls", rank=1, first=False, **opened)
+    # Opened from a list of a query not searched today (the list was yesterday's): no
+    # searches to count it against, so it makes no query of its own.
+    stack.analytics.record_click(query="moss", rank=2, first=True, **opened)
+    stack.analytics.flush()
+    [barn] = stack.analytics.queries(since_day=_today(), until_day=_today())
+    assert (barn.query, barn.searches, barn.clicks) == ("barn owls", 4, 3)
+    assert barn.click_through == 0.5
+    assert barn.mean_click_rank == 5 / 3
+
+
 def test_turned_off_nothing_is_counted(stack: Stack) -> None:
     stack.analytics.record_queries = False
     _search(stack, "barn owls")
@@ -91,7 +111,7 @@ def test_retention_deletes_old_search_counts_with_the_usage_days(stack: Stack) -
     old = _today() - stack.settings.retention.usage_days - 3
     with stack.db.session(write=True) as session:
         for user in ("u1", "u2"):
-            add_search(
+            add_counts(
                 session,
                 stack.db,
                 day=old,
@@ -99,8 +119,7 @@ def test_retention_deletes_old_search_counts_with_the_usage_days(stack: Stack) -
                 user_id=user,
                 query="old query",
                 mode="hybrid",
-                results=0,
-                seconds=0.1,
+                counts=search_counts(0, 0.1),
             )
     _search(stack, "recent query")
     stack.analytics.flush()

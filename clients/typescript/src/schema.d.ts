@@ -561,6 +561,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/search/clicks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Search Click
+         * @description Count a result opened from a search's results (click-through in `/api/stats/search`;
+         *     nothing is kept with `search.record_queries` off).
+         */
+        post: operations["search_click_api_search_clicks_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/stats/ingestion": {
         parameters: {
             query?: never;
@@ -2657,6 +2678,12 @@ export interface components {
         };
         /** QueryStatsOut */
         QueryStatsOut: {
+            /** Click Through */
+            click_through: number;
+            /** Clicks */
+            clicks: number;
+            /** Mean Click Rank */
+            mean_click_rank: number | null;
             /** Mean Results */
             mean_results: number;
             /** Mean Seconds */
@@ -2878,6 +2905,32 @@ export interface components {
          * @enum {string}
          */
         Role: "admin" | "developer" | "operator" | "viewer";
+        /**
+         * SearchClickRequest
+         * @description A result opened from the results of a search (the console sends it): counted for
+         *     the query's click-through in the search analytics.
+         */
+        SearchClickRequest: {
+            /**
+             * First
+             * @description The first result opened from this list
+             * @default true
+             */
+            first: boolean;
+            /**
+             * Mode
+             * @description The search's, as answered
+             * @enum {string}
+             */
+            mode: "hybrid" | "keyword" | "vector";
+            /** Query */
+            query: string;
+            /**
+             * Rank
+             * @description The result's place in the list, 1 = first
+             */
+            rank: number;
+        };
         /** SearchFilters */
         SearchFilters: {
             /**
@@ -5009,6 +5062,46 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["SearchResponse"];
                 };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    search_click_api_search_clicks_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SearchClickRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Invalid request */
             400: {

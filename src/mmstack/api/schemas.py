@@ -224,6 +224,18 @@ class SearchRequest(BaseModel):
     filters: SearchFilters | None = None
 
 
+class SearchClickRequest(BaseModel):
+    """A result opened from the results of a search (the console sends it): counted for
+    the query's click-through in the search analytics."""
+
+    model_config = STRICT
+
+    query: str = Field(min_length=1, max_length=8192, json_schema_extra=NOT_BLANK)
+    mode: Literal["hybrid", "keyword", "vector"] = Field(description="The search's, as answered")
+    rank: JsonInt = Field(ge=1, le=100, description="The result's place in the list, 1 = first")
+    first: bool = Field(True, description="The first result opened from this list")
+
+
 class AnchorOut(BaseModel):
     page_start: int | None
     page_end: int | None

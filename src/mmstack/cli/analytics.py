@@ -146,8 +146,9 @@ def stats(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Queries listed")] = 20,
     json_out: JsonOpt = False,
 ) -> None:
-    """The most searched queries, the queries that found nothing, and ingestion: files by
-    state, failures by reason, files and chunks finished per day."""
+    """The most searched queries (with the share whose results had one opened), the
+    queries that found nothing, and ingestion: files by state, failures by reason, files
+    and chunks finished per day."""
     first, last = _span(since, until)
     since_day, until_day = (first - EPOCH).days, (last - EPOCH).days
     with _readers() as (_, analytics):
@@ -170,7 +171,7 @@ def stats(
     for title, queries in (("top queries", top), ("queries that found nothing", empty)):
         print_table(
             f"{title}, {first} to {last}",
-            ["query", "searches", "found nothing", "users", "mean results", "mean s"],
+            ["query", "searches", "found nothing", "users", "mean results", "mean s", "opened"],
             [
                 [
                     q.query,
@@ -179,6 +180,7 @@ def stats(
                     q.users,
                     f"{q.mean_results:.1f}",
                     f"{q.mean_seconds:.3f}",
+                    f"{q.click_through:.0%}",
                 ]
                 for q in queries
             ],

@@ -410,6 +410,9 @@ class QueryStatsOut(BaseModel):
     users: int = Field(..., title="Users")
     mean_results: float = Field(..., title="Mean Results")
     mean_seconds: float = Field(..., title="Mean Seconds")
+    clicks: int = Field(..., title="Clicks")
+    click_through: float = Field(..., title="Click Through")
+    mean_click_rank: float | None = Field(..., title="Mean Click Rank")
 
 
 class QuestionIn(BaseModel):
@@ -452,6 +455,28 @@ class RecoveryCodesOut(BaseModel):
 
 class RefreshRequest(BaseModel):
     refresh_token: str = Field(..., max_length=1024, min_length=1, title="Refresh Token")
+
+
+class SearchClickRequest(BaseModel):
+    """
+    A result opened from the results of a search (the console sends it): counted for
+    the query's click-through in the search analytics.
+    """
+
+    query: str = Field(..., max_length=8192, min_length=1, title="Query")
+    mode: Literal["hybrid", "keyword", "vector"] = Field(
+        ..., description="The search's, as answered", title="Mode"
+    )
+    rank: int = Field(
+        ...,
+        description="The result's place in the list, 1 = first",
+        ge=1,
+        le=100,
+        title="Rank",
+    )
+    first: bool | None = Field(
+        True, description="The first result opened from this list", title="First"
+    )
 
 
 class CreatedAfter(RootModel[int]):

@@ -1,6 +1,6 @@
-"""Analytics of searches and ingestion: searches counted as they are made (off with
-`search.record_queries`), read back as top and zero-result queries, and ingestion's
-states, failures and daily throughput."""
+"""Analytics of searches and ingestion: searches and the results opened from them counted
+as they are made (off with `search.record_queries`), read back as top and zero-result
+queries with their click-through, and ingestion's states, failures and daily throughput."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from mmstack.store.analytics import (
     DAY,
     IngestionStats,
     QueryStats,
-    add_search,
+    add_counts,
+    click_counts,
     ingestion_stats,
     query_stats,
+    search_counts,
 )
 from mmstack.store.db import Database
 
@@ -26,24 +28,23 @@ BATCH: Final = 500
 
 
 @dataclass(frozen=True, slots=True)
-class _Search:
+class _Counts:
     day: int
     team_id: str
     user_id: str
     query: str
     mode: str
-    results: int
-    seconds: float
+    counts: dict[str, float]
 
 
 class Analytics:
-    """Searches are counted by a thread of their own, in batches: a search's answer never
-    waits for its count to be written."""
+    """Searches and clicks are counted by a thread of their own, in batches: a search's
+    answer never waits for its count to be written."""
 
     def __init__(self, db: Database, *, record_queries: bool = True) -> None:
         self._db = db
         self.record_queries = record_queries
-        self._pending: queue.Queue[_Search | None] = queue.Queue()
+        self._pending: queue.Queue[_Counts | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -51,10 +52,22 @@ class Analytics:
         self, *, team_id: str, user_id: str, query: str, mode: str, results: int, seconds: float
     ) -> None:
         """Count one search (soon: `flush` waits for it)."""
+        self._record(team_id, user_id, query, mode, search_counts(results, seconds))
+
+    def record_click(
+        self, *, team_id: str, user_id: str, query: str, mode: str, rank: int, first: bool
+    ) -> None:
+        """Count one result opened from the results of a search of `query` in `mode`, at
+        `rank` (1 = the first); `first`: the first one opened from that list."""
+        self._record(team_id, user_id, query, mode, click_counts(rank, first))
+
+    def _record(
+        self, team_id: str, user_id: str, query: str, mode: str, counts: dict[str, float]
+    ) -> None:
         if not self.record_queries or not query.strip():
             return
         day = int(time.time() // DAY)
-        self._pending.put(_Search(day, team_id, user_id, query, mode, results, seconds))
+        self._pending.put(_Counts(day, team_id, user_id, query, mode, counts))
         with self._lock:
             if self._writer is None:
                 self._writer = threading.Thread(
@@ -81,28 +94,27 @@ class Analytics:
                     batch.append(self._pending.get_nowait())
                 except queue.Empty:
                     break
-            searches = [s for s in batch if s is not None]
+            counted = [c for c in batch if c is not None]
             try:
-                if searches:
+                if counted:
                     with self._db.session(write=True) as session:
-                        for s in searches:
-                            add_search(
+                        for c in counted:
+                            add_counts(
                                 session,
                                 self._db,
-                                day=s.day,
-                                team_id=s.team_id,
-                                user_id=s.user_id,
-                                query=s.query,
-                                mode=s.mode,
-                                results=s.results,
-                                seconds=s.seconds,
+                                day=c.day,
+                                team_id=c.team_id,
+                                user_id=c.user_id,
+                                query=c.query,
+                                mode=c.mode,
+                                counts=c.counts,
                             )
             except Exception:  # a count lost is logged; searching goes on
-                log.exception("%d searches could not be counted", len(searches))
+                log.exception("%d searches or clicks could not be counted", len(counted))
             finally:
                 for _ in batch:
                     self._pending.task_done()
-            if len(searches) < len(batch):
+            if len(counted) < len(batch):
                 return
 
     def queries(

@@ -113,9 +113,7 @@ def _compose(values: dict[str, str], rules: str, out_dir: Path) -> list[Path]:
     return [*written, directory / ROTATION_RULES]
 
 
-def _kubernetes(
-    values: dict[str, str], rules: str, project: str, env: str, out_dir: Path
-) -> Path:
+def _kubernetes(values: dict[str, str], rules: str, project: str, env: str, out_dir: Path) -> Path:
     labels = {
         "app.kubernetes.io/part-of": project,
         "app.kubernetes.io/managed-by": "mmstack",

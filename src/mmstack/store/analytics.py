@@ -27,7 +27,18 @@ def normalized_query(text: str) -> str:
     return _SPACES.sub(" ", text).strip().lower()[:QUERY_CHARS]
 
 
-def add_search(
+COUNTERS: Final = (
+    "searches",
+    "zero_results",
+    "results",
+    "seconds",
+    "clicks",
+    "clicked_searches",
+    "click_rank_sum",
+)
+
+
+def add_counts(
     session: Session,
     db: Database,
     *,
@@ -36,32 +47,38 @@ def add_search(
     user_id: str,
     query: str,
     mode: str,
-    results: int,
-    seconds: float,
+    counts: dict[str, float],
 ) -> None:
-    """Count one search in its day's row."""
-    zero = 1 if results == 0 else 0
+    """Add `counts` (COUNTERS, each left out is 0) to the day's row of the query."""
+    values = {name: counts.get(name, 0) for name in COUNTERS}
     stmt = db.upsert(SearchUsage).values(
         day=day,
         team_id=team_id,
         user_id=user_id,
         query=normalized_query(query),
         mode=mode,
-        searches=1,
-        zero_results=zero,
-        results=results,
-        seconds=seconds,
+        **values,
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=["day", "team_id", "user_id", "query", "mode"],
-        set_={
-            "searches": SearchUsage.searches + 1,
-            "zero_results": SearchUsage.zero_results + zero,
-            "results": SearchUsage.results + results,
-            "seconds": SearchUsage.seconds + seconds,
-        },
+        set_={name: getattr(SearchUsage, name) + value for name, value in values.items() if value},
     )
     session.execute(stmt)
+
+
+def search_counts(results: int, seconds: float) -> dict[str, float]:
+    """One search's counts."""
+    return {
+        "searches": 1,
+        "zero_results": 1 if results == 0 else 0,
+        "results": results,
+        "seconds": seconds,
+    }
+
+
+def click_counts(rank: int, first: bool) -> dict[str, float]:
+    """One result opened, at `rank` (1 = first); `first`: the first opened of its search."""
+    return {"clicks": 1, "clicked_searches": 1 if first else 0, "click_rank_sum": rank}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +89,9 @@ class QueryStats:
     users: int
     mean_results: float
     mean_seconds: float
+    clicks: int  # results opened from these searches' lists
+    click_through: float  # the share of searches with a result opened
+    mean_click_rank: float | None  # of the results opened (1 = the first)
 
 
 def query_stats(
@@ -96,6 +116,9 @@ def query_stats(
             func.count(func.distinct(SearchUsage.user_id)),
             func.sum(SearchUsage.results),
             func.sum(SearchUsage.seconds),
+            func.sum(SearchUsage.clicks),
+            func.sum(SearchUsage.clicked_searches),
+            func.sum(SearchUsage.click_rank_sum),
         )
         .where(SearchUsage.day >= since_day, SearchUsage.day <= until_day)
         .group_by(SearchUsage.query)
@@ -106,11 +129,13 @@ def query_stats(
         stmt = stmt.where(SearchUsage.team_id.in_(team_ids))
     if user_ids is not None:
         stmt = stmt.where(SearchUsage.user_id.in_(user_ids))
-    if zero_only:
-        stmt = stmt.having(zero > 0)
+    # Rows of results opened on a day the query was not searched have no searches.
+    stmt = stmt.having((zero > 0) if zero_only else (searches > 0))
     found = []
-    for query, count, zeros, users, results, seconds in session.execute(stmt):
-        count = int(count)
+    for query, count, zeros, users, results, seconds, clicks, clicked, ranks in session.execute(
+        stmt
+    ):
+        count, clicks = int(count), int(clicks)
         found.append(
             QueryStats(
                 query=query,
@@ -119,6 +144,9 @@ def query_stats(
                 users=int(users),
                 mean_results=int(results) / count,
                 mean_seconds=float(seconds) / count,
+                clicks=clicks,
+                click_through=min(1.0, int(clicked) / count),
+                mean_click_rank=int(ranks) / clicks if clicks else None,
             )
         )
     return found

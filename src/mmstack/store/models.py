@@ -413,8 +413,9 @@ class UsageLatency(Base):
 
 class SearchUsage(Base):
     """How often a query (normalized: lower case, spaces collapsed) was searched on a UTC
-    day by a user of a team, in a mode, how many of those found nothing, and the results
-    and seconds they took in all: top and zero-result queries are read from these."""
+    day by a user of a team, in a mode, how many of those found nothing, the results and
+    seconds they took in all, and the results opened: top and zero-result queries and
+    click-through are read from these."""
 
     __tablename__ = "search_usage"
     __table_args__ = (Index("ix_search_usage_team", "team_id", "day"),)
@@ -428,6 +429,11 @@ class SearchUsage(Base):
     zero_results: Mapped[int] = mapped_column(Integer, default=0)
     results: Mapped[int] = mapped_column(BigInteger, default=0)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    # Results opened from the console's result list: every one, the searches that had one
+    # opened at least, and the sum of their ranks (1 = first), for click-through.
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    clicked_searches: Mapped[int] = mapped_column(Integer, default=0)
+    click_rank_sum: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class StoredResponse(Base):

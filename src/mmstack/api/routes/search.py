@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from mmstack.api.deps import (
     AnalyticsDep,
@@ -12,8 +12,14 @@ from mmstack.api.deps import (
     SettingsDep,
     authorize,
 )
-from mmstack.api.schemas import SearchRequest, SearchResponse, SearchResultOut
+from mmstack.api.schemas import (
+    SearchClickRequest,
+    SearchRequest,
+    SearchResponse,
+    SearchResultOut,
+)
 from mmstack.auth.roles import EndpointGroup, Permission
+from mmstack.errors import InvalidRequestError
 from mmstack.index.filters import SearchFilter, media_type_filter
 
 router = APIRouter(
@@ -56,3 +62,22 @@ def search(
         seconds=time.perf_counter() - started,
     )
     return SearchResponse(query=body.query, mode=mode, data=[SearchResultOut.of(h) for h in hits])
+
+
+@router.post("/search/clicks", status_code=204, response_class=Response)
+def search_click(
+    body: SearchClickRequest, analytics: AnalyticsDep, principal: PrincipalDep
+) -> Response:
+    """Count a result opened from a search's results (click-through in `/api/stats/search`;
+    nothing is kept with `search.record_queries` off)."""
+    if not body.query.strip():
+        raise InvalidRequestError("query must not be empty", param="query")
+    analytics.record_click(
+        team_id=principal.team_id,
+        user_id=principal.user_id,
+        query=body.query,
+        mode=body.mode,
+        rank=body.rank,
+        first=body.first,
+    )
+    return Response(status_code=204)

@@ -28,6 +28,9 @@ class QueryStatsOut(BaseModel):
     users: int
     mean_results: float
     mean_seconds: float
+    clicks: int  # results opened from these searches (POST /api/search/clicks)
+    click_through: float  # the share of the searches with a result opened
+    mean_click_rank: float | None  # of the results opened, 1 = the first
 
 
 class IngestionDayOut(BaseModel):
@@ -77,6 +80,9 @@ def search_stats(
                 users=q.users,
                 mean_results=q.mean_results,
                 mean_seconds=q.mean_seconds,
+                clicks=q.clicks,
+                click_through=q.click_through,
+                mean_click_rank=q.mean_click_rank,
             )
             for q in found
         ]

@@ -1,7 +1,7 @@
 // One search box over the team's files: results with the matching words marked, where each
 // one is (page, region, second) and a picture of it; filters with counts.
 
-import { useState } from "../vendor/htm-preact.js";
+import { useRef, useState } from "../vendor/htm-preact.js";
 import { api } from "../api.js";
 import { ErrorLine, formatSeconds, html, useLoad } from "../ui.js";
 import { SourceViewer } from "./viewer.js";
@@ -21,6 +21,7 @@ export function SearchPage() {
   const [busy, setBusy] = useState(false);
   const [viewing, setViewing] = useState(null);
   const [chosen, setChosen] = useState({ collections: new Set(), modalities: new Set() });
+  const openedFrom = useRef(null); // the results a result was last opened from
 
   async function submit(event) {
     event.preventDefault();
@@ -47,6 +48,15 @@ export function SearchPage() {
     } finally {
       setBusy(false);
     }
+  }
+
+  function open(hit, index) {
+    setViewing(targetOfHit(hit));
+    // Counted for the search analytics' click-through; a count lost is not the user's concern.
+    const first = openedFrom.current !== results;
+    openedFrom.current = results;
+    const click = { query: results.query, mode: results.mode, rank: index + 1, first };
+    api("api/search/clicks", { method: "POST", json: click }).catch(() => {});
   }
 
   function toggle(kind, value) {
@@ -97,10 +107,10 @@ export function SearchPage() {
       ? html`<p role="status" class="muted">${hits.length ? `${hits.length} ${hits.length === 1 ? "result" : "results"} for “${results.query}”` : `Nothing found for “${results.query}”.`}</p>`
       : null}
     <ol class="results">
-      ${hits.map((hit) => html`<li key=${hit.chunk_id} data-testid="search-result">
+      ${hits.map((hit, index) => html`<li key=${hit.chunk_id} data-testid="search-result">
         <${Thumb} path=${hit.thumbnail_url} alt="" />
         <div class="result-body">
-          <button type="button" class="link result-title" onClick=${() => setViewing(targetOfHit(hit))}>${hit.filename}</button>
+          <button type="button" class="link result-title" onClick=${() => open(hit, index)}>${hit.filename}</button>
           <span class="muted small">${[names.get(hit.collection_id), anchorText(hit)].filter(Boolean).map((part) => ` · ${part}`).join("")}</span>
           <p class="snippet">${highlight(hit.text, results.query)}</p>
         </div>
