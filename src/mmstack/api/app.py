@@ -18,6 +18,7 @@ from mmstack import __version__, metrics, telemetry
 from mmstack.api.access_log import AccessLogMiddleware
 from mmstack.api.audit_middleware import AuditMiddleware
 from mmstack.api.errors import install_error_handlers
+from mmstack.api.mcp_endpoint import install_mcp, start_mcp
 from mmstack.api.middleware import RequestIdMiddleware
 from mmstack.api.openapi import install_openapi
 from mmstack.api.request_limits import RequestLimitsMiddleware
@@ -55,7 +56,8 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
             app.state.transcriptions = anyio.Semaphore(settings.http.transcriptions_at_once)
             stack.warm_in_background()
             try:
-                yield
+                async with start_mcp(app):
+                    yield
             finally:
                 # Upstream clients belong to this event loop: close them on it.
                 await stack.llm.aclose()
@@ -88,6 +90,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.http.trusted_proxies)
     install_error_handlers(app)
     install_openapi(app)
+    install_mcp(app)
     for module in (
         health,
         prometheus,

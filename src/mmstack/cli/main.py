@@ -15,11 +15,13 @@ import typer
 from mmstack import __version__
 from mmstack.cli.accounts import keys_app, users_app
 from mmstack.cli.analytics import stats, usage
+from mmstack.cli.ask_command import ask_command
 from mmstack.cli.backup import backup_app
 from mmstack.cli.collections import collections_app
 from mmstack.cli.deploy import deploy_app
 from mmstack.cli.doctor import doctor
 from mmstack.cli.maintenance import migrate, reconcile, wipe
+from mmstack.cli.mcp import mcp
 from mmstack.cli.models import models_app
 from mmstack.cli.options import JsonOpt, cli_settings, opened_stack, options
 from mmstack.cli.output import console, fail, print_json, print_table
@@ -47,8 +49,9 @@ for group, name in [
     (deploy_app, "deploy"), (retention_app, "retention"), (backup_app, "backup"),
 ]:  # fmt: skip
     app.add_typer(group, name=name)
-for command in (migrate, reconcile, wipe, doctor, usage, stats):
+for command in (migrate, reconcile, wipe, doctor, usage, stats, mcp):
     app.command()(command)
+app.command(name="ask")(ask_command)
 
 
 def _print_version(value: bool) -> None:
@@ -369,32 +372,3 @@ def search(
         snippet = " ".join(hit.text.split())
         console.print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}", highlight=False)
     console.print(f"[dim]{len(hits)} results in {elapsed:.1f} ms[/dim]")
-
-
-@app.command()
-def ask(
-    question: str,
-    collection: Annotated[
-        list[str] | None, typer.Option("--collection", "-c", help="Answer from these only")
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(help="Chat model or alias (default: answer.model, llm.default_model)"),
-    ] = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Answer a question from the ingested files: the answer streams, then its sources."""
-    import asyncio
-
-    from mmstack.cli import ask as asking
-
-    with opened_stack() as stack:
-        try:
-            ids = [stack.collections.resolve_id(c) for c in collection] if collection else None
-            answer = asyncio.run(asking.ask(stack, question, ids, model, echo=not json_out))
-        except MMStackError as exc:
-            fail(exc.message)
-    if json_out:
-        print_json(asking.answer_dict(answer))
-    else:
-        asking.print_sources(answer)
