@@ -997,8 +997,10 @@ export interface paths {
         /**
          * Create Response
          * @description A model response to text input, over the chat models; the `file_search` tool answers
-         *     from vector stores. Streamed as the Responses API's semantic events. Kept (`store`,
-         *     the default) for retrieval and for the next turn (`previous_response_id`).
+         *     from vector stores; function tools' calls are returned as `function_call` items, and a
+         *     `function_call_output` item in the next request's input continues the turn. Streamed
+         *     as the Responses API's semantic events. Kept (`store`, the default) for retrieval and
+         *     for the next turn (`previous_response_id`).
          */
         post: operations["create_response_v1_responses_post"];
         delete?: never;
@@ -1888,6 +1890,33 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * FunctionCallItem
+         * @description A call the model asks the client to make; its `function_call_output` (same
+         *     `call_id`) continues the conversation.
+         */
+        FunctionCallItem: {
+            /** Arguments */
+            arguments: string;
+            /** Call Id */
+            call_id: string;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Status
+             * @default completed
+             * @enum {string}
+             */
+            status: "in_progress" | "completed" | "incomplete";
+            /**
+             * Type
+             * @default function_call
+             * @constant
+             */
+            type: "function_call";
+        };
         /** ImagePart */
         ImagePart: {
             image_url: components["schemas"]["ImageUrl"];
@@ -1943,10 +1972,23 @@ export interface components {
             /** Until */
             until: string;
         };
-        /** InputItem */
+        /**
+         * InputItem
+         * @description A message, or a function call the model made (`function_call`: `call_id`, `name`,
+         *     `arguments`) and what the client's function returned (`function_call_output`:
+         *     `call_id`, `output`).
+         */
         InputItem: {
+            /** Arguments */
+            arguments?: string | null;
+            /** Call Id */
+            call_id?: string | null;
             /** Content */
             content?: string | components["schemas"]["InputPart"][] | null;
+            /** Name */
+            name?: string | null;
+            /** Output */
+            output?: string | components["schemas"]["InputPart"][] | null;
             /** Role */
             role?: ("user" | "assistant" | "system" | "developer") | null;
             /**
@@ -2776,7 +2818,7 @@ export interface components {
              */
             object: "response";
             /** Output */
-            output?: (components["schemas"]["OutputMessage"] | components["schemas"]["FileSearchCall"])[];
+            output?: (components["schemas"]["OutputMessage"] | components["schemas"]["FileSearchCall"] | components["schemas"]["FunctionCallItem"])[];
             /**
              * Parallel Tool Calls
              * @default true

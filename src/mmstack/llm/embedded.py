@@ -21,12 +21,14 @@ import httpx
 from pydantic import ValidationError
 
 from mmstack.llm.assemble import CompletionAssembler
+from mmstack.llm.backend import ChatStream
 from mmstack.llm.errors import (
     BackendFailedError,
     ImageInputNotSupportedError,
     ToolsTooLargeError,
 )
 from mmstack.llm.llama import Json, LlamaModel, LlamaOptions
+from mmstack.llm.tool_recovery import RecoveredToolCalls, answered_calls, tool_names
 from mmstack.llm.types import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 from mmstack.models.registry import ModelRegistry, ModelSpec, ModelUnavailableError
 
@@ -192,7 +194,7 @@ class EmbeddedBackend:
             await stream.aclose()
         return assembler.completion(request.model)
 
-    async def stream(self, request: ChatCompletionRequest) -> EmbeddedStream:
+    async def stream(self, request: ChatCompletionRequest) -> ChatStream:
         if request.has_images():
             raise ImageInputNotSupportedError(request.model)
         model = await self.load(request.model)
@@ -207,7 +209,18 @@ class EmbeddedBackend:
         except BaseException:
             await stream.aclose()
             raise
-        return stream
+        names = tool_names(request.tools) if request.tool_choice != "none" else set()
+        if not names:
+            return stream
+
+        async def without_tools() -> ChatStream:
+            body = request.body()
+            for name in ("tools", "tool_choice", "parallel_tool_calls"):
+                body.pop(name, None)
+            return await self.stream(ChatCompletionRequest.model_validate(body))
+
+        answered = answered_calls(request.messages)
+        return RecoveredToolCalls(stream, names, answered=answered, without_tools=without_tools)
 
     async def _fit_tools(
         self, model: LlamaModel, request: ChatCompletionRequest

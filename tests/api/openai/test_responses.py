@@ -156,12 +156,20 @@ def test_refusals_and_errors(llm_client: openai.OpenAI) -> None:
     assert (no_store.status_code, no_store.code) == (404, "not_found")
     assert "vs_reports" in no_store.message
     function = {"type": "function", "name": "f", "parameters": {"type": "object"}}
-    assert "file_search tool only" in refused(tools=[function]).message
+    assert "not supported" in refused(tools=[{"type": "web_search"}]).message
+    assert "cannot be combined" in refused(tools=[FILE_SEARCH, function]).message
+    assert refused(tools=[{"type": "function", "name": "bad name"}]).param == "tools[0].name"
+    assert "distinct names" in refused(tools=[function, function]).message
+    assert refused(tools=[function], tool_choice="sometimes").param == "tool_choice"
     assert refused(tools=[{"type": "file_search"}]).param == "tools[0].vector_store_ids"
     unknown_previous = refused(previous_response_id="resp_1")
     assert (unknown_previous.status_code, unknown_previous.param) == (404, "previous_response_id")
-    item = {"type": "function_call_output", "call_id": "c", "output": "x"}
-    assert refused(input=[item]).param == "input[0]"
+    for item in (
+        {"type": "function_call_output", "call_id": "c"},
+        {"type": "function_call", "call_id": "c", "arguments": "{}"},
+        {"type": "item_reference", "id": "msg_1"},
+    ):
+        assert refused(input=[item]).param == "input[0]"
     pdf = {"type": "input_file", "file_id": "file-1"}
     assert "file_search" in refused(input=[{"role": "user", "content": [pdf]}]).message
 
@@ -302,3 +310,114 @@ def test_file_search_goes_through_the_grounding_seam(
         model="echo", input="hi", tools=[FILE_SEARCH], tool_choice="none"
     )
     assert plain.output_text == "echo: hi"
+
+
+WEATHER: Any = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city now",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+def test_function_calls_are_items_and_their_outputs_continue_the_turn(
+    llm_client: openai.OpenAI, fake_upstream: FakeUpstream, upstream_server: LiveServer
+) -> None:
+    """The `tools` model of the fake upstream calls the first tool; its call comes back as
+    a function_call item, and the client's function_call_output (with
+    previous_response_id, or the whole exchange as input) reaches the model as chat's
+    assistant tool_calls and tool message."""
+    first = llm_client.responses.create(model="tools", input="Weather in Paris?", tools=[WEATHER])
+    sent = fake_upstream.bodies[-1]
+    assert sent["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "The weather in a city now",
+                "parameters": WEATHER["parameters"],
+            },
+        }
+    ]
+    assert sent["tool_choice"] == "auto"
+    [call] = first.output
+    assert call.type == "function_call"
+    assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "Paris"})
+    assert call.call_id
+    assert first.output_text == ""
+
+    output: Any = {"type": "function_call_output", "call_id": call.call_id, "output": "22 C, sunny"}
+    second = llm_client.responses.create(
+        model="echo", input=[output], tools=[WEATHER], previous_response_id=first.id
+    )
+    assert second.status == "completed"
+    assert fake_upstream.bodies[-1]["messages"] == [
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call.call_id,
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": call.arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call.call_id, "content": "22 C, sunny"},
+    ]
+
+    # Without a stored response: the exchange as input, the calls of one turn together.
+    exchange: Any = [
+        {"role": "user", "content": "Weather in Paris and Rome?"},
+        {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
+        {"type": "function_call", "call_id": "c2", "name": "get_weather", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "22 C"},
+        {
+            "type": "function_call_output",
+            "call_id": "c2",
+            "output": [{"type": "input_text", "text": "18 C"}],
+        },
+    ]
+    llm_client.responses.create(
+        model="echo",
+        input=exchange,
+        tools=[WEATHER],
+        tool_choice={"type": "function", "name": "get_weather"},
+        store=False,
+    )
+    sent = fake_upstream.bodies[-1]
+    assert sent["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "tool", "tool"]
+    assert [c["id"] for c in sent["messages"][1]["tool_calls"]] == ["c1", "c2"]
+    assert sent["messages"][3] == {"role": "tool", "tool_call_id": "c2", "content": "18 C"}
+
+    # Streamed: the call is an item of its own, its arguments come in fragments.
+    events = _wire_events(
+        upstream_server, {"model": "tools", "input": "Weather?", "tools": [WEATHER], "stream": True}
+    )
+    types = _collapse([e["type"] for e in events])
+    assert types == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    deltas = [e["delta"] for e in events if e["type"].endswith("arguments.delta")]
+    assert len(deltas) > 1
+    done = next(e for e in events if e["type"] == "response.function_call_arguments.done")
+    assert done["arguments"] == "".join(deltas)
+    assert json.loads(done["arguments"]) == {"city": "Paris"}
+    final = events[-1]["response"]
+    assert [item["type"] for item in final["output"]] == ["function_call"]
+    assert final["output"][0]["arguments"] == done["arguments"]
+    with llm_client.responses.stream(model="tools", input="Weather?", tools=[WEATHER]) as stream:
+        streamed = stream.get_final_response()
+    assert streamed.output[0].type == "function_call"

@@ -21,6 +21,7 @@ from mmstack.api.routes.openai.responses_request import (
 )
 from mmstack.api.routes.openai.schemas.common import Deleted
 from mmstack.api.routes.openai.schemas.responses import (
+    FunctionCallItem,
     OutputMessage,
     ResponseObject,
     ResponsesRequest,
@@ -43,8 +44,10 @@ async def create_response(
     body: ResponsesRequest, request: Request, answers: AnswersDep, stored: StoredResponsesDep
 ) -> Response:
     """A model response to text input, over the chat models; the `file_search` tool answers
-    from vector stores. Streamed as the Responses API's semantic events. Kept (`store`,
-    the default) for retrieval and for the next turn (`previous_response_id`)."""
+    from vector stores; function tools' calls are returned as `function_call` items, and a
+    `function_call_output` item in the next request's input continues the turn. Streamed
+    as the Responses API's semantic events. Kept (`store`, the default) for retrieval and
+    for the next turn (`previous_response_id`)."""
     history = None
     if body.previous_response_id is not None:
         history = await run_in_threadpool(stored.conversation, body.previous_response_id)
@@ -87,11 +90,23 @@ def delete_response(response_id: str, stored: StoredResponsesDep) -> Deleted:
 
 
 def _answer(response: ResponseObject) -> dict[str, Any]:
-    """The response's answer as the assistant's turn of the conversation."""
+    """The response's answer as the assistant's turn of the conversation: its text, and
+    the function calls it made (their outputs come in the next request's input)."""
     text = "".join(
         part.text
         for item in response.output
         if isinstance(item, OutputMessage)
         for part in item.content
     )
-    return {"role": "assistant", "content": text}
+    calls = [
+        {
+            "id": item.call_id,
+            "type": "function",
+            "function": {"name": item.name, "arguments": item.arguments},
+        }
+        for item in response.output
+        if isinstance(item, FunctionCallItem)
+    ]
+    if not calls:
+        return {"role": "assistant", "content": text}
+    return {"role": "assistant", "content": text or None, "tool_calls": calls}

@@ -1,15 +1,18 @@
 """A streamed chat completion as the Responses API's semantic events.
 
 response.created, response.in_progress, (the file_search call's item and events, when the
-tool was used), output_item.added, content_part.added, output_text.delta per text chunk
-(output_text.annotation.added per citation), output_text.done, content_part.done,
-output_item.done, then response.completed (or response.incomplete when the answer hit
-max_output_tokens). A failure midway sends an `error` event and response.failed.
+tool was used), then for the message: output_item.added, content_part.added,
+output_text.delta per text chunk (output_text.annotation.added per citation),
+output_text.done, content_part.done, output_item.done; for each function call the model
+makes: output_item.added, function_call_arguments.delta per fragment,
+function_call_arguments.done, output_item.done; then response.completed (or
+response.incomplete when the answer hit max_output_tokens). A failure midway sends an
+`error` event and response.failed.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,12 +21,14 @@ from mmstack.api.errors import error_response
 from mmstack.api.routes.openai.event_stream import sse_event
 from mmstack.api.routes.openai.responses_output import ResponseBuilder, annotations_of
 from mmstack.api.routes.openai.schemas.responses import (
+    FunctionCallItem,
+    OutputItem,
     OutputMessage,
     OutputText,
     ResponseObject,
 )
 from mmstack.llm.backend import ChatStream
-from mmstack.llm.types import Usage
+from mmstack.llm.types import ToolCall, Usage
 
 
 class _Events:
@@ -54,20 +59,14 @@ async def response_events(
     yield event("response.in_progress", response=_json(builder.response()))
     index = 0
     if builder.searched:
-        call = builder.search_call()
-        started = call.model_copy(update={"status": "in_progress"})
+        search = builder.search_call()
+        started = search.model_copy(update={"status": "in_progress"})
         yield event("response.output_item.added", output_index=0, item=_json(started))
         for stage in ("in_progress", "searching", "completed"):
-            yield event(f"response.file_search_call.{stage}", output_index=0, item_id=call.id)
-        yield event("response.output_item.done", output_index=0, item=_json(call))
+            yield event(f"response.file_search_call.{stage}", output_index=0, item_id=search.id)
+        yield event("response.output_item.done", output_index=0, item=_json(search))
         index = 1
-    where: dict[str, Any] = {"item_id": builder.message_id, "output_index": index}
-    opened = OutputMessage(id=builder.message_id)
-    yield event("response.output_item.added", output_index=index, item=_json(opened))
-    yield event("response.content_part.added", **where, content_index=0, part=_json(OutputText()))
-
-    text: list[str] = []
-    annotations: list[dict[str, Any]] = []
+    items = _Items(builder, event, first_index=index)
     usage: Usage | None = None
     finish: str | None = None
     try:
@@ -77,45 +76,152 @@ async def response_events(
                 if choice.index != 0:
                     continue
                 if choice.delta.content:
-                    text.append(choice.delta.content)
-                    yield event(
-                        "response.output_text.delta",
-                        **where,
-                        content_index=0,
-                        delta=choice.delta.content,
-                        logprobs=[],
-                    )
+                    for sent in items.text(choice.delta.content):
+                        yield sent
                 for annotation in annotations_of(choice.delta.model_extra):
-                    yield event(
-                        "response.output_text.annotation.added",
-                        **where,
-                        content_index=0,
-                        annotation_index=len(annotations),
-                        annotation=annotation,
-                    )
-                    annotations.append(annotation)
+                    for sent in items.annotation(annotation):
+                        yield sent
+                for call in choice.delta.tool_calls or ():
+                    for sent in items.call(call):
+                        yield sent
                 finish = choice.finish_reason or finish
     except Exception as exc:  # the status line is sent: the failure goes in the stream
         error = error_response(exc)[1]["error"]
         assert isinstance(error, dict)
         yield event("error", code=error["code"], message=error["message"], param=error["param"])
-        cut = builder.message("".join(text), annotations, None)
         failed = builder.response(
             "failed",
-            builder.output(cut.model_copy(update={"status": "incomplete"})),
+            items.output(None, cut=True),
             error={"code": "server_error", "message": error["message"]},
         )
         yield event("response.failed", response=_json(failed))
         return
 
-    message = builder.message("".join(text), annotations, finish)
-    part = message.content[0]
-    yield event("response.output_text.done", **where, content_index=0, text=part.text, logprobs=[])
-    yield event("response.content_part.done", **where, content_index=0, part=_json(part))
-    yield event("response.output_item.done", output_index=index, item=_json(message))
-    output = builder.output(message)
-    final = builder.response("completed", output, usage=usage, finish_reason=finish)
+    for sent in items.close(finish):
+        yield sent
+    final = builder.response("completed", items.output(finish), usage=usage, finish_reason=finish)
     if on_done is not None:
         await on_done(final)
     done = "response.completed" if final.status == "completed" else "response.incomplete"
     yield event(done, response=_json(final))
+
+
+class _Items:
+    """The message and the function calls of a streamed answer, each an output item opened
+    when its first delta comes (the message at the end when nothing else came)."""
+
+    def __init__(self, builder: ResponseBuilder, event: _Events, *, first_index: int) -> None:
+        self._builder = builder
+        self._event = event
+        self._next_index = first_index
+        self._message_index: int | None = None
+        self._text: list[str] = []
+        self._annotations: list[dict[str, Any]] = []
+        self._calls: dict[int, tuple[int, FunctionCallItem, list[str]]] = {}
+
+    def _where(self) -> dict[str, Any]:
+        return {"item_id": self._builder.message_id, "output_index": self._message_index}
+
+    def _open_message(self) -> Iterator[bytes]:
+        if self._message_index is not None:
+            return
+        self._message_index, self._next_index = self._next_index, self._next_index + 1
+        opened = OutputMessage(id=self._builder.message_id)
+        yield self._event(
+            "response.output_item.added", output_index=self._message_index, item=_json(opened)
+        )
+        yield self._event(
+            "response.content_part.added",
+            **self._where(),
+            content_index=0,
+            part=_json(OutputText()),
+        )
+
+    def text(self, delta: str) -> Iterator[bytes]:
+        yield from self._open_message()
+        self._text.append(delta)
+        yield self._event(
+            "response.output_text.delta", **self._where(), content_index=0, delta=delta, logprobs=[]
+        )
+
+    def annotation(self, annotation: dict[str, Any]) -> Iterator[bytes]:
+        yield from self._open_message()
+        yield self._event(
+            "response.output_text.annotation.added",
+            **self._where(),
+            content_index=0,
+            annotation_index=len(self._annotations),
+            annotation=annotation,
+        )
+        self._annotations.append(annotation)
+
+    def call(self, delta: ToolCall) -> Iterator[bytes]:
+        position = int((delta.model_extra or {}).get("index", len(self._calls)))
+        function = delta.function
+        if position not in self._calls:
+            name = (function.name if function else None) or ""
+            item = self._builder.function_call(delta.id, name, "", done=False)
+            self._calls[position] = (self._next_index, item, [])
+            self._next_index += 1
+            yield self._event(
+                "response.output_item.added",
+                output_index=self._calls[position][0],
+                item=_json(item),
+            )
+        index, item, arguments = self._calls[position]
+        if function is not None and function.arguments:
+            arguments.append(function.arguments)
+            yield self._event(
+                "response.function_call_arguments.delta",
+                item_id=item.id,
+                output_index=index,
+                delta=function.arguments,
+            )
+
+    def _message(self, finish: str | None) -> OutputMessage | None:
+        if self._message_index is None:
+            return None
+        return self._builder.message("".join(self._text), self._annotations, finish)
+
+    def _finished_calls(self) -> list[tuple[int, FunctionCallItem]]:
+        return [
+            (
+                index,
+                item.model_copy(update={"arguments": "".join(arguments), "status": "completed"}),
+            )
+            for index, item, arguments in sorted(self._calls.values(), key=lambda c: c[0])
+        ]
+
+    def close(self, finish: str | None) -> Iterator[bytes]:
+        if self._message_index is None and not self._calls:
+            yield from self._open_message()  # an answer of no text is still a message
+        message = self._message(finish)
+        if message is not None:
+            part = message.content[0]
+            where = self._where()
+            yield self._event(
+                "response.output_text.done", **where, content_index=0, text=part.text, logprobs=[]
+            )
+            yield self._event(
+                "response.content_part.done", **where, content_index=0, part=_json(part)
+            )
+            yield self._event(
+                "response.output_item.done", output_index=self._message_index, item=_json(message)
+            )
+        for index, item in self._finished_calls():
+            yield self._event(
+                "response.function_call_arguments.done",
+                item_id=item.id,
+                output_index=index,
+                name=item.name,
+                arguments=item.arguments,
+            )
+            yield self._event("response.output_item.done", output_index=index, item=_json(item))
+
+    def output(self, finish: str | None, *, cut: bool = False) -> list[OutputItem]:
+        """The items in their order (`cut`: the stream failed, the message is incomplete)."""
+        message = self._message(finish)
+        if message is not None and cut:
+            message = message.model_copy(update={"status": "incomplete"})
+        calls = [item for _, item in self._finished_calls()]
+        return self._builder.output(message, calls)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from mmstack.api.routes.openai.schemas.responses import (
     FileSearchCall,
+    FunctionCallItem,
+    OutputItem,
     OutputMessage,
     OutputText,
     ResponseObject,
@@ -16,7 +19,7 @@ from mmstack.api.routes.openai.schemas.responses import (
     ResponseUsage,
     Status,
 )
-from mmstack.llm.types import ChatCompletion, Usage
+from mmstack.llm.types import ChatCompletion, ToolCall, Usage
 
 # Chat finish reasons that leave a response incomplete, with the Responses API's reason.
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -60,7 +63,7 @@ class ResponseBuilder:
     def response(
         self,
         status: Status = "in_progress",
-        output: list[OutputMessage | FileSearchCall] | None = None,
+        output: list[OutputItem] | None = None,
         *,
         usage: Usage | None = None,
         finish_reason: str | None = None,
@@ -108,8 +111,27 @@ class ResponseBuilder:
         content = [OutputText(text=text, annotations=annotations)]
         return OutputMessage(id=self.message_id, status=status, content=content)
 
-    def output(self, message: OutputMessage) -> list[OutputMessage | FileSearchCall]:
-        return [self.search_call(), message] if self.searched else [message]
+    def function_call(
+        self, call_id: str | None, name: str, arguments: str, *, done: bool = True
+    ) -> FunctionCallItem:
+        """An item for a call the model made (`call_id` made up when the model gave none)."""
+        return FunctionCallItem(
+            id=f"fc_{uuid.uuid4().hex}",
+            call_id=call_id or f"call_{uuid.uuid4().hex}",
+            name=name,
+            arguments=arguments,
+            status="completed" if done else "in_progress",
+        )
+
+    def output(
+        self, message: OutputMessage | None, calls: Sequence[FunctionCallItem] = ()
+    ) -> list[OutputItem]:
+        """The items in order: the file search, the message (none when the model only
+        called functions), the function calls."""
+        items: list[OutputItem] = [self.search_call()] if self.searched else []
+        if message is not None:
+            items.append(message)
+        return [*items, *calls]
 
     def completed(self, completion: ChatCompletion) -> ResponseObject:
         """The response to a whole (non-streamed) answer."""
@@ -117,10 +139,16 @@ class ResponseBuilder:
         text = (choice.message.content or "") if choice else ""
         annotations = annotations_of(choice.message.model_extra) if choice else []
         finish = choice.finish_reason if choice else None
-        message = self.message(text, annotations, finish)
+        calls = [self._call_of(c) for c in (choice.message.tool_calls or [])] if choice else []
+        message = self.message(text, annotations, finish) if text or not calls else None
         return self.response(
-            "completed", self.output(message), usage=completion.usage, finish_reason=finish
+            "completed", self.output(message, calls), usage=completion.usage, finish_reason=finish
         )
+
+    def _call_of(self, call: ToolCall) -> FunctionCallItem:
+        function = call.function
+        name = (function.name if function else None) or ""
+        return self.function_call(call.id, name, (function.arguments if function else "") or "")
 
 
 def _usage(usage: Usage | None) -> ResponseUsage | None:

@@ -1,4 +1,5 @@
-"""A Responses API request as a chat-completions request, and its retrieval scope."""
+"""A Responses API request as a chat-completions request (function tools and their calls
+included), and its retrieval scope."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pydantic import ValidationError
 
 from mmstack.api.routes.openai.schemas.responses import (
     FileSearchTool,
+    FunctionTool,
     InputItem,
     InputPart,
     ResponsesRequest,
@@ -40,6 +42,12 @@ def chat_request(
         "response_format": _response_format(body.text),
     }
     fields.update({name: value for name, value in optional.items() if value is not None})
+    functions = _tools(body)[1]
+    if functions:
+        fields["tools"] = [_chat_tool(tool) for tool in functions]
+        fields["tool_choice"] = _chat_tool_choice(body.tool_choice)
+        if (parallel := (body.model_extra or {}).get("parallel_tool_calls")) is not None:
+            fields["parallel_tool_calls"] = parallel
     try:
         return ChatCompletionRequest.model_validate(fields)
     except ValidationError as exc:
@@ -48,24 +56,15 @@ def chat_request(
 
 def retrieval_scope(body: ResponsesRequest) -> RetrievalScope | None:
     """The `file_search` tool's scope; None without one, or when `tool_choice` is `none`."""
-    searches: list[FileSearchTool] = []
-    for n, tool in enumerate(body.tools):
-        if tool.get("type") != "file_search":
-            raise InvalidRequestError(
-                f"tools[{n}]: tool type '{tool.get('type')}' is not supported; "
-                "mmstack's Responses API serves the file_search tool only",
-                param=f"tools[{n}].type",
-            )
-        try:
-            searches.append(FileSearchTool.model_validate(tool))
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(p) for p in error["loc"])
-            raise InvalidRequestError(
-                f"tools[{n}].{where}: {error['msg']}", param=f"tools[{n}].{where}"
-            ) from None
+    searches, functions = _tools(body)
     if len(searches) > 1:
         raise InvalidRequestError("give at most one file_search tool", param="tools")
+    if searches and functions:
+        raise InvalidRequestError(
+            "file_search and function tools cannot be combined in one request: answers from "
+            "vector stores are written by mmstack, not by the model's function calls",
+            param="tools",
+        )
     if not searches or body.tool_choice == "none":
         return None
     search = searches[0]
@@ -78,12 +77,99 @@ def retrieval_scope(body: ResponsesRequest) -> RetrievalScope | None:
     return RetrievalScope(search.vector_store_ids, search.max_num_results, flt)
 
 
+def _tools(body: ResponsesRequest) -> tuple[list[FileSearchTool], list[FunctionTool]]:
+    searches: list[FileSearchTool] = []
+    functions: list[FunctionTool] = []
+    for n, tool in enumerate(body.tools):
+        kind = tool.get("type")
+        if kind not in ("file_search", "function"):
+            raise InvalidRequestError(
+                f"tools[{n}]: tool type '{kind}' is not supported; mmstack's Responses API "
+                "serves the file_search tool and function tools",
+                param=f"tools[{n}].type",
+            )
+        try:
+            if kind == "file_search":
+                searches.append(FileSearchTool.model_validate(tool))
+            else:
+                functions.append(FunctionTool.model_validate(tool))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"])
+            raise InvalidRequestError(
+                f"tools[{n}].{where}: {error['msg']}", param=f"tools[{n}].{where}"
+            ) from None
+    names = [f.name for f in functions]
+    if len(set(names)) < len(names):
+        raise InvalidRequestError("function tools need distinct names", param="tools")
+    return searches, functions
+
+
+def _chat_tool(tool: FunctionTool) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        function["description"] = tool.description
+    function["parameters"] = tool.parameters or {"type": "object", "properties": {}}
+    if tool.strict is not None:
+        function["strict"] = tool.strict
+    return {"type": "function", "function": function}
+
+
+def _chat_tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
+    """`tool_choice` as chat completions take it."""
+    if isinstance(choice, str):
+        if choice not in ("auto", "none", "required"):
+            raise InvalidRequestError(
+                "tool_choice is auto, none, required or {type: function, name}",
+                param="tool_choice",
+            )
+        return choice
+    if choice.get("type") == "function" and isinstance(choice.get("name"), str):
+        return {"type": "function", "function": {"name": choice["name"]}}
+    raise InvalidRequestError(
+        "tool_choice is auto, none, required or {type: function, name}", param="tool_choice"
+    )
+
+
 def input_messages(body: ResponsesRequest) -> list[dict[str, Any]]:
     """The request's input as chat messages (what a stored response adds to its
     conversation, with the answer)."""
     if isinstance(body.input, str):
         return [{"role": "user", "content": body.input}]
-    return [_message(item, n) for n, item in enumerate(body.input)]
+    messages: list[dict[str, Any]] = []
+    for n, item in enumerate(body.input):
+        if item.type == "function_call":
+            call = _function_call(item, n)
+            last = messages[-1] if messages else None
+            if last is not None and last["role"] == "assistant":  # the same turn's calls
+                last.setdefault("tool_calls", []).append(call)
+            else:
+                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif item.type == "function_call_output":
+            messages.append(_function_output(item, n))
+        else:
+            messages.append(_message(item, n))
+    return messages
+
+
+def _function_call(item: InputItem, n: int) -> dict[str, Any]:
+    if not item.call_id or not item.name or item.arguments is None:
+        raise InvalidRequestError(
+            f"input[{n}]: a function_call needs call_id, name and arguments", param=f"input[{n}]"
+        )
+    function = {"name": item.name, "arguments": item.arguments}
+    return {"id": item.call_id, "type": "function", "function": function}
+
+
+def _function_output(item: InputItem, n: int) -> dict[str, Any]:
+    if not item.call_id or item.output is None:
+        raise InvalidRequestError(
+            f"input[{n}]: a function_call_output needs call_id and output", param=f"input[{n}]"
+        )
+    output = item.output
+    if not isinstance(output, str):
+        output = "".join(part.text or "" for part in output if part.type in _TEXT_PARTS)
+    return {"role": "tool", "tool_call_id": item.call_id, "content": output}
 
 
 def search_query(request: ChatCompletionRequest) -> str:
@@ -96,7 +182,7 @@ def _message(item: InputItem, n: int) -> dict[str, Any]:
     if item.type != "message" or item.role is None:
         raise InvalidRequestError(
             f"input[{n}]: items of type '{item.type}' are not supported; send messages "
-            "with a role and content",
+            "with a role and content, function_call and function_call_output items",
             param=f"input[{n}]",
         )
     if item.content is None or isinstance(item.content, str):

@@ -1,6 +1,6 @@
 """The Responses API's request and the response object, as far as mmstack serves them
-(text in, text out, the `file_search` tool). Unknown request fields are accepted and
-ignored, as clients send many."""
+(text in, text out, the `file_search` tool, function tools). Unknown request fields are
+accepted and ignored, as clients send many."""
 
 from __future__ import annotations
 
@@ -25,9 +25,27 @@ class InputPart(_Open):
 
 
 class InputItem(_Open):
+    """A message, or a function call the model made (`function_call`: `call_id`, `name`,
+    `arguments`) and what the client's function returned (`function_call_output`:
+    `call_id`, `output`)."""
+
     type: str = "message"
     role: Literal["user", "assistant", "system", "developer"] | None = None
     content: str | list[InputPart] | None = Field(default=None, union_mode="left_to_right")
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    output: str | list[InputPart] | None = Field(default=None, union_mode="left_to_right")
+
+
+class FunctionTool(_Open):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    type: Literal["function"]
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
 
 
 class FileSearchTool(_Open):
@@ -87,6 +105,21 @@ class FileSearchCall(BaseModel):
     results: list[dict[str, Any]] | None = None
 
 
+class FunctionCallItem(BaseModel):
+    """A call the model asks the client to make; its `function_call_output` (same
+    `call_id`) continues the conversation."""
+
+    type: Literal["function_call"] = "function_call"
+    id: str
+    call_id: str
+    name: str
+    arguments: str
+    status: Literal["in_progress", "completed", "incomplete"] = "completed"
+
+
+OutputItem = OutputMessage | FileSearchCall | FunctionCallItem
+
+
 class InputTokensDetails(BaseModel):
     cached_tokens: int = 0
     cache_write_tokens: int = 0
@@ -117,7 +150,7 @@ class ResponseObject(BaseModel):
     max_output_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
-    output: list[OutputMessage | FileSearchCall] = Field(default_factory=list)
+    output: list[OutputItem] = Field(default_factory=list)
     parallel_tool_calls: bool = True
     tool_choice: str | dict[str, Any] = "auto"
     tools: list[dict[str, Any]] = Field(default_factory=list)

@@ -1,0 +1,83 @@
+"""Function calling through `/v1/responses` on the bundled 1.5B model, driven by the
+official `openai` SDK as its users write the weather round trip: the model calls the
+function, the client runs it and sends the output back with `previous_response_id` (and,
+once more, through a conversation kept by the client), and the model answers from it;
+whole and streamed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from mmstack.config.settings import EmbeddedLlmSettings, IngestSettings, LlmSettings, Settings
+from mmstack.models.catalog import QWEN_1_5B_ID
+from tests.api.live_server import LiveServer, serve
+
+WEATHER: Any = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Get the current weather in a city",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string", "description": "The city's name"}},
+        "required": ["city"],
+    },
+}
+REPORT = "14 degrees Celsius and light rain"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
+    embedded = EmbeddedLlmSettings(models=[QWEN_1_5B_ID], context_size=4096)
+    settings = Settings(
+        data_dir=Path(tmp_path_factory.mktemp("tools")),
+        ingest=IngestSettings(workers=0),
+        llm=LlmSettings(default_model=QWEN_1_5B_ID, embedded=embedded),
+    )
+    server: LiveServer
+    with serve(settings) as server:
+        yield openai.OpenAI(
+            base_url=server.base_url, api_key=server.api_key, max_retries=0, timeout=300
+        )
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+def test_the_weather_round_trip(client: openai.OpenAI, streamed: bool) -> None:
+    fields: Any = {"model": QWEN_1_5B_ID, "tools": [WEATHER], "temperature": 0}
+
+    def create(**more: Any) -> Any:
+        if not streamed:
+            return client.responses.create(**fields, **more)
+        with client.responses.stream(**fields, **more) as stream:
+            return stream.get_final_response()
+
+    first = create(input="What is the weather like in Paris today?")
+    [call] = [item for item in first.output if item.type == "function_call"]
+    assert call.name == "get_weather"
+    assert json.loads(call.arguments) == {"city": "Paris"}
+
+    # The function's output, by previous_response_id: the model answers from it.
+    output = {"type": "function_call_output", "call_id": call.call_id, "output": REPORT}
+    second = create(input=[output], previous_response_id=first.id)
+    assert second.status == "completed"
+    assert "14" in second.output_text, second.output
+    assert not [item for item in second.output if item.type == "function_call"]
+
+    # The same exchange kept by the client instead (store off): the items as input.
+    exchange = [
+        {"role": "user", "content": "What is the weather like in Paris today?"},
+        {
+            "type": "function_call",
+            "call_id": call.call_id,
+            "name": call.name,
+            "arguments": call.arguments,
+        },
+        output,
+    ]
+    again = create(input=exchange, store=False)
+    assert "14" in again.output_text, again.output_text
