@@ -254,7 +254,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ),
     # Counted for the caller alone, whatever it searched.
     ("POST", "/api/search/clicks"): Route(
-        "own", lambda r: Call(json={"query": QUERY, "mode": "hybrid", "rank": 1}), ok=204
+        "own",
+        lambda r: Call(json={"query": QUERY, "mode": "hybrid", "rank": 1, "first": True}),
+        ok=204,
     ),
     # Conversations: red-dev's is shared with red's team, to read.
     ("GET", "/api/conversations"): Route("list", lambda r: Call(params={"shared": "true"})),

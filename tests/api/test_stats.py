@@ -68,10 +68,16 @@ def test_searches_through_the_api_are_counted_and_scoped(client: TestClient) -> 
     # Results opened from the lists: frank opened the first result of one of his two
     # "barn owls" searches.
     hits = client.post("/api/search", json={"query": "barn owls"}, headers=dev).json()
-    opened = {"query": hits["query"], "mode": hits["mode"], "rank": 1}
+    opened = {"query": hits["query"], "mode": hits["mode"], "rank": 1, "first": True}
     clicked = client.post("/api/search/clicks", json=opened, headers=dev)
     assert clicked.status_code == 204, clicked.text
-    for wrong in ({**opened, "rank": 0}, {**opened, "mode": "fuzzy"}, {**opened, "query": " "}):
+    unsaid = {key: value for key, value in opened.items() if key != "first"}
+    for wrong in (
+        {**opened, "rank": 0},
+        {**opened, "mode": "fuzzy"},
+        {**opened, "query": " "},
+        unsaid,
+    ):
         refused = client.post("/api/search/clicks", json=wrong, headers=dev)
         assert refused.status_code in (400, 422), wrong
         assert set(refused.json()["error"]) == {"message", "type", "param", "code"}

@@ -163,6 +163,9 @@ def test_a_call_already_answered_is_asked_again_without_tools() -> None:
     ]
     answered = answered_calls(messages)
     assert answered == {("get_weather", '{"city": "Paris"}')}
+    # Asked again later, the same call is a new one.
+    later = ChatMessage.model_validate({"role": "user", "content": "And now?"})
+    assert answered_calls([*messages, later]) == set()
     asked_again: list[bool] = []
 
     async def without_tools() -> Any:

@@ -195,6 +195,7 @@ def test_a_long_job_stops_at_its_next_heartbeat_and_is_handed_back(db: Database)
     assert 0 < len(steps) < 10_000
     job = _job(db, job_id)
     assert (job.status, job.last_error, job.lease_expires_at) == (JobStatus.QUEUED, None, None)
+    assert job.attempts == 0  # an interrupted run is no failed attempt
     (again,) = queue.claim(worker="next")  # at once, not after the hour's lease
     assert again.id == job_id
 

@@ -2955,8 +2955,7 @@ export interface components {
         SearchClickRequest: {
             /**
              * First
-             * @description The first result opened from this list
-             * @default true
+             * @description Whether it is the first result opened from this list
              */
             first: boolean;
             /**

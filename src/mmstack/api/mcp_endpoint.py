@@ -15,7 +15,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from mmstack.api.deps import stack_of
+from mmstack.api.deps import current_principal, stack_of
 from mmstack.tools.mcp_server import build_server, current_toolbox
 from mmstack.tools.toolbox import Toolbox
 
@@ -41,11 +41,8 @@ class McpEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
-        stack = stack_of(request)
-        principal = stack.auth.authenticate(request.headers.get("authorization"))
-        request.state.principal = principal  # for the audit log
-        stack.auth.quotas.check_request(principal, upload=False)
-        token = current_toolbox.set(Toolbox(stack, principal))
+        principal = await current_principal(request)
+        token = current_toolbox.set(Toolbox(stack_of(request), principal))
         try:
             await request.app.state.mcp(scope, receive, send)
         finally:

@@ -233,7 +233,7 @@ class SearchClickRequest(BaseModel):
     query: str = Field(min_length=1, max_length=8192, json_schema_extra=NOT_BLANK)
     mode: Literal["hybrid", "keyword", "vector"] = Field(description="The search's, as answered")
     rank: JsonInt = Field(ge=1, le=100, description="The result's place in the list, 1 = first")
-    first: bool = Field(True, description="The first result opened from this list")
+    first: bool = Field(description="Whether it is the first result opened from this list")
 
 
 class AnchorOut(BaseModel):

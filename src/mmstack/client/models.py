@@ -474,8 +474,10 @@ class SearchClickRequest(BaseModel):
         le=100,
         title="Rank",
     )
-    first: bool | None = Field(
-        True, description="The first result opened from this list", title="First"
+    first: bool = Field(
+        ...,
+        description="Whether it is the first result opened from this list",
+        title="First",
     )
 
 

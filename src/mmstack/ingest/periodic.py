@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+from mmstack.ingest.worker import WorkerStopping
 from mmstack.store.jobs import ClaimedJob, JobQueue
 
 HOUR: Final = 3600.0
@@ -68,6 +69,10 @@ class PeriodicJob:
 
 
 def _beat(heartbeat: Heartbeat, done: threading.Event) -> None:
-    """Keep the job's lease while a long step (a backup's upload) says nothing."""
+    """Keep the job's lease while a long step (a backup's upload) says nothing. A worker
+    that is stopping cannot stop the step itself: it waits for it (`JobWorker.stop`)."""
     while not done.wait(BEAT_SECONDS):
-        heartbeat()
+        try:
+            heartbeat()
+        except WorkerStopping:
+            return

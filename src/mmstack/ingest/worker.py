@@ -64,8 +64,9 @@ class JobWorker:
         self._wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish the jobs in hand within `timeout`, then hand back any still held (the
-        next worker to claim runs them at once, not after their lease expires)."""
+        """Stop: a job in hand is left at its next heartbeat and handed back; one whose
+        step cannot be left gets `timeout`, then whatever is still held is handed back
+        (the next worker to claim runs it at once, not after its lease expires)."""
         self._stop.set()
         self._wake.set()
         deadline = time.monotonic() + timeout

@@ -49,11 +49,14 @@ def canonical(arguments: str) -> str:
 
 
 def answered_calls(messages: Sequence[ChatMessage]) -> set[tuple[str, str]]:
-    """(name, canonical arguments) of the calls in `messages` a tool message answers."""
-    answered = {m.tool_call_id for m in messages if m.role == "tool" and m.tool_call_id}
+    """(name, canonical arguments) of the calls the current turn made and has the results
+    of: since the last user message (asked again later, the same call is a new one)."""
+    last_user = max((n for n, m in enumerate(messages) if m.role == "user"), default=-1)
+    turn = messages[last_user + 1 :]
+    answered = {m.tool_call_id for m in turn if m.role == "tool" and m.tool_call_id}
     return {
         (call.function.name, canonical(call.function.arguments or ""))
-        for message in messages
+        for message in turn
         if message.role == "assistant"
         for call in message.tool_calls or ()
         if call.id in answered and call.function is not None and call.function.name

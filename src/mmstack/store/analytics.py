@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from mmstack.store.db import Database
@@ -113,7 +113,8 @@ def query_stats(
             SearchUsage.query,
             searches,
             zero,
-            func.count(func.distinct(SearchUsage.user_id)),
+            # Those who searched it: a click alone (on a list of another day) is none.
+            func.count(func.distinct(case((SearchUsage.searches > 0, SearchUsage.user_id)))),
             func.sum(SearchUsage.results),
             func.sum(SearchUsage.seconds),
             func.sum(SearchUsage.clicks),
@@ -145,7 +146,7 @@ def query_stats(
                 mean_results=int(results) / count,
                 mean_seconds=float(seconds) / count,
                 clicks=clicks,
-                click_through=min(1.0, int(clicked) / count),
+                click_through=int(clicked) / count,
                 mean_click_rank=int(ranks) / clicks if clicks else None,
             )
         )

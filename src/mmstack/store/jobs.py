@@ -242,14 +242,19 @@ class JobQueue:
 
     def hand_back(self, jobs: Sequence[ClaimedJob]) -> int:
         """Requeue `jobs` at once, those still held by their claimer (a worker stopping in
-        the middle of a batch); returns how many."""
+        the middle of a batch), their attempt not counted; returns how many."""
         handed = 0
         with self._db.session(write=True) as session:
             for job in jobs:
                 result = session.execute(
                     update(Job)
                     .where(_still_held(job))
-                    .values(status=JobStatus.QUEUED, lease_expires_at=None, run_after=time.time())
+                    .values(
+                        status=JobStatus.QUEUED,
+                        lease_expires_at=None,
+                        run_after=time.time(),
+                        attempts=Job.attempts - 1,
+                    )
                 )
                 handed += _changed(result)
         return handed

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from dataclasses import asdict
 from typing import Annotated, Any, TypeVar
 
+from anyio import to_thread
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import Resource
@@ -23,7 +24,7 @@ from pydantic import Field
 from mmstack import __version__
 from mmstack.errors import MMStackError
 from mmstack.index.search import SearchMode
-from mmstack.tools.toolbox import Toolbox, answer_dict
+from mmstack.tools.toolbox import Toolbox, tool_answer
 
 current_toolbox: ContextVar[Toolbox | None] = ContextVar("mmstack_toolbox", default=None)
 COLLECTION_URI = "mmstack://collections/{collection_id}"
@@ -65,7 +66,7 @@ class MmstackMcp(MCPServer):
         if toolbox is None:
             return []
         try:
-            found = toolbox.collections()
+            found = await to_thread.run_sync(toolbox.collections)
         except MMStackError:  # a key not allowed to read collections lists none
             return []
         return [
@@ -110,7 +111,7 @@ def build_server() -> MmstackMcp:
         toolbox = _toolbox()
         with _as_tool_error():
             answer = await toolbox.ask(question, collections=collections)
-        return answer_dict(answer)
+        return tool_answer(answer)
 
     @server.tool()
     def ingest(

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from anyio import to_thread
+
 from mmstack.answer import Answer
 from mmstack.auth.principal import Principal
 from mmstack.auth.quotas import Meter
@@ -115,22 +117,27 @@ class Toolbox:
         """A grounded answer from the collections (all the caller's by default), each
         sentence cited; "The documents do not say." when they do not."""
         self._allow(EndpointGroup.CHAT, Permission.READ)
+        self._principal.require(Permission.INFER)
         if not question.strip():
             raise InvalidRequestError("question must not be empty", param="question")
-        ids = (
-            list(self._collections.resolve_ids(collections))
-            if collections
-            else [c.id for c in self._collections.list_rows()]
-        )
-        if not ids:
-            raise NotFoundError("there is no collection to answer from", param="collections")
+        ids = await to_thread.run_sync(self._answer_from, collections)
         meter = Meter(self._stack.auth.quotas, self._principal)
-        meter.check_tokens()
+        await to_thread.run_sync(meter.check_tokens)
         answer = await self._stack.answers.answer(question, collection_ids=ids)
-        meter.record_tokens(
-            answer.model, answer.usage.prompt_tokens, answer.usage.completion_tokens
+        usage = answer.usage
+        await to_thread.run_sync(
+            meter.record_tokens, answer.model, usage.prompt_tokens, usage.completion_tokens
         )
         return answer
+
+    def _answer_from(self, collections: Sequence[str] | None) -> list[str]:
+        """The ids of `collections`, or of all the caller's."""
+        if collections:
+            return list(self._collections.resolve_ids(collections))
+        ids = [c.id for c in self._collections.list_rows()]
+        if not ids:
+            raise NotFoundError("there is no collection to answer from", param="collections")
+        return ids
 
     def ingest(
         self,
@@ -146,6 +153,8 @@ class Toolbox:
         self._allow(EndpointGroup.COLLECTIONS, Permission.WRITE)
         data = _content(text, content_base64)
         collection_id = self._collections.resolve_id(collection)
+        # Counted as an upload, as the API's upload routes are (upload_requests_per_minute).
+        self._stack.auth.quotas.check_request(self._principal, upload=True)
         meter = Meter(self._stack.auth.quotas, self._principal)
         meter.check_upload(len(data))
         added = self._stack.intake.add_file(collection_id, filename, data, tags=tags)
@@ -193,7 +202,7 @@ def _hit(hit: SearchHit, collection: str) -> dict[str, Any]:
     return found
 
 
-def answer_dict(answer: Answer) -> dict[str, Any]:
+def tool_answer(answer: Answer) -> dict[str, Any]:
     """An answer as a tool returns it: the text with its `[n]` markers and each source."""
     return {
         "answer": answer.text,

@@ -87,6 +87,10 @@ class IsolatedDecoder(Decoder):
             _local.helper = None
             helper.stop()
             raise IngestError(lost.reason(isolation, self._seconds)) from None
+        except BaseException:  # the wait was stopped (a worker stopping): its parse too
+            _local.helper = None
+            helper.stop()
+            raise
         finally:
             self._spent += time.monotonic() - started
         if outcome == "memory":

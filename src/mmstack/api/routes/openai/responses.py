@@ -27,6 +27,7 @@ from mmstack.api.routes.openai.schemas.responses import (
     ResponsesRequest,
 )
 from mmstack.auth.roles import EndpointGroup, Permission
+from mmstack.errors import InvalidRequestError
 
 router = APIRouter(
     prefix="/v1/responses",
@@ -53,6 +54,12 @@ async def create_response(
         history = await run_in_threadpool(stored.conversation, body.previous_response_id)
     routed = answers.route(chat_request(body, history), retrieval_scope(body))
     source, chat, scope = routed.source, routed.request, routed.scope
+    if scope is not None and chat.tools:
+        raise InvalidRequestError(
+            f"function tools cannot be used with '{body.model}': its answers are written "
+            "from its collections, not by the model's function calls",
+            param="tools",
+        )
     keep = body.store and stored.enabled
     builder = ResponseBuilder(body, search_query=search_query(chat) if scope else None, stored=keep)
 

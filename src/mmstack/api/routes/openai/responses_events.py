@@ -183,12 +183,13 @@ class _Items:
             return None
         return self._builder.message("".join(self._text), self._annotations, finish)
 
-    def _finished_calls(self) -> list[tuple[int, FunctionCallItem]]:
+    def _finished_calls(
+        self, finish: str | None, *, cut: bool = False
+    ) -> list[tuple[int, FunctionCallItem]]:
+        """The calls, whole (incomplete when the stream failed or hit the token limit)."""
+        status = "incomplete" if cut or finish == "length" else "completed"
         return [
-            (
-                index,
-                item.model_copy(update={"arguments": "".join(arguments), "status": "completed"}),
-            )
+            (index, item.model_copy(update={"arguments": "".join(arguments), "status": status}))
             for index, item, arguments in sorted(self._calls.values(), key=lambda c: c[0])
         ]
 
@@ -208,7 +209,7 @@ class _Items:
             yield self._event(
                 "response.output_item.done", output_index=self._message_index, item=_json(message)
             )
-        for index, item in self._finished_calls():
+        for index, item in self._finished_calls(finish):
             yield self._event(
                 "response.function_call_arguments.done",
                 item_id=item.id,
@@ -220,8 +221,11 @@ class _Items:
 
     def output(self, finish: str | None, *, cut: bool = False) -> list[OutputItem]:
         """The items in their order (`cut`: the stream failed, the message is incomplete)."""
+        items: list[tuple[int, OutputItem]] = list(self._finished_calls(finish, cut=cut))
         message = self._message(finish)
-        if message is not None and cut:
-            message = message.model_copy(update={"status": "incomplete"})
-        calls = [item for _, item in self._finished_calls()]
-        return self._builder.output(message, calls)
+        if message is not None and self._message_index is not None:
+            if cut:
+                message = message.model_copy(update={"status": "incomplete"})
+            items.append((self._message_index, message))
+        searched = [self._builder.search_call()] if self._builder.searched else []
+        return [*searched, *(item for _, item in sorted(items, key=lambda pair: pair[0]))]

@@ -168,7 +168,14 @@ def _function_output(item: InputItem, n: int) -> dict[str, Any]:
         )
     output = item.output
     if not isinstance(output, str):
-        output = "".join(part.text or "" for part in output if part.type in _TEXT_PARTS)
+        for m, part in enumerate(output):
+            if part.type not in _TEXT_PARTS:
+                where = f"input[{n}].output[{m}]"
+                raise InvalidRequestError(
+                    f"{where}: a function's output is text; '{part.type}' parts are not supported",
+                    param=where,
+                )
+        output = "".join(part.text or "" for part in output)
     return {"role": "tool", "tool_call_id": item.call_id, "content": output}
 
 
