@@ -187,3 +187,40 @@ def test_a_call_already_answered_is_asked_again_without_tools() -> None:
     other = asyncio.run(run(['{"name": "get_weather", "arguments": {"city": "Rome"}}']))
     assert asked_again == [True]
     assert [c.choices[0].finish_reason for c in other if c.choices][-1] == "tool_calls"
+
+
+class _ParsedCalls(_Chunks):
+    """A stream whose call llama.cpp parsed itself: tool_calls deltas, in two pieces."""
+
+    def __init__(self, city: str) -> None:
+        super().__init__([""], finish="tool_calls")
+        opening = {"index": 0, "id": "c9", "type": "function"}
+        first = {**opening, "function": {"name": "get_weather", "arguments": '{"city": '}}
+        rest = {"index": 0, "function": {"arguments": f'"{city}"}}'}}
+        self._chunks[:1] = [
+            _chunk({"role": "assistant", "tool_calls": [first]}),
+            _chunk({"tool_calls": [rest]}),
+        ]
+
+
+def test_a_parsed_call_already_answered_is_asked_again_too() -> None:
+    answered = {("get_weather", '{"city": "Paris"}')}
+    asked_again: list[bool] = []
+
+    async def without_tools() -> Any:
+        asked_again.append(True)
+        return _Chunks(["It is 14 C."])
+
+    async def run(city: str) -> list[ChatCompletionChunk]:
+        stream = RecoveredToolCalls(
+            _ParsedCalls(city), NAMES, answered=answered, without_tools=without_tools
+        )
+        return [chunk async for chunk in stream]
+
+    again = asyncio.run(run("Paris"))
+    assert asked_again == [True]
+    assert "".join(c.choices[0].delta.content or "" for c in again if c.choices) == "It is 14 C."
+    rome = asyncio.run(run("Rome"))  # a new call: sent as llama.cpp parsed it
+    calls = [call for c in rome if c.choices for call in c.choices[0].delta.tool_calls or ()]
+    assert [call.id for call in calls] == ["c9", None]
+    assert [c.choices[0].finish_reason for c in rome if c.choices][-1] == "tool_calls"

@@ -139,6 +139,8 @@ class RecoveredToolCalls:
         self._without_tools = without_tools
         self._repeated = False
         self._held: list[str] | None = None  # text held back since it started like JSON
+        # Calls llama.cpp parsed, held to their end when the turn has answered calls.
+        self._parsed: list[ChatCompletionChunk] | None = None
         self._deciding = True  # no text yet: how it starts is not known
         self._pending: list[ChatCompletionChunk] = []
         self._last: ChatCompletionChunk | None = None  # what a made-up chunk copies
@@ -156,6 +158,8 @@ class RecoveredToolCalls:
             except StopAsyncIteration:  # ended without a finish reason
                 self._ended = True
                 self._pending += self._release(None, "stop")
+                self._pending += self._parsed or []
+                self._parsed = None
             else:
                 self._last = chunk
                 self._pending += self._take(chunk)
@@ -168,11 +172,17 @@ class RecoveredToolCalls:
 
     def _take(self, chunk: ChatCompletionChunk) -> list[ChatCompletionChunk]:
         choice = next((c for c in chunk.choices if c.index == 0), None)
+        if self._parsed is not None:
+            return self._take_parsed(chunk, choice)
+        if choice is not None and choice.delta.tool_calls:  # llama.cpp parsed the calls
+            self._deciding = False
+            released = self._release(chunk, None, keep_text=True)
+            if self._answered and self._without_tools is not None:
+                self._parsed = []  # held: they may repeat a call the turn has the result of
+                return [*released, *self._take_parsed(chunk, choice)]
+            return [*released, chunk]
         if choice is None or (self._held is None and not self._deciding):
             return [chunk]
-        if choice.delta.tool_calls:  # llama.cpp parsed the calls itself
-            self._deciding = False
-            return [*self._release(chunk, None, keep_text=True), chunk]
         content = choice.delta.content or ""
         if self._deciding and content.strip():
             self._deciding = False
@@ -190,6 +200,32 @@ class RecoveredToolCalls:
                 chunk.model_copy(update={"choices": [choice.model_copy(update={"delta": delta})]})
             ]
         return []
+
+    def _take_parsed(
+        self, chunk: ChatCompletionChunk, choice: ChunkChoice | None
+    ) -> list[ChatCompletionChunk]:
+        """Hold parsed calls until their end; then send them, or ask again when every one
+        is a call the turn has the result of."""
+        assert self._parsed is not None
+        self._parsed.append(chunk)
+        if choice is None or choice.finish_reason is None:
+            return []
+        held, self._parsed = self._parsed, None
+        names: dict[int, str] = {}
+        arguments: dict[int, list[str]] = {}
+        for piece in held:
+            for part in piece.choices:
+                for n, call in enumerate(part.delta.tool_calls or ()):
+                    index = int((call.model_extra or {}).get("index", n))
+                    if call.function is not None and call.function.name:
+                        names[index] = call.function.name
+                    if call.function is not None and call.function.arguments:
+                        arguments.setdefault(index, []).append(call.function.arguments)
+        made = {(names.get(i, ""), canonical("".join(arguments.get(i, [])))) for i in names}
+        if made and self._answered.issuperset(made):
+            self._repeated = True
+            return []
+        return held
 
     def _release(
         self, chunk: ChatCompletionChunk | None, finish: str | None, *, keep_text: bool = False
