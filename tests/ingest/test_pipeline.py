@@ -174,11 +174,11 @@ def test_transient_failure_retries_with_backoff_then_completes(
     calls = {"n": 0}
     real_embed = stack.embedder.embed
 
-    def flaky(texts):  # type: ignore[no-untyped-def]
+    def flaky(texts, *, between_batches=None):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("embedding backend hiccup")
-        return real_embed(texts)
+        return real_embed(texts, between_batches=between_batches)
 
     monkeypatch.setattr(stack.embedder, "embed", flaky)
     added = stack.intake.add_file(cid, "a.txt", b"Volcanic soil is rich in minerals.")
