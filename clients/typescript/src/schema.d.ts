@@ -5808,13 +5808,14 @@ export interface operations {
             };
         };
         responses: {
-            /** @description or an event stream of chunks */
+            /** @description or, with `stream`, an event stream of chunks */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ChatCompletion"];
+                    "text/event-stream": unknown;
                 };
             };
             /** @description Invalid request */
@@ -6219,13 +6220,14 @@ export interface operations {
             };
         };
         responses: {
-            /** @description or an event stream */
+            /** @description or, with `stream`, an event stream */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ResponseObject"];
+                    "text/event-stream": unknown;
                 };
             };
             /** @description Invalid request */

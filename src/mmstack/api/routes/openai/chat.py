@@ -22,7 +22,13 @@ router = APIRouter(
 @router.post(
     "/chat/completions",
     response_model=None,
-    responses={200: {"model": ChatCompletion, "description": "or an event stream of chunks"}},
+    responses={
+        200: {
+            "model": ChatCompletion,
+            "description": "or, with `stream`, an event stream of chunks",
+            "content": {"text/event-stream": {}},
+        }
+    },
 )
 async def create_chat_completion(
     body: ChatCompletionBody, request: Request, answers: AnswersDep

@@ -39,7 +39,13 @@ router = APIRouter(
 @router.post(
     "",
     response_model=None,
-    responses={200: {"model": ResponseObject, "description": "or an event stream"}},
+    responses={
+        200: {
+            "model": ResponseObject,
+            "description": "or, with `stream`, an event stream",
+            "content": {"text/event-stream": {}},
+        }
+    },
 )
 async def create_response(
     body: ResponsesRequest, request: Request, answers: AnswersDep, stored: StoredResponsesDep
