@@ -236,37 +236,29 @@ class JobQueue:
             result = session.execute(
                 update(Job)
                 .where(Job.worker == (worker or self.worker_name), Job.status == JobStatus.RUNNING)
-                .values(status=JobStatus.QUEUED, lease_expires_at=None, run_after=time.time())
+                .values(**_due_now())
             )
         return int(getattr(result, "rowcount", 0) or 0)
 
     def hand_back(self, jobs: Sequence[ClaimedJob]) -> int:
         """Requeue `jobs` at once, those still held by their claimer (a worker stopping in
         the middle of a batch), their attempt not counted; returns how many."""
-        handed = 0
+        if not jobs:
+            return 0
         with self._db.session(write=True) as session:
-            for job in jobs:
-                result = session.execute(
-                    update(Job)
-                    .where(_still_held(job))
-                    .values(
-                        status=JobStatus.QUEUED,
-                        lease_expires_at=None,
-                        run_after=time.time(),
-                        attempts=Job.attempts - 1,
-                    )
-                )
-                handed += _changed(result)
-        return handed
+            result = session.execute(
+                update(Job)
+                .where(or_(*(_still_held(job) for job in jobs)))
+                .values(**_due_now(), attempts=Job.attempts - 1)
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def recover_abandoned(self) -> int:
         """Requeue every running job now. Only safe when no other worker can be alive
         (the embedded server holds the data directory's lock)."""
         with self._db.session(write=True) as session:
             result = session.execute(
-                update(Job)
-                .where(Job.status == JobStatus.RUNNING)
-                .values(status=JobStatus.QUEUED, lease_expires_at=None, run_after=time.time())
+                update(Job).where(Job.status == JobStatus.RUNNING).values(**_due_now())
             )
         return int(getattr(result, "rowcount", 0) or 0)
 
@@ -303,6 +295,11 @@ class JobQueue:
                 .values(status=status, lease_expires_at=None, last_error=error)
             )
         return _changed(result)
+
+
+def _due_now() -> dict[str, object]:
+    """A requeued job's fields: queued, no lease, runnable at once."""
+    return {"status": JobStatus.QUEUED, "lease_expires_at": None, "run_after": time.time()}
 
 
 def _still_held(job: ClaimedJob) -> ColumnElement[bool]:

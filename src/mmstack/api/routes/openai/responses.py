@@ -15,6 +15,7 @@ from mmstack.api.routes.openai.responses_events import response_events
 from mmstack.api.routes.openai.responses_output import ResponseBuilder
 from mmstack.api.routes.openai.responses_request import (
     chat_request,
+    chat_tool_call,
     input_messages,
     retrieval_scope,
     search_query,
@@ -112,11 +113,7 @@ def _answer(response: ResponseObject) -> dict[str, Any]:
         for part in item.content
     )
     calls = [
-        {
-            "id": item.call_id,
-            "type": "function",
-            "function": {"name": item.name, "arguments": item.arguments},
-        }
+        chat_tool_call(item.call_id, item.name, item.arguments)
         for item in response.output
         if isinstance(item, FunctionCallItem)
     ]

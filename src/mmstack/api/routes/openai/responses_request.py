@@ -157,8 +157,12 @@ def _function_call(item: InputItem, n: int) -> dict[str, Any]:
         raise InvalidRequestError(
             f"input[{n}]: a function_call needs call_id, name and arguments", param=f"input[{n}]"
         )
-    function = {"name": item.name, "arguments": item.arguments}
-    return {"id": item.call_id, "type": "function", "function": function}
+    return chat_tool_call(item.call_id, item.name, item.arguments)
+
+
+def chat_tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    """A function call as a chat message's `tool_calls` entry."""
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
 def _function_output(item: InputItem, n: int) -> dict[str, Any]:
