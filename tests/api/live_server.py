@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -55,6 +56,19 @@ def developer_key(stack: Stack, username: str) -> dict[str, str]:
     stack.auth.accounts.create_user(username, role=Role.DEVELOPER, actor=Actor.local())
     _, token = stack.auth.keys.create(username, name="k", actor=Actor.local())
     return {"Authorization": f"Bearer {token}"}
+
+
+def team_key(stack: Stack, username: str, team: str, **options: Any) -> str:
+    """A new API key of `username`, a developer of `team` (each made when first named);
+    `options` are the key's (access, endpoints)."""
+    accounts = stack.auth.accounts
+    if team not in {t.name for t in accounts.list_teams()}:
+        accounts.create_team(team, actor=Actor.local())
+    team_id = next(t.id for t in accounts.list_teams() if t.name == team)
+    if username not in {u.username for u in accounts.list_users()}:
+        accounts.create_user(username, role=Role.DEVELOPER, team=team_id, actor=Actor.local())
+    _, token = stack.auth.keys.create(username, name="tests", actor=Actor.local(), **options)
+    return token
 
 
 @contextmanager

@@ -64,6 +64,7 @@ READ_ONLY_POSTS = frozenset(
         "/v1/vector_stores/{vector_store_id}/search",
         "/v1/chat/completions",
         "/v1/responses",
+        "/v1/conversations",  # a new one, as a response starts one (changing one writes)
         "/v1/embeddings",
         "/v1/audio/transcriptions",
     }
@@ -79,7 +80,7 @@ Response = httpx.Response | httpx2.Response
 def is_write(method: str, path: str) -> bool:
     return (
         method in WRITE_METHODS
-        and path not in READ_ONLY_POSTS
+        and not (method == "POST" and path in READ_ONLY_POSTS)
         and path not in OWN_DATA_POSTS
         and not path.startswith("/api/auth/")
     )
@@ -105,6 +106,8 @@ class Red:
     thumbnail_id: str = ""
     response_id: str = ""  # a stored response (Responses API)
     conversation_id: str = ""  # red-dev's, shared with red's team
+    api_conversation_id: str = ""  # a Conversations API conversation (the team's)
+    item_id: str = ""  # its first item
 
     def strings(self) -> set[str]:
         """What may not appear in another team's responses (unless it sent it)."""
@@ -124,11 +127,14 @@ class Red:
             self.thumbnail_id,
             self.response_id,
             self.conversation_id,
+            self.api_conversation_id,
+            self.item_id,
         }
         return ids | set(SECRETS) | set(RED_NAMES) | {"red-dev", "red-viewer", "red-op"}
 
     def path_params(self, path: str) -> dict[str, str]:
         native = path.startswith("/api/collections/")
+        api_conversation = path.startswith("/v1/conversations/")
         return {
             "collection": self.collection_id,
             "file_id": self.ledger_id if native else self.standalone_id,
@@ -139,7 +145,10 @@ class Red:
             "job_id": str(self.job_ids[0]),
             "thumbnail_id": self.thumbnail_id,
             "response_id": self.response_id,
-            "conversation_id": self.conversation_id,
+            "conversation_id": (
+                self.api_conversation_id if api_conversation else self.conversation_id
+            ),
+            "item_id": self.item_id,
             "page": "1",
             "model_id": "echo",
         }
@@ -298,6 +307,20 @@ ROUTES: dict[tuple[str, str], Route] = {
     ),
     ("GET", "/v1/responses/{response_id}"): Route("red"),
     ("DELETE", "/v1/responses/{response_id}"): Route("red"),
+    ("POST", "/v1/conversations"): Route(
+        "own", lambda r: Call(json={"items": [{"role": "user", "content": "Blue's question"}]})
+    ),
+    ("GET", "/v1/conversations/{conversation_id}"): Route("red"),
+    ("POST", "/v1/conversations/{conversation_id}"): Route(
+        "red", lambda r: Call(json={"metadata": {"by": "blue"}})
+    ),
+    ("DELETE", "/v1/conversations/{conversation_id}"): Route("red"),
+    ("GET", "/v1/conversations/{conversation_id}/items"): Route("red"),
+    ("POST", "/v1/conversations/{conversation_id}/items"): Route(
+        "red", lambda r: Call(json={"items": [{"role": "user", "content": "Blue was here"}]})
+    ),
+    ("GET", "/v1/conversations/{conversation_id}/items/{item_id}"): Route("red"),
+    ("DELETE", "/v1/conversations/{conversation_id}/items/{item_id}"): Route("red"),
     ("POST", "/v1/embeddings"): Route(
         "own", lambda r: Call(json={"model": MINILM_ID, "input": QUERY})
     ),
@@ -521,6 +544,12 @@ def _populate(world: World) -> None:
     _ok(shared)
     asked = {"model": "echo", "input": "What does the red ledger say?"}
     red.response_id = _ok(client.post("/v1/responses", json=asked, headers=dev))["id"]
+    opened = {"model": "echo", "input": "What does the red ledger say?", "conversation": ""}
+    red.api_conversation_id = _ok(client.post("/v1/conversations", json={}, headers=dev))["id"]
+    opened["conversation"] = red.api_conversation_id
+    _ok(client.post("/v1/responses", json=opened, headers=dev))
+    items = f"/v1/conversations/{red.api_conversation_id}/items?order=asc"
+    red.item_id = _ok(client.get(items, headers=dev))["data"][0]["id"]
     wait_for(settled, "red's files to be ingested")
     jobs = _ok(client.get("/api/jobs", headers=world.auth("red-op")))["data"]
     red.job_ids = [job["id"] for job in jobs]
@@ -581,6 +610,8 @@ def snapshot(world: World) -> dict[str, Any]:
         "content": client.get(f"/v1/files/{red.standalone_id}/content", headers=dev).text,
         "response": get(f"/v1/responses/{red.response_id}")["output"],
         "conversation": get(f"/api/conversations/{red.conversation_id}"),
+        "api_conversation": get(f"/v1/conversations/{red.api_conversation_id}"),
+        "api_items": get(f"/v1/conversations/{red.api_conversation_id}/items"),
         "thumbnail": client.get(
             f"/v1/files/{red.standalone_id}/thumbnails/{red.thumbnail_id}", headers=dev
         ).content,

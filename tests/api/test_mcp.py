@@ -16,10 +16,7 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from mmstack.auth.audit import Actor
-from mmstack.auth.roles import Role
-from mmstack.stack import Stack
-from tests.api.live_server import LiveServer
+from tests.api.live_server import LiveServer, team_key
 from tests.mcp_config import documented_config
 
 T = TypeVar("T")
@@ -48,18 +45,6 @@ def _session(server: LiveServer, key: str, work: Callable[[ClientSession], Await
     return asyncio.run(run())
 
 
-def _key(stack: Stack, username: str, team: str, **options: Any) -> str:
-    """A new developer of `team` (made once) and a new key of theirs."""
-    accounts = stack.auth.accounts
-    if team not in {t.name for t in accounts.list_teams()}:
-        accounts.create_team(team, actor=Actor.local())
-    team_id = next(t.id for t in accounts.list_teams() if t.name == team)
-    if username not in {u.username for u in accounts.list_users()}:
-        accounts.create_user(username, role=Role.DEVELOPER, team=team_id, actor=Actor.local())
-    _, token = stack.auth.keys.create(username, name="mcp", actor=Actor.local(), **options)
-    return token
-
-
 def _structured(result: Any) -> Any:
     assert not result.is_error, result.content
     return result.structured_content["result"]
@@ -69,8 +54,8 @@ def _structured(result: Any) -> Any:
 def keys(embedded_server: LiveServer) -> dict[str, str]:
     """Red's developer with the handbook; blue's, in another team, with a note of its own."""
     stack = embedded_server.stack
-    red = _key(stack, "mcp-red", "mcp-red-team")
-    blue = _key(stack, "mcp-blue", "mcp-blue-team")
+    red = team_key(stack, "mcp-red", "mcp-red-team")
+    blue = team_key(stack, "mcp-blue", "mcp-blue-team")
 
     for key, name, filename, data in (
         (red, "handbook", "night.md", HANDBOOK),
@@ -206,8 +191,8 @@ def test_ingest_adds_a_file_that_search_then_finds(
 
 def test_a_keys_scopes_hold(embedded_server: LiveServer, keys: dict[str, str]) -> None:
     stack = embedded_server.stack
-    reader = _key(stack, "mcp-red", "mcp-red-team", access="read")
-    search_only = _key(stack, "mcp-red", "mcp-red-team", endpoints=["search"])
+    reader = team_key(stack, "mcp-red", "mcp-red-team", access="read")
+    search_only = team_key(stack, "mcp-red", "mcp-red-team", endpoints=["search"])
 
     async def write(session: ClientSession) -> Any:
         return await session.call_tool(

@@ -30,6 +30,8 @@ from mmstack.ops.retention import RETENTION_JOB, RetentionJob, RetentionPlan, Re
 from mmstack.ops.stack_file import PACKAGED_STACK, StackFileError, load_stack_file
 from mmstack.stack import Stack, open_stack
 from mmstack.store.models import (
+    ApiConversation,
+    ApiConversationItem,
     AuditEvent,
     Chunk,
     Conversation,
@@ -40,6 +42,7 @@ from mmstack.store.models import (
     StoredResponse,
     Usage,
 )
+from mmstack.store.ownership import Owner
 
 DAY = 86_400
 NOW = time.time()
@@ -125,6 +128,11 @@ def world(stack: Stack) -> dict[str, Any]:
     conversations.add_turn(stale.id, "What is old?", "This.", [])
     fresh = conversations.create(title="Fresh chat")
     _set(stack, Conversation, stale.id, updated_at=int(OLD))
+    api = stack.api_conversations.for_owner(Owner("team_default"))
+    item = {"type": "message", "id": "msg_old", "role": "user", "content": []}
+    api_stale = api.create([item], {}).id
+    api_fresh = api.create([], {}).id
+    _set(stack, ApiConversation, api_stale, updated_at=int(OLD) - 1)
 
     with stack.db.session(write=True) as session:
         for n, expires in enumerate((NOW - DAY, NOW - 2 * DAY, NOW + DAY)):
@@ -176,6 +184,8 @@ def world(stack: Stack) -> dict[str, Any]:
         "attached": attached,
         "stale": stale.id,
         "fresh": fresh.id,
+        "api_stale": api_stale,
+        "api_fresh": api_fresh,
         "orphan_blob": orphan_blob,
         "today": today,
     }
@@ -191,7 +201,7 @@ def test_a_dry_run_lists_exactly_what_apply_deletes(stack: Stack, world: dict[st
     assert {kind: [i.id for i in items] for kind, items in dry.kinds.items()} == {
         "files": [world["old_file"]],
         "unattached_files": [world["lone_old"]],
-        "conversations": [world["stale"]],
+        "conversations": [world["api_stale"], world["stale"]],
         "responses": ["expired"],
         "usage": [str(world["today"] - 90), str(world["today"] - 80)],
         "jobs": [dry.kinds["jobs"][0].id],
@@ -201,7 +211,7 @@ def test_a_dry_run_lists_exactly_what_apply_deletes(stack: Stack, world: dict[st
     }
     labels = {kind: [(i.label, i.count) for i in items] for kind, items in dry.kinds.items()}
     assert labels["files"] == [("old.txt", 1)]
-    assert labels["conversations"] == [("Stale chat", 1)]
+    assert labels["conversations"] == [("(untitled)", 1), ("Stale chat", 1)]
     assert [count for _, count in labels["usage"]] == [2, 1]
     assert [count for _, count in labels["responses"]] == [2]
     assert [count for _, count in labels["jobs"]] == [2]
@@ -232,6 +242,8 @@ def test_a_dry_run_lists_exactly_what_apply_deletes(stack: Stack, world: dict[st
         assert stack.files.get(world[file_id])
     assert world["young_chunk"] in vector_ids
     assert _count(stack, Conversation, Conversation.id == world["fresh"]) == 1
+    assert _count(stack, ApiConversation) == 1  # the fresh one; the stale one's item went too
+    assert _count(stack, ApiConversationItem) == 0
     assert len(stack.auth.audit.query(AuditQuery(action="test.event"))) == 1  # the young one
 
 
@@ -244,7 +256,7 @@ def test_every_deletion_is_in_the_audit_log(stack: Stack, world: dict[str, Any])
     assert {a: [e.target for e in es] for a, es in by_action.items()} == {
         "retention.files": [world["old_file"]],
         "retention.unattached_files": [world["lone_old"]],
-        "retention.conversations": [world["stale"]],
+        "retention.conversations": [world["api_stale"], world["stale"]],
         "retention.responses": [None],
         "retention.usage": [None],
         "retention.jobs": [None],
@@ -268,6 +280,8 @@ def test_apply_keeps_what_changed_since_the_plan(stack: Stack, world: dict[str, 
         _conversation_owner(stack, world["stale"]), "team_default"
     )
     user_conversations.add_turn(world["stale"], "Still here?", "Yes.", [])  # active again
+    item = {"type": "message", "id": "msg_new", "role": "user", "content": []}
+    stack.api_conversations.add(world["api_stale"], [item])  # and so is this one
     deleted = stack.retention.apply(plan)
     assert deleted.kinds["unattached_files"] == ()
     assert deleted.kinds["conversations"] == ()

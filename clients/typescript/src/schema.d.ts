@@ -845,6 +845,93 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Conversation
+         * @description A conversation, with up to 20 first items.
+         */
+        post: operations["create_conversation_v1_conversations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{conversation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retrieve Conversation */
+        get: operations["retrieve_conversation_v1_conversations__conversation_id__get"];
+        put?: never;
+        /**
+         * Update Conversation
+         * @description Replaces the conversation's metadata.
+         */
+        post: operations["update_conversation_v1_conversations__conversation_id__post"];
+        /**
+         * Delete Conversation
+         * @description Deletes the conversation with its items (responses kept with `store` stay).
+         */
+        delete: operations["delete_conversation_v1_conversations__conversation_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{conversation_id}/items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Items */
+        get: operations["list_items_v1_conversations__conversation_id__items_get"];
+        put?: never;
+        /**
+         * Create Items
+         * @description Adds up to 20 items at the end of the conversation.
+         */
+        post: operations["create_items_v1_conversations__conversation_id__items_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{conversation_id}/items/{item_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retrieve Item */
+        get: operations["retrieve_item_v1_conversations__conversation_id__items__item_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Item
+         * @description Removes one item; the conversation is returned.
+         */
+        delete: operations["delete_item_v1_conversations__conversation_id__items__item_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/embeddings": {
         parameters: {
             query?: never;
@@ -1000,7 +1087,8 @@ export interface paths {
          *     from vector stores; function tools' calls are returned as `function_call` items, and a
          *     `function_call_output` item in the next request's input continues the turn. Streamed
          *     as the Responses API's semantic events. Kept (`store`, the default) for retrieval and
-         *     for the next turn (`previous_response_id`).
+         *     for the next turn (`previous_response_id`). With `conversation`, the conversation's
+         *     items come before the input, and the input and output are added to it.
          */
         post: operations["create_response_v1_responses_post"];
         delete?: never;
@@ -1558,62 +1646,32 @@ export interface components {
              */
             type: "and" | "or";
         };
-        /** ConversationCreate */
-        ConversationCreate: {
-            /**
-             * Collections
-             * @description Collection ids or names to ask
-             */
-            collections?: string[];
-            /**
-             * Title
-             * @description Empty: named after the first question
-             * @default
-             */
-            title: string;
-        };
-        /** ConversationOut */
-        ConversationOut: {
-            /** Collection Ids */
-            collection_ids: string[];
-            /** Created At */
-            created_at: number;
+        /**
+         * ConversationItemOut
+         * @description An item as the Responses API writes it: a `message`, `function_call`,
+         *     `function_call_output` or `file_search_call`, with that type's fields.
+         */
+        ConversationItemOut: {
             /** Id */
             id: string;
-            /**
-             * Messages
-             * @description The messages, oldest first (only when one conversation is read)
-             */
-            messages?: components["schemas"]["MessageOut"][] | null;
-            /**
-             * Object
-             * @default conversation
-             * @constant
-             */
-            object: "conversation";
-            /** Shared */
-            shared: boolean;
-            /** Title */
-            title: string;
-            /** Updated At */
-            updated_at: number;
-            /**
-             * User Id
-             * @description Who started it (only they can add to it)
-             */
-            user_id: string;
+            /** Type */
+            type: string;
+        } & {
+            [key: string]: unknown;
         };
-        /** ConversationUpdate */
-        ConversationUpdate: {
-            /** Collections */
-            collections?: string[] | null;
-            /**
-             * Shared
-             * @description Readable by the whole team
-             */
-            shared?: boolean | null;
-            /** Title */
-            title?: string | null;
+        /** ConversationItemsCreate */
+        ConversationItemsCreate: {
+            /** Items */
+            items: components["schemas"]["InputItem"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /** ConversationRef */
+        ConversationRef: {
+            /** Id */
+            id: string;
+        } & {
+            [key: string]: unknown;
         };
         /** Deleted */
         Deleted: {
@@ -2233,10 +2291,30 @@ export interface components {
              */
             object: "list";
         };
+        /** ListOut[ConversationItemOut] */
+        ListOut_ConversationItemOut_: {
+            /** Data */
+            data: components["schemas"]["ConversationItemOut"][];
+            /** First Id */
+            first_id?: string | null;
+            /**
+             * Has More
+             * @default false
+             */
+            has_more: boolean;
+            /** Last Id */
+            last_id?: string | null;
+            /**
+             * Object
+             * @default list
+             * @constant
+             */
+            object: "list";
+        };
         /** ListOut[ConversationOut] */
         ListOut_ConversationOut_: {
             /** Data */
-            data: components["schemas"]["ConversationOut"][];
+            data: components["schemas"]["mmstack__api__schemas__ConversationOut"][];
             /** First Id */
             first_id?: string | null;
             /**
@@ -2789,6 +2867,7 @@ export interface components {
         ResponseObject: {
             /** Completed At */
             completed_at?: number | null;
+            conversation?: components["schemas"]["ConversationRef"] | null;
             /** Created At */
             created_at: number;
             /** Error */
@@ -2890,6 +2969,11 @@ export interface components {
         };
         /** ResponsesRequest */
         ResponsesRequest: {
+            /**
+             * Conversation
+             * @description Read this conversation's items as context, then add the input and output
+             */
+            conversation?: string | components["schemas"]["ConversationRef"] | null;
             /** Input */
             input: string | components["schemas"]["InputItem"][];
             /** Instructions */
@@ -3537,6 +3621,43 @@ export interface components {
             /** User Id */
             user_id: string;
         };
+        /** ConversationCreate */
+        mmstack__api__routes__openai__schemas__conversations__ConversationCreate: {
+            /** Items */
+            items?: components["schemas"]["InputItem"][];
+            /** Metadata */
+            metadata?: {
+                [key: string]: string;
+            } | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** ConversationOut */
+        mmstack__api__routes__openai__schemas__conversations__ConversationOut: {
+            /** Created At */
+            created_at: number;
+            /** Id */
+            id: string;
+            /** Metadata */
+            metadata: {
+                [key: string]: string;
+            };
+            /**
+             * Object
+             * @default conversation
+             * @constant
+             */
+            object: "conversation";
+        };
+        /** ConversationUpdate */
+        mmstack__api__routes__openai__schemas__conversations__ConversationUpdate: {
+            /** Metadata */
+            metadata: {
+                [key: string]: string;
+            } | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** UsageOut */
         mmstack__api__routes__openai__schemas__embeddings__UsageOut: {
             /** Prompt Tokens */
@@ -3561,6 +3682,63 @@ export interface components {
              * @default false
              */
             rewrite_query: boolean;
+        };
+        /** ConversationCreate */
+        mmstack__api__schemas__ConversationCreate: {
+            /**
+             * Collections
+             * @description Collection ids or names to ask
+             */
+            collections?: string[];
+            /**
+             * Title
+             * @description Empty: named after the first question
+             * @default
+             */
+            title: string;
+        };
+        /** ConversationOut */
+        mmstack__api__schemas__ConversationOut: {
+            /** Collection Ids */
+            collection_ids: string[];
+            /** Created At */
+            created_at: number;
+            /** Id */
+            id: string;
+            /**
+             * Messages
+             * @description The messages, oldest first (only when one conversation is read)
+             */
+            messages?: components["schemas"]["MessageOut"][] | null;
+            /**
+             * Object
+             * @default conversation
+             * @constant
+             */
+            object: "conversation";
+            /** Shared */
+            shared: boolean;
+            /** Title */
+            title: string;
+            /** Updated At */
+            updated_at: number;
+            /**
+             * User Id
+             * @description Who started it (only they can add to it)
+             */
+            user_id: string;
+        };
+        /** ConversationUpdate */
+        mmstack__api__schemas__ConversationUpdate: {
+            /** Collections */
+            collections?: string[] | null;
+            /**
+             * Shared
+             * @description Readable by the whole team
+             */
+            shared?: boolean | null;
+            /** Title */
+            title?: string | null;
         };
         /** SearchRequest */
         mmstack__api__schemas__SearchRequest: {
@@ -4599,7 +4777,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ConversationCreate"];
+                "application/json": components["schemas"]["mmstack__api__schemas__ConversationCreate"];
             };
         };
         responses: {
@@ -4609,7 +4787,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ConversationOut"];
+                    "application/json": components["schemas"]["mmstack__api__schemas__ConversationOut"];
                 };
             };
             /** @description Invalid request */
@@ -4649,7 +4827,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ConversationOut"];
+                    "application/json": components["schemas"]["mmstack__api__schemas__ConversationOut"];
                 };
             };
             /** @description Invalid request */
@@ -4725,7 +4903,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ConversationUpdate"];
+                "application/json": components["schemas"]["mmstack__api__schemas__ConversationUpdate"];
             };
         };
         responses: {
@@ -4735,7 +4913,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ConversationOut"];
+                    "application/json": components["schemas"]["mmstack__api__schemas__ConversationOut"];
                 };
             };
             /** @description Invalid request */
@@ -5816,6 +5994,343 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ChatCompletion"];
                     "text/event-stream": unknown;
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_conversation_v1_conversations_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["mmstack__api__routes__openai__schemas__conversations__ConversationCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["mmstack__api__routes__openai__schemas__conversations__ConversationOut"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    retrieve_conversation_v1_conversations__conversation_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["mmstack__api__routes__openai__schemas__conversations__ConversationOut"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    update_conversation_v1_conversations__conversation_id__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["mmstack__api__routes__openai__schemas__conversations__ConversationUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["mmstack__api__routes__openai__schemas__conversations__ConversationOut"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_conversation_v1_conversations__conversation_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Deleted"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_items_v1_conversations__conversation_id__items_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                order?: "asc" | "desc";
+                after?: string | null;
+                before?: string | null;
+            };
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOut_ConversationItemOut_"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_items_v1_conversations__conversation_id__items_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConversationItemsCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOut_ConversationItemOut_"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    retrieve_item_v1_conversations__conversation_id__items__item_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationItemOut"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_item_v1_conversations__conversation_id__items__item_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: string;
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["mmstack__api__routes__openai__schemas__conversations__ConversationOut"];
                 };
             };
             /** @description Invalid request */

@@ -81,35 +81,6 @@ class CollectionUpdate(BaseModel):
     description: Description1 | None = Field(None, description="Empty: none", title="Description")
 
 
-class ConversationCreate(BaseModel):
-    title: str | None = Field(
-        "",
-        description="Empty: named after the first question",
-        max_length=256,
-        title="Title",
-    )
-    collections: list[str] | None = Field(
-        None,
-        description="Collection ids or names to ask",
-        max_length=100,
-        title="Collections",
-    )
-
-
-class Title(RootModel[str]):
-    root: str = Field(..., max_length=256, title="Title")
-
-
-class Collections(RootModel[list[str]]):
-    root: list[str] = Field(..., max_length=100, title="Collections")
-
-
-class ConversationUpdate(BaseModel):
-    title: Title | None = Field(None, title="Title")
-    shared: bool | None = Field(None, description="Readable by the whole team", title="Shared")
-    collections: Collections | None = Field(None, title="Collections")
-
-
 class Error1(BaseModel):
     message: str
     type: str
@@ -710,6 +681,53 @@ class UsageOut(BaseModel):
     upload_bytes: int = Field(..., title="Upload Bytes")
 
 
+class ConversationCreate(BaseModel):
+    title: str | None = Field(
+        "",
+        description="Empty: named after the first question",
+        max_length=256,
+        title="Title",
+    )
+    collections: list[str] | None = Field(
+        None,
+        description="Collection ids or names to ask",
+        max_length=100,
+        title="Collections",
+    )
+
+
+class ConversationOut(BaseModel):
+    id: str = Field(..., title="Id")
+    object: Literal["conversation"] = Field("conversation", title="Object")
+    title: str = Field(..., title="Title")
+    collection_ids: list[str] = Field(..., title="Collection Ids")
+    shared: bool = Field(..., title="Shared")
+    user_id: str = Field(
+        ..., description="Who started it (only they can add to it)", title="User Id"
+    )
+    created_at: int = Field(..., title="Created At")
+    updated_at: int = Field(..., title="Updated At")
+    messages: list[MessageOut] | None = Field(
+        None,
+        description="The messages, oldest first (only when one conversation is read)",
+        title="Messages",
+    )
+
+
+class Title(RootModel[str]):
+    root: str = Field(..., max_length=256, title="Title")
+
+
+class Collections(RootModel[list[str]]):
+    root: list[str] = Field(..., max_length=100, title="Collections")
+
+
+class ConversationUpdate(BaseModel):
+    title: Title | None = Field(None, title="Title")
+    shared: bool | None = Field(None, description="Readable by the whole team", title="Shared")
+    collections: Collections | None = Field(None, title="Collections")
+
+
 class TopK(RootModel[int]):
     root: int = Field(..., ge=1, le=100, title="Top K")
 
@@ -732,24 +750,6 @@ class CollectionOut(BaseModel):
     created_at: int = Field(..., title="Created At")
     file_counts: FileCountsOut
     chunk_count: int = Field(..., title="Chunk Count")
-
-
-class ConversationOut(BaseModel):
-    id: str = Field(..., title="Id")
-    object: Literal["conversation"] = Field("conversation", title="Object")
-    title: str = Field(..., title="Title")
-    collection_ids: list[str] = Field(..., title="Collection Ids")
-    shared: bool = Field(..., title="Shared")
-    user_id: str = Field(
-        ..., description="Who started it (only they can add to it)", title="User Id"
-    )
-    created_at: int = Field(..., title="Created At")
-    updated_at: int = Field(..., title="Updated At")
-    messages: list[MessageOut] | None = Field(
-        None,
-        description="The messages, oldest first (only when one conversation is read)",
-        title="Messages",
-    )
 
 
 class KeyCreate(BaseModel):

@@ -36,6 +36,7 @@ from mmstack.knowledge.intake import Intake
 from mmstack.knowledge.knowledge_models import KnowledgeModels
 from mmstack.knowledge.previews import PagePreviews
 from mmstack.knowledge.search import CollectionSearch
+from mmstack.llm.api_conversations import ApiConversations
 from mmstack.llm.factory import open_llm
 from mmstack.llm.router import LlmRouter
 from mmstack.llm.stored_responses import ResponseStore
@@ -94,6 +95,7 @@ class Stack:
     grounded_chat: GroundedChat
     knowledge_models: KnowledgeModels
     stored_responses: ResponseStore
+    api_conversations: ApiConversations
     conversations: ConversationService
     previews: PagePreviews
     auth: Auth
@@ -273,6 +275,7 @@ def open_stack(
                 answer_model=settings.answer.model or settings.llm.default_model,
             ),
             stored_responses=ResponseStore(db, keep_days=settings.llm.stored_response_days),
+            api_conversations=ApiConversations(db),
             conversations=ConversationService(db),
             previews=previews,
             auth=auth,

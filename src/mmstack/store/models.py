@@ -480,3 +480,33 @@ class ConversationMessage(Base):
     # An answer's citations, as the chat API's annotations carry them.
     annotations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class ApiConversation(Base):
+    """A conversation of the OpenAI Conversations API: items (messages, function calls
+    and their outputs, file searches) that Responses read as context and add to. A
+    team's, like stored responses; the console's own conversations are `Conversation`."""
+
+    __tablename__ = "api_conversations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("conv_"))
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), index=True)
+    # `metadata` is taken by SQLAlchemy's declarative base.
+    pairs: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now, index=True)
+
+
+class ApiConversationItem(Base):
+    """One item of an `ApiConversation`, as the API returns it; `seq` keeps their order
+    (items added together share a second)."""
+
+    __tablename__ = "api_conversation_items"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("api_conversations.id", ondelete="CASCADE"), index=True
+    )
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)

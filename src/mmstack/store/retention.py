@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, delete, exists, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from mmstack.store.api_conversations import delete_conversation as delete_api_conversation
 from mmstack.store.conversations import delete_conversation
 from mmstack.store.models import (
+    ApiConversation,
     AuditEvent,
     AuditRetention,
     CollectionFile,
@@ -72,27 +74,35 @@ def still_unattached(session: Session, file_id: str) -> bool:
 
 
 def conversations_before(session: Session, cutoff: float) -> list[Row]:
-    """The conversations last active before `cutoff`, least recent first."""
-    stmt = (
-        select(Conversation.id, Conversation.title, Conversation.updated_at)
-        .where(Conversation.updated_at < cutoff)
-        .order_by(Conversation.updated_at, Conversation.id)
+    """The conversations last active before `cutoff`, least recent first: the console's
+    (labelled by their title) and the Conversations API's."""
+    console = select(Conversation.id, Conversation.title, Conversation.updated_at).where(
+        Conversation.updated_at < cutoff
     )
-    return [Row(id_, title, float(at)) for id_, title, at in session.execute(stmt)]
+    api = select(ApiConversation.id, ApiConversation.updated_at).where(
+        ApiConversation.updated_at < cutoff
+    )
+    found = [Row(id_, title, float(at)) for id_, title, at in session.execute(console)]
+    found += [Row(id_, "", float(at)) for id_, at in session.execute(api)]
+    return sorted(found, key=lambda row: (row.at, row.id))
 
 
 def delete_conversation_before(session: Session, conversation_id: str, cutoff: float) -> bool:
-    """Delete the conversation and its messages if it is still inactive since before
-    `cutoff` (a new message keeps it)."""
-    found = session.scalar(
-        select(Conversation.id)
-        .where(Conversation.id == conversation_id, Conversation.updated_at < cutoff)
-        .with_for_update()
-    )
-    if found is None:
-        return False
-    delete_conversation(session, conversation_id)
-    return True
+    """Delete the conversation (a console one with its messages, an API one with its
+    items) if it is still inactive since before `cutoff` (a new message keeps it)."""
+    for model, remove in (
+        (Conversation, delete_conversation),
+        (ApiConversation, delete_api_conversation),
+    ):
+        found = session.scalar(
+            select(model.id)
+            .where(model.id == conversation_id, model.updated_at < cutoff)
+            .with_for_update()
+        )
+        if found is not None:
+            remove(session, conversation_id)
+            return True
+    return False
 
 
 def expired_responses(session: Session, moment: float) -> Span:
@@ -186,7 +196,7 @@ def held(session: Session) -> Held:
     return Held(
         files=count(of=StoredFile),
         unattached_files=count(_unattached(), of=StoredFile),
-        conversations=count(of=Conversation),
+        conversations=count(of=Conversation) + count(of=ApiConversation),
         responses=count(of=StoredResponse),
         audit=count(of=AuditEvent),
         usage=count(of=Usage) + count(of=SearchUsage),

@@ -1,8 +1,8 @@
 """Function calling through `/v1/responses` on the bundled 1.5B model, driven by the
 official `openai` SDK as its users write the weather round trip: the model calls the
 function, the client runs it and sends the output back with `previous_response_id` (and,
-once more, through a conversation kept by the client), and the model answers from it;
-whole and streamed."""
+once more, through a conversation kept by the client, and through the Conversations
+API), and the model answers from it; whole and streamed."""
 
 from __future__ import annotations
 
@@ -81,3 +81,20 @@ def test_the_weather_round_trip(client: openai.OpenAI, streamed: bool) -> None:
     ]
     again = create(input=exchange, store=False)
     assert "14" in again.output_text, again.output_text
+
+    # Through the Conversations API: the conversation holds the turn between requests.
+    conversation = client.conversations.create()
+    asked = create(input="What is the weather like in Paris today?", conversation=conversation.id)
+    [call] = [item for item in asked.output if item.type == "function_call"]
+    assert json.loads(call.arguments) == {"city": "Paris"}
+    output = {"type": "function_call_output", "call_id": call.call_id, "output": REPORT}
+    answered = create(input=[output], conversation={"id": conversation.id})
+    assert "14" in answered.output_text, answered.output
+    items = list(client.conversations.items.list(conversation.id, order="asc"))
+    assert [item.type for item in items] == [
+        "message",
+        "function_call",
+        "function_call_output",
+        "message",
+    ]
+    assert items[-1].id == answered.output[-1].id

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from mmstack.api.routes.openai import (
     audio,
     chat,
+    conversations,
     embeddings,
     file_batches,
     files,
@@ -22,6 +23,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     models.router,
     chat.router,
     responses.router,
+    conversations.router,
     embeddings.router,
     audio.router,
     files.router,

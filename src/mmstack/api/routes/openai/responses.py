@@ -7,8 +7,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from mmstack.api.deps import StoredResponsesDep, authorize
+from mmstack.api.deps import ApiConversationsDep, StoredResponsesDep, authorize
 from mmstack.api.routes.openai.answer_source import AnswersDep
+from mmstack.api.routes.openai.conversation_items import (
+    context_messages,
+    new_items,
+    output_items,
+)
 from mmstack.api.routes.openai.disconnect import unless_disconnected
 from mmstack.api.routes.openai.event_stream import EventStreamResponse
 from mmstack.api.routes.openai.responses_events import response_events
@@ -49,16 +54,30 @@ router = APIRouter(
     },
 )
 async def create_response(
-    body: ResponsesRequest, request: Request, answers: AnswersDep, stored: StoredResponsesDep
+    body: ResponsesRequest,
+    request: Request,
+    answers: AnswersDep,
+    stored: StoredResponsesDep,
+    conversations: ApiConversationsDep,
 ) -> Response:
     """A model response to text input, over the chat models; the `file_search` tool answers
     from vector stores; function tools' calls are returned as `function_call` items, and a
     `function_call_output` item in the next request's input continues the turn. Streamed
     as the Responses API's semantic events. Kept (`store`, the default) for retrieval and
-    for the next turn (`previous_response_id`)."""
+    for the next turn (`previous_response_id`). With `conversation`, the conversation's
+    items come before the input, and the input and output are added to it."""
+    conversation = body.conversation_id
+    if conversation is not None and body.previous_response_id is not None:
+        raise InvalidRequestError(
+            "give previous_response_id or conversation, not both: a conversation already "
+            "holds the turns before",
+            param="conversation",
+        )
     history = None
     if body.previous_response_id is not None:
         history = await run_in_threadpool(stored.conversation, body.previous_response_id)
+    elif conversation is not None:
+        history = context_messages(await run_in_threadpool(conversations.context, conversation))
     routed = answers.route(chat_request(body, history), retrieval_scope(body))
     source, chat, scope = routed.source, routed.request, routed.scope
     if scope is not None and chat.tools:
@@ -69,8 +88,9 @@ async def create_response(
         )
     keep = body.store and stored.enabled
     builder = ResponseBuilder(body, search_query=search_query(chat) if scope else None, stored=keep)
+    added = new_items(body.input, where="input") if conversation is not None else []
 
-    async def kept(response: ResponseObject) -> None:
+    async def finished(response: ResponseObject) -> None:
         if keep:
             save = partial(
                 stored.save,
@@ -79,13 +99,16 @@ async def create_response(
                 previous_response_id=body.previous_response_id,
             )
             await run_in_threadpool(save)
+        if conversation is not None:
+            items = [*added, *output_items(response)]
+            await run_in_threadpool(conversations.add, conversation, items, param="conversation")
 
     if body.stream:
         stream = await unless_disconnected(request, source.stream(chat))
-        return EventStreamResponse(response_events(builder, stream, kept), stream)
+        return EventStreamResponse(response_events(builder, stream, finished), stream)
     completion = await unless_disconnected(request, source.complete(chat))
     response = builder.completed(completion)
-    await kept(response)
+    await finished(response)
     return Response(response.model_dump_json(), media_type="application/json")
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mmstack.api.routes.openai.schemas.responses import (
+    ConversationRef,
     FileSearchCall,
     FunctionCallItem,
     OutputItem,
@@ -93,6 +94,7 @@ class ResponseBuilder:
             user=body.user,
             store=self.stored,
             previous_response_id=body.previous_response_id,
+            conversation=ConversationRef(id=body.conversation_id) if body.conversation_id else None,
             usage=_usage(usage),
         )
 

@@ -136,26 +136,33 @@ def input_messages(body: ResponsesRequest) -> list[dict[str, Any]]:
     conversation, with the answer)."""
     if isinstance(body.input, str):
         return [{"role": "user", "content": body.input}]
+    return items_as_messages(body.input, where="input")
+
+
+def items_as_messages(items: list[InputItem], *, where: str) -> list[dict[str, Any]]:
+    """Responses items as chat messages: a function call joins the assistant turn before
+    it. `where` names the items in errors ("input": input[3])."""
     messages: list[dict[str, Any]] = []
-    for n, item in enumerate(body.input):
+    for n, item in enumerate(items):
+        at = f"{where}[{n}]"
         if item.type == "function_call":
-            call = _function_call(item, n)
+            call = _function_call(item, at)
             last = messages[-1] if messages else None
             if last is not None and last["role"] == "assistant":  # the same turn's calls
                 last.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif item.type == "function_call_output":
-            messages.append(_function_output(item, n))
+            messages.append(_function_output(item, at))
         else:
-            messages.append(_message(item, n))
+            messages.append(_message(item, at))
     return messages
 
 
-def _function_call(item: InputItem, n: int) -> dict[str, Any]:
+def _function_call(item: InputItem, at: str) -> dict[str, Any]:
     if not item.call_id or not item.name or item.arguments is None:
         raise InvalidRequestError(
-            f"input[{n}]: a function_call needs call_id, name and arguments", param=f"input[{n}]"
+            f"{at}: a function_call needs call_id, name and arguments", param=at
         )
     return chat_tool_call(item.call_id, item.name, item.arguments)
 
@@ -165,19 +172,19 @@ def chat_tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
-def _function_output(item: InputItem, n: int) -> dict[str, Any]:
+def _function_output(item: InputItem, at: str) -> dict[str, Any]:
     if not item.call_id or item.output is None:
         raise InvalidRequestError(
-            f"input[{n}]: a function_call_output needs call_id and output", param=f"input[{n}]"
+            f"{at}: a function_call_output needs call_id and output", param=at
         )
     output = item.output
     if not isinstance(output, str):
         for m, part in enumerate(output):
             if part.type not in _TEXT_PARTS:
-                where = f"input[{n}].output[{m}]"
                 raise InvalidRequestError(
-                    f"{where}: a function's output is text; '{part.type}' parts are not supported",
-                    param=where,
+                    f"{at}.output[{m}]: a function's output is text; '{part.type}' parts are "
+                    "not supported",
+                    param=f"{at}.output[{m}]",
                 )
         output = "".join(part.text or "" for part in output)
     return {"role": "tool", "tool_call_id": item.call_id, "content": output}
@@ -189,18 +196,18 @@ def search_query(request: ChatCompletionRequest) -> str:
     return asked[-1] if asked else ""
 
 
-def _message(item: InputItem, n: int) -> dict[str, Any]:
+def _message(item: InputItem, at: str) -> dict[str, Any]:
     if item.type != "message" or item.role is None:
         raise InvalidRequestError(
-            f"input[{n}]: items of type '{item.type}' are not supported; send messages "
+            f"{at}: items of type '{item.type}' are not supported; send messages "
             "with a role and content, function_call and function_call_output items",
-            param=f"input[{n}]",
+            param=at,
         )
     if item.content is None or isinstance(item.content, str):
         return {"role": item.role, "content": item.content or ""}
     return {
         "role": item.role,
-        "content": [_part(part, f"input[{n}].content[{m}]") for m, part in enumerate(item.content)],
+        "content": [_part(part, f"{at}.content[{m}]") for m, part in enumerate(item.content)],
     }
 
 

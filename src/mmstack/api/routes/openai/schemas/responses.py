@@ -58,6 +58,10 @@ class FileSearchTool(_Open):
     ranking_options: dict[str, Any] | None = None
 
 
+class ConversationRef(_Open):
+    id: str
+
+
 class ResponsesRequest(_Open):
     model_config = ConfigDict(extra="allow", strict=True)
 
@@ -75,8 +79,19 @@ class ResponsesRequest(_Open):
     previous_response_id: str | None = Field(
         None, description="Continue the conversation of this stored response"
     )
+    conversation: str | ConversationRef | None = Field(
+        None,
+        union_mode="left_to_right",
+        description="Read this conversation's items as context, then add the input and output",
+    )
     store: bool = Field(True, description="Keep the response (llm.stored_response_days)")
     user: str | None = None
+
+    @property
+    def conversation_id(self) -> str | None:
+        if isinstance(self.conversation, ConversationRef):
+            return self.conversation.id
+        return self.conversation
 
 
 class OutputText(BaseModel):
@@ -158,6 +173,7 @@ class ResponseObject(BaseModel):
     truncation: Literal["disabled"] = "disabled"
     store: bool = False
     previous_response_id: str | None = None
+    conversation: ConversationRef | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     user: str | None = None
     usage: ResponseUsage | None = None
