@@ -18,6 +18,8 @@ What it does depends on the requested model:
 - `inline-error`: streams one chunk, then `data: {"error": ...}` (no event name);
 - `chunk-error`: streams one chunk, then a chunk that also carries an `error`;
 - `tools`: calls the first tool of the request with `{"city": "Paris"}` (streamed in parts);
+- `agent`: like `tools` until the last message is a tool's result, then answers
+  "done: <that result>" (not streamed);
 - anything else: like `echo`.
 """
 
@@ -128,7 +130,9 @@ class FakeUpstream:
         if model == "pieces":
             events = _echo_events(model, "echo: " + _last_user_text(body), False)
             return StreamingResponse(_in_pieces(events), media_type="text/event-stream")
-        if model == "tools":
+        if model == "agent" and body["messages"][-1]["role"] == "tool":
+            return JSONResponse(_completion(model, "done: " + body["messages"][-1]["content"]))
+        if model in ("tools", "agent"):
             name = body["tools"][0]["function"]["name"]
             if stream:
                 return StreamingResponse(_tool_call_events(name), media_type="text/event-stream")

@@ -1085,7 +1085,8 @@ export interface paths {
          * Create Response
          * @description A model response to text input, over the chat models; the `file_search` tool answers
          *     from vector stores; function tools' calls are returned as `function_call` items, and a
-         *     `function_call_output` item in the next request's input continues the turn. Streamed
+         *     `function_call_output` item in the next request's input continues the turn; `mcp`
+         *     tools (servers on `tools.mcp_servers`) are called by mmstack in a bounded loop. Streamed
          *     as the Responses API's semantic events. Kept (`store`, the default) for retrieval and
          *     for the next turn (`previous_response_id`). With `conversation`, the conversation's
          *     items come before the input, and the input and output are added to it.
@@ -2037,12 +2038,18 @@ export interface components {
          *     `call_id`, `output`).
          */
         InputItem: {
+            /** Approval Request Id */
+            approval_request_id?: string | null;
+            /** Approve */
+            approve?: boolean | null;
             /** Arguments */
             arguments?: string | null;
             /** Call Id */
             call_id?: string | null;
             /** Content */
             content?: string | components["schemas"]["InputPart"][] | null;
+            /** Id */
+            id?: string | null;
             /** Name */
             name?: string | null;
             /** Output */
@@ -2591,6 +2598,79 @@ export interface components {
              */
             everywhere: boolean;
         };
+        /**
+         * McpApprovalRequestItem
+         * @description A call the model wants to make that waits for the client's `mcp_approval_response`.
+         */
+        McpApprovalRequestItem: {
+            /** Arguments */
+            arguments: string;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Server Label */
+            server_label: string;
+            /**
+             * Type
+             * @default mcp_approval_request
+             * @constant
+             */
+            type: "mcp_approval_request";
+        };
+        /**
+         * McpCallItem
+         * @description A remote MCP tool mmstack called for the model, with what it returned.
+         */
+        McpCallItem: {
+            /** Approval Request Id */
+            approval_request_id?: string | null;
+            /** Arguments */
+            arguments: string;
+            /** Error */
+            error?: {
+                [key: string]: unknown;
+            } | null;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Output */
+            output?: string | null;
+            /** Server Label */
+            server_label: string;
+            /**
+             * Status
+             * @default completed
+             * @enum {string}
+             */
+            status: "in_progress" | "completed" | "failed";
+            /**
+             * Type
+             * @default mcp_call
+             * @constant
+             */
+            type: "mcp_call";
+        };
+        /** McpListToolsItem */
+        McpListToolsItem: {
+            /** Error */
+            error?: string | null;
+            /** Id */
+            id: string;
+            /** Server Label */
+            server_label: string;
+            /** Tools */
+            tools: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Type
+             * @default mcp_list_tools
+             * @constant
+             */
+            type: "mcp_list_tools";
+        };
         /** MessageOut */
         MessageOut: {
             /** Annotations */
@@ -2897,7 +2977,7 @@ export interface components {
              */
             object: "response";
             /** Output */
-            output?: (components["schemas"]["OutputMessage"] | components["schemas"]["FileSearchCall"] | components["schemas"]["FunctionCallItem"])[];
+            output?: (components["schemas"]["OutputMessage"] | components["schemas"]["FileSearchCall"] | components["schemas"]["FunctionCallItem"] | components["schemas"]["McpListToolsItem"] | components["schemas"]["McpCallItem"] | components["schemas"]["McpApprovalRequestItem"])[];
             /**
              * Parallel Tool Calls
              * @default true
@@ -2980,6 +3060,11 @@ export interface components {
             instructions?: string | null;
             /** Max Output Tokens */
             max_output_tokens?: number | null;
+            /**
+             * Max Tool Calls
+             * @description Most calls to mmstack-run (MCP) tools in this response
+             */
+            max_tool_calls?: number | null;
             /** Metadata */
             metadata?: {
                 [key: string]: string;

@@ -551,6 +551,36 @@ class TelemetrySettings(BaseModel):
     service_name: str = Field("mmstack", min_length=1, description="The service.name resource")
 
 
+class ToolSettings(BaseModel):
+    """Tools mmstack runs itself for the Responses API (remote MCP servers), in a loop
+    bounded in steps and time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mcp_servers: list[str] = Field(
+        default_factory=list,
+        description="Remote MCP server URLs a Responses `mcp` tool may name (exactly, up to a "
+        "trailing slash); any other is refused. Empty: none",
+    )
+    max_steps: int = Field(
+        8, ge=1, le=100, description="Model calls per response while tools are being called"
+    )
+    max_seconds: float = Field(
+        120.0, gt=0, description="Time a response's tool loop may take before it stops"
+    )
+    call_timeout_seconds: float = Field(
+        30.0, gt=0, description="Time one MCP server may take to connect, list or run a tool"
+    )
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"tools.mcp_servers: '{url}' is not an http(s) URL")
+        return urls
+
+
 class RetentionSettings(BaseModel):
     """How long each kind of data is kept, in days (0: for ever). `mmstack retention apply`
     deletes what is older, and job workers apply it every `interval_hours`; every deletion
@@ -661,6 +691,7 @@ class Settings(BaseSettings):
     vector: VectorSettings = VectorSettings()
     blobs: BlobSettings = BlobSettings()
     llm: LlmSettings = LlmSettings()
+    tools: ToolSettings = ToolSettings()
     answer: AnswerSettings = AnswerSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     http: HttpSettings = HttpSettings()

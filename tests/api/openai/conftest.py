@@ -59,7 +59,7 @@ def upstream_settings(data_dir: Path, upstream_url: str) -> Settings:
         fields = {"name": name, "base_url": url, "api_key": API_KEY, "models": models}
         return UpstreamSettings.model_validate({**fields, "max_retries": 0, **options})
 
-    models = ["echo", "garbage", "endless", "midway", "tools", "too-long", "reject"]
+    models = ["echo", "garbage", "endless", "midway", "tools", "agent", "too-long", "reject"]
     return Settings(
         data_dir=data_dir,
         ingest=IngestSettings(workers=0),

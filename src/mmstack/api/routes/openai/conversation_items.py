@@ -9,10 +9,13 @@ from typing import Any
 from mmstack.api.routes.openai.responses_request import items_as_messages
 from mmstack.api.routes.openai.schemas.responses import InputItem, ResponseObject
 
-# Item types that are part of the model's context (a file search's item records it; its
-# passages went into the answer it preceded).
-_CONTEXT_TYPES = frozenset({"message", "function_call", "function_call_output"})
-_ID_PREFIXES = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_"}
+_ID_PREFIXES = {
+    "message": "msg_",
+    "function_call": "fc_",
+    "function_call_output": "fco_",
+    "mcp_approval_response": "mcpa_",
+    "mcp_call": "mcp_",
+}
 
 
 def new_items(items: str | list[InputItem], *, where: str) -> list[dict[str, Any]]:
@@ -26,7 +29,7 @@ def new_items(items: str | list[InputItem], *, where: str) -> list[dict[str, Any
 
 def _kept(item: InputItem) -> dict[str, Any]:
     body = item.model_dump(mode="json", exclude_none=True)
-    body["id"] = f"{_ID_PREFIXES[item.type]}{uuid.uuid4().hex}"
+    body["id"] = f"{_ID_PREFIXES.get(item.type, 'item_')}{uuid.uuid4().hex}"
     body["status"] = "completed"
     if item.type == "message":
         body["content"] = _content(item)
@@ -47,8 +50,8 @@ def output_items(response: ResponseObject) -> list[dict[str, Any]]:
 
 
 def context_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A conversation's items as the chat messages before the next input."""
-    kept = [InputItem.model_validate(i) for i in items if i.get("type") in _CONTEXT_TYPES]
+    """Kept items (a conversation's, a response's output) as chat messages."""
+    kept = [InputItem.model_validate(item) for item in items]
     return [_plain(m) for m in items_as_messages(kept, where="conversation.items")]
 
 

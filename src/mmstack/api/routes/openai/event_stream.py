@@ -32,7 +32,11 @@ def sse_event(data: str | dict[str, Any], event: str | None = None) -> bytes:
 
 
 class EventStreamResponse(StreamingResponse):
-    def __init__(self, events: AsyncGenerator[bytes, None], source: ChatStream) -> None:
+    def __init__(
+        self, events: AsyncGenerator[bytes, None], source: ChatStream | None = None
+    ) -> None:
+        """`source`: the generation the events come from, closed with them (none when the
+        events tell of work already done)."""
         self._events = events
         self._source = source
         self._finished = False
@@ -54,6 +58,7 @@ class EventStreamResponse(StreamingResponse):
                     await self._body.aclose()
                     await self._events.aclose()
                 finally:
-                    await self._source.aclose()
+                    if self._source is not None:
+                        await self._source.aclose()
             if not self._finished:
                 log.info("event stream cut short (client gone); generation stopped")

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from mmstack.api.deps import ApiConversationsDep, StoredResponsesDep, authorize
+from mmstack.api.deps import ApiConversationsDep, SettingsDep, StoredResponsesDep, authorize
 from mmstack.api.routes.openai.answer_source import AnswersDep
 from mmstack.api.routes.openai.conversation_items import (
     context_messages,
@@ -16,19 +16,19 @@ from mmstack.api.routes.openai.conversation_items import (
 )
 from mmstack.api.routes.openai.disconnect import unless_disconnected
 from mmstack.api.routes.openai.event_stream import EventStreamResponse
+from mmstack.api.routes.openai.mcp_loop import McpLoop, approvals_in
 from mmstack.api.routes.openai.responses_events import response_events
 from mmstack.api.routes.openai.responses_output import ResponseBuilder
+from mmstack.api.routes.openai.responses_replay import replayed_events
 from mmstack.api.routes.openai.responses_request import (
     chat_request,
-    chat_tool_call,
     input_messages,
+    mcp_tools,
     retrieval_scope,
     search_query,
 )
 from mmstack.api.routes.openai.schemas.common import Deleted
 from mmstack.api.routes.openai.schemas.responses import (
-    FunctionCallItem,
-    OutputMessage,
     ResponseObject,
     ResponsesRequest,
 )
@@ -59,10 +59,12 @@ async def create_response(
     answers: AnswersDep,
     stored: StoredResponsesDep,
     conversations: ApiConversationsDep,
+    settings: SettingsDep,
 ) -> Response:
     """A model response to text input, over the chat models; the `file_search` tool answers
     from vector stores; function tools' calls are returned as `function_call` items, and a
-    `function_call_output` item in the next request's input continues the turn. Streamed
+    `function_call_output` item in the next request's input continues the turn; `mcp`
+    tools (servers on `tools.mcp_servers`) are called by mmstack in a bounded loop. Streamed
     as the Responses API's semantic events. Kept (`store`, the default) for retrieval and
     for the next turn (`previous_response_id`). With `conversation`, the conversation's
     items come before the input, and the input and output are added to it."""
@@ -73,29 +75,39 @@ async def create_response(
             "holds the turns before",
             param="conversation",
         )
-    history = None
+    servers = mcp_tools(body, settings.tools.mcp_servers)
+    history, earlier = None, []
     if body.previous_response_id is not None:
         history = await run_in_threadpool(stored.conversation, body.previous_response_id)
+        if servers:
+            earlier = (await run_in_threadpool(stored.get, body.previous_response_id))["output"]
     elif conversation is not None:
-        history = context_messages(await run_in_threadpool(conversations.context, conversation))
+        earlier = await run_in_threadpool(conversations.context, conversation)
+        history = context_messages(earlier)
+    approvals = approvals_in(body.input, earlier) if not isinstance(body.input, str) else []
+    if approvals and not servers:
+        raise InvalidRequestError(
+            "an mcp_approval_response needs the mcp tool whose call it approves in tools",
+            param="tools",
+        )
     routed = answers.route(chat_request(body, history), retrieval_scope(body))
     source, chat, scope = routed.source, routed.request, routed.scope
-    if scope is not None and chat.tools:
+    if scope is not None and (chat.tools or servers):
         raise InvalidRequestError(
-            f"function tools cannot be used with '{body.model}': its answers are written "
-            "from its collections, not by the model's function calls",
+            f"function and mcp tools cannot be used with '{body.model}': its answers are "
+            "written from its collections, not by the model's calls",
             param="tools",
         )
     keep = body.store and stored.enabled
     builder = ResponseBuilder(body, search_query=search_query(chat) if scope else None, stored=keep)
     added = new_items(body.input, where="input") if conversation is not None else []
 
-    async def finished(response: ResponseObject) -> None:
+    async def finished(response: ResponseObject, turns: list[dict[str, Any]] | None = None) -> None:
         if keep:
             save = partial(
                 stored.save,
                 response.model_dump(mode="json"),
-                turns=[*input_messages(body), _answer(response)],
+                turns=[*input_messages(body), *(turns or context_messages(output_items(response)))],
                 previous_response_id=body.previous_response_id,
             )
             await run_in_threadpool(save)
@@ -103,6 +115,21 @@ async def create_response(
             items = [*added, *output_items(response)]
             await run_in_threadpool(conversations.add, conversation, items, param="conversation")
 
+    if servers:
+        loop = McpLoop(
+            source=source,
+            builder=builder,
+            settings=settings.tools,
+            max_tool_calls=body.max_tool_calls,
+        )
+        async for _ in loop.run(chat, servers, approvals):
+            pass
+        assert loop.result is not None
+        done = loop.result
+        if body.stream:
+            return EventStreamResponse(replayed_events(done, partial(finished, turns=loop.turns)))
+        await finished(done, loop.turns)
+        return Response(done.model_dump_json(), media_type="application/json")
     if body.stream:
         stream = await unless_disconnected(request, source.stream(chat))
         return EventStreamResponse(response_events(builder, stream, finished), stream)
@@ -124,22 +151,3 @@ def retrieve_response(response_id: str, stored: StoredResponsesDep) -> ResponseO
 def delete_response(response_id: str, stored: StoredResponsesDep) -> Deleted:
     stored.delete(response_id)
     return Deleted(id=response_id, object="response")
-
-
-def _answer(response: ResponseObject) -> dict[str, Any]:
-    """The response's answer as the assistant's turn of the conversation: its text, and
-    the function calls it made (their outputs come in the next request's input)."""
-    text = "".join(
-        part.text
-        for item in response.output
-        if isinstance(item, OutputMessage)
-        for part in item.content
-    )
-    calls = [
-        chat_tool_call(item.call_id, item.name, item.arguments)
-        for item in response.output
-        if isinstance(item, FunctionCallItem)
-    ]
-    if not calls:
-        return {"role": "assistant", "content": text}
-    return {"role": "assistant", "content": text or None, "tool_calls": calls}

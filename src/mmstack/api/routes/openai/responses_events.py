@@ -31,7 +31,7 @@ from mmstack.llm.backend import ChatStream
 from mmstack.llm.types import ToolCall, Usage
 
 
-class _Events:
+class SequencedEvents:
     """Numbers the events in the order they are sent."""
 
     def __init__(self) -> None:
@@ -43,7 +43,7 @@ class _Events:
         return sse_event(data, event=type_)
 
 
-def _json(model: BaseModel) -> dict[str, Any]:
+def as_json(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json")
 
 
@@ -54,17 +54,17 @@ async def response_events(
 ) -> AsyncGenerator[bytes, None]:
     """`on_done` is given the final response (completed or incomplete) before the event
     that ends the stream: what is kept is there when the client learns it is done."""
-    event = _Events()
-    yield event("response.created", response=_json(builder.response()))
-    yield event("response.in_progress", response=_json(builder.response()))
+    event = SequencedEvents()
+    yield event("response.created", response=as_json(builder.response()))
+    yield event("response.in_progress", response=as_json(builder.response()))
     index = 0
     if builder.searched:
         search = builder.search_call()
         started = search.model_copy(update={"status": "in_progress"})
-        yield event("response.output_item.added", output_index=0, item=_json(started))
+        yield event("response.output_item.added", output_index=0, item=as_json(started))
         for stage in ("in_progress", "searching", "completed"):
             yield event(f"response.file_search_call.{stage}", output_index=0, item_id=search.id)
-        yield event("response.output_item.done", output_index=0, item=_json(search))
+        yield event("response.output_item.done", output_index=0, item=as_json(search))
         index = 1
     items = _Items(builder, event, first_index=index)
     usage: Usage | None = None
@@ -94,7 +94,7 @@ async def response_events(
             items.output(None, cut=True),
             error={"code": "server_error", "message": error["message"]},
         )
-        yield event("response.failed", response=_json(failed))
+        yield event("response.failed", response=as_json(failed))
         return
 
     for sent in items.close(finish):
@@ -103,14 +103,16 @@ async def response_events(
     if on_done is not None:
         await on_done(final)
     done = "response.completed" if final.status == "completed" else "response.incomplete"
-    yield event(done, response=_json(final))
+    yield event(done, response=as_json(final))
 
 
 class _Items:
     """The message and the function calls of a streamed answer, each an output item opened
     when its first delta comes (the message at the end when nothing else came)."""
 
-    def __init__(self, builder: ResponseBuilder, event: _Events, *, first_index: int) -> None:
+    def __init__(
+        self, builder: ResponseBuilder, event: SequencedEvents, *, first_index: int
+    ) -> None:
         self._builder = builder
         self._event = event
         self._next_index = first_index
@@ -128,13 +130,13 @@ class _Items:
         self._message_index, self._next_index = self._next_index, self._next_index + 1
         opened = OutputMessage(id=self._builder.message_id)
         yield self._event(
-            "response.output_item.added", output_index=self._message_index, item=_json(opened)
+            "response.output_item.added", output_index=self._message_index, item=as_json(opened)
         )
         yield self._event(
             "response.content_part.added",
             **self._where(),
             content_index=0,
-            part=_json(OutputText()),
+            part=as_json(OutputText()),
         )
 
     def text(self, delta: str) -> Iterator[bytes]:
@@ -166,7 +168,7 @@ class _Items:
             yield self._event(
                 "response.output_item.added",
                 output_index=self._calls[position][0],
-                item=_json(item),
+                item=as_json(item),
             )
         index, item, arguments = self._calls[position]
         if function is not None and function.arguments:
@@ -204,10 +206,10 @@ class _Items:
                 "response.output_text.done", **where, content_index=0, text=part.text, logprobs=[]
             )
             yield self._event(
-                "response.content_part.done", **where, content_index=0, part=_json(part)
+                "response.content_part.done", **where, content_index=0, part=as_json(part)
             )
             yield self._event(
-                "response.output_item.done", output_index=self._message_index, item=_json(message)
+                "response.output_item.done", output_index=self._message_index, item=as_json(message)
             )
         for index, item in self._finished_calls(finish):
             yield self._event(
@@ -217,7 +219,7 @@ class _Items:
                 name=item.name,
                 arguments=item.arguments,
             )
-            yield self._event("response.output_item.done", output_index=index, item=_json(item))
+            yield self._event("response.output_item.done", output_index=index, item=as_json(item))
 
     def output(self, finish: str | None, *, cut: bool = False) -> list[OutputItem]:
         """The items in their order (`cut`: the stream failed, the message is incomplete)."""

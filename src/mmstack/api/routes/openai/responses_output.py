@@ -23,7 +23,12 @@ from mmstack.api.routes.openai.schemas.responses import (
 from mmstack.llm.types import ChatCompletion, ToolCall, Usage
 
 # Chat finish reasons that leave a response incomplete, with the Responses API's reason.
-_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
+# "max_tool_calls": a tool loop (`mcp_loop`) stopped at its step, call or time limit.
+_INCOMPLETE = {
+    "length": "max_output_tokens",
+    "content_filter": "content_filter",
+    "max_tool_calls": "max_tool_calls",
+}
 
 
 def annotations_of(extra: dict[str, Any] | None) -> list[dict[str, Any]]:

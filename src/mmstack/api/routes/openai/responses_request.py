@@ -3,6 +3,7 @@ included), and its retrieval scope."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,14 +13,18 @@ from mmstack.api.routes.openai.schemas.responses import (
     FunctionTool,
     InputItem,
     InputPart,
+    McpTool,
     ResponsesRequest,
 )
 from mmstack.errors import InvalidRequestError
 from mmstack.index.attribute_filter import parse_filter
 from mmstack.llm.grounding import RetrievalScope
 from mmstack.llm.types import ChatCompletionRequest
+from mmstack.tools.remote_mcp import is_allowed
 
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "refusal"})
+# Items kept as a record of what happened, not read by the model as messages.
+_RECORDS = frozenset({"file_search_call", "mcp_list_tools", "mcp_approval_request"})
 
 
 def chat_request(
@@ -56,13 +61,13 @@ def chat_request(
 
 def retrieval_scope(body: ResponsesRequest) -> RetrievalScope | None:
     """The `file_search` tool's scope; None without one, or when `tool_choice` is `none`."""
-    searches, functions = _tools(body)
+    searches, functions, servers = _tools(body)
     if len(searches) > 1:
         raise InvalidRequestError("give at most one file_search tool", param="tools")
-    if searches and functions:
+    if searches and (functions or servers):
         raise InvalidRequestError(
-            "file_search and function tools cannot be combined in one request: answers from "
-            "vector stores are written by mmstack, not by the model's function calls",
+            "file_search cannot be combined with function or mcp tools in one request: "
+            "answers from vector stores are written by mmstack, not by the model's calls",
             param="tools",
         )
     if not searches or body.tool_choice == "none":
@@ -77,32 +82,66 @@ def retrieval_scope(body: ResponsesRequest) -> RetrievalScope | None:
     return RetrievalScope(search.vector_store_ids, search.max_num_results, flt)
 
 
-def _tools(body: ResponsesRequest) -> tuple[list[FileSearchTool], list[FunctionTool]]:
+def mcp_tools(body: ResponsesRequest, allowed_servers: list[str]) -> list[McpTool]:
+    """The request's `mcp` tools, each naming a server on the allow-list."""
+    servers = _tools(body)[2]
+    labels = [server.server_label for server in servers]
+    if len(set(labels)) < len(labels):
+        raise InvalidRequestError("mcp tools need distinct server_label values", param="tools")
+    positions = [n for n, tool in enumerate(body.tools) if tool.get("type") == "mcp"]
+    for n, server in zip(positions, servers, strict=True):
+        where = f"tools[{n}]"
+        if server.connector_id is not None or not server.server_url:
+            raise InvalidRequestError(
+                f"{where}: give the MCP server's server_url (connectors are not served)",
+                param=f"{where}.server_url",
+            )
+        if not is_allowed(server.server_url, allowed_servers):
+            raise InvalidRequestError(
+                f"{where}: MCP server '{server.server_url}' is not on this server's "
+                "allow-list; an admin adds it to tools.mcp_servers",
+                param=f"{where}.server_url",
+            )
+    return servers
+
+
+def _tools(
+    body: ResponsesRequest,
+) -> tuple[list[FileSearchTool], list[FunctionTool], list[McpTool]]:
     searches: list[FileSearchTool] = []
     functions: list[FunctionTool] = []
+    servers: list[McpTool] = []
+    kinds: dict[str, Any] = {
+        "file_search": FileSearchTool,
+        "function": FunctionTool,
+        "mcp": McpTool,
+    }
     for n, tool in enumerate(body.tools):
         kind = tool.get("type")
-        if kind not in ("file_search", "function"):
+        if kind not in kinds:
             raise InvalidRequestError(
                 f"tools[{n}]: tool type '{kind}' is not supported; mmstack's Responses API "
-                "serves the file_search tool and function tools",
+                "serves the file_search tool, function tools and mcp tools",
                 param=f"tools[{n}].type",
             )
         try:
-            if kind == "file_search":
-                searches.append(FileSearchTool.model_validate(tool))
-            else:
-                functions.append(FunctionTool.model_validate(tool))
+            parsed = kinds[kind].model_validate(tool)
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(p) for p in error["loc"])
             raise InvalidRequestError(
                 f"tools[{n}].{where}: {error['msg']}", param=f"tools[{n}].{where}"
             ) from None
+        if isinstance(parsed, FileSearchTool):
+            searches.append(parsed)
+        elif isinstance(parsed, FunctionTool):
+            functions.append(parsed)
+        else:
+            servers.append(parsed)
     names = [f.name for f in functions]
     if len(set(names)) < len(names):
         raise InvalidRequestError("function tools need distinct names", param="tools")
-    return searches, functions
+    return searches, functions, servers
 
 
 def _chat_tool(tool: FunctionTool) -> dict[str, Any]:
@@ -141,22 +180,48 @@ def input_messages(body: ResponsesRequest) -> list[dict[str, Any]]:
 
 def items_as_messages(items: list[InputItem], *, where: str) -> list[dict[str, Any]]:
     """Responses items as chat messages: a function call joins the assistant turn before
-    it. `where` names the items in errors ("input": input[3])."""
+    it; an MCP call mmstack made is a call with its output. Approval requests and their
+    answers, tool listings and file searches are records, not messages. `where` names
+    the items in errors ("input": input[3])."""
     messages: list[dict[str, Any]] = []
+
+    def add_call(call: dict[str, Any]) -> None:
+        last = messages[-1] if messages else None
+        if last is not None and last["role"] == "assistant":  # the same turn's calls
+            last.setdefault("tool_calls", []).append(call)
+        else:
+            messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+
     for n, item in enumerate(items):
         at = f"{where}[{n}]"
         if item.type == "function_call":
-            call = _function_call(item, at)
-            last = messages[-1] if messages else None
-            if last is not None and last["role"] == "assistant":  # the same turn's calls
-                last.setdefault("tool_calls", []).append(call)
-            else:
-                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+            add_call(_function_call(item, at))
         elif item.type == "function_call_output":
             messages.append(_function_output(item, at))
-        else:
+        elif item.type == "mcp_call":
+            if not item.id or not item.name or item.arguments is None:
+                raise InvalidRequestError(
+                    f"{at}: an mcp_call needs id, name and arguments", param=at
+                )
+            add_call(chat_tool_call(item.id, item.name, item.arguments))
+            messages.append({"role": "tool", "tool_call_id": item.id, "content": mcp_result(item)})
+        elif item.type == "mcp_approval_response":
+            if not item.approval_request_id or item.approve is None:
+                raise InvalidRequestError(
+                    f"{at}: an mcp_approval_response needs approval_request_id and approve",
+                    param=at,
+                )
+        elif item.type not in _RECORDS:
             messages.append(_message(item, at))
     return messages
+
+
+def mcp_result(item: InputItem) -> str:
+    """What an MCP call gave the model to read: its output, or its error."""
+    if isinstance(item.output, str):
+        return item.output
+    error = (item.model_extra or {}).get("error")
+    return f"The tool failed: {json.dumps(error)}" if error else ""
 
 
 def _function_call(item: InputItem, at: str) -> dict[str, Any]:

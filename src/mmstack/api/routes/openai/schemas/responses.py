@@ -30,12 +30,16 @@ class InputItem(_Open):
     `call_id`, `output`)."""
 
     type: str = "message"
+    id: str | None = None
     role: Literal["user", "assistant", "system", "developer"] | None = None
     content: str | list[InputPart] | None = Field(default=None, union_mode="left_to_right")
     call_id: str | None = None
     name: str | None = None
     arguments: str | None = None
     output: str | list[InputPart] | None = Field(default=None, union_mode="left_to_right")
+    # An `mcp_approval_response`: the answer to an `mcp_approval_request` item.
+    approval_request_id: str | None = None
+    approve: bool | None = None
 
 
 class FunctionTool(_Open):
@@ -56,6 +60,22 @@ class FileSearchTool(_Open):
     max_num_results: JsonInt | None = Field(None, ge=1, le=50)
     filters: dict[str, Any] | None = None
     ranking_options: dict[str, Any] | None = None
+
+
+class McpTool(_Open):
+    """A remote MCP server's tools, run by mmstack (`tools.mcp_servers` allows servers)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    type: Literal["mcp"]
+    server_label: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    server_url: str | None = None
+    server_description: str | None = None
+    allowed_tools: list[str] | dict[str, Any] | None = None
+    headers: dict[str, str] | None = None
+    authorization: str | None = None
+    require_approval: Literal["always", "never"] | dict[str, Any] | None = None
+    connector_id: str | None = None
 
 
 class ConversationRef(_Open):
@@ -86,6 +106,9 @@ class ResponsesRequest(_Open):
     )
     store: bool = Field(True, description="Keep the response (llm.stored_response_days)")
     user: str | None = None
+    max_tool_calls: JsonInt | None = Field(
+        None, ge=1, description="Most calls to mmstack-run (MCP) tools in this response"
+    )
 
     @property
     def conversation_id(self) -> str | None:
@@ -132,7 +155,46 @@ class FunctionCallItem(BaseModel):
     status: Literal["in_progress", "completed", "incomplete"] = "completed"
 
 
-OutputItem = OutputMessage | FileSearchCall | FunctionCallItem
+class McpListToolsItem(BaseModel):
+    type: Literal["mcp_list_tools"] = "mcp_list_tools"
+    id: str
+    server_label: str
+    tools: list[dict[str, Any]]
+    error: str | None = None
+
+
+class McpCallItem(BaseModel):
+    """A remote MCP tool mmstack called for the model, with what it returned."""
+
+    type: Literal["mcp_call"] = "mcp_call"
+    id: str
+    server_label: str
+    name: str
+    arguments: str
+    output: str | None = None
+    error: dict[str, Any] | None = None
+    status: Literal["in_progress", "completed", "failed"] = "completed"
+    approval_request_id: str | None = None
+
+
+class McpApprovalRequestItem(BaseModel):
+    """A call the model wants to make that waits for the client's `mcp_approval_response`."""
+
+    type: Literal["mcp_approval_request"] = "mcp_approval_request"
+    id: str
+    server_label: str
+    name: str
+    arguments: str
+
+
+OutputItem = (
+    OutputMessage
+    | FileSearchCall
+    | FunctionCallItem
+    | McpListToolsItem
+    | McpCallItem
+    | McpApprovalRequestItem
+)
 
 
 class InputTokensDetails(BaseModel):
