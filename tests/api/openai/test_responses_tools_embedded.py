@@ -14,9 +14,16 @@ from typing import Any
 import openai
 import pytest
 
-from mmstack.config.settings import EmbeddedLlmSettings, IngestSettings, LlmSettings, Settings
+from mmstack.config.settings import (
+    EmbeddedLlmSettings,
+    IngestSettings,
+    LlmSettings,
+    Settings,
+    ToolSettings,
+)
 from mmstack.models.catalog import QWEN_1_5B_ID
 from tests.api.live_server import LiveServer, serve
+from tests.api.openai.weather_mcp import WeatherServer, serve_weather
 
 WEATHER: Any = {
     "type": "function",
@@ -32,12 +39,21 @@ REPORT = "14 degrees Celsius and light rain"
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
+def weather() -> Iterator[WeatherServer]:
+    with serve_weather() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client(
+    tmp_path_factory: pytest.TempPathFactory, weather: WeatherServer
+) -> Iterator[openai.OpenAI]:
     embedded = EmbeddedLlmSettings(models=[QWEN_1_5B_ID], context_size=4096)
     settings = Settings(
         data_dir=Path(tmp_path_factory.mktemp("tools")),
         ingest=IngestSettings(workers=0),
         llm=LlmSettings(default_model=QWEN_1_5B_ID, embedded=embedded),
+        tools=ToolSettings(mcp_servers=[weather.url]),
     )
     server: LiveServer
     with serve(settings) as server:
@@ -98,3 +114,28 @@ def test_the_weather_round_trip(client: openai.OpenAI, streamed: bool) -> None:
         "message",
     ]
     assert items[-1].id == answered.output[-1].id
+
+
+def test_the_model_uses_a_remote_mcp_tool(client: openai.OpenAI, weather: WeatherServer) -> None:
+    """The 1.5B model picks the MCP server's tool, mmstack calls it, and the model answers
+    from what it returned."""
+    weather.calls.clear()
+    server: Any = {
+        "type": "mcp",
+        "server_label": "weather",
+        "server_url": weather.url,
+        "require_approval": "never",
+    }
+    response = client.responses.create(
+        model=QWEN_1_5B_ID,
+        input="What is the weather like in Lisbon right now?",
+        tools=[server],
+        temperature=0,
+    )
+    kinds = [item.type for item in response.output]
+    assert kinds[:2] == ["mcp_list_tools", "mcp_call"], response.output
+    assert kinds[-1] == "message"
+    call = response.output[1]
+    assert call.name == "get_weather"
+    assert weather.calls == ["Lisbon"]
+    assert "18" in response.output_text, response.output_text
