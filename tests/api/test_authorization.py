@@ -46,6 +46,7 @@ RED_NAMES = (
     "red-reports",
     "red-store",
     "red-ledger-talk",
+    "red-agent",
 )
 
 PUBLIC = frozenset(
@@ -108,6 +109,7 @@ class Red:
     conversation_id: str = ""  # red-dev's, shared with red's team
     api_conversation_id: str = ""  # a Conversations API conversation (the team's)
     item_id: str = ""  # its first item
+    agent_id: str = ""  # red-agent, answering from red's vector store
 
     def strings(self) -> set[str]:
         """What may not appear in another team's responses (unless it sent it)."""
@@ -129,6 +131,7 @@ class Red:
             self.conversation_id,
             self.api_conversation_id,
             self.item_id,
+            self.agent_id,
         }
         return ids | set(SECRETS) | set(RED_NAMES) | {"red-dev", "red-viewer", "red-op"}
 
@@ -149,6 +152,7 @@ class Red:
                 self.api_conversation_id if api_conversation else self.conversation_id
             ),
             "item_id": self.item_id,
+            "agent": self.agent_id,
             "page": "1",
             "model_id": "echo",
         }
@@ -280,6 +284,14 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/conversations/{conversation_id}/messages"): Route(
         "red", lambda r: Call(json={"content": QUERY})
     ),
+    # Agents: red's "red-agent" answers from red's vector store.
+    ("GET", "/api/agents"): Route("list"),
+    ("POST", "/api/agents"): Route(
+        "own", lambda r: Call(json={"name": f"blue-{secrets.token_hex(4)}"}), ok=201
+    ),
+    ("GET", "/api/agents/{agent}"): Route("red"),
+    ("PUT", "/api/agents/{agent}"): Route("red", lambda r: Call(json={"name": "red-agent"})),
+    ("DELETE", "/api/agents/{agent}"): Route("red", ok=204),
     ("GET", "/api/jobs"): Route("operate"),
     ("GET", "/api/jobs/{job_id}"): Route("operate"),
     # Models and inference.
@@ -548,6 +560,8 @@ def _populate(world: World) -> None:
     red.api_conversation_id = _ok(client.post("/v1/conversations", json={}, headers=dev))["id"]
     opened["conversation"] = red.api_conversation_id
     _ok(client.post("/v1/responses", json=opened, headers=dev))
+    agent = {"name": "red-agent", "instructions": QUERY, "vector_store_ids": [red.vector_store_id]}
+    red.agent_id = _ok(client.post("/api/agents", json=agent, headers=dev), 201)["id"]
     items = f"/v1/conversations/{red.api_conversation_id}/items?order=asc"
     red.item_id = _ok(client.get(items, headers=dev))["data"][0]["id"]
     wait_for(settled, "red's files to be ingested")
@@ -612,6 +626,7 @@ def snapshot(world: World) -> dict[str, Any]:
         "conversation": get(f"/api/conversations/{red.conversation_id}"),
         "api_conversation": get(f"/v1/conversations/{red.api_conversation_id}"),
         "api_items": get(f"/v1/conversations/{red.api_conversation_id}/items"),
+        "agent": get(f"/api/agents/{red.agent_id}"),
         "thumbnail": client.get(
             f"/v1/files/{red.standalone_id}/thumbnails/{red.thumbnail_id}", headers=dev
         ).content,

@@ -4,6 +4,56 @@
  */
 
 export interface paths {
+    "/api/agents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Agents
+         * @description The team's agents, by name.
+         */
+        get: operations["list_agents_api_agents_get"];
+        put?: never;
+        /**
+         * Create Agent
+         * @description Its tools are checked as a Responses request's would be (a 400 names the wrong
+         *     one); a name the team has already used is a 409.
+         */
+        post: operations["create_agent_api_agents_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agents/{agent}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Agent
+         * @description By id or name.
+         */
+        get: operations["get_agent_api_agents__agent__get"];
+        /**
+         * Replace Agent
+         * @description The agent as given (a field left out is its default), renamed when `name` says.
+         */
+        put: operations["replace_agent_api_agents__agent__put"];
+        post?: never;
+        /** Delete Agent */
+        delete: operations["delete_agent_api_agents__agent__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/audit": {
         parameters: {
             query?: never;
@@ -1089,7 +1139,8 @@ export interface paths {
          *     tools (servers on `tools.mcp_servers`) are called by mmstack in a bounded loop. Streamed
          *     as the Responses API's semantic events. Kept (`store`, the default) for retrieval and
          *     for the next turn (`previous_response_id`). With `conversation`, the conversation's
-         *     items come before the input, and the input and output are added to it.
+         *     items come before the input, and the input and output are added to it. The model
+         *     `agent/<name>` is a stored agent: its model, instructions and tools answer.
          */
         post: operations["create_response_v1_responses_post"];
         delete?: never;
@@ -1332,6 +1383,110 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AgentCreate */
+        AgentCreate: {
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Instructions
+             * @default
+             */
+            instructions: string;
+            /**
+             * Model
+             * @description A chat model or alias; default: the default
+             */
+            model?: string | null;
+            /**
+             * Name
+             * @description Called as the model `agent/<name>`
+             */
+            name: string;
+            /**
+             * Tools
+             * @description Responses API tools (function, mcp, file_search), as a request gives them
+             */
+            tools?: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Vector Store Ids
+             * @description Answered from with file_search
+             */
+            vector_store_ids?: string[];
+        };
+        /** AgentOut */
+        AgentOut: {
+            /** Created At */
+            created_at: number;
+            /** Description */
+            description: string;
+            /** Id */
+            id: string;
+            /** Instructions */
+            instructions: string;
+            /** Model */
+            model: string | null;
+            /**
+             * Model Name
+             * @description What the Responses API's `model` calls it
+             */
+            model_name: string;
+            /** Name */
+            name: string;
+            /**
+             * Object
+             * @default agent
+             */
+            object: string;
+            /** Tools */
+            tools: {
+                [key: string]: unknown;
+            }[];
+            /** Updated At */
+            updated_at: number;
+            /** Vector Store Ids */
+            vector_store_ids: string[];
+        };
+        /**
+         * AgentUpdate
+         * @description The agent as it is to be: every field given replaces the old (a missing one is
+         *     its default), `name` renames.
+         */
+        AgentUpdate: {
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Instructions
+             * @default
+             */
+            instructions: string;
+            /**
+             * Model
+             * @description A chat model or alias; default: the default
+             */
+            model?: string | null;
+            /** Name */
+            name?: string | null;
+            /**
+             * Tools
+             * @description Responses API tools (function, mcp, file_search), as a request gives them
+             */
+            tools?: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Vector Store Ids
+             * @description Answered from with file_search
+             */
+            vector_store_ids?: string[];
+        };
         /** AnchorOut */
         AnchorOut: {
             /** Char End */
@@ -1735,7 +1890,7 @@ export interface components {
          * @description What an API key may be limited to; each router belongs to one group.
          * @enum {string}
          */
-        EndpointGroup: "models" | "embeddings" | "chat" | "responses" | "audio" | "files" | "vector_stores" | "collections" | "search" | "jobs" | "conversations";
+        EndpointGroup: "models" | "embeddings" | "chat" | "responses" | "audio" | "files" | "vector_stores" | "collections" | "search" | "jobs" | "conversations" | "agents";
         /** Error */
         Error: {
             error: {
@@ -2257,6 +2412,26 @@ export interface components {
             code: "server_error" | "unsupported_file" | "invalid_file";
             /** Message */
             message: string;
+        };
+        /** ListOut[AgentOut] */
+        ListOut_AgentOut_: {
+            /** Data */
+            data: components["schemas"]["AgentOut"][];
+            /** First Id */
+            first_id?: string | null;
+            /**
+             * Has More
+             * @default false
+             */
+            has_more: boolean;
+            /** Last Id */
+            last_id?: string | null;
+            /**
+             * Object
+             * @default list
+             * @constant
+             */
+            object: "list";
         };
         /** ListOut[AuditEventOut] */
         ListOut_AuditEventOut_: {
@@ -3849,6 +4024,208 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_agents_api_agents_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOut_AgentOut_"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_agent_api_agents_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentOut"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_agent_api_agents__agent__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentOut"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    replace_agent_api_agents__agent__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentOut"];
+                };
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_agent_api_agents__agent__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                agent: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An error (401, 403, 404, 409, 413, 429, 5xx...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     list_audit_events_api_audit_get: {
         parameters: {
             query?: {

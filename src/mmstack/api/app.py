@@ -25,6 +25,7 @@ from mmstack.api.request_limits import RequestLimitsMiddleware
 from mmstack.api.response_headers import ResponseHeadersMiddleware
 from mmstack.api.routes import (
     admin,
+    agents,
     auth,
     citations,
     collections,
@@ -103,6 +104,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         search,
         jobs,
         conversations,
+        agents,
         console,
         citations,
     ):

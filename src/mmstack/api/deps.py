@@ -26,6 +26,7 @@ from mmstack.knowledge.intake import Intake
 from mmstack.knowledge.knowledge_models import KnowledgeModels
 from mmstack.knowledge.previews import PagePreviews
 from mmstack.knowledge.search import CollectionSearch
+from mmstack.llm.agents import AgentService
 from mmstack.llm.api_conversations import ApiConversations
 from mmstack.llm.stored_responses import ResponseStore
 from mmstack.stack import Stack
@@ -175,6 +176,10 @@ async def get_store_search(request: Request, principal: PrincipalDep) -> Collect
     return stack_of(request).store_search.for_owner(principal.owner)
 
 
+async def get_agents(request: Request, principal: PrincipalDep) -> AgentService:
+    return stack_of(request).agents.for_owner(principal.owner)
+
+
 async def get_api_conversations(request: Request, principal: PrincipalDep) -> ApiConversations:
     return stack_of(request).api_conversations.for_owner(principal.owner)
 
@@ -218,6 +223,7 @@ def get_analytics(request: Request) -> Analytics:
 AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]
 JobsDep = Annotated[JobQueue, Depends(get_jobs)]
 ChunkingDep = Annotated[ChunkingSettings, Depends(get_chunking)]
+AgentsDep = Annotated[AgentService, Depends(get_agents)]
 ApiConversationsDep = Annotated[ApiConversations, Depends(get_api_conversations)]
 StoredResponsesDep = Annotated[ResponseStore, Depends(get_stored_responses)]
 PreviewsDep = Annotated[PagePreviews, Depends(get_previews)]

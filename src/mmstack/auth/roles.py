@@ -56,3 +56,4 @@ class EndpointGroup(StrEnum):
     SEARCH = "search"
     JOBS = "jobs"
     CONVERSATIONS = "conversations"  # conversations kept for their user (the console's)
+    AGENTS = "agents"  # stored agents (calling one is `responses`)

@@ -14,6 +14,7 @@ import typer
 
 from mmstack import __version__
 from mmstack.cli.accounts import keys_app, users_app
+from mmstack.cli.agents import agents_app
 from mmstack.cli.analytics import stats, usage
 from mmstack.cli.ask_command import ask_command
 from mmstack.cli.backup import backup_app
@@ -47,6 +48,7 @@ for group, name in [
     (collections_app, "collections"), (models_app, "models"), (users_app, "users"),
     (keys_app, "keys"), (secrets_app, "secrets"), (stack_app, "stack"),
     (deploy_app, "deploy"), (retention_app, "retention"), (backup_app, "backup"),
+    (agents_app, "agents"),
 ]:  # fmt: skip
     app.add_typer(group, name=name)
 for command in (migrate, reconcile, wipe, doctor, usage, stats, mcp):

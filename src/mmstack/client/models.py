@@ -8,6 +8,67 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 
+class AgentCreate(BaseModel):
+    description: str | None = Field("", max_length=4096, title="Description")
+    instructions: str | None = Field("", max_length=65536, title="Instructions")
+    model: str | None = Field(
+        None, description="A chat model or alias; default: the default", title="Model"
+    )
+    tools: list[dict[str, Any]] | None = Field(
+        None,
+        description="Responses API tools (function, mcp, file_search), as a request gives them",
+        title="Tools",
+    )
+    vector_store_ids: list[str] | None = Field(
+        None,
+        description="Answered from with file_search",
+        max_length=16,
+        title="Vector Store Ids",
+    )
+    name: str = Field(..., description="Called as the model `agent/<name>`", title="Name")
+
+
+class AgentOut(BaseModel):
+    id: str = Field(..., title="Id")
+    object: str | None = Field("agent", title="Object")
+    name: str = Field(..., title="Name")
+    model_name: str = Field(
+        ..., description="What the Responses API's `model` calls it", title="Model Name"
+    )
+    description: str = Field(..., title="Description")
+    instructions: str = Field(..., title="Instructions")
+    model: str | None = Field(..., title="Model")
+    tools: list[dict[str, Any]] = Field(..., title="Tools")
+    vector_store_ids: list[str] = Field(..., title="Vector Store Ids")
+    created_at: int = Field(..., title="Created At")
+    updated_at: int = Field(..., title="Updated At")
+
+
+class AgentUpdate(BaseModel):
+    """
+    The agent as it is to be: every field given replaces the old (a missing one is
+    its default), `name` renames.
+    """
+
+    description: str | None = Field("", max_length=4096, title="Description")
+    instructions: str | None = Field("", max_length=65536, title="Instructions")
+    model: str | None = Field(
+        None, description="A chat model or alias; default: the default", title="Model"
+    )
+    tools: list[dict[str, Any]] | None = Field(
+        None,
+        description="Responses API tools (function, mcp, file_search), as a request gives them",
+        title="Tools",
+    )
+    vector_store_ids: list[str] | None = Field(
+        None,
+        description="Answered from with file_search",
+        max_length=16,
+        title="Vector Store Ids",
+    )
+    name: str | None = Field(None, title="Name")
+
+
 class AnchorOut(BaseModel):
     page_start: int | None = Field(..., title="Page Start")
     page_end: int | None = Field(..., title="Page End")
@@ -184,6 +245,7 @@ class Endpoints(
                 "search",
                 "jobs",
                 "conversations",
+                "agents",
             ]
         ]
     ]
@@ -201,6 +263,7 @@ class Endpoints(
             "search",
             "jobs",
             "conversations",
+            "agents",
         ]
     ] = Field(
         ...,
@@ -249,6 +312,14 @@ class KeyOut(BaseModel):
     expires_at: int | None = Field(..., title="Expires At")
     revoked_at: int | None = Field(..., title="Revoked At")
     last_used_at: int | None = Field(..., title="Last Used At")
+
+
+class ListOutAgentOut(BaseModel):
+    object: Literal["list"] = Field("list", title="Object")
+    data: list[AgentOut] = Field(..., title="Data")
+    first_id: str | None = Field(None, title="First Id")
+    last_id: str | None = Field(None, title="Last Id")
+    has_more: bool | None = Field(False, title="Has More")
 
 
 class ListOutAuditEventOut(BaseModel):

@@ -36,6 +36,7 @@ from mmstack.knowledge.intake import Intake
 from mmstack.knowledge.knowledge_models import KnowledgeModels
 from mmstack.knowledge.previews import PagePreviews
 from mmstack.knowledge.search import CollectionSearch
+from mmstack.llm.agents import AgentService
 from mmstack.llm.api_conversations import ApiConversations
 from mmstack.llm.factory import open_llm
 from mmstack.llm.router import LlmRouter
@@ -96,6 +97,7 @@ class Stack:
     knowledge_models: KnowledgeModels
     stored_responses: ResponseStore
     api_conversations: ApiConversations
+    agents: AgentService
     conversations: ConversationService
     previews: PagePreviews
     auth: Auth
@@ -276,6 +278,7 @@ def open_stack(
             ),
             stored_responses=ResponseStore(db, keep_days=settings.llm.stored_response_days),
             api_conversations=ApiConversations(db),
+            agents=AgentService(db),
             conversations=ConversationService(db),
             previews=previews,
             auth=auth,

@@ -510,3 +510,23 @@ class ApiConversationItem(Base):
     )
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class Agent(Base):
+    """A stored agent: instructions, a model, tools and vector stores, called by name (as
+    the Responses API's model `agent/<name>`). A team's; names are unique in a team."""
+
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("team_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("agent_"))
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    model: Mapped[str | None] = mapped_column(String(256))  # None: the default model
+    # Responses API tools (function, mcp, file_search), as a request gives them.
+    tools: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    vector_store_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now)

@@ -7,7 +7,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from mmstack.api.deps import ApiConversationsDep, SettingsDep, StoredResponsesDep, authorize
+from mmstack.api.deps import (
+    AgentsDep,
+    ApiConversationsDep,
+    SettingsDep,
+    StoredResponsesDep,
+    authorize,
+)
+from mmstack.api.routes.openai.agent_requests import with_agent
 from mmstack.api.routes.openai.answer_source import AnswersDep
 from mmstack.api.routes.openai.conversation_items import (
     context_messages,
@@ -34,6 +41,7 @@ from mmstack.api.routes.openai.schemas.responses import (
 )
 from mmstack.auth.roles import EndpointGroup, Permission
 from mmstack.errors import InvalidRequestError
+from mmstack.llm.agents import AGENT_MODEL_PREFIX
 
 router = APIRouter(
     prefix="/v1/responses",
@@ -59,6 +67,7 @@ async def create_response(
     answers: AnswersDep,
     stored: StoredResponsesDep,
     conversations: ApiConversationsDep,
+    agents: AgentsDep,
     settings: SettingsDep,
 ) -> Response:
     """A model response to text input, over the chat models; the `file_search` tool answers
@@ -67,7 +76,13 @@ async def create_response(
     tools (servers on `tools.mcp_servers`) are called by mmstack in a bounded loop. Streamed
     as the Responses API's semantic events. Kept (`store`, the default) for retrieval and
     for the next turn (`previous_response_id`). With `conversation`, the conversation's
-    items come before the input, and the input and output are added to it."""
+    items come before the input, and the input and output are added to it. The model
+    `agent/<name>` is a stored agent: its model, instructions and tools answer."""
+    requested = body.model
+    if requested.startswith(AGENT_MODEL_PREFIX):
+        name = requested.removeprefix(AGENT_MODEL_PREFIX)
+        agent = await run_in_threadpool(partial(agents.get, name, param="model"))
+        body = with_agent(body, agent, settings.llm.default_model)
     conversation = body.conversation_id
     if conversation is not None and body.previous_response_id is not None:
         raise InvalidRequestError(
@@ -99,7 +114,11 @@ async def create_response(
             param="tools",
         )
     keep = body.store and stored.enabled
-    builder = ResponseBuilder(body, search_query=search_query(chat) if scope else None, stored=keep)
+    builder = ResponseBuilder(
+        body.model_copy(update={"model": requested}),
+        search_query=search_query(chat) if scope else None,
+        stored=keep,
+    )
     added = new_items(body.input, where="input") if conversation is not None else []
 
     async def finished(response: ResponseObject, turns: list[dict[str, Any]] | None = None) -> None:
