@@ -9,6 +9,7 @@ import { CollectionsPage } from "./views/collections.js";
 import { CollectionPage } from "./views/collection.js";
 import { SearchPage } from "./views/search.js";
 import { ChatPage } from "./views/chat.js";
+import { AgentsPage } from "./views/agents.js";
 import { AccountPage } from "./views/account.js";
 import { AdminPage } from "./views/admin.js";
 
@@ -31,6 +32,7 @@ const NAV = [
   { name: "collections", label: "Collections" },
   { name: "search", label: "Search" },
   { name: "chat", label: "Chat" },
+  { name: "agents", label: "Agents" },
 ];
 
 const TITLES = {
@@ -38,6 +40,7 @@ const TITLES = {
   collection: "Collection",
   search: "Search",
   chat: "Chat",
+  agents: "Agents",
   account: "Account",
   admin: "Admin",
 };
@@ -65,6 +68,9 @@ function Shell({ me, info, onMeChange }) {
       break;
     case "chat":
       page = html`<${ChatPage} me=${me} info=${info} conversationId=${route.args[0]} />`;
+      break;
+    case "agents":
+      page = html`<${AgentsPage} me=${me} />`;
       break;
     case "account":
       page = html`<${AccountPage} me=${me} onMeChange=${onMeChange} />`;
