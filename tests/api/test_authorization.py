@@ -70,8 +70,9 @@ READ_ONLY_POSTS = frozenset(
         "/v1/audio/transcriptions",
     }
 )
-# A conversation is its caller's own: every role may start one.
-OWN_DATA_POSTS = frozenset({"/api/conversations"})
+# A conversation is its caller's own: every role may start one. One's memories are one's
+# own: every role keeps, clears and sets them.
+OWN_DATA_POSTS = frozenset({"/api/conversations", "/api/memories", "/api/memories/settings"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 # The TestClient answers with httpx2's responses, the live server's clients with httpx's.
@@ -110,6 +111,7 @@ class Red:
     api_conversation_id: str = ""  # a Conversations API conversation (the team's)
     item_id: str = ""  # its first item
     agent_id: str = ""  # red-agent, answering from red's vector store
+    memory_id: str = ""  # red-dev's
 
     def strings(self) -> set[str]:
         """What may not appear in another team's responses (unless it sent it)."""
@@ -132,6 +134,7 @@ class Red:
             self.api_conversation_id,
             self.item_id,
             self.agent_id,
+            self.memory_id,
         }
         return ids | set(SECRETS) | set(RED_NAMES) | {"red-dev", "red-viewer", "red-op"}
 
@@ -153,6 +156,7 @@ class Red:
             ),
             "item_id": self.item_id,
             "agent": self.agent_id,
+            "memory_id": self.memory_id,
             "page": "1",
             "model_id": "echo",
         }
@@ -166,9 +170,10 @@ class Call:
     params: dict[str, str] | None = None
 
 
-Kind = Literal["red", "list", "own", "admin", "operate"]
+Kind = Literal["red", "mine", "list", "own", "admin", "operate"]
 """How a route relates to red's data:
 - red: names red's data (in its path or body): another team gets 403 or 404;
+- mine: names red-dev's own data (a memory): everyone else, teammates too, gets 404;
 - list: lists or searches the caller's data: 200 and nothing of red's;
 - own: acts on the caller's own account or data, or on none: `ok`, and nothing of red's;
 - admin, operate: needs that permission: 403 for a developer."""
@@ -292,6 +297,20 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/agents/{agent}"): Route("red"),
     ("PUT", "/api/agents/{agent}"): Route("red", lambda r: Call(json={"name": "red-agent"})),
     ("DELETE", "/api/agents/{agent}"): Route("red", ok=204),
+    # Memories: red-dev's own, seen by no one else.
+    ("GET", "/api/memories"): Route("list"),
+    ("POST", "/api/memories"): Route(
+        "own", lambda r: Call(json={"text": "Blue likes tea."}), ok=201
+    ),
+    ("DELETE", "/api/memories"): Route("own"),
+    ("GET", "/api/memories/export"): Route("own"),
+    ("GET", "/api/memories/settings"): Route("own"),
+    ("PUT", "/api/memories/settings"): Route("own", lambda r: Call(json={"enabled": True})),
+    ("GET", "/api/memories/{memory_id}"): Route("mine"),
+    ("PUT", "/api/memories/{memory_id}"): Route(
+        "mine", lambda r: Call(json={"text": "Blue was here."})
+    ),
+    ("DELETE", "/api/memories/{memory_id}"): Route("mine", ok=204),
     ("GET", "/api/jobs"): Route("operate"),
     ("GET", "/api/jobs/{job_id}"): Route("operate"),
     # Models and inference.
@@ -562,6 +581,8 @@ def _populate(world: World) -> None:
     _ok(client.post("/v1/responses", json=opened, headers=dev))
     agent = {"name": "red-agent", "instructions": QUERY, "vector_store_ids": [red.vector_store_id]}
     red.agent_id = _ok(client.post("/api/agents", json=agent, headers=dev), 201)["id"]
+    remembered = {"text": "Red's developer keeps the XYLOPHRAX codeword."}
+    red.memory_id = _ok(client.post("/api/memories", json=remembered, headers=dev), 201)["id"]
     items = f"/v1/conversations/{red.api_conversation_id}/items?order=asc"
     red.item_id = _ok(client.get(items, headers=dev))["data"][0]["id"]
     wait_for(settled, "red's files to be ingested")
@@ -627,6 +648,7 @@ def snapshot(world: World) -> dict[str, Any]:
         "api_conversation": get(f"/v1/conversations/{red.api_conversation_id}"),
         "api_items": get(f"/v1/conversations/{red.api_conversation_id}/items"),
         "agent": get(f"/api/agents/{red.agent_id}"),
+        "memories": get("/api/memories/export"),
         "thumbnail": client.get(
             f"/v1/files/{red.standalone_id}/thumbnails/{red.thumbnail_id}", headers=dev
         ).content,
@@ -673,8 +695,8 @@ def test_red_reaches_its_own_data(world: World) -> None:
     for who in ("red-dev", "red-viewer"):
         for method, path in sorted(ROUTES):
             route = ROUTES[(method, path)]
-            lacks = who == "red-viewer" and path.startswith("/api/keys")
-            if is_write(method, path) or route.kind != "red" or lacks:
+            lacks = who == "red-viewer" and (path.startswith("/api/keys") or route.kind == "mine")
+            if is_write(method, path) or route.kind not in ("red", "mine") or lacks:
                 continue
             response, _ = send(world, method, path, world.auth(who))
             assert response.status_code == route.ok, f"{who} {method} {path}: {response.text}"
@@ -703,7 +725,7 @@ def test_another_team_can_neither_read_search_change_nor_delete(world: World, vi
         where = f"blue's {via}: {method} {path}"
         assert response.status_code < 500, f"{where}: {response.text}"
         assert_no_leak(world, response, sent, where)
-        if route.kind == "red":
+        if route.kind in ("red", "mine"):
             assert response.status_code in (403, 404), f"{where}: {response.text}"
         elif route.kind in ("admin", "operate"):
             assert response.status_code == 403, f"{where}: {response.text}"
@@ -844,7 +866,9 @@ def test_a_viewer_reads_and_cannot_write(world: World) -> None:
         where = f"red's viewer: {method} {path}"
         # A viewer has neither keys, nor jobs, nor administration.
         lacks = route.kind in ("admin", "operate") or path.startswith("/api/keys")
-        if is_write(method, path) or lacks:
+        if route.kind == "mine":  # red-dev's alone, even within the team
+            assert response.status_code == 404, f"{where}: {response.text}"
+        elif is_write(method, path) or lacks:
             assert response.status_code == 403, f"{where}: {response.text}"
         else:
             assert response.status_code == route.ok, f"{where}: {response.text}"

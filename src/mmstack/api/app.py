@@ -34,6 +34,7 @@ from mmstack.api.routes import (
     health,
     jobs,
     keys,
+    memories,
     openai,
     prometheus,
     search,
@@ -105,6 +106,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         jobs,
         conversations,
         agents,
+        memories,
         console,
         citations,
     ):

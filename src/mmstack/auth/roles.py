@@ -57,3 +57,4 @@ class EndpointGroup(StrEnum):
     JOBS = "jobs"
     CONVERSATIONS = "conversations"  # conversations kept for their user (the console's)
     AGENTS = "agents"  # stored agents (calling one is `responses`)
+    MEMORIES = "memories"  # one's own long-term memories

@@ -39,6 +39,7 @@ from mmstack.knowledge.search import CollectionSearch
 from mmstack.llm.agents import AgentService
 from mmstack.llm.api_conversations import ApiConversations
 from mmstack.llm.factory import open_llm
+from mmstack.llm.memories import MemoryService
 from mmstack.llm.router import LlmRouter
 from mmstack.llm.stored_responses import ResponseStore
 from mmstack.models.contracts import TextReader, Transcriber
@@ -98,6 +99,7 @@ class Stack:
     stored_responses: ResponseStore
     api_conversations: ApiConversations
     agents: AgentService
+    memories: MemoryService
     conversations: ConversationService
     previews: PagePreviews
     auth: Auth
@@ -279,6 +281,7 @@ def open_stack(
             stored_responses=ResponseStore(db, keep_days=settings.llm.stored_response_days),
             api_conversations=ApiConversations(db),
             agents=AgentService(db),
+            memories=MemoryService(db),
             conversations=ConversationService(db),
             previews=previews,
             auth=auth,

@@ -530,3 +530,30 @@ class Agent(Base):
     vector_store_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class Memory(Base):
+    """Something a person told the models about themselves (a fact or a preference),
+    theirs alone: no one else, not their team's admin, reads it. A memory replaced by a
+    newer one is kept (`replaced_by`) as its history."""
+
+    __tablename__ = "memories"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("mem_"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))  # fact or preference
+    source: Mapped[str] = mapped_column(String(64), default="")  # "manual", a response's id
+    replaced_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class MemorySetting(Base):
+    """Whether a person's memories are made and recalled (on unless they turn it off)."""
+
+    __tablename__ = "memory_settings"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now)
