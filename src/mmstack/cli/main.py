@@ -23,6 +23,7 @@ from mmstack.cli.deploy import deploy_app
 from mmstack.cli.doctor import doctor
 from mmstack.cli.maintenance import migrate, reconcile, wipe
 from mmstack.cli.mcp import mcp
+from mmstack.cli.memories import memories_app
 from mmstack.cli.models import models_app
 from mmstack.cli.options import JsonOpt, cli_settings, opened_stack, options
 from mmstack.cli.output import console, fail, print_json, print_table
@@ -48,7 +49,7 @@ for group, name in [
     (collections_app, "collections"), (models_app, "models"), (users_app, "users"),
     (keys_app, "keys"), (secrets_app, "secrets"), (stack_app, "stack"),
     (deploy_app, "deploy"), (retention_app, "retention"), (backup_app, "backup"),
-    (agents_app, "agents"),
+    (agents_app, "agents"), (memories_app, "memories"),
 ]:  # fmt: skip
     app.add_typer(group, name=name)
 for command in (migrate, reconcile, wipe, doctor, usage, stats, mcp):

@@ -246,6 +246,7 @@ class Endpoints(
                 "jobs",
                 "conversations",
                 "agents",
+                "memories",
             ]
         ]
     ]
@@ -264,6 +265,7 @@ class Endpoints(
             "jobs",
             "conversations",
             "agents",
+            "memories",
         ]
     ] = Field(
         ...,
@@ -373,6 +375,40 @@ class LogoutRequest(BaseModel):
     everywhere: bool | None = Field(
         False, description="End every login of this user", title="Everywhere"
     )
+
+
+class MemoriesDeleted(BaseModel):
+    deleted: int = Field(..., title="Deleted")
+
+
+class MemoryChange(BaseModel):
+    text: str = Field(..., max_length=2000, min_length=1, title="Text")
+    kind: Literal["fact", "preference"] | None = Field(None, title="Kind")
+
+
+class MemoryIn(BaseModel):
+    text: str = Field(..., max_length=2000, min_length=1, title="Text")
+    kind: Literal["fact", "preference"] | None = Field("fact", title="Kind")
+
+
+class MemoryOut(BaseModel):
+    id: str = Field(..., title="Id")
+    object: Literal["memory"] = Field("memory", title="Object")
+    text: str = Field(..., title="Text")
+    kind: str = Field(..., title="Kind")
+    source: str = Field(..., title="Source")
+    replaced_by: str | None = Field(..., title="Replaced By")
+    created_at: int = Field(..., title="Created At")
+    updated_at: int = Field(..., title="Updated At")
+    history: list[MemoryOut] | None = Field(
+        None,
+        description="Its earlier versions, newest first (when one memory is asked for)",
+        title="History",
+    )
+
+
+class MemorySettingsIO(BaseModel):
+    enabled: bool = Field(..., title="Enabled")
 
 
 class MessageOut(BaseModel):
@@ -857,6 +893,14 @@ class ListOutConversationOut(BaseModel):
     has_more: bool | None = Field(False, title="Has More")
 
 
+class ListOutMemoryOut(BaseModel):
+    object: Literal["list"] = Field("list", title="Object")
+    data: list[MemoryOut] = Field(..., title="Data")
+    first_id: str | None = Field(None, title="First Id")
+    last_id: str | None = Field(None, title="Last Id")
+    has_more: bool | None = Field(False, title="Has More")
+
+
 class ListOutPassageOut(BaseModel):
     object: Literal["list"] = Field("list", title="Object")
     data: list[PassageOut] = Field(..., title="Data")
@@ -910,3 +954,6 @@ class SearchResponse(BaseModel):
     query: str = Field(..., title="Query")
     mode: str = Field(..., title="Mode")
     data: list[SearchResultOut] = Field(..., title="Data")
+
+
+MemoryOut.model_rebuild()
