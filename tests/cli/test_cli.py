@@ -14,13 +14,17 @@ from docx import Document
 from tests.documents import PAGE_TEXTS, make_pdf
 
 
-def _run(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MMSTACK_")}
+def _run(
+    data_dir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`mmstack` in a process of its own, with none of this one's MMSTACK_ settings (`env`
+    adds some)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("MMSTACK_")}
     result = subprocess.run(
         [sys.executable, "-m", "mmstack", "--data-dir", str(data_dir), *args],
         capture_output=True,
         text=True,
-        env={**env, "COLUMNS": "200"},
+        env={**inherited, "COLUMNS": "200", **(env or {})},
         timeout=300,
     )
     if check and result.returncode != 0:

@@ -4,15 +4,14 @@ key they are given, and for no one else."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from mmstack.auth.audit import Actor
 from mmstack.auth.roles import Role
 from mmstack.config.settings import IngestSettings, Settings
 from mmstack.stack import open_stack
+from tests.cli.test_cli import _run
 
 
 def _keys(data: Path) -> dict[str, str]:
@@ -27,19 +26,8 @@ def _keys(data: Path) -> dict[str, str]:
 def _memories(
     data: Path, key: str | None, *args: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MMSTACK_")}
-    if key is not None:
-        env["MMSTACK_API_KEY"] = key
-    result = subprocess.run(
-        [sys.executable, "-m", "mmstack", "--data-dir", str(data), "memories", *args],
-        capture_output=True,
-        text=True,
-        env={**env, "COLUMNS": "200"},
-        timeout=300,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
+    env = {"MMSTACK_API_KEY": key} if key is not None else None
+    return _run(data, "memories", *args, check=check, env=env)
 
 
 def test_a_person_keeps_their_memories_from_the_command_line(tmp_path: Path) -> None:
