@@ -131,7 +131,7 @@ def test_an_agent_answers_by_name(server: LiveServer, fake_upstream: FakeUpstrea
     httpx.post(
         url, headers=headers, json={"name": "caller", "model": "tools", "tools": [WEATHER]}
     ).raise_for_status()
-    called = client.responses.create(model="agent/caller", input="Weather in Paris?")
+    called: Any = client.responses.create(model="agent/caller", input="Weather in Paris?")
     assert [(item.type, item.name) for item in called.output] == [("function_call", "get_weather")]
     # Its vector stores become a file_search tool (this one does not exist).
     httpx.post(

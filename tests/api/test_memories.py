@@ -4,7 +4,7 @@ with history, delete, export, off), and nobody else's to read, not even an admin
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -28,7 +28,7 @@ def server(
 def _person(server: LiveServer, username: str, role: Role) -> dict[str, str]:
     accounts = server.stack.auth.accounts
     accounts.create_user(username, role=role, actor=Actor.local())
-    access = "read" if role == Role.VIEWER else "write"
+    access: Literal["read", "write"] = "read" if role == Role.VIEWER else "write"
     _, token = server.stack.auth.keys.create(username, name="k", actor=Actor.local(), access=access)
     return {"Authorization": f"Bearer {token}"}
 

@@ -127,6 +127,7 @@ def test_scale_out(tmp_path: Path) -> None:
         "bench.handbook",
         "bench.handbook_qa",
         "bench.console",
+        "bench.tool_calls",
     ],
 )
 def test_the_others_start(module: str) -> None:

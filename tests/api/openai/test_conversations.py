@@ -46,7 +46,7 @@ def test_a_conversation_and_its_items(llm_client: openai.OpenAI) -> None:
     updated = llm_client.conversations.update(created.id, metadata={"topic": "audit"})
     assert updated.metadata == {"topic": "audit"}
 
-    added = llm_client.conversations.items.create(
+    added: Any = llm_client.conversations.items.create(
         created.id,
         items=[
             {"type": "message", "role": "assistant", "content": "Hi."},
@@ -68,7 +68,7 @@ def test_a_conversation_and_its_items(llm_client: openai.OpenAI) -> None:
         ("user", "?"),
     ]
 
-    hello = walked[1]
+    hello: Any = walked[1]
     assert llm_client.conversations.items.retrieve(hello.id, conversation_id=created.id) == hello
     after = llm_client.conversations.items.delete(hello.id, conversation_id=created.id)
     assert after.id == created.id
@@ -167,7 +167,7 @@ def test_a_function_call_round_trip_in_a_conversation(
         },
         {"role": "tool", "tool_call_id": call.call_id, "content": "22 C"},
     ]
-    items = list(llm_client.conversations.items.list(conversation.id, order="asc"))
+    items: list[Any] = list(llm_client.conversations.items.list(conversation.id, order="asc"))
     assert [item.type for item in items] == [
         "message",
         "function_call",

@@ -52,7 +52,7 @@ def test_the_loop_calls_the_tool_and_answers_from_it(
     client: openai.OpenAI, weather: WeatherServer, fake_upstream: FakeUpstream
 ) -> None:
     weather.calls.clear()
-    response = client.responses.create(
+    response: Any = client.responses.create(
         model="agent",
         input="What is the weather in Paris?",
         tools=[_mcp(weather, require_approval="never", allowed_tools=["get_weather"])],
@@ -94,7 +94,7 @@ def test_approval_is_asked_then_given_by_the_next_request(
 ) -> None:
     weather.calls.clear()
     tools = [_mcp(weather, allowed_tools={"tool_names": ["get_forecast"]})]
-    asked = client.responses.create(model="agent", input="Rain this week?", tools=tools)
+    asked: Any = client.responses.create(model="agent", input="Rain this week?", tools=tools)
     assert [item.type for item in asked.output] == ["mcp_list_tools", "mcp_approval_request"]
     request = asked.output[1]
     assert (request.name, request.server_label) == ("get_forecast", "weather")
@@ -105,7 +105,7 @@ def test_approval_is_asked_then_given_by_the_next_request(
         "approval_request_id": request.id,
         "approve": True,
     }
-    answered = client.responses.create(
+    answered: Any = client.responses.create(
         model="agent", input=[approve], tools=tools, previous_response_id=asked.id
     )
     kinds = [item.type for item in answered.output]
@@ -116,9 +116,10 @@ def test_approval_is_asked_then_given_by_the_next_request(
 
     # Declined: the model is told, nothing is called, and it asks again (the fake always
     # calls when the last message is not a tool's result: here it is, the refusal).
+    decline: Any = {**approve, "approve": False}
     declined = client.responses.create(
         model="agent",
-        input=[{**approve, "approve": False}],
+        input=[decline],
         tools=tools,
         previous_response_id=asked.id,
     )
@@ -128,7 +129,7 @@ def test_approval_is_asked_then_given_by_the_next_request(
 
 def test_the_loop_stops_at_its_step_limit(client: openai.OpenAI, weather: WeatherServer) -> None:
     weather.calls.clear()
-    response = client.responses.create(
+    response: Any = client.responses.create(
         model="tools", input="Weather?", tools=[_mcp(weather, require_approval="never")]
     )
     assert response.status == "incomplete"
@@ -170,7 +171,7 @@ def test_streamed_loop_events(agent_server: LiveServer, weather: WeatherServer) 
     client = openai.OpenAI(
         base_url=agent_server.base_url, api_key=agent_server.api_key, max_retries=0
     )
-    fields = {key: value for key, value in body.items() if key != "stream"}
+    fields: Any = {key: value for key, value in body.items() if key != "stream"}
     with client.responses.stream(**fields) as stream:
         done = stream.get_final_response()
     assert done.output_text == "done: 18 C and sunny in Paris"

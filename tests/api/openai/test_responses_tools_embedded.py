@@ -126,7 +126,7 @@ def test_the_model_uses_a_remote_mcp_tool(client: openai.OpenAI, weather: Weathe
         "server_url": weather.url,
         "require_approval": "never",
     }
-    response = client.responses.create(
+    response: Any = client.responses.create(
         model=QWEN_1_5B_ID,
         input="What is the weather like in Lisbon right now?",
         tools=[server],
