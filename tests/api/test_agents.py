@@ -133,6 +133,19 @@ def test_an_agent_answers_by_name(server: LiveServer, fake_upstream: FakeUpstrea
     ).raise_for_status()
     called: Any = client.responses.create(model="agent/caller", input="Weather in Paris?")
     assert [(item.type, item.name) for item in called.output] == [("function_call", "get_weather")]
+    # With memory on, the caller's memories are recalled into its instructions.
+    memories = server.base_url.removesuffix("/v1") + "/api/memories"
+    httpx.post(memories, headers=headers, json={"text": "I am allergic to peanuts."})
+    made = httpx.post(
+        url,
+        headers=headers,
+        json={"name": "cook", "model": "echo", "instructions": "Suggest one dish.", "memory": True},
+    )
+    assert made.json()["memory"] is True
+    client.responses.create(model="agent/cook", input="What should I cook tonight?")
+    sent = next(b for b in reversed(fake_upstream.bodies) if "response_format" not in b)
+    assert sent["messages"][0]["content"].startswith("Suggest one dish.\n\nWhat the user told")
+    assert "- I am allergic to peanuts." in sent["messages"][0]["content"]
     # Its vector stores become a file_search tool (this one does not exist).
     httpx.post(
         url, headers=headers, json={"name": "reader", "vector_store_ids": ["vs_missing"]}

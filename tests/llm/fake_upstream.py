@@ -20,7 +20,8 @@ What it does depends on the requested model:
 - `tools`: calls the first tool of the request with `{"city": "Paris"}` (streamed in parts);
 - `agent`: like `tools` until the last message is a tool's result, then answers
   "done: <that result>" (not streamed);
-- anything else: like `echo`.
+- anything else: like `echo`; asked for JSON `notes` (memory extraction), it notes the
+  user's message as it is.
 """
 
 from __future__ import annotations
@@ -137,6 +138,11 @@ class FakeUpstream:
             if stream:
                 return StreamingResponse(_tool_call_events(name), media_type="text/event-stream")
             return JSONResponse(_tool_call_completion(name))
+        schema = (body.get("response_format") or {}).get("json_schema") or {}
+        if schema.get("name") == "notes":
+            said = _last_user_text(body).rsplit("The user's message:\n", 1)[-1]
+            note = {"text": said, "kind": "fact"}
+            return JSONResponse(_completion(model, json.dumps({"notes": [note]})))
         text = "echo: " + _last_user_text(body)
         if stream:
             usage = bool((body.get("stream_options") or {}).get("include_usage"))

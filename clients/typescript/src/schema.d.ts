@@ -1494,6 +1494,12 @@ export interface components {
              */
             instructions: string;
             /**
+             * Memory
+             * @description Recall and note the caller's memories
+             * @default false
+             */
+            memory: boolean;
+            /**
              * Model
              * @description A chat model or alias; default: the default
              */
@@ -1526,6 +1532,8 @@ export interface components {
             id: string;
             /** Instructions */
             instructions: string;
+            /** Memory */
+            memory: boolean;
             /** Model */
             model: string | null;
             /**
@@ -1565,6 +1573,12 @@ export interface components {
              * @default
              */
             instructions: string;
+            /**
+             * Memory
+             * @description Recall and note the caller's memories
+             * @default false
+             */
+            memory: boolean;
             /**
              * Model
              * @description A chat model or alias; default: the default

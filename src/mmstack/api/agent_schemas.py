@@ -23,10 +23,16 @@ class AgentFields(BaseModel):
     vector_store_ids: list[str] = Field(
         default_factory=list, description="Answered from with file_search", max_length=16
     )
+    memory: bool = Field(False, description="Recall and note the caller's memories")
 
     def spec(self) -> AgentSpec:
         return AgentSpec(
-            self.description, self.instructions, self.model, self.tools, self.vector_store_ids
+            self.description,
+            self.instructions,
+            self.model,
+            self.tools,
+            self.vector_store_ids,
+            self.memory,
         )
 
 
@@ -50,6 +56,7 @@ class AgentOut(Identified):
     model: str | None
     tools: list[dict[str, Any]]
     vector_store_ids: list[str]
+    memory: bool
     created_at: int
     updated_at: int
 
@@ -65,6 +72,7 @@ class AgentOut(Identified):
             model=spec.model,
             tools=spec.tools,
             vector_store_ids=spec.vector_store_ids,
+            memory=spec.memory,
             created_at=info.created_at,
             updated_at=info.updated_at,
         )

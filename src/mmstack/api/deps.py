@@ -28,6 +28,7 @@ from mmstack.knowledge.previews import PagePreviews
 from mmstack.knowledge.search import CollectionSearch
 from mmstack.llm.agents import AgentService
 from mmstack.llm.api_conversations import ApiConversations
+from mmstack.llm.memories import MemoryService
 from mmstack.llm.stored_responses import ResponseStore
 from mmstack.stack import Stack
 from mmstack.store.jobs import JobQueue
@@ -180,6 +181,11 @@ async def get_agents(request: Request, principal: PrincipalDep) -> AgentService:
     return stack_of(request).agents.for_owner(principal.owner)
 
 
+async def get_memories(request: Request, principal: PrincipalDep) -> MemoryService:
+    """The caller's own memories (no route can name another person's)."""
+    return stack_of(request).memories.for_user(principal.user_id)
+
+
 async def get_api_conversations(request: Request, principal: PrincipalDep) -> ApiConversations:
     return stack_of(request).api_conversations.for_owner(principal.owner)
 
@@ -224,6 +230,7 @@ AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]
 JobsDep = Annotated[JobQueue, Depends(get_jobs)]
 ChunkingDep = Annotated[ChunkingSettings, Depends(get_chunking)]
 AgentsDep = Annotated[AgentService, Depends(get_agents)]
+MemoriesDep = Annotated[MemoryService, Depends(get_memories)]
 ApiConversationsDep = Annotated[ApiConversations, Depends(get_api_conversations)]
 StoredResponsesDep = Annotated[ResponseStore, Depends(get_stored_responses)]
 PreviewsDep = Annotated[PagePreviews, Depends(get_previews)]

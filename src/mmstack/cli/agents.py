@@ -36,6 +36,9 @@ ToolsFileOpt = Annotated[
         dir_okay=False,
     ),
 ]
+MemoryOpt = Annotated[
+    bool, typer.Option("--memory/--no-memory", help="Recall and note the caller's memories")
+]
 VectorStoreOpt = Annotated[
     list[str] | None,
     typer.Option("--vector-store", help="A vector store (collection id) to answer from; repeat"),
@@ -49,6 +52,7 @@ def _spec(
     model: str | None,
     tools_file: Path | None,
     vector_stores: list[str] | None,
+    memory: bool,
 ) -> AgentSpec:
     from mmstack.llm.agents import AgentSpec
 
@@ -62,7 +66,7 @@ def _spec(
             fail(f"{tools_file}: not JSON ({exc})")
         if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
             fail(f"{tools_file}: give a JSON list of tool objects")
-    return AgentSpec(description, instructions, model, tools, list(vector_stores or ()))
+    return AgentSpec(description, instructions, model, tools, list(vector_stores or ()), memory)
 
 
 def _checked(spec: AgentSpec, settings: Any) -> None:
@@ -83,10 +87,13 @@ def agents_create(
     model: ModelOpt = None,
     tools_file: ToolsFileOpt = None,
     vector_store: VectorStoreOpt = None,
+    memory: MemoryOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Create an agent; its tools are checked as a Responses request's would be."""
-    spec = _spec(description, instructions, instructions_file, model, tools_file, vector_store)
+    spec = _spec(
+        description, instructions, instructions_file, model, tools_file, vector_store, memory
+    )
     with opened_stack() as stack:
         _checked(spec, stack.settings)
         try:
@@ -109,10 +116,13 @@ def agents_update(
     model: ModelOpt = None,
     tools_file: ToolsFileOpt = None,
     vector_store: VectorStoreOpt = None,
+    memory: MemoryOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Replace what an agent (by id or name) is made of: what is not given is its default."""
-    spec = _spec(description, instructions, instructions_file, model, tools_file, vector_store)
+    spec = _spec(
+        description, instructions, instructions_file, model, tools_file, vector_store, memory
+    )
     with opened_stack() as stack:
         _checked(spec, stack.settings)
         try:

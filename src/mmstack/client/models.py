@@ -25,6 +25,9 @@ class AgentCreate(BaseModel):
         max_length=16,
         title="Vector Store Ids",
     )
+    memory: bool | None = Field(
+        False, description="Recall and note the caller's memories", title="Memory"
+    )
     name: str = Field(..., description="Called as the model `agent/<name>`", title="Name")
 
 
@@ -40,6 +43,7 @@ class AgentOut(BaseModel):
     model: str | None = Field(..., title="Model")
     tools: list[dict[str, Any]] = Field(..., title="Tools")
     vector_store_ids: list[str] = Field(..., title="Vector Store Ids")
+    memory: bool = Field(..., title="Memory")
     created_at: int = Field(..., title="Created At")
     updated_at: int = Field(..., title="Updated At")
 
@@ -65,6 +69,9 @@ class AgentUpdate(BaseModel):
         description="Answered from with file_search",
         max_length=16,
         title="Vector Store Ids",
+    )
+    memory: bool | None = Field(
+        False, description="Recall and note the caller's memories", title="Memory"
     )
     name: str | None = Field(None, title="Name")
 

@@ -581,6 +581,20 @@ class ToolSettings(BaseModel):
         return urls
 
 
+class MemorySettings(BaseModel):
+    """People's long-term memories, for the Responses requests that use the `memory` tool
+    (and the agents made with memory on)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recall_count: int = Field(
+        5, ge=0, le=50, description="Memories recalled into a response: the closest to its input"
+    )
+    extract: bool = Field(
+        True, description="Have the model note what the user states about themselves"
+    )
+
+
 class RetentionSettings(BaseModel):
     """How long each kind of data is kept, in days (0: for ever). `mmstack retention apply`
     deletes what is older, and job workers apply it every `interval_hours`; every deletion
@@ -692,6 +706,7 @@ class Settings(BaseSettings):
     blobs: BlobSettings = BlobSettings()
     llm: LlmSettings = LlmSettings()
     tools: ToolSettings = ToolSettings()
+    memory: MemorySettings = MemorySettings()
     answer: AnswerSettings = AnswerSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     http: HttpSettings = HttpSettings()

@@ -38,6 +38,7 @@ class AgentSpec:
     model: str | None = None
     tools: list[dict[str, Any]] = field(default_factory=list)
     vector_store_ids: list[str] = field(default_factory=list)
+    memory: bool = False  # the caller's memories recalled and noted (the memory tool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class AgentInfo:
             row.model,
             list(row.tools),
             list(row.vector_store_ids),
+            row.memory,
         )
         return cls(row.id, row.name, spec, row.created_at, row.updated_at)
 
@@ -116,3 +118,4 @@ def _apply(row: Agent, spec: AgentSpec) -> None:
     row.model = spec.model
     row.tools = list(spec.tools)
     row.vector_store_ids = list(spec.vector_store_ids)
+    row.memory = spec.memory

@@ -6,9 +6,11 @@ as its history), deleted with their history, exported, and turned off."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from mmstack.arrays import FloatArray
 from mmstack.errors import InvalidRequestError
 from mmstack.store.db import Database
 from mmstack.store.memories import (
@@ -24,6 +26,7 @@ from mmstack.store.memories import (
 from mmstack.store.models import Memory, MemorySetting
 
 MemoryKind = Literal["fact", "preference"]
+Embed = Callable[[Sequence[str]], FloatArray]
 KINDS: Final = ("fact", "preference")
 MAX_TEXT: Final = 2_000
 
@@ -55,12 +58,27 @@ def _checked(text: str, kind: str) -> str:
 
 
 class MemoryService:
-    def __init__(self, db: Database, user_id: str = "") -> None:
+    def __init__(self, db: Database, embed: Embed, user_id: str = "") -> None:
+        """`embed`: texts to unit vectors (the search's embedding model)."""
         self._db = db
+        self._embed = embed
         self._user_id = user_id
 
     def for_user(self, user_id: str) -> MemoryService:
-        return MemoryService(self._db, user_id)
+        return MemoryService(self._db, self._embed, user_id)
+
+    def recall(self, text: str, count: int) -> list[MemoryInfo]:
+        """The `count` current memories closest in meaning to `text`, closest first (all
+        of them when there are no more)."""
+        current = self.current()
+        if count <= 0 or not current or not text.strip():
+            return []
+        if len(current) <= count:
+            return current
+        vectors = self._embed([text, *(m.text for m in current)])
+        closeness = vectors[1:] @ vectors[0]
+        ranked = sorted(range(len(current)), key=lambda i: -float(closeness[i]))
+        return [current[i] for i in ranked[:count]]
 
     def enabled(self) -> bool:
         with self._db.session() as session:

@@ -281,7 +281,7 @@ def open_stack(
             stored_responses=ResponseStore(db, keep_days=settings.llm.stored_response_days),
             api_conversations=ApiConversations(db),
             agents=AgentService(db),
-            memories=MemoryService(db),
+            memories=MemoryService(db, embedder.embed),
             conversations=ConversationService(db),
             previews=previews,
             auth=auth,

@@ -528,6 +528,7 @@ class Agent(Base):
     # Responses API tools (function, mcp, file_search), as a request gives them.
     tools: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     vector_store_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    memory: Mapped[bool] = mapped_column(Boolean, default=False)  # the memory tool
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now)
 

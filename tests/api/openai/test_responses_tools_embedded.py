@@ -7,10 +7,12 @@ API), and the model answers from it; whole and streamed."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -139,3 +141,31 @@ def test_the_model_uses_a_remote_mcp_tool(client: openai.OpenAI, weather: Weathe
     assert call.name == "get_weather"
     assert weather.calls == ["Lisbon"]
     assert "18" in response.output_text, response.output_text
+
+
+def _current_memories(client: openai.OpenAI, count: int) -> list[str]:
+    """The caller's current memories' texts once they have changed `count` times (noting
+    runs after each answer)."""
+    url = str(client.base_url).removesuffix("/v1/") + "/api/memories/export"
+    headers = {"Authorization": f"Bearer {client.api_key}"}
+    deadline = time.monotonic() + 300
+    while True:
+        kept = httpx.get(url, headers=headers).json()["memories"]
+        if len(kept) >= count or time.monotonic() > deadline:
+            return [m["text"] for m in kept if m["replaced_by"] is None]
+        time.sleep(0.5)
+
+
+def test_the_model_notes_and_recalls_memories(client: openai.OpenAI) -> None:
+    """What a person says about themselves is noted by the 1.5B model (a question is not),
+    and a later conversation is answered from the memories."""
+    memory: Any = {"type": "memory"}
+    fields: Any = {"model": QWEN_1_5B_ID, "tools": [memory], "temperature": 0}
+    client.responses.create(input="Hello! I'm Ana, I live in Lyon and I work as a nurse.", **fields)
+    noted = _current_memories(client, 2)
+    assert any("Lyon" in text for text in noted), noted
+    assert any("nurse" in text for text in noted), noted
+
+    answer = client.responses.create(input="Which city do I live in?", **fields)
+    assert "Lyon" in answer.output_text, answer.output_text
+    assert not any(text.endswith("?") for text in _current_memories(client, len(noted)))

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 
-from mmstack.api.deps import PrincipalDep, authorize, stack_of
+from mmstack.api.deps import MemoriesDep, authorize
 from mmstack.api.memory_schemas import (
     MemoriesDeleted,
     MemoryChange,
@@ -18,7 +18,6 @@ from mmstack.api.memory_schemas import (
 )
 from mmstack.api.schemas import ListOut
 from mmstack.auth.roles import EndpointGroup, Permission
-from mmstack.llm.memories import MemoryService
 
 # One's own memories are part of using the models: every role keeps its own.
 router = APIRouter(
@@ -26,13 +25,6 @@ router = APIRouter(
     tags=["memories"],
     dependencies=[Depends(authorize(EndpointGroup.MEMORIES, Permission.INFER))],
 )
-
-
-async def get_memories(request: Request, principal: PrincipalDep) -> MemoryService:
-    return stack_of(request).memories.for_user(principal.user_id)
-
-
-MemoriesDep = Annotated[MemoryService, Depends(get_memories)]
 
 
 @router.get("")

@@ -47,7 +47,7 @@ export function AgentsPage({ me }) {
                 ${a.description ? html`<div class="muted small">${a.description}</div>` : null}</th>
               <td><code>${a.model || "default"}</code></td>
               <td>${a.vector_store_ids.map((id) => names.get(id) || id).join(", ") || html`<span class="muted">—</span>`}</td>
-              <td>${a.tools.map(toolLabel).join(", ") || html`<span class="muted">—</span>`}</td>
+              <td>${[...a.tools.map(toolLabel), ...(a.memory ? ["memory"] : [])].join(", ") || html`<span class="muted">—</span>`}</td>
               <td>${formatDate(a.updated_at)}</td>
               <td class="actions">
                 <button type="button" class="secondary" aria-label=${`Try ${a.name}`} onClick=${() => setTrying(a)}>Try</button>
@@ -133,6 +133,7 @@ function AgentForm({ agent, collections, onClose }) {
       instructions: String(form.get("instructions") || ""),
       model: form.get("model") || null,
       vector_store_ids: form.getAll("collections").map(String),
+      memory: form.get("memory") === "on",
     };
     const tools = String(form.get("tools") || "").trim();
     try {
@@ -175,6 +176,8 @@ function AgentForm({ agent, collections, onClose }) {
         ${collections.map((c) => html`<label key=${c.id} class="check">
           <input type="checkbox" name="collections" value=${c.id} checked=${chosen.has(c.id)} /> ${c.name}</label>`)}
       </fieldset>
+      <label class="check"><input type="checkbox" name="memory" checked=${Boolean(agent && agent.memory)} aria-describedby="agent-memory-help" /> Memory</label>
+      <p id="agent-memory-help" class="muted small">Recalls what each person told it in earlier conversations, and notes what they say about themselves (each person's own; they can turn it off). Not with collections.</p>
       <label for="agent-tools">Tools (optional, JSON)</label>
       <textarea id="agent-tools" name="tools" rows="3" aria-describedby="agent-tools-help" spellcheck="false">${agent && agent.tools.length ? JSON.stringify(agent.tools, null, 2) : ""}</textarea>
       <p id="agent-tools-help" class="muted small">A list of Responses API tools: function tools, or mcp tools naming a server an admin allowed. Not with collections.</p>

@@ -17,6 +17,8 @@ def agent_tools(spec: AgentSpec) -> list[dict[str, Any]]:
     tools = list(spec.tools)
     if spec.vector_store_ids:
         tools.append({"type": "file_search", "vector_store_ids": list(spec.vector_store_ids)})
+    if spec.memory:
+        tools.append({"type": "memory"})
     return tools
 
 

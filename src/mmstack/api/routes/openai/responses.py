@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from mmstack.api.deps import (
     AgentsDep,
     ApiConversationsDep,
+    MemoriesDep,
     SettingsDep,
     StoredResponsesDep,
     authorize,
@@ -24,6 +25,13 @@ from mmstack.api.routes.openai.conversation_items import (
 from mmstack.api.routes.openai.disconnect import unless_disconnected
 from mmstack.api.routes.openai.event_stream import EventStreamResponse
 from mmstack.api.routes.openai.mcp_loop import McpLoop, approvals_in
+from mmstack.api.routes.openai.memory_use import (
+    recall,
+    remember_later,
+    said_by_user,
+    uses_memory,
+    with_recalled,
+)
 from mmstack.api.routes.openai.responses_events import response_events
 from mmstack.api.routes.openai.responses_output import ResponseBuilder
 from mmstack.api.routes.openai.responses_replay import replayed_events
@@ -68,6 +76,7 @@ async def create_response(
     stored: StoredResponsesDep,
     conversations: ApiConversationsDep,
     agents: AgentsDep,
+    memories: MemoriesDep,
     settings: SettingsDep,
 ) -> Response:
     """A model response to text input, over the chat models; the `file_search` tool answers
@@ -100,17 +109,21 @@ async def create_response(
         earlier = await run_in_threadpool(conversations.context, conversation)
         history = context_messages(earlier)
     approvals = approvals_in(body.input, earlier) if not isinstance(body.input, str) else []
+    remember = uses_memory(body) and await run_in_threadpool(memories.enabled)
+    recalled = await recall(body, memories, settings.memory) if remember else []
     if approvals and not servers:
         raise InvalidRequestError(
             "an mcp_approval_response needs the mcp tool whose call it approves in tools",
             param="tools",
         )
-    routed = answers.route(chat_request(body, history), retrieval_scope(body))
+    routed = answers.route(
+        chat_request(with_recalled(body, recalled), history), retrieval_scope(body)
+    )
     source, chat, scope = routed.source, routed.request, routed.scope
-    if scope is not None and (chat.tools or servers):
+    if scope is not None and (chat.tools or servers or uses_memory(body)):
         raise InvalidRequestError(
-            f"function and mcp tools cannot be used with '{body.model}': its answers are "
-            "written from its collections, not by the model's calls",
+            f"function, mcp and memory tools cannot be used with '{body.model}': its answers "
+            "are written from its collections, not by the model's calls",
             param="tools",
         )
     keep = body.store and stored.enabled
@@ -133,6 +146,8 @@ async def create_response(
         if conversation is not None:
             items = [*added, *output_items(response)]
             await run_in_threadpool(conversations.add, conversation, items, param="conversation")
+        if remember and settings.memory.extract:
+            remember_later(answers, chat.model, memories, said_by_user(body), source=response.id)
 
     if servers:
         loop = McpLoop(

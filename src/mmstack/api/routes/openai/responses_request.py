@@ -14,6 +14,7 @@ from mmstack.api.routes.openai.schemas.responses import (
     InputItem,
     InputPart,
     McpTool,
+    MemoryTool,
     ResponsesRequest,
 )
 from mmstack.errors import InvalidRequestError
@@ -70,6 +71,12 @@ def retrieval_scope(body: ResponsesRequest) -> RetrievalScope | None:
             "answers from vector stores are written by mmstack, not by the model's calls",
             param="tools",
         )
+    if searches and any(tool.get("type") == "memory" for tool in body.tools):
+        raise InvalidRequestError(
+            "the memory tool cannot be combined with file_search yet: answers from vector "
+            "stores are written from the passages alone",
+            param="tools",
+        )
     if not searches or body.tool_choice == "none":
         return None
     search = searches[0]
@@ -115,13 +122,14 @@ def _tools(
         "file_search": FileSearchTool,
         "function": FunctionTool,
         "mcp": McpTool,
+        "memory": MemoryTool,
     }
     for n, tool in enumerate(body.tools):
         kind = tool.get("type")
         if kind not in kinds:
             raise InvalidRequestError(
                 f"tools[{n}]: tool type '{kind}' is not supported; mmstack's Responses API "
-                "serves the file_search tool, function tools and mcp tools",
+                "serves the file_search tool, function tools, mcp tools and the memory tool",
                 param=f"tools[{n}].type",
             )
         try:
@@ -136,7 +144,7 @@ def _tools(
             searches.append(parsed)
         elif isinstance(parsed, FunctionTool):
             functions.append(parsed)
-        else:
+        elif isinstance(parsed, McpTool):
             servers.append(parsed)
     names = [f.name for f in functions]
     if len(set(names)) < len(names):

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("model", sa.String(length=256), nullable=True),
         sa.Column("tools", sa.JSON(), nullable=False),
         sa.Column("vector_store_ids", sa.JSON(), nullable=False),
+        sa.Column("memory", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(["team_id"], ["teams.id"]),

@@ -78,6 +78,15 @@ class McpTool(_Open):
     connector_id: str | None = None
 
 
+class MemoryTool(_Open):
+    """mmstack's own tool: the caller's memories are recalled into the answer, and what
+    they state about themselves is noted (docs/API.md, Memories)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    type: Literal["memory"]
+
+
 class ConversationRef(_Open):
     id: str
 
