@@ -72,7 +72,7 @@ READ_ONLY_POSTS = frozenset(
 )
 # A conversation is its caller's own: every role may start one. One's memories are one's
 # own: every role keeps, clears and sets them.
-OWN_DATA_POSTS = frozenset({"/api/conversations", "/api/memories", "/api/memories/settings"})
+OWN_DATA_POSTS = frozenset({"/api/conversations", "/api/memories", "/api/memory"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 # The TestClient answers with httpx2's responses, the live server's clients with httpx's.
@@ -303,9 +303,9 @@ ROUTES: dict[tuple[str, str], Route] = {
         "own", lambda r: Call(json={"text": "Blue likes tea."}), ok=201
     ),
     ("DELETE", "/api/memories"): Route("own"),
-    ("GET", "/api/memories/export"): Route("own"),
-    ("GET", "/api/memories/settings"): Route("own"),
-    ("PUT", "/api/memories/settings"): Route("own", lambda r: Call(json={"enabled": True})),
+    ("GET", "/api/memory/export"): Route("own"),
+    ("GET", "/api/memory"): Route("own"),
+    ("PUT", "/api/memory"): Route("own", lambda r: Call(json={"enabled": True})),
     ("GET", "/api/memories/{memory_id}"): Route("mine"),
     ("PUT", "/api/memories/{memory_id}"): Route(
         "mine", lambda r: Call(json={"text": "Blue was here."})
@@ -648,7 +648,7 @@ def snapshot(world: World) -> dict[str, Any]:
         "api_conversation": get(f"/v1/conversations/{red.api_conversation_id}"),
         "api_items": get(f"/v1/conversations/{red.api_conversation_id}/items"),
         "agent": get(f"/api/agents/{red.agent_id}"),
-        "memories": get("/api/memories/export"),
+        "memories": get("/api/memory/export"),
         "thumbnail": client.get(
             f"/v1/files/{red.standalone_id}/thumbnails/{red.thumbnail_id}", headers=dev
         ).content,

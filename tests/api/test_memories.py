@@ -35,11 +35,16 @@ def _person(server: LiveServer, username: str, role: Role) -> dict[str, str]:
 
 class Memories:
     def __init__(self, server: LiveServer, headers: dict[str, str]) -> None:
-        self.url = server.base_url.removesuffix("/v1") + "/api/memories"
+        self.api = server.base_url.removesuffix("/v1") + "/api"
         self.headers = headers
 
     def __call__(self, method: str, path: str = "", **options: Any) -> httpx.Response:
-        return httpx.request(method, self.url + path, headers=self.headers, **options)
+        """`/api/memories` + `path`."""
+        return httpx.request(method, f"{self.api}/memories{path}", headers=self.headers, **options)
+
+    def whole(self, method: str, path: str = "", **options: Any) -> httpx.Response:
+        """`/api/memory` + `path`: the setting, the export."""
+        return httpx.request(method, f"{self.api}/memory{path}", headers=self.headers, **options)
 
 
 def test_memories_are_kept_changed_and_deleted_by_their_person(server: LiveServer) -> None:
@@ -70,24 +75,24 @@ def test_memories_are_kept_changed_and_deleted_by_their_person(server: LiveServe
     assert (stale.status_code, stale.json()["error"]["param"]) == (400, "memory_id")
     assert mine("GET", f"/{now['id']}").json()["history"][0]["id"] == city["id"]
 
-    exported = mine("GET", "/export").json()
+    exported = mine.whole("GET", "/export").json()
     assert exported["enabled"] is True
     assert [m["text"] for m in exported["memories"]] == [
         "I drink green tea, never coffee.",
         "I live in Lyon.",
         "I live in Porto.",
     ]
-    assert mine("PUT", "/settings", json={"enabled": False}).json() == {"enabled": False}
-    assert mine("GET", "/settings").json() == {"enabled": False}
+    assert mine.whole("PUT", json={"enabled": False}).json() == {"enabled": False}
+    assert mine.whole("GET").json() == {"enabled": False}
     assert mine("GET").json()["data"]  # turning memory off deletes nothing
 
     # Deleting a memory deletes its history too.
     assert mine("DELETE", f"/{now['id']}").status_code == 204
-    assert [m["text"] for m in mine("GET", "/export").json()["memories"]] == [
+    assert [m["text"] for m in mine.whole("GET", "/export").json()["memories"]] == [
         "I drink green tea, never coffee."
     ]
     assert mine("DELETE").json() == {"deleted": 1}
-    assert mine("GET", "/export").json()["memories"] == []
+    assert mine.whole("GET", "/export").json()["memories"] == []
 
 
 def test_bad_memories_are_refused(server: LiveServer) -> None:
@@ -117,5 +122,5 @@ def test_nobody_else_reads_a_persons_memories(server: LiveServer) -> None:
         assert other("PUT", f"/{secret['id']}", json={"text": "changed"}).status_code == 404
         assert other("DELETE", f"/{secret['id']}").status_code == 404
         assert other("DELETE").json() == {"deleted": 0}
-        assert other("GET", "/export").json()["memories"] == []
+        assert other.whole("GET", "/export").json()["memories"] == []
     assert [m["id"] for m in owner("GET").json()["data"]] == [secret["id"]]

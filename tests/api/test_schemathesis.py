@@ -54,6 +54,11 @@ MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "10"))
 SEMANTIC_RULES = {
     ("GET", "/api/collections/{collection}/files/{file_id}/pages/{page}"): "a PDF's pages only",
     ("POST", "/api/conversations/{conversation_id}/messages"): "a conversation with collections",
+    ("POST", "/api/agents"): "tools a Responses request could give (a known type, its fields)",
+    (
+        "PUT",
+        "/api/agents/{agent}",
+    ): "tools a Responses request could give (a known type, its fields)",
     ("POST", "/api/auth/mfa/totp/confirm"): "the code must be the authenticator's current one",
     ("POST", "/api/auth/mfa/totp/disable"): "the code must be the authenticator's current one",
     ("POST", "/api/auth/password"): "a password strong enough (zxcvbn), not the username",

@@ -111,6 +111,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         citations,
     ):
         app.include_router(module.router)
+    app.include_router(memories.whole)
     for router in openai.ROUTERS:
         app.include_router(router)
     app.include_router(console.page)

@@ -26,12 +26,12 @@ def current_memories(
     if containing:
         escaped = containing.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(func.lower(Memory.text).like(f"%{escaped}%", escape="\\"))
-    return list(session.scalars(query.order_by(Memory.updated_at.desc(), Memory.id)))
+    return list(session.scalars(query.order_by(Memory.updated_at.desc(), Memory.seq.desc())))
 
 
 def all_memories(session: Session, user_id: str) -> list[Memory]:
     query = select(Memory).where(Memory.user_id == user_id)
-    return list(session.scalars(query.order_by(Memory.created_at, Memory.id)))
+    return list(session.scalars(query.order_by(Memory.seq)))
 
 
 def earlier_versions(session: Session, memory: Memory) -> list[Memory]:

@@ -540,7 +540,9 @@ class Memory(Base):
 
     __tablename__ = "memories"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("mem_"))
+    # The order memories were made in (two in one second are still in order).
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: new_id("mem_"))
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     text: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(16))  # fact or preference

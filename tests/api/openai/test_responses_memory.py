@@ -82,7 +82,7 @@ def test_memories_are_noted_then_recalled_for_their_person_only(
     assert fake_upstream.bodies[-1]["messages"] == [{"role": "user", "content": "I have a cat."}]
 
     # Off: nothing recalled, nothing noted, what is kept stays.
-    url = upstream_server.base_url.removesuffix("/v1") + "/api/memories/settings"
+    url = upstream_server.base_url.removesuffix("/v1") + "/api/memory"
     off = httpx.put(url, json={"enabled": False}, headers={"Authorization": f"Bearer {ana_key}"})
     assert off.json() == {"enabled": False}
     calls = len(fake_upstream.bodies)

@@ -146,7 +146,7 @@ def test_the_model_uses_a_remote_mcp_tool(client: openai.OpenAI, weather: Weathe
 def _current_memories(client: openai.OpenAI, count: int) -> list[str]:
     """The caller's current memories' texts once they have changed `count` times (noting
     runs after each answer)."""
-    url = str(client.base_url).removesuffix("/v1/") + "/api/memories/export"
+    url = str(client.base_url).removesuffix("/v1/") + "/api/memory/export"
     headers = {"Authorization": f"Bearer {client.api_key}"}
     deadline = time.monotonic() + 300
     while True:

@@ -20,11 +20,30 @@ from mmstack.api.schemas import ListOut
 from mmstack.auth.roles import EndpointGroup, Permission
 
 # One's own memories are part of using the models: every role keeps its own.
-router = APIRouter(
-    prefix="/api/memories",
-    tags=["memories"],
-    dependencies=[Depends(authorize(EndpointGroup.MEMORIES, Permission.INFER))],
-)
+_GUARD = [Depends(authorize(EndpointGroup.MEMORIES, Permission.INFER))]
+# `/api/memories`: the memories; `/api/memory`: one's memory as a whole (on or off, export).
+router = APIRouter(prefix="/api/memories", tags=["memories"], dependencies=_GUARD)
+whole = APIRouter(prefix="/api/memory", tags=["memories"], dependencies=_GUARD)
+
+
+@whole.get("")
+def memory_settings(memories: MemoriesDep) -> MemorySettingsIO:
+    """Whether memory is on (it is unless the person turned it off)."""
+    return MemorySettingsIO(enabled=memories.enabled())
+
+
+@whole.put("")
+def change_memory_settings(body: MemorySettingsIO, memories: MemoriesDep) -> MemorySettingsIO:
+    """Off: nothing new is remembered and nothing is recalled; what is kept stays (delete
+    it to have it gone)."""
+    memories.set_enabled(body.enabled)
+    return MemorySettingsIO(enabled=memories.enabled())
+
+
+@whole.get("/export")
+def export_memories(memories: MemoriesDep) -> dict[str, Any]:
+    """Everything kept: each memory and earlier version, oldest first, and the setting."""
+    return memories.export()
 
 
 @router.get("")
@@ -48,25 +67,6 @@ def add_memory(body: MemoryIn, memories: MemoriesDep) -> MemoryOut:
 def delete_all_memories(memories: MemoriesDep) -> MemoriesDeleted:
     """Every memory, with every earlier version."""
     return MemoriesDeleted(deleted=memories.delete_everything())
-
-
-@router.get("/export")
-def export_memories(memories: MemoriesDep) -> dict[str, Any]:
-    """Everything kept: each memory and earlier version, oldest first, and the setting."""
-    return memories.export()
-
-
-@router.get("/settings")
-def memory_settings(memories: MemoriesDep) -> MemorySettingsIO:
-    return MemorySettingsIO(enabled=memories.enabled())
-
-
-@router.put("/settings")
-def change_memory_settings(body: MemorySettingsIO, memories: MemoriesDep) -> MemorySettingsIO:
-    """Off: nothing new is remembered and nothing is recalled; what is kept stays (delete
-    it to have it gone)."""
-    memories.set_enabled(body.enabled)
-    return MemorySettingsIO(enabled=memories.enabled())
 
 
 @router.get("/{memory_id}")
